@@ -1,0 +1,1 @@
+"""Sub-commands of the ``lvmmed`` CLI (see ``lvmmed_hf.cli``)."""

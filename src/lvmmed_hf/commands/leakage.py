@@ -1,0 +1,8 @@
+"""``lvmmed leakage``: not implemented yet (placeholder owned by the issue that builds it)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("leakage", help="(not implemented yet)")
+    parser.set_defaults(func=lambda args: parser.error("'lvmmed leakage' is not implemented yet"))

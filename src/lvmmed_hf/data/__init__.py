@@ -1,0 +1,1 @@
+"""lvmmed_hf.data"""

@@ -1,0 +1,1 @@
+"""lvmmed_hf.graph_matching"""

@@ -1,0 +1,3 @@
+"""LVM-Med models. Importing this module registers the Auto classes."""
+
+__all__: list[str] = []
