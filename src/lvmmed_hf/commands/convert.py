@@ -1,8 +1,53 @@
-"""``lvmmed convert``: not implemented yet (placeholder owned by the issue that builds it)."""
+"""``lvmmed convert``: the authors' released checkpoints -> a Hugging Face folder."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+
+logger = logging.getLogger(__name__)
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("convert", help="(not implemented yet)")
-    parser.set_defaults(func=lambda args: parser.error("'lvmmed convert' is not implemented yet"))
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert lvmmed_resnet.torch / lvmmed_vit.pth into a Hugging Face model folder",
+        description=(
+            "Read an LVM-Med checkpoint (pickle, loaded with weights_only=True; or safetensors), report "
+            "missing and unexpected keys, and write config.json, model.safetensors, "
+            "preprocessor_config.json and a model card."
+        ),
+    )
+    parser.add_argument("checkpoint", help="path to lvmmed_resnet.torch, lvmmed_vit.pth or a compatible state dict")
+    parser.add_argument("output_dir", help="folder to write")
+    parser.add_argument("--family", choices=("cnn", "vit"), default=None, help="expected architecture (default: detect)")
+    parser.add_argument(
+        "--export",
+        choices=("native", "stock", "remote"),
+        default="native",
+        help="native: lvmmed_hf classes; stock: transformers ResNetModel/SamVisionModel; "
+        "remote: our classes plus their code for trust_remote_code=True",
+    )
+    parser.add_argument("--allow-partial", action="store_true", help="write the folder even if keys are missing/unexpected")
+    parser.add_argument("--image-size", type=int, default=None, help="image processor size in pixels (default 224)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lvmmed_hf.models.conversion import ConversionError, convert_checkpoint
+
+    try:
+        report = convert_checkpoint(
+            args.checkpoint,
+            args.output_dir,
+            family=args.family,
+            allow_partial=args.allow_partial,
+            image_size=args.image_size,
+            export=args.export,
+        )
+    except ConversionError as err:
+        logger.error("%s", err)
+        return 1
+    logger.info("Conversion report: %s", json.dumps(report.to_dict()))
+    return 0
