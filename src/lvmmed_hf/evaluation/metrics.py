@@ -1,0 +1,509 @@
+"""Evaluation metrics used by the LVM-Med downstream protocols, as plain NumPy functions.
+
+Every function takes array-likes (lists, NumPy arrays or CPU torch tensors) and returns Python
+floats or NumPy arrays; nothing here needs network access. The same functions back the local
+``evaluate`` modules under ``lvmmed_hf/evaluation/metrics/<name>/`` (see :func:`metric_paths`).
+
+Conventions (chosen to match what medical-imaging papers and MONAI report):
+
+- **Empty masks (Dice/IoU).** As MONAI's ``DiceMetric(ignore_empty=True)`` (its default): when the
+  reference mask of a class is empty in a sample, that sample's score for the class is NaN and is
+  left out of every mean, whatever the prediction. A class absent from every sample of a batch
+  therefore has a NaN per-class score and is left out of the mean over classes. With
+  ``ignore_empty=False`` the other common convention applies: reference and prediction both empty
+  gives 1.0, an empty reference with a non-empty prediction gives 0.0.
+- **mAP@0.5.** PASCAL VOC 2010+ protocol: per class, detections of all images sorted by score,
+  each matched to the reference box of highest IoU in its image; it is a true positive if that IoU
+  is >= the threshold and that reference box was not already matched, else a false positive (no
+  fall-back to the second-best box, as VOC). AP is the area under the precision-recall curve with
+  all-point interpolation (precision made monotonically non-increasing, summed over the recall
+  steps). Boxes are ``(x_min, y_min, x_max, y_max)`` in continuous pixel coordinates (no VOC
+  "+1"). Classes without reference boxes are left out of the mean; a class with reference boxes
+  but no detections has AP 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "accuracy",
+    "macro_f1",
+    "roc_auc",
+    "quadratic_weighted_kappa",
+    "dice_scores",
+    "iou_scores",
+    "dice_per_class",
+    "iou_per_class",
+    "assemble_volumes",
+    "volume_dice_iou",
+    "box_iou",
+    "average_precision_per_class",
+    "mean_average_precision",
+    "metric_paths",
+    "METRIC_NAMES",
+]
+
+METRIC_NAMES = ("accuracy", "macro_f1", "roc_auc", "quadratic_kappa", "dice", "iou", "mean_average_precision")
+
+
+def _as_numpy(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor without importing torch here
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as err:  # ragged lists, objects
+        raise TypeError(f"{name}: expected an array-like, got {type(x).__name__} ({err})") from err
+
+
+def _labels_1d(x: Any, name: str) -> np.ndarray:
+    arr = _as_numpy(x, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of class labels, got shape {arr.shape}")
+    return arr
+
+
+def _same_length(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{na} and {nb} must have the same length, got {a.shape[0]} and {b.shape[0]}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{na} and {nb} are empty: nothing to evaluate")
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def accuracy(predictions: Any, references: Any) -> float:
+    """Fraction of predictions equal to the reference labels. Inputs: (N,) labels."""
+    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
+    _same_length(p, r, "predictions", "references")
+    return float(np.mean(p == r))
+
+
+def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = None) -> float:
+    """Unweighted mean of the per-class F1 scores.
+
+    Classes are ``labels`` if given, else every label seen in predictions or references (as
+    scikit-learn's ``f1_score(average="macro")``). A class with no true positive and nothing
+    predicted or present gets F1 = 0 (scikit-learn's ``zero_division=0`` behaviour).
+    """
+    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
+    _same_length(p, r, "predictions", "references")
+    classes = np.unique(np.concatenate([p, r])) if labels is None else np.asarray(list(labels))
+    scores = []
+    for c in classes:
+        tp = np.sum((p == c) & (r == c))
+        fp = np.sum((p == c) & (r != c))
+        fn = np.sum((p != c) & (r == c))
+        denom = 2 * tp + fp + fn
+        scores.append(0.0 if denom == 0 else 2.0 * tp / denom)
+    return float(np.mean(scores))
+
+
+def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney U statistic (ties count one half)."""
+    n_pos = int(is_positive.sum())
+    n_neg = is_positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(
+            "roc_auc: the references hold only one class for a one-vs-rest problem; AUC is undefined "
+            "(it needs at least one positive and one negative sample)"
+        )
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(scores.size, dtype=np.float64)
+    # Average ranks over ties, 1-based.
+    i = 0
+    while i < scores.size:
+        j = i
+        while j + 1 < scores.size and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1.0
+        i = j + 1
+    rank_sum = ranks[is_positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
+    """Area under the ROC curve; binary or one-vs-rest macro average for several classes.
+
+    Args:
+        references: (N,) integer labels.
+        scores: binary: (N,) score of the positive class (label 1) or (N, 2) class scores;
+            multi-class: (N, C) scores or probabilities, column c for class ``labels[c]``
+            (default ``labels = range(C)``). Probabilities need not sum to one.
+    Returns:
+        the AUC (binary) or the unweighted mean over classes of the one-vs-rest AUCs.
+    """
+    r = _labels_1d(references, "references")
+    s = _as_numpy(scores, "scores").astype(np.float64)
+    _same_length(r, s, "references", "scores")
+    if s.ndim == 2 and s.shape[1] == 2 and labels is None:
+        s = s[:, 1]
+    if s.ndim == 1:
+        return _binary_auc(r == 1, s) if set(np.unique(r)) <= {0, 1} else _raise_binary(r)
+    if s.ndim != 2:
+        raise ValueError(f"scores: expected shape (N,) or (N, C), got {s.shape}")
+    classes = list(range(s.shape[1])) if labels is None else list(labels)
+    if len(classes) != s.shape[1]:
+        raise ValueError(f"labels has {len(classes)} entries but scores has {s.shape[1]} columns")
+    unknown = set(np.unique(r).tolist()) - set(classes)
+    if unknown:
+        raise ValueError(f"references hold labels {sorted(unknown)} that have no score column")
+    return float(np.mean([_binary_auc(r == c, s[:, k]) for k, c in enumerate(classes)]))
+
+
+def _raise_binary(r: np.ndarray) -> float:
+    raise ValueError(
+        f"roc_auc: 1-D scores need binary references in {{0, 1}}, got labels {np.unique(r).tolist()}; "
+        "pass (N, C) scores for several classes"
+    )
+
+
+def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int | None = None) -> float:
+    """Cohen's kappa with quadratic weights (ordinal grades, e.g. retinopathy 0-4).
+
+    kappa = 1 - sum(W * O) / sum(W * E), W[i, j] = (i - j)^2 / (K - 1)^2, O the confusion matrix,
+    E the outer product of its marginals divided by N. Labels must be integers in [0, K).
+    Returns 1.0 when both raters give one and the same grade to every sample (no disagreement
+    possible), where the formula is 0/0.
+    """
+    p = _labels_1d(predictions, "predictions").astype(np.int64)
+    r = _labels_1d(references, "references").astype(np.int64)
+    _same_length(p, r, "predictions", "references")
+    lo = min(p.min(), r.min())
+    if lo < 0:
+        raise ValueError(f"quadratic_weighted_kappa: labels must be non-negative integer grades, got {lo}")
+    k = int(num_classes) if num_classes is not None else int(max(p.max(), r.max())) + 1
+    if max(p.max(), r.max()) >= k:
+        raise ValueError(f"quadratic_weighted_kappa: a label >= num_classes={k}")
+    observed = np.zeros((k, k), dtype=np.float64)
+    np.add.at(observed, (r, p), 1.0)
+    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
+    idx = np.arange(k)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / max((k - 1) ** 2, 1)
+    denom = (weights * expected).sum()
+    if denom == 0:
+        return 1.0
+    return float(1.0 - (weights * observed).sum() / denom)
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+def _label_maps(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray]:
+    p, r = _as_numpy(predictions, "predictions"), _as_numpy(references, "references")
+    if p.shape != r.shape:
+        raise ValueError(f"predictions and references must have the same shape, got {p.shape} and {r.shape}")
+    if p.ndim < 2:
+        raise ValueError(f"expected label maps of shape (H, W), (N, H, W) or (N, D, H, W), got {p.shape}")
+    if p.ndim == 2:
+        p, r = p[None], r[None]
+    if not (np.issubdtype(p.dtype, np.integer) or p.dtype == bool) or not (
+        np.issubdtype(r.dtype, np.integer) or r.dtype == bool
+    ):
+        raise TypeError(
+            f"expected integer label maps (class index per pixel), got {p.dtype} and {r.dtype}; "
+            "take the argmax of logits first"
+        )
+    return p.astype(np.int64), r.astype(np.int64)
+
+
+def _overlap_counts(p: np.ndarray, r: np.ndarray, num_classes: int) -> tuple[np.ndarray, ...]:
+    """Per sample and class: |P & R|, |P|, |R|. Shapes (N, C)."""
+    n = p.shape[0]
+    pf, rf = p.reshape(n, -1), r.reshape(n, -1)
+    inter = np.zeros((n, num_classes))
+    psum = np.zeros((n, num_classes))
+    rsum = np.zeros((n, num_classes))
+    for c in range(num_classes):
+        pc, rc = pf == c, rf == c
+        inter[:, c] = np.sum(pc & rc, axis=1)
+        psum[:, c] = pc.sum(1)
+        rsum[:, c] = rc.sum(1)
+    return inter, psum, rsum
+
+
+def _check_num_classes(p: np.ndarray, r: np.ndarray, num_classes: int, ignore_index: int | None) -> None:
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    for arr, name in ((p, "predictions"), (r, "references")):
+        vals = arr if ignore_index is None else arr[arr != ignore_index]
+        if vals.size and (vals.min() < 0 or vals.max() >= num_classes):
+            raise ValueError(f"{name} hold labels outside [0, {num_classes}): min {vals.min()}, max {vals.max()}")
+
+
+def _scores(
+    predictions: Any, references: Any, num_classes: int, ignore_empty: bool, ignore_index: int | None, kind: str
+) -> np.ndarray:
+    p, r = _label_maps(predictions, references)
+    _check_num_classes(p, r, num_classes, ignore_index)
+    if ignore_index is not None:
+        # Ignored pixels count for neither prediction nor reference.
+        keep = r != ignore_index
+        p = np.where(keep, p, -1)
+        r = np.where(keep, r, -1)
+    inter, psum, rsum = _overlap_counts(p, r, num_classes)
+    denom = psum + rsum if kind == "dice" else psum + rsum - inter
+    num = 2.0 * inter if kind == "dice" else inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / denom
+    if ignore_empty:
+        out = np.where(rsum > 0, out, np.nan)
+    else:
+        out = np.where(denom > 0, out, 1.0)
+    return out
+
+
+def dice_scores(
+    predictions: Any,
+    references: Any,
+    num_classes: int,
+    ignore_empty: bool = True,
+    ignore_index: int | None = None,
+) -> np.ndarray:
+    """Dice 2|P&R| / (|P| + |R|) per sample and class.
+
+    Args:
+        predictions, references: integer label maps, (H, W), (N, H, W) or (N, D, H, W) for volumes.
+        num_classes: C, labels in [0, C) (background is class 0 and is scored too).
+        ignore_empty: NaN where a sample's reference has no pixel of the class (module docstring).
+        ignore_index: reference label whose pixels are left out (e.g. 255).
+    Returns:
+        (N, C) float array, NaN where the score is undefined under the empty-mask convention.
+    """
+    return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "dice")
+
+
+def iou_scores(
+    predictions: Any,
+    references: Any,
+    num_classes: int,
+    ignore_empty: bool = True,
+    ignore_index: int | None = None,
+) -> np.ndarray:
+    """Intersection over union |P&R| / |P|R| per sample and class; same arguments as :func:`dice_scores`."""
+    return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "iou")
+
+
+def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    x = np.asarray(x, dtype=np.float64)
+    valid = ~np.isnan(x)
+    count = valid.sum(axis=axis)
+    total = np.where(valid, x, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def dice_per_class(
+    predictions: Any, references: Any, num_classes: int, ignore_empty: bool = True, ignore_index: int | None = None
+) -> np.ndarray:
+    """Mean over samples of :func:`dice_scores`, NaN samples left out. Returns (C,); NaN for a class
+    whose reference is empty in every sample (under ``ignore_empty``)."""
+    return _nanmean(dice_scores(predictions, references, num_classes, ignore_empty, ignore_index), axis=0)
+
+
+def iou_per_class(
+    predictions: Any, references: Any, num_classes: int, ignore_empty: bool = True, ignore_index: int | None = None
+) -> np.ndarray:
+    """Mean over samples of :func:`iou_scores`, NaN samples left out. Returns (C,)."""
+    return _nanmean(iou_scores(predictions, references, num_classes, ignore_empty, ignore_index), axis=0)
+
+
+def assemble_volumes(
+    predictions: Sequence[Any],
+    references: Sequence[Any],
+    volume_ids: Sequence[Any],
+    slice_indices: Sequence[int],
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """Stack 2D slice label maps into 3D volumes.
+
+    Args:
+        predictions, references: N slices, each (H, W) (the slices of one volume share H, W).
+        volume_ids: (N,) id of the volume each slice belongs to.
+        slice_indices: (N,) position of the slice along the stacking axis.
+    Returns:
+        ``{volume_id: (pred (D, H, W), ref (D, H, W))}`` with slices ordered by index.
+    Raises ValueError on a repeated (volume, slice) pair or slices of different shapes in one volume.
+    """
+    n = len(predictions)
+    if not (len(references) == len(volume_ids) == len(slice_indices) == n):
+        raise ValueError(
+            "predictions, references, volume_ids and slice_indices must have the same length, got "
+            f"{n}, {len(references)}, {len(volume_ids)}, {len(slice_indices)}"
+        )
+    groups: dict[Any, list[tuple[int, int]]] = {}
+    for i, (vid, sidx) in enumerate(zip(volume_ids, slice_indices)):
+        groups.setdefault(vid, []).append((int(sidx), i))
+    volumes = {}
+    for vid, items in groups.items():
+        items.sort()
+        idx = [s for s, _ in items]
+        if len(set(idx)) != len(idx):
+            raise ValueError(f"volume {vid!r} has a repeated slice index in {idx}")
+        try:
+            pv = np.stack([_as_numpy(predictions[i], "predictions") for _, i in items])
+            rv = np.stack([_as_numpy(references[i], "references") for _, i in items])
+        except ValueError as err:
+            raise ValueError(f"volume {vid!r}: its slices do not share one shape ({err})") from err
+        volumes[vid] = (pv, rv)
+    return volumes
+
+
+def volume_dice_iou(
+    predictions: Sequence[Any],
+    references: Sequence[Any],
+    volume_ids: Sequence[Any],
+    slice_indices: Sequence[int],
+    num_classes: int,
+    ignore_empty: bool = True,
+    ignore_index: int | None = None,
+) -> dict[str, Any]:
+    """3D Dice and IoU: slices stacked per volume (:func:`assemble_volumes`), scored per volume.
+
+    Returns ``{"volume_ids": [...], "dice": (V, C), "iou": (V, C), "dice_per_class": (C,),
+    "iou_per_class": (C,)}``; per-class values are means over volumes with NaN left out.
+    """
+    vols = assemble_volumes(predictions, references, volume_ids, slice_indices)
+    dice, iou = [], []
+    for pv, rv in vols.values():
+        dice.append(dice_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
+        iou.append(iou_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
+    dice_arr, iou_arr = np.stack(dice), np.stack(iou)
+    return {
+        "volume_ids": list(vols),
+        "dice": dice_arr,
+        "iou": iou_arr,
+        "dice_per_class": _nanmean(dice_arr, axis=0),
+        "iou_per_class": _nanmean(iou_arr, axis=0),
+    }
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
+    """Pairwise IoU of (A, 4) and (B, 4) boxes ``(x_min, y_min, x_max, y_max)``. Returns (A, B)."""
+    a = _as_numpy(boxes_a, "boxes").astype(np.float64).reshape(-1, 4)
+    b = _as_numpy(boxes_b, "boxes").astype(np.float64).reshape(-1, 4)
+    for arr in (a, b):
+        if np.any(arr[:, 2] < arr[:, 0]) or np.any(arr[:, 3] < arr[:, 1]):
+            raise ValueError("boxes must be (x_min, y_min, x_max, y_max) with x_max >= x_min and y_max >= y_min")
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _all_point_ap(tp: np.ndarray, n_ref: int) -> float:
+    """VOC 2010+ AP from the TP flags of score-sorted detections."""
+    if tp.size == 0:
+        return 0.0
+    ctp = np.cumsum(tp)
+    cfp = np.cumsum(1 - tp)
+    recall = ctp / n_ref
+    precision = ctp / (ctp + cfp)
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    steps = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def _detections(items: Sequence[Mapping[str, Any]], name: str, with_scores: bool) -> list[dict[str, np.ndarray]]:
+    out = []
+    for k, item in enumerate(items):
+        if not isinstance(item, Mapping) or "boxes" not in item or "labels" not in item:
+            raise ValueError(f"{name}[{k}]: expected a mapping with 'boxes' and 'labels'" + (" and 'scores'" if with_scores else ""))
+        boxes = _as_numpy(item["boxes"], f"{name}[{k}]['boxes']").astype(np.float64).reshape(-1, 4)
+        labels = _as_numpy(item["labels"], f"{name}[{k}]['labels']").reshape(-1)
+        if labels.shape[0] != boxes.shape[0]:
+            raise ValueError(f"{name}[{k}]: {boxes.shape[0]} boxes but {labels.shape[0]} labels")
+        entry = {"boxes": boxes, "labels": labels}
+        if with_scores:
+            if "scores" not in item:
+                raise ValueError(f"{name}[{k}]: predictions need 'scores'")
+            scores = _as_numpy(item["scores"], f"{name}[{k}]['scores']").astype(np.float64).reshape(-1)
+            if scores.shape[0] != boxes.shape[0]:
+                raise ValueError(f"{name}[{k}]: {boxes.shape[0]} boxes but {scores.shape[0]} scores")
+            entry["scores"] = scores
+        out.append(entry)
+    return out
+
+
+def average_precision_per_class(
+    predictions: Sequence[Mapping[str, Any]],
+    references: Sequence[Mapping[str, Any]],
+    iou_threshold: float = 0.5,
+) -> dict[int, float]:
+    """VOC all-point AP per class (module docstring for the matching rule).
+
+    Args:
+        predictions: one mapping per image: ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,).
+        references: one mapping per image: ``boxes`` (R, 4), ``labels`` (R,).
+    Returns:
+        ``{class: AP}`` for every class with at least one reference box.
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"predictions ({len(predictions)} images) and references ({len(references)}) differ in length")
+    preds = _detections(predictions, "predictions", with_scores=True)
+    refs = _detections(references, "references", with_scores=False)
+    classes = sorted({int(c) for r in refs for c in r["labels"].tolist()})
+    result = {}
+    for c in classes:
+        n_ref = sum(int(np.sum(r["labels"] == c)) for r in refs)
+        dets = []  # (score, image index, box)
+        for i, p in enumerate(preds):
+            for box, score in zip(p["boxes"][p["labels"] == c], p["scores"][p["labels"] == c]):
+                dets.append((score, i, box))
+        # Stable sort: equal scores keep image order, so results do not depend on the sort's luck.
+        dets.sort(key=lambda d: -d[0])
+        matched = [np.zeros(int(np.sum(r["labels"] == c)), dtype=bool) for r in refs]
+        tp = np.zeros(len(dets))
+        for d, (_, i, box) in enumerate(dets):
+            ref_boxes = refs[i]["boxes"][refs[i]["labels"] == c]
+            if ref_boxes.shape[0] == 0:
+                continue
+            ious = box_iou(box[None], ref_boxes)[0]
+            j = int(np.argmax(ious))
+            if ious[j] >= iou_threshold and not matched[i][j]:
+                tp[d] = 1.0
+                matched[i][j] = True
+        result[c] = _all_point_ap(tp, n_ref)
+    return result
+
+
+def mean_average_precision(
+    predictions: Sequence[Mapping[str, Any]],
+    references: Sequence[Mapping[str, Any]],
+    iou_threshold: float = 0.5,
+) -> float:
+    """Mean over classes with reference boxes of :func:`average_precision_per_class`.
+
+    NaN when no image has a reference box.
+    """
+    ap = average_precision_per_class(predictions, references, iou_threshold)
+    return float(np.mean(list(ap.values()))) if ap else math.nan
+
+
+# ----------------------------------------------------------------------------- evaluate modules
+
+
+def metric_paths() -> dict[str, str]:
+    """Local folders of the package's ``evaluate`` modules, ``{name: path}``.
+
+    ``evaluate.load(metric_paths()["dice"])`` loads offline; never load these by Hub name.
+    """
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics")
+    return {name: os.path.join(root, name) for name in METRIC_NAMES}
