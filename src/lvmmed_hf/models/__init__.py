@@ -1,3 +1,30 @@
 """LVM-Med models. Importing this module registers the Auto classes."""
 
-__all__: list[str] = []
+from transformers import (
+    AutoBackbone,
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageClassification,
+)
+
+from .configuration_lvmmed_cnn import LvmMedCnnConfig
+from .modeling_lvmmed_cnn import (
+    LvmMedCnnBackbone,
+    LvmMedCnnForImageClassification,
+    LvmMedCnnModel,
+    LvmMedCnnPreTrainedModel,
+)
+
+# exist_ok: re-importing (e.g. importlib.reload in tests or notebooks) must not fail.
+AutoConfig.register(LvmMedCnnConfig.model_type, LvmMedCnnConfig, exist_ok=True)
+AutoModel.register(LvmMedCnnConfig, LvmMedCnnModel, exist_ok=True)
+AutoModelForImageClassification.register(LvmMedCnnConfig, LvmMedCnnForImageClassification, exist_ok=True)
+AutoBackbone.register(LvmMedCnnConfig, LvmMedCnnBackbone, exist_ok=True)
+
+__all__ = [
+    "LvmMedCnnBackbone",
+    "LvmMedCnnConfig",
+    "LvmMedCnnForImageClassification",
+    "LvmMedCnnModel",
+    "LvmMedCnnPreTrainedModel",
+]

@@ -1,0 +1,355 @@
+"""LVM-Med convolutional backbones: torchvision-layout ResNets as transformers models.
+
+The module tree mirrors torchvision's ``resnet`` exactly (``conv1``, ``bn1``, ``layer1.0.conv1``,
+``layer1.0.downsample.0``, ..., ``fc``), so the authors' ``lvmmed_resnet.torch`` state dict maps
+1:1 onto ``LvmMedCnnModel`` (prefix ``lvmmed.`` inside the heads). Bottleneck blocks put their
+stride on the 3x3 convolution (torchvision's "ResNet v1.5"), as transformers' ``ResNetModel`` does
+with its default ``downsample_in_bottleneck=False``.
+
+This file imports only torch, transformers and its configuration, so it can be shipped as remote
+code (``register_for_auto_class``) in one flat directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BackboneOutput,
+    BaseModelOutputWithPoolingAndNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
+from transformers.modeling_utils import PreTrainedModel
+
+from .configuration_lvmmed_cnn import LvmMedCnnConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _activation(name: str) -> nn.Module:
+    # In-place ReLU (as torchvision) saves one feature-map allocation per activation; every place it
+    # is applied holds a fresh BatchNorm or sum output that no other consumer reads afterwards.
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    return ACT2FN[name]
+
+
+def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+
+
+def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
+    """Projection shortcut (``downsample.0`` conv, ``downsample.1`` BatchNorm), only where shapes change."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(_conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+
+
+class LvmMedCnnBasicBlock(GradientCheckpointingLayer):
+    """Two 3x3 convolutions with a residual connection (ResNet-18/34)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
+        super().__init__()
+        self.conv1 = _conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = _conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = _activation(hidden_act)
+        self.downsample = _downsample(in_channels, out_channels, stride)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
+        out = self.relu(self.bn1(self.conv1(hidden_states)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return self.relu(out)
+
+
+class LvmMedCnnBottleneck(GradientCheckpointingLayer):
+    """1x1 reduce, 3x3 (carries the stride), 1x1 expand by 4, with a residual connection (ResNet-50+)."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
+        super().__init__()
+        width = out_channels // self.expansion
+        self.conv1 = _conv1x1(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = _conv3x3(width, width, stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = _conv1x1(width, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = _activation(hidden_act)
+        self.downsample = _downsample(in_channels, out_channels, stride)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
+        out = self.relu(self.bn1(self.conv1(hidden_states)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out += identity
+        return self.relu(out)
+
+
+class LvmMedCnnPreTrainedModel(PreTrainedModel):
+    """Weight initialisation (torchvision's) and the loading conventions shared by every class."""
+
+    config_class = LvmMedCnnConfig
+    config: LvmMedCnnConfig
+    base_model_prefix = "lvmmed"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["LvmMedCnnBasicBlock", "LvmMedCnnBottleneck"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            # torch's own nn.Linear.reset_parameters, which torchvision keeps for `fc`.
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight.shape[1]
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
+        # By name, not isinstance: DETR swaps BatchNorm2d for its own frozen variant with the same buffers.
+        elif "BatchNorm" in module.__class__.__name__:
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            if getattr(module, "num_batches_tracked", None) is not None:
+                init.zeros_(module.num_batches_tracked)
+
+
+class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
+    """The bare network: stem (``conv1``, ``bn1``, ``maxpool``) and stages ``layer1``... ``layerN``.
+
+    ``forward`` returns the last feature map (B, C, H/32, W/32), its global average (B, C) and, on
+    request, ``hidden_states`` = (stem output after max-pool, output of every stage).
+    """
+
+    def __init__(self, config: LvmMedCnnConfig):
+        super().__init__(config)
+        self.conv1 = nn.Conv2d(config.num_channels, config.embedding_size, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(config.embedding_size)
+        self.relu = _activation(config.hidden_act)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        block = LvmMedCnnBottleneck if config.layer_type == "bottleneck" else LvmMedCnnBasicBlock
+        in_channels = config.embedding_size
+        self.stage_module_names: list[str] = []
+        for index, (depth, out_channels) in enumerate(zip(config.depths, config.hidden_sizes)):
+            stride = 1 if index == 0 else 2
+            blocks = [block(in_channels, out_channels, stride, config.hidden_act)]
+            blocks += [block(out_channels, out_channels, 1, config.hidden_act) for _ in range(depth - 1)]
+            name = f"layer{index + 1}"
+            self.add_module(name, nn.Sequential(*blocks))
+            self.stage_module_names.append(name)
+            in_channels = out_channels
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+
+        self.post_init()
+
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {self.config.num_channels}, height, width), "
+                f"got {tuple(pixel_values.shape)}"
+            )
+
+    def stem(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, num_channels, H, W) -> (B, embedding_size, H/4, W/4)."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(pixel_values))))
+
+    def stages(self) -> list[nn.Sequential]:
+        """The residual stages in order (``layer1``, ``layer2``, ...)."""
+        return [getattr(self, name) for name in self.stage_module_names]
+
+    def forward_features(
+        self, pixel_values: torch.Tensor, num_stages: int | None = None, keep_all: bool = True
+    ) -> list[torch.Tensor]:
+        """Stem output then each stage's output, stopping after ``num_stages`` stages (default: all).
+
+        With ``keep_all=False`` only the last map is returned (a list of one), so earlier maps can be
+        freed as soon as they are consumed.
+        """
+        self._check_pixel_values(pixel_values)
+        hidden_state = self.stem(pixel_values)
+        maps = [hidden_state] if keep_all else []
+        for stage in self.stages()[:num_stages]:
+            hidden_state = stage(hidden_state)
+            if keep_all:
+                maps.append(hidden_state)
+        return maps if keep_all else [hidden_state]
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, num_channels, height, width)`): normalised images.
+
+        Returns `last_hidden_state` (B, C, h, w), `pooler_output` (B, C) and, if asked,
+        `hidden_states` (len(depths) + 1 maps).
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+
+        maps = self.forward_features(pixel_values, keep_all=bool(output_hidden_states))
+        last_hidden_state = maps[-1]
+        pooled = torch.flatten(self.avgpool(last_hidden_state), 1)
+        hidden_states = tuple(maps) if output_hidden_states else None
+
+        if not return_dict:
+            return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
+        return BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=last_hidden_state, pooler_output=pooled, hidden_states=hidden_states
+        )
+
+
+def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
+    """Linear (``fc.weight``, as torchvision) or an MLP ``fc.0``, ``fc.3``, ... over the pooled features."""
+    if config.num_labels <= 0:
+        return nn.Identity()
+    if not config.classifier_hidden_sizes:
+        return nn.Linear(config.feature_dim, config.num_labels)
+    layers: list[nn.Module] = []
+    in_features = config.feature_dim
+    for hidden in config.classifier_hidden_sizes:
+        layers += [nn.Linear(in_features, hidden), _activation(config.hidden_act), nn.Dropout(config.classifier_dropout)]
+        in_features = hidden
+    layers.append(nn.Linear(in_features, config.num_labels))
+    return nn.Sequential(*layers)
+
+
+class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
+    """The backbone under ``lvmmed`` with dropout and a linear or MLP head ``fc`` on the pooled features.
+
+    With ``config.freeze_backbone`` (linear evaluation) the backbone parameters do not require
+    gradients and the backbone stays in eval mode (BatchNorm uses and keeps its running statistics)
+    even when the model is put in training mode.
+    """
+
+    def __init__(self, config: LvmMedCnnConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.lvmmed = LvmMedCnnModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.fc = _classification_head(config)
+        self.post_init()
+        if config.freeze_backbone:
+            self.freeze_backbone()
+
+    def freeze_backbone(self) -> None:
+        """Stop training the backbone: no gradients, BatchNorm statistics fixed. Sets ``config.freeze_backbone``."""
+        self.config.freeze_backbone = True
+        self.lvmmed.requires_grad_(False)
+        self.lvmmed.eval()
+
+    def unfreeze_backbone(self) -> None:
+        """Train the whole network again (follows the model's current train/eval mode)."""
+        self.config.freeze_backbone = False
+        self.lvmmed.requires_grad_(True)
+        self.lvmmed.train(self.training)
+
+    def train(self, mode: bool = True) -> LvmMedCnnForImageClassification:
+        super().train(mode)
+        if self.config.freeze_backbone:
+            self.lvmmed.eval()
+        return self
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutputWithNoAttention | tuple:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`):
+            class indices (single-label cross-entropy), multi-hot targets (multi-label BCE) or
+            regression targets (MSE), chosen by `config.problem_type` as in transformers.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.fc(self.dropout(outputs.pooler_output))
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels, logits, self.config)
+
+        if not return_dict:
+            output = tuple(v for v in (logits, outputs.hidden_states) if v is not None)
+            return (loss,) + output if loss is not None else output
+        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class LvmMedCnnBackbone(BackboneMixin, LvmMedCnnPreTrainedModel):
+    """Multi-scale feature maps for detection/segmentation heads (UperNet, DETR, Mask2Former, ...).
+
+    Stage names: ``"stem"`` (stride 4, ``embedding_size`` channels), ``"stage1"`` ... (strides 4,
+    8, 16, 32 for four stages). Only the stages up to the deepest requested one are computed.
+    """
+
+    has_attentions = False
+
+    def __init__(self, config: LvmMedCnnConfig):
+        super().__init__(config)
+        self.lvmmed = LvmMedCnnModel(config)
+        self.num_features = [config.embedding_size] + list(config.hidden_sizes)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        r"""
+        Returns `feature_maps`: one (B, C_i, H_i, W_i) map per entry of `config.out_features`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        indices = [index % len(self.stage_names) for index in self.out_indices]
+        # maps[0] is the stem, so the deepest requested map index equals the number of stages to run.
+        num_stages = None if output_hidden_states else max(indices)
+        maps = self.lvmmed.forward_features(pixel_values, num_stages=num_stages)
+        feature_maps = tuple(maps[index] for index in indices)
+        hidden_states = tuple(maps) if output_hidden_states else None
+
+        if not return_dict:
+            output = (feature_maps,)
+            return output + (hidden_states,) if hidden_states is not None else output
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states, attentions=None)
+
+
+__all__ = [
+    "LvmMedCnnBackbone",
+    "LvmMedCnnForImageClassification",
+    "LvmMedCnnModel",
+    "LvmMedCnnPreTrainedModel",
+]
