@@ -3,11 +3,13 @@
 from transformers import (
     AutoBackbone,
     AutoConfig,
+    AutoImageProcessor,
     AutoModel,
     AutoModelForImageClassification,
 )
 
 from .configuration_lvmmed_cnn import LvmMedCnnConfig
+from .image_processing_lvmmed import LvmMedImageProcessor
 from .modeling_lvmmed_cnn import (
     LvmMedCnnBackbone,
     LvmMedCnnForImageClassification,
@@ -20,6 +22,7 @@ AutoConfig.register(LvmMedCnnConfig.model_type, LvmMedCnnConfig, exist_ok=True)
 AutoModel.register(LvmMedCnnConfig, LvmMedCnnModel, exist_ok=True)
 AutoModelForImageClassification.register(LvmMedCnnConfig, LvmMedCnnForImageClassification, exist_ok=True)
 AutoBackbone.register(LvmMedCnnConfig, LvmMedCnnBackbone, exist_ok=True)
+AutoImageProcessor.register(LvmMedCnnConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True)
 
 __all__ = [
     "LvmMedCnnBackbone",
@@ -27,4 +30,5 @@ __all__ = [
     "LvmMedCnnForImageClassification",
     "LvmMedCnnModel",
     "LvmMedCnnPreTrainedModel",
+    "LvmMedImageProcessor",
 ]
