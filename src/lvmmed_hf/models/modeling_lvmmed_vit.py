@@ -1,0 +1,461 @@
+"""LVM-Med vision transformers: SAM's ViT image encoder as transformers models.
+
+The module tree mirrors SAM's ``ImageEncoderViT`` (``patch_embed.proj``, ``pos_embed``,
+``blocks.N.{norm1,attn.qkv,attn.proj,attn.rel_pos_h,attn.rel_pos_w,norm2,mlp.lin1,mlp.lin2}``,
+``neck.0`` ... ``neck.3``), so the state dict LVM-Med released (``lvmmed_vit.pth``) loads 1:1 into
+[`LvmMedViTModel`] and, under the ``lvmmed.`` prefix, into the heads.
+
+Tokens travel channels-last, ``(batch, grid_h, grid_w, hidden_size)``, as in SAM; every public
+output is channels-first ``(batch, channels, grid_h, grid_w)`` like a CNN feature map.
+
+This file imports only torch, transformers and its configuration, so that it can be shipped as
+remote code next to a checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BackboneOutput,
+    BaseModelOutputWithPoolingAndNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import logging
+
+from .configuration_lvmmed_vit import LvmMedViTConfig
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# Position helpers
+
+
+def resize_rel_pos(rel_pos: torch.Tensor, length: int) -> torch.Tensor:
+    """Linearly resample a relative-position table ``(L, head_dim)`` to ``(length, head_dim)``.
+
+    Identity when the length already matches; otherwise SAM's rule (1-D linear interpolation,
+    ``align_corners=False``) over the relative offsets.
+    """
+    if rel_pos.shape[0] == length:
+        return rel_pos
+    resized = F.interpolate(rel_pos.t().unsqueeze(0), size=length, mode="linear")
+    return resized.squeeze(0).t()
+
+
+def relative_position_table(rel_pos: torch.Tensor, q_size: int, k_size: int) -> torch.Tensor:
+    """Embedding of every (query, key) offset along one axis: ``(q_size, k_size, head_dim)``.
+
+    Offsets of axes of different lengths are scaled to the longer one, as in SAM / MViTv2.
+    """
+    length = 2 * max(q_size, k_size) - 1
+    table = resize_rel_pos(rel_pos, length)
+    q_scale = max(k_size / q_size, 1.0)
+    k_scale = max(q_size / k_size, 1.0)
+    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * q_scale
+    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * k_scale
+    index = (q_coords - k_coords + (k_size - 1) * k_scale).long()
+    return table[index]
+
+
+def resize_abs_pos(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Bicubically resample an absolute position embedding ``(1, H, W, C)`` to ``(1, *grid, C)``."""
+    if tuple(pos_embed.shape[1:3]) == tuple(grid):
+        return pos_embed
+    resized = F.interpolate(pos_embed.permute(0, 3, 1, 2), size=grid, mode="bicubic", align_corners=False)
+    return resized.permute(0, 2, 3, 1)
+
+
+def window_partition(hidden_states: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Split ``(B, H, W, C)`` into ``(B * nW, window_size, window_size, C)`` windows.
+
+    The grid is zero-padded at the bottom/right to a multiple of the window (SAM's rule). Returns the
+    windows and the padded grid size.
+    """
+    batch, height, width, channels = hidden_states.shape
+    pad_h = (window_size - height % window_size) % window_size
+    pad_w = (window_size - width % window_size) % window_size
+    if pad_h or pad_w:
+        hidden_states = F.pad(hidden_states, (0, 0, 0, pad_w, 0, pad_h))
+    padded_h, padded_w = height + pad_h, width + pad_w
+    windows = hidden_states.view(
+        batch, padded_h // window_size, window_size, padded_w // window_size, window_size, channels
+    )
+    windows = windows.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, channels)
+    return windows, (padded_h, padded_w)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window_size: int, padded_size: tuple[int, int], size: tuple[int, int]
+) -> torch.Tensor:
+    """Inverse of [`window_partition`]: ``(B * nW, ws, ws, C)`` back to ``(B, H, W, C)``, padding cut."""
+    padded_h, padded_w = padded_size
+    height, width = size
+    n_h, n_w = padded_h // window_size, padded_w // window_size
+    batch = windows.shape[0] // (n_h * n_w)
+    hidden_states = windows.view(batch, n_h, n_w, window_size, window_size, -1)
+    hidden_states = hidden_states.permute(0, 1, 3, 2, 4, 5).reshape(batch, padded_h, padded_w, -1)
+    if padded_h != height or padded_w != width:
+        hidden_states = hidden_states[:, :height, :width, :]
+    return hidden_states
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks (names follow SAM's ImageEncoderViT)
+
+
+class LvmMedViTPatchEmbed(nn.Module):
+    """Non-overlapping patch projection: ``(B, C_in, H, W)`` pixels to ``(B, H/p, W/p, C)`` tokens."""
+
+    def __init__(self, config: LvmMedViTConfig):
+        super().__init__()
+        self.proj = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.proj(pixel_values).permute(0, 2, 3, 1)
+
+
+class LvmMedViTLayerNorm2d(nn.Module):
+    """LayerNorm over the channels of a ``(B, C, H, W)`` map (SAM's ``LayerNorm2d``)."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = F.layer_norm(
+            hidden_states.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps
+        )
+        return hidden_states.permute(0, 3, 1, 2)
+
+
+class LvmMedViTMLP(nn.Module):
+    def __init__(self, config: LvmMedViTConfig):
+        super().__init__()
+        self.lin1 = nn.Linear(config.hidden_size, config.mlp_dim)
+        self.lin2 = nn.Linear(config.mlp_dim, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.lin2(self.act(self.lin1(hidden_states)))
+
+
+class LvmMedViTAttention(nn.Module):
+    """Multi-head self-attention with SAM's decomposed relative position bias, through SDPA.
+
+    The bias ``q_i . R_h[h(i) - h(j)] + q_i . R_w[w(i) - w(j)]`` (unscaled query, as in SAM) is
+    built as ``(B, heads, N, N)`` and handed to ``scaled_dot_product_attention`` as an additive
+    float ``attn_mask``.
+    """
+
+    def __init__(self, config: LvmMedViTConfig, span: int):
+        """`span`: side (in patches) of the square the position tables are made for."""
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.use_rel_pos = config.use_rel_pos
+        if self.use_rel_pos:
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
+
+    def relative_position_bias(self, query: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Additive bias ``(B, heads, N, N)`` for queries ``(B, heads, N, head_dim)``, N = height * width."""
+        batch = query.shape[0]
+        table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h, d)
+        table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w, d)
+        grid_query = query.reshape(batch, self.num_heads, height, width, self.head_dim)
+        # One matmul per axis: (h, B*heads*w, d) @ (h, d, h) and (w, B*heads*h, d) @ (w, d, w).
+        rel_h = torch.einsum("bnhwd,hkd->bnhwk", grid_query, table_h)
+        rel_w = torch.einsum("bnhwd,wkd->bnhwk", grid_query, table_w)
+        # The einsum outputs are strided; the broadcast add follows its inputs' layout, so making the
+        # small (N, h) terms contiguous keeps the big (N, N) sum contiguous and its flattening free.
+        bias = rel_h.contiguous().unsqueeze(-1) + rel_w.contiguous().unsqueeze(-2)  # (B, heads, h, w, h_k, w_k)
+        return bias.view(batch, self.num_heads, height * width, height * width)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w, C)`` tokens of one window (or the whole grid) to the same shape."""
+        batch, height, width, channels = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch, height * width, 3, self.num_heads, self.head_dim)
+        # Strided views, no copy: SDPA reads them as they are.
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        bias = self.relative_position_bias(query, height, width) if self.use_rel_pos else None
+        attn = F.scaled_dot_product_attention(query, key, value, attn_mask=bias)
+        attn = attn.transpose(1, 2).reshape(batch, height, width, channels)
+        return self.proj(attn)
+
+
+class LvmMedViTBlock(GradientCheckpointingLayer):
+    """Pre-norm transformer block with windowed (``window_size > 0``) or global attention."""
+
+    def __init__(self, config: LvmMedViTConfig, window_size: int):
+        super().__init__()
+        self.window_size = window_size
+        span = window_size if window_size > 0 else config.image_size // config.patch_size
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attn = LvmMedViTAttention(config, span)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = LvmMedViTMLP(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w, C)`` to ``(B, h, w, C)``."""
+        shortcut = hidden_states
+        hidden_states = self.norm1(hidden_states)
+        height, width = hidden_states.shape[1:3]
+        ws = self.window_size
+        # A grid that is exactly one window needs no partition (SAM's 224-px case).
+        windowed = ws > 0 and (height, width) != (ws, ws)
+        if windowed:
+            hidden_states, padded = window_partition(hidden_states, ws)
+        hidden_states = self.attn(hidden_states)
+        if windowed:
+            hidden_states = window_unpartition(hidden_states, ws, padded, (height, width))
+        hidden_states = shortcut + hidden_states
+        return hidden_states + self.mlp(self.norm2(hidden_states))
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+
+
+class LvmMedViTPreTrainedModel(PreTrainedModel):
+    config: LvmMedViTConfig
+    config_class = LvmMedViTConfig
+    base_model_prefix = "lvmmed"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["LvmMedViTBlock"]
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, LvmMedViTLayerNorm2d)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, LvmMedViTAttention):
+            if module.use_rel_pos:
+                init.zeros_(module.rel_pos_h)
+                init.zeros_(module.rel_pos_w)
+        elif isinstance(module, LvmMedViTModel):
+            if module.pos_embed is not None:
+                init.zeros_(module.pos_embed)
+
+
+def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
+    if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
+        shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
+        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}")
+    channels, height, width = pixel_values.shape[1:]
+    if channels != config.num_channels:
+        raise ValueError(
+            f"pixel_values has {channels} channels but the model expects num_channels={config.num_channels}"
+        )
+    if height % config.patch_size or width % config.patch_size or height == 0 or width == 0:
+        raise ValueError(
+            f"pixel_values spatial size {height}x{width} must be a non-zero multiple of "
+            f"patch_size={config.patch_size} on both sides"
+        )
+
+
+class LvmMedViTModel(LvmMedViTPreTrainedModel):
+    """SAM's ViT image encoder.
+
+    Outputs: `last_hidden_state` ``(B, C, H/p, W/p)`` (after the neck when `use_neck`, C =
+    `config.feature_dim`), `pooler_output` ``(B, C)`` its mean over positions, and with
+    `output_hidden_states` a tuple of ``num_hidden_layers + 1`` maps ``(B, hidden_size, H/p, W/p)``:
+    the patch embedding (plus absolute positions) then each block's output (before the neck).
+    """
+
+    def __init__(self, config: LvmMedViTConfig, add_neck: bool | None = None):
+        """`add_neck` overrides `config.use_neck` (the backbone builds the encoder without it)."""
+        super().__init__(config)
+        self.patch_embed = LvmMedViTPatchEmbed(config)
+        grid = config.image_size // config.patch_size
+        self.pos_embed = (
+            nn.Parameter(torch.zeros(1, grid, grid, config.hidden_size)) if config.use_abs_pos else None
+        )
+        self.blocks = nn.ModuleList(
+            [LvmMedViTBlock(config, config.block_window_size(i)) for i in range(config.num_hidden_layers)]
+        )
+        use_neck = config.use_neck if add_neck is None else add_neck
+        self.neck = (
+            nn.Sequential(
+                nn.Conv2d(config.hidden_size, config.output_channels, kernel_size=1, bias=False),
+                LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
+                nn.Conv2d(config.output_channels, config.output_channels, kernel_size=3, padding=1, bias=False),
+                LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
+            )
+            if use_neck
+            else None
+        )
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.patch_embed
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | BaseModelOutputWithPoolingAndNoAttention:
+        """`pixel_values`: ``(B, num_channels, H, W)``, H and W multiples of `patch_size`."""
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        _check_pixel_values(pixel_values, self.config)
+
+        hidden_states = self.patch_embed(pixel_values)
+        if self.pos_embed is not None:
+            hidden_states = hidden_states + resize_abs_pos(self.pos_embed, tuple(hidden_states.shape[1:3]))
+        all_hidden_states = (hidden_states.permute(0, 3, 1, 2),) if output_hidden_states else None
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states.permute(0, 3, 1, 2),)
+
+        feature_map = hidden_states.permute(0, 3, 1, 2)
+        if self.neck is not None:
+            feature_map = self.neck(feature_map)
+        pooled = feature_map.mean(dim=(2, 3))
+
+        if not return_dict:
+            return tuple(v for v in (feature_map, pooled, all_hidden_states) if v is not None)
+        return BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=feature_map, pooler_output=pooled, hidden_states=all_hidden_states
+        )
+
+
+def _classification_loss(config: LvmMedViTConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """transformers' convention: regression for one label, else single- or multi-label by dtype."""
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "regression":
+        if config.num_labels == 1:
+            return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
+        return F.mse_loss(logits, labels.to(logits.dtype))
+    if config.problem_type == "single_label_classification":
+        return F.cross_entropy(logits.view(-1, config.num_labels), labels.view(-1))
+    if config.problem_type == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    raise ValueError(
+        f"problem_type must be 'regression', 'single_label_classification' or 'multi_label_classification', "
+        f"got {config.problem_type!r}"
+    )
+
+
+class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
+    """Encoder + head on the globally pooled features.
+
+    The head is linear ("1-FCN") when `classifier_hidden_sizes` is empty, else an MLP
+    (Dropout, Linear, ReLU per hidden size, then Dropout, Linear): LVM-Med's "multi-FCN".
+    With `freeze_backbone` the encoder gets no gradients and runs without autograd.
+    """
+
+    def __init__(self, config: LvmMedViTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.lvmmed = LvmMedViTModel(config)
+        layers: list[nn.Module] = []
+        width = config.feature_dim
+        for hidden in config.classifier_hidden_sizes:
+            layers += [nn.Dropout(config.classifier_dropout), nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        if config.num_labels > 0:
+            layers += [nn.Dropout(config.classifier_dropout), nn.Linear(width, config.num_labels)]
+        self.classifier = nn.Sequential(*layers) if layers else nn.Identity()
+        self.post_init()
+        if config.freeze_backbone:
+            self.lvmmed.requires_grad_(False)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | ImageClassifierOutputWithNoAttention:
+        """`labels`: ``(B,)`` class indices, ``(B, num_labels)`` multi-hot, or ``(B,)`` floats (regression)."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_backbone):
+            outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.pooler_output)
+        loss = _classification_loss(self.config, logits, labels) if labels is not None else None
+        if not return_dict:
+            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
+            return ((loss,) + output) if loss is not None else output
+        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
+    """Feature maps for detection / segmentation heads (UperNet, DETR, Mask2Former, ...).
+
+    Stages: ``"stem"`` (patch embedding) and ``"stage1"`` ... ``"stage{L}"`` (block outputs), all
+    ``(B, hidden_size, H/p, W/p)``. The neck is not part of the backbone (its weights are ignored).
+    """
+
+    has_attentions = False
+
+    def __init__(self, config: LvmMedViTConfig):
+        super().__init__(config)
+        self.lvmmed = LvmMedViTModel(config, add_neck=False)
+        self.num_features = [config.hidden_size] * (config.num_hidden_layers + 1)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.lvmmed.patch_embed
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | BackboneOutput:
+        """Returns `feature_maps`, one ``(B, hidden_size, H/p, W/p)`` map per entry of `out_features`."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        outputs = self.lvmmed(pixel_values, output_hidden_states=True, return_dict=True)
+        feature_maps = tuple(
+            hidden for stage, hidden in zip(self.stage_names, outputs.hidden_states) if stage in self.out_features
+        )
+        hidden_states = outputs.hidden_states if output_hidden_states else None
+        if not return_dict:
+            return (feature_maps,) + ((hidden_states,) if hidden_states is not None else ())
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states, attentions=None)
+
+
+__all__ = [
+    "LvmMedViTPreTrainedModel",
+    "LvmMedViTModel",
+    "LvmMedViTForImageClassification",
+    "LvmMedViTBackbone",
+]
