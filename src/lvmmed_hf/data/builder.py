@@ -1,0 +1,574 @@
+"""The base builder every LVM-Med source subclasses: facts as class attributes, layout in one method.
+
+A source builder (``dataset_scripts/<source>.py``) declares what its dataset *is* and yields one
+:class:`Record` per image, volume, series or frame range it finds in the raw folder::
+
+    class ShenzhenCxr(LvmMedSourceBuilder):
+        source_name = "shenzhen_cxr"
+        ...facts...
+        def iter_records(self, data_dir):
+            for p in sorted(data_dir.glob("CXR_png/CHNCXR_*.png")):
+                yield Record(paths=p, patient_id=p.stem, label="tb" if p.stem.endswith("_1") else "normal")
+
+Everything else lives here, shared by the 55 sources: reading (:mod:`.readers`), slicing and
+intensity (:mod:`.volumes`), features, the split LVM-Med used (official train partition, or a
+seeded 20% sample by patient/volume), the restriction to LVM-Med's published file list
+(``file_list=``), skip counting with reasons, and the error for a missing or wrong data folder.
+
+Builders are ordinary ``datasets.GeneratorBasedBuilder`` classes: ``Builder(cache_dir=...,
+data_dir=raw).download_and_prepare()`` works, and :mod:`.prepare` runs the same record and example
+code in several processes to write Parquet shards for ``load_dataset``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import posixpath
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import numpy as np
+
+from .readers import ImageData, NotAnImageError, UnreadableImageError, read_image_data
+from .volumes import SliceOptions, iter_slices
+
+logger = logging.getLogger(__name__)
+
+# Modality names used across the package (true modality, see docs/sources.md).
+MODALITIES: tuple[str, ...] = (
+    "CT",
+    "MRI",
+    "X-ray",
+    "mammography",
+    "ultrasound",
+    "OCT",
+    "fundus",
+    "endoscopy",
+    "laparoscopy",
+    "surgical video",
+    "dermoscopy",
+    "histopathology",
+    "microscopy",
+    "electron microscopy",
+    "nuclear medicine",
+    "mixed",  # per-record modality (e.g. TCGA collections with CT and MRI): set Record.modality
+)
+DIMENSIONALITIES = ("2d", "3d")
+SPLIT_RULES = ("official_train", "random_20pct_by_volume")
+LIST_MATCH_MODES = ("path", "stem", "id", "dir")
+
+# Skip reasons counted in reports.
+UNREADABLE = "unreadable"
+EMPTY_SLICE = "empty_slice"
+NOT_IN_LIST = "not_in_list"
+NOT_AN_IMAGE = "not_an_image"
+NOT_IN_SPLIT = "not_in_split"
+
+_MAX_DETAILS = 200
+
+
+class SourceDataMissingError(FileNotFoundError):
+    """The raw data folder of a source is missing, empty or not laid out as the dataset is distributed."""
+
+
+class FileListError(ValueError):
+    """A published file list could not be read or matched nothing in the raw folder."""
+
+
+# --------------------------------------------------------------------------------------------
+# records and reports
+
+
+@dataclass
+class Record:
+    """One unit a builder finds in the raw folder: a file, a DICOM series, or a frame range.
+
+    ``paths``: one file, one DICOM series folder, or the slice files of one series (the file-list
+    restriction then keeps only the listed slices). ``patient_id`` groups records for the 20%
+    split (falls back to ``volume_id``). ``label``: a class name (or index) when the builder has
+    ``label_names``, any string otherwise. ``reader``: a :data:`~.readers.READER_KINDS` name;
+    ``reader_options`` are passed to it (e.g. ``{"key": "x", "start": 0, "stop": 4096}`` for HDF5).
+    ``modality`` overrides the builder's (for ``modality = "mixed"`` sources). ``extras`` holds
+    values for the builder's ``extra_features`` (e.g. a mask), the same for every slice.
+    """
+
+    paths: str | os.PathLike | Sequence[str | os.PathLike]
+    patient_id: str | None = None
+    volume_id: str | None = None
+    label: str | int | None = None
+    reader: str = "auto"
+    reader_options: dict[str, Any] = field(default_factory=dict)
+    modality: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.paths, (str, os.PathLike)):
+            self.paths = (Path(self.paths),)
+        else:
+            self.paths = tuple(Path(p) for p in self.paths)
+        if not self.paths:
+            raise ValueError("a Record needs at least one path")
+        if self.volume_id is None:
+            first = self.paths[0] if len(self.paths) == 1 else self.paths[0].parent
+            self.volume_id = strip_suffixes(first.name)
+            if "start" in self.reader_options:
+                self.volume_id += f"@{self.reader_options['start']}"
+        if self.patient_id is None:
+            self.patient_id = self.volume_id
+        self.patient_id, self.volume_id = str(self.patient_id), str(self.volume_id)
+
+
+@dataclass
+class SourceReport:
+    """What preparation did with one source: files read, examples written, skips by reason."""
+
+    source: str
+    records_found: int = 0
+    records_selected: int = 0
+    files_read: int = 0
+    examples_written: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    list_entries: int = 0
+    list_entries_unmatched: int = 0
+    details: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, reason: str, path: str | os.PathLike = "", message: str = "", count: int = 1) -> None:
+        self.skipped[reason] += count
+        if len(self.details) < _MAX_DETAILS and (reason != NOT_IN_LIST or message):
+            self.details.append({"reason": reason, "path": str(path), "message": message})
+
+    def merge(self, other: SourceReport) -> None:
+        self.files_read += other.files_read
+        self.examples_written += other.examples_written
+        self.skipped.update(other.skipped)
+        self.details.extend(other.details[: max(0, _MAX_DETAILS - len(self.details))])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["skipped"] = dict(sorted(self.skipped.items()))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SourceReport:
+        d = dict(d)
+        d["skipped"] = Counter(d.get("skipped", {}))
+        return cls(**d)
+
+
+def strip_suffixes(name: str) -> str:
+    """``case_1.nii.gz`` -> ``case_1``; ``1.3.6.1...286.mhd`` -> ``1.3.6.1...286`` (only known suffixes)."""
+    lower = name.lower()
+    for suf in (".nii.gz", ".hdr.gz", ".img.gz", ".tar.gz"):
+        if lower.endswith(suf):
+            return name[: -len(suf)]
+    root, ext = posixpath.splitext(name)
+    if ext and len(ext) <= 6 and ext[1:].isalnum() and not ext[1:].isdigit():
+        return root
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class LvmMedSourceConfig(datasets.BuilderConfig):
+    """Options shared by every source (pass them as keyword arguments to the builder or to prepare).
+
+    Attributes:
+        file_list: path to LVM-Med's published file list for this source; restricts the source to
+            exactly those files (and replaces the random 20% sample).
+        seed: seed of the 20% sample by patient/volume.
+        sample_fraction: fraction of patients kept by ``random_20pct_by_volume``.
+        stride: keep every ``stride``-th axial slice / frame.
+        ct_window: (centre, width) in HU, or None to store raw HU as uint16(HU + 1024).
+        mr_percentiles: percentiles of each volume mapped to 0 and full scale.
+        bits: 8 or 16, precision of windowed/scaled volumes.
+        empty_tolerance: slices whose std is below this fraction of full scale are dropped.
+    """
+
+    name: str = "default"
+    file_list: str | None = None
+    seed: int = 0
+    sample_fraction: float = 0.2
+    stride: int = 1
+    ct_window: tuple[float, float] | None = (40.0, 400.0)
+    mr_percentiles: tuple[float, float] = (0.5, 99.5)
+    bits: int = 16
+    empty_tolerance: float = 0.005
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ct_window is not None:
+            self.ct_window = tuple(float(v) for v in self.ct_window)
+            if len(self.ct_window) != 2 or self.ct_window[1] <= 0:
+                raise ValueError(f"ct_window must be (centre, width>0) in HU, got {self.ct_window}")
+        if not 0.0 < self.sample_fraction <= 1.0:
+            raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+        if self.bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {self.bits}")
+        if int(self.stride) < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+
+
+OPTION_NAMES: tuple[str, ...] = (
+    "file_list", "seed", "sample_fraction", "stride", "ct_window", "mr_percentiles", "bits", "empty_tolerance",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# the base builder
+
+
+class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
+    """Base of every source builder. Subclasses set the facts below and implement :meth:`iter_records`."""
+
+    BUILDER_CONFIG_CLASS = LvmMedSourceConfig
+    BUILDER_CONFIGS = [LvmMedSourceConfig(name="default")]
+    DEFAULT_CONFIG_NAME = "default"
+
+    # ---- facts (set in every subclass) -------------------------------------------------
+    source_name: ClassVar[str] = ""  # config/folder name: lowercase, [a-z0-9_]
+    pretty_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    homepage: ClassVar[str] = ""
+    license: ClassVar[str] = ""  # licence name or terms, e.g. "CC BY 4.0", "TCIA restricted (DUA)"
+    citation: ClassVar[str] = ""  # BibTeX
+    access: ClassVar[str] = ""  # where/how to get it: registration, data-use agreement, Kaggle rules
+    modality: ClassVar[str] = ""  # one of MODALITIES
+    organ: ClassVar[str] = ""
+    dimensionality: ClassVar[str] = "2d"  # "2d" or "3d"
+    split_rule: ClassVar[str] = "official_train"  # or "random_20pct_by_volume"
+    layout: ClassVar[str] = ""  # the expected raw layout, shown in errors, e.g. "CXR_png/CHNCXR_<nnnn>_<0|1>.png"
+    label_names: ClassVar[Sequence[str] | None] = None  # ClassLabel names; None = string label (or None)
+    # ---- knobs (defaults usually right) ----------------------------------------------------
+    file_list_match: ClassVar[str] = "path"  # how list entries name records, see LIST_MATCH_MODES
+    intensity: ClassVar[str] = "auto"  # "auto" | "ct_window" | "hu_raw" | "percentile" | "native"
+    extra_features: ClassVar[dict[str, Any]] = {}  # e.g. {"mask": datasets.Image()}
+    lvmmed_file_list: ClassVar[str] = ""  # name of LVM-Med's list for this source (documentation)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("source_name"):
+            return  # an intermediate base class
+        problems = []
+        name = cls.source_name
+        if not name.replace("_", "").isalnum() or name.lower() != name:
+            problems.append(f"source_name {name!r} must be lowercase letters, digits and '_'")
+        if cls.modality not in MODALITIES:
+            problems.append(f"modality {cls.modality!r} is not one of {MODALITIES}")
+        if cls.dimensionality not in DIMENSIONALITIES:
+            problems.append(f"dimensionality {cls.dimensionality!r} is not one of {DIMENSIONALITIES}")
+        if cls.split_rule not in SPLIT_RULES:
+            problems.append(f"split_rule {cls.split_rule!r} is not one of {SPLIT_RULES}")
+        if cls.file_list_match not in LIST_MATCH_MODES:
+            problems.append(f"file_list_match {cls.file_list_match!r} is not one of {LIST_MATCH_MODES}")
+        for attr in ("description", "homepage", "license", "access", "organ"):
+            if not getattr(cls, attr):
+                problems.append(f"{attr} is empty")
+        if problems:
+            raise TypeError(f"source builder {cls.__name__} ({name}): " + "; ".join(problems))
+
+    # ---- the one method a source implements ---------------------------------------------------
+    def iter_records(self, data_dir: Path) -> Iterable[Record]:
+        """Yield one :class:`Record` per image/volume/series of the raw layout under ``data_dir``.
+
+        Yield only the partition LVM-Med used when the split rule is ``official_train``; yield
+        everything for ``random_20pct_by_volume`` (the base samples). Sort for determinism.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement iter_records(data_dir)")
+
+    # ---- overridable hooks ---------------------------------------------------------------------
+    def parse_file_list(self, path: str | os.PathLike) -> list[str]:
+        """Entries of a published list: stripped lines, backslashes as '/', blank and '#' lines dropped."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileListError(f"file list {str(p)!r} for source {self.source_name!r} does not exist")
+        entries = []
+        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.strip().replace("\\", "/")
+            while line.startswith("./"):
+                line = line[2:]
+            if line and not line.startswith("#"):
+                entries.append(line.strip("/"))
+        if not entries:
+            raise FileListError(f"file list {str(p)!r} for source {self.source_name!r} is empty")
+        return entries
+
+    def list_keys(self, record: Record, path: Path, data_dir: Path) -> set[str]:
+        """Keys under which ``path`` of ``record`` may appear in the file list (see ``file_list_match``)."""
+        rel = _relpath(path, data_dir)
+        mode = self.file_list_match
+        if mode == "path":
+            parts = rel.split("/")
+            return {"/".join(parts[i:]) for i in range(len(parts))}
+        if mode == "stem":
+            return {strip_suffixes(path.name)}
+        if mode == "id":
+            return {record.patient_id, record.volume_id}
+        return set(rel.split("/")[:-1]) | {strip_suffixes(path.name)}  # "dir"
+
+    def list_entry_key(self, entry: str) -> str:
+        """Normalise one list entry to the key space of :meth:`list_keys`."""
+        if self.file_list_match in ("stem", "id"):
+            return strip_suffixes(entry.rsplit("/", 1)[-1])
+        if self.file_list_match == "dir":
+            return strip_suffixes(entry.rsplit("/", 1)[-1])
+        return entry
+
+    # ---- datasets API ----------------------------------------------------------------------------
+    @classmethod
+    def features(cls) -> datasets.Features:
+        """Per-example features (same for every source, except ``label`` and ``extra_features``)."""
+        label = datasets.ClassLabel(names=list(cls.label_names)) if cls.label_names else datasets.Value("string")
+        feats = {
+            "image": datasets.Image(),
+            "source": datasets.Value("string"),
+            "modality": datasets.Value("string"),
+            "organ": datasets.Value("string"),
+            "patient_id": datasets.Value("string"),
+            "volume_id": datasets.Value("string"),
+            "slice_index": datasets.Value("int32"),
+            "original_path": datasets.Value("string"),
+            "label": label,
+        }
+        feats.update(cls.extra_features)
+        return datasets.Features(feats)
+
+    @classmethod
+    def facts(cls) -> dict[str, Any]:
+        """The declared facts as a dict (dataset card, ``lvmmed sources``)."""
+        return {
+            "source": cls.source_name,
+            "pretty_name": cls.pretty_name or cls.source_name,
+            "description": cls.description,
+            "homepage": cls.homepage,
+            "license": cls.license,
+            "access": cls.access,
+            "citation": cls.citation,
+            "modality": cls.modality,
+            "organ": cls.organ,
+            "dimensionality": cls.dimensionality,
+            "split_rule": cls.split_rule,
+            "layout": cls.layout,
+            "label_names": list(cls.label_names) if cls.label_names else None,
+            "lvmmed_file_list": cls.lvmmed_file_list,
+        }
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.description,
+            homepage=self.homepage,
+            license=self.license,
+            citation=self.citation,
+            features=self.features(),
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        self.report = SourceReport(self.source_name)
+        records = self.plan_records(self.report)
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"records": records})]
+
+    def _generate_examples(self, records: list[Record]) -> Iterator[tuple[str, dict[str, Any]]]:
+        report = getattr(self, "report", None) or SourceReport(self.source_name)
+        for rec in records:
+            for ex in self.examples_from_record(rec, report):
+                yield f"{ex['volume_id']}:{ex['slice_index']}:{ex['original_path']}", ex
+
+    # ---- shared machinery --------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return Path(self.config.data_dir) if self.config.data_dir else Path("")
+
+    def missing_data_error(self, problem: str) -> SourceDataMissingError:
+        """The error for a missing/wrong raw folder: names the folder, the layout, where to get it, the licence."""
+        lines = [
+            f"source {self.source_name!r} ({self.pretty_name or self.source_name}): {problem}.",
+            f"Expected layout under the data directory: {self.layout or '(see the builder docstring)'}.",
+            f"Get the data from {self.homepage}" + (f" ({self.access})" if self.access else "") + ".",
+            f"Licence / terms: {self.license}.",
+        ]
+        return SourceDataMissingError("\n".join(lines))
+
+    def check_data_dir(self) -> Path:
+        if not self.config.data_dir:
+            raise self.missing_data_error("no data directory given (pass data_dir=... / --data-dir)")
+        d = Path(self.config.data_dir).expanduser()
+        if not d.exists():
+            raise self.missing_data_error(f"data directory '{d}' does not exist")
+        if not d.is_dir():
+            raise self.missing_data_error(f"data directory '{d}' is not a directory")
+        if not any(d.iterdir()):
+            raise self.missing_data_error(f"data directory '{d}' is empty")
+        return d
+
+    def plan_records(self, report: SourceReport | None = None) -> list[Record]:
+        """All records to prepare, after the file-list restriction or the split sampling (deterministic)."""
+        report = report if report is not None else SourceReport(self.source_name)
+        data_dir = self.check_data_dir()
+        records = list(self.iter_records(data_dir))
+        if not records:
+            raise self.missing_data_error(f"found no files of the expected layout in '{data_dir}'")
+        report.records_found = len(records)
+        if self.config.file_list:
+            records = self._restrict_to_list(records, data_dir, report)
+        elif self.split_rule == "random_20pct_by_volume":
+            records = self._sample_by_patient(records, report)
+        report.records_selected = len(records)
+        return records
+
+    def _restrict_to_list(self, records: list[Record], data_dir: Path, report: SourceReport) -> list[Record]:
+        entries = self.parse_file_list(self.config.file_list)
+        wanted = {self.list_entry_key(e) for e in entries}
+        report.list_entries = len(wanted)
+        matched: set[str] = set()
+        kept = []
+        for rec in records:
+            paths = []
+            for p in rec.paths:
+                hit = self.list_keys(rec, p, data_dir) & wanted
+                if hit:
+                    matched |= hit
+                    paths.append(p)
+                else:
+                    report.skip(NOT_IN_LIST, _relpath(p, data_dir))
+            if paths:
+                if len(paths) != len(rec.paths):
+                    rec = Record(**{**rec.__dict__, "paths": tuple(paths)})
+                kept.append(rec)
+        report.list_entries_unmatched = len(wanted - matched)
+        if not kept:
+            raise FileListError(
+                f"none of the {len(wanted)} entries of file list {self.config.file_list!r} matched a file of "
+                f"source {self.source_name!r} under {data_dir} (match mode {self.file_list_match!r}; "
+                f"first entries: {sorted(wanted)[:3]})"
+            )
+        if report.list_entries_unmatched:
+            logger.warning(
+                "%s: %d of %d file-list entries matched no file under %s",
+                self.source_name, report.list_entries_unmatched, len(wanted), data_dir,
+            )
+        return kept
+
+    def _sample_by_patient(self, records: list[Record], report: SourceReport) -> list[Record]:
+        groups = sorted({r.patient_id for r in records})
+        n_keep = max(1, int(round(self.config.sample_fraction * len(groups))))
+        rng = np.random.default_rng(self.config.seed)
+        chosen = {groups[i] for i in rng.permutation(len(groups))[:n_keep]}
+        kept = [r for r in records if r.patient_id in chosen]
+        dropped = len(records) - len(kept)
+        if dropped:
+            report.skip(NOT_IN_SPLIT, "", f"{dropped} records of {len(groups) - n_keep} patients not in the sample", count=dropped)
+        return kept
+
+    def slice_options(self) -> SliceOptions:
+        c = self.config
+        return SliceOptions(
+            intensity=self.intensity,
+            ct_window=c.ct_window,
+            mr_percentiles=tuple(c.mr_percentiles),
+            bits=c.bits,
+            stride=c.stride,
+            empty_tolerance=c.empty_tolerance,
+        )
+
+    def read_record(self, record: Record) -> ImageData:
+        """Decode a record's pixels (override for formats the readers do not cover)."""
+        return read_image_data(record.paths, record.reader, **record.reader_options)
+
+    def examples_from_record(self, record: Record, report: SourceReport) -> Iterator[dict[str, Any]]:
+        """Read, slice and encode one record; unreadable files and empty slices are counted, not raised."""
+        data_dir = self.data_path
+        try:
+            data = self.read_record(record)
+        except NotAnImageError as e:
+            report.skip(NOT_AN_IMAGE, _relpath(Path(e.path), data_dir), e.reason, count=len(record.paths))
+            return
+        except UnreadableImageError as e:
+            report.skip(UNREADABLE, _relpath(Path(e.path), data_dir), e.reason, count=len(record.paths))
+            return
+        for path, reason in data.meta.get("skipped", []):
+            report.skip(UNREADABLE, _relpath(Path(path), data_dir), reason)
+        report.files_read += len(data.files) or 1
+        modality = record.modality or (data.modality if self.modality == "mixed" else None) or self.modality
+        options = self.slice_options()
+        parts = [(record.volume_id, data)]
+        if data.kind == "volume" and data.array.ndim == 4 and not data.is_color:
+            # 4D NIfTI (several sequences or time points): each 3D volume is sliced on its own.
+            parts = [
+                (f"{record.volume_id}_c{t}", ImageData(data.array[..., t], "volume", data.affine, data.modality, data.is_hu, data.files))
+                for t in range(data.array.shape[3])
+            ]
+        for volume_id, part in parts:
+            try:
+                slices = list(iter_slices(part, modality, options))
+            except (ValueError, MemoryError) as e:
+                report.skip(UNREADABLE, _relpath(record.paths[0], data_dir), f"cannot slice: {e}")
+                continue
+            for idx, img in slices:
+                original = self._original_path(record, part, idx, data_dir)
+                if img is None:
+                    report.skip(EMPTY_SLICE, original)
+                    continue
+                report.examples_written += 1
+                ex = {
+                    "image": {"bytes": self._encode(part, img), "path": None},
+                    "source": self.source_name,
+                    "modality": modality,
+                    "organ": self.organ,
+                    "patient_id": record.patient_id,
+                    "volume_id": volume_id,
+                    "slice_index": idx,
+                    "original_path": original,
+                    "label": record.label,
+                }
+                for k in self.extra_features:
+                    ex[k] = record.extras.get(k)
+                yield ex
+
+    def _original_path(self, record: Record, data: ImageData, idx: int, data_dir: Path) -> str:
+        """The file a stored image came from: the slice file for axial DICOM series, else the record's path."""
+        if data.kind == "volume" and len(data.files) > 1 and idx >= 0 and data.affine is not None:
+            from .volumes import axial_axis
+
+            if axial_axis(data.affine) == 0 and data.array.shape[0] == len(data.files):
+                # to_axial_stack flips the slice axis when it points inferior
+                src = idx if data.affine[2, 0] >= 0 else len(data.files) - 1 - idx
+                return _relpath(Path(data.files[src]), data_dir)
+        if len(record.paths) == 1:
+            return _relpath(record.paths[0], data_dir)
+        return _relpath(record.paths[0].parent, data_dir)
+
+    def _encode(self, data: ImageData, img: np.ndarray) -> bytes:
+        """PNG bytes (16-bit grayscale stays 16-bit), or the original file bytes when unchanged."""
+        if data.encoded is not None and data.kind == "image" and img is data.array:
+            return data.encoded
+        return encode_png(img)
+
+
+def encode_png(img: np.ndarray, compress_level: int = 1) -> bytes:
+    """(H, W) uint8/uint16 or (H, W, 3) uint8 -> PNG bytes (16-bit grayscale as mode I;16)."""
+    from PIL import Image
+
+    if img.dtype == np.uint16 and img.ndim == 2:
+        pil = Image.fromarray(np.ascontiguousarray(img))
+    elif img.dtype == np.uint8 and img.ndim in (2, 3):
+        pil = Image.fromarray(np.ascontiguousarray(img))
+    else:
+        raise ValueError(f"cannot store an image of dtype {img.dtype} and shape {img.shape}")
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def _relpath(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, root)).as_posix() if str(root) else Path(path).as_posix()
+    except ValueError:
+        return Path(path).as_posix()

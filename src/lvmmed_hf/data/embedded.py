@@ -1,0 +1,2 @@
+"""The embedded default corpus (filled in below)."""
+EMBEDDED_BUILDERS: list = []
