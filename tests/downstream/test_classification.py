@@ -1,0 +1,91 @@
+"""Classification recipe end to end on a tiny image folder: train a few steps, save, reload, evaluate."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForImageClassification, TrainingArguments
+
+import lvmmed_hf
+from lvmmed_hf.downstream.classification import ClassificationArguments, classification_metrics, run_classification
+from lvmmed_hf.downstream.data import group_split_indices
+from lvmmed_hf.evaluation.model_card import parse_metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _targs(out, **kw):
+    return TrainingArguments(
+        output_dir=str(out), max_steps=4, per_device_train_batch_size=8, per_device_eval_batch_size=8,
+        learning_rate=1e-2, report_to=[], save_strategy="no", eval_strategy="no", use_cpu=True,
+        dataloader_num_workers=0, seed=0, **kw,
+    )
+
+
+def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path):
+    args = ClassificationArguments(backbone="tiny-cnn", image_folder=str(image_folder), image_size=32,
+                                   classifier_hidden_sizes=[16])
+    results = run_classification(args, _targs(tmp_path / "out"))
+    out = tmp_path / "out"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results, default=float))
+    metrics = saved["results"][0]["metrics"]
+    assert set(metrics) == {"accuracy", "macro_f1", "roc_auc"}
+    # Reload and evaluate the test split independently of the Trainer: same accuracy.
+    model = AutoModelForImageClassification.from_pretrained(out).eval()
+    assert model.config.classifier_hidden_sizes == [16] and model.config.id2label == {0: "empty", 1: "square"}
+    processor = lvmmed_hf.LvmMedImageProcessor.from_pretrained(out)
+    images, labels = [], []
+    for k, name in model.config.id2label.items():
+        for p in sorted((image_folder / "test" / name).glob("*.png")):
+            from PIL import Image
+            images.append(Image.open(p).copy())
+            labels.append(k)
+    with torch.no_grad():
+        logits = model(**processor(images, return_tensors="pt")).logits.numpy()
+    assert np.mean(logits.argmax(-1) == np.array(labels)) == metrics["accuracy"]
+    card = (out / "README.md").read_text()
+    assert parse_metadata(card)["pipeline_tag"] == "image-classification"
+
+
+def test_linear_eval_script_keeps_backbone_frozen(image_folder, tmp_path):
+    # First save a "pretrained" backbone, then linear-evaluate it through the training/ script.
+    backbone_dir = tmp_path / "backbone"
+    cfg = lvmmed_hf.LvmMedCnnConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
+    torch.manual_seed(0)
+    backbone = lvmmed_hf.LvmMedCnnModel(cfg)
+    backbone.save_pretrained(backbone_dir)
+    out = tmp_path / "lin"
+    cmd = [
+        sys.executable, str(REPO / "training" / "finetune_classification.py"),
+        "--backbone", str(backbone_dir), "--image_folder", str(image_folder), "--image_size", "32",
+        "--freeze_backbone", "--output_dir", str(out), "--max_steps", "3", "--per_device_train_batch_size", "8",
+        "--learning_rate", "0.05", "--report_to", "none", "--save_strategy", "no", "--use_cpu",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = AutoModelForImageClassification.from_pretrained(out)
+    # The backbone (weights and BatchNorm statistics) is bit-identical to the pretrained one; the head moved.
+    ref = backbone.state_dict()
+    for k, v in trained.lvmmed.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    assert trained.config.freeze_backbone
+    results = json.loads((out / "results.json").read_text())
+    assert results["results"][0]["protocol"] == "linear evaluation, 1-FCN"
+
+
+def test_classification_metrics_with_absent_class_and_kappa():
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 2.0, 0.0]])
+    labels = np.array([0, 1, 1])  # class 2 never present: AUC undefined -> NaN, accuracy still 1
+    m = classification_metrics(logits, labels, 3, ordinal=True)
+    assert m["accuracy"] == 1.0 and np.isnan(m["roc_auc"]) and m["quadratic_kappa"] == 1.0
+
+
+def test_group_split_never_straddles():
+    groups = ["a"] * 3 + ["b"] * 2 + ["c"] * 4 + ["d"]
+    keep, held = group_split_indices(groups, 0.5, seed=1)
+    assert {groups[i] for i in keep}.isdisjoint({groups[i] for i in held})
+    assert len(keep) + len(held) == len(groups)
