@@ -1,1 +1,56 @@
-"""lvmmed_hf.graph_matching"""
+"""LVM-Med's second-order graph-matching loss, as separately testable pieces.
+
+graphs (kNN per graph) -> message_passing (GCN, Eq. 1) -> affinities (Eq. 2-3, edges) ->
+solvers (batched QAP / LAP) -> estimator (blackbox gradient, Alg. 1) -> loss (Hamming).
+"""
+
+from .affinities import edge_affinity, global_affinity, local_affinity, vertex_affinity
+from .estimator import BlackboxGraphMatching, SolverTimer, blackbox_graph_matching
+from .graphs import KnnGraphs, knn_graphs, split_into_graphs
+from .loss import GraphMatchingLoss, GraphMatchingLossConfig, GraphMatchingOutput, hamming_loss
+from .message_passing import GraphConvolutionalNetwork, normalized_adjacency
+from .solvers import (
+    SOLVERS,
+    BruteForceSolver,
+    LinearAssignmentSolver,
+    LpmpSolver,
+    PygmtoolsSolver,
+    QuadraticSolver,
+    SolverError,
+    build_solver,
+    lawler_matrix,
+    linear_assignment,
+    pair_indicators,
+    qap_objective,
+)
+
+__all__ = [
+    "edge_affinity",
+    "global_affinity",
+    "local_affinity",
+    "vertex_affinity",
+    "BlackboxGraphMatching",
+    "SolverTimer",
+    "blackbox_graph_matching",
+    "KnnGraphs",
+    "knn_graphs",
+    "split_into_graphs",
+    "GraphMatchingLoss",
+    "GraphMatchingLossConfig",
+    "GraphMatchingOutput",
+    "hamming_loss",
+    "GraphConvolutionalNetwork",
+    "normalized_adjacency",
+    "SOLVERS",
+    "BruteForceSolver",
+    "LinearAssignmentSolver",
+    "LpmpSolver",
+    "PygmtoolsSolver",
+    "QuadraticSolver",
+    "SolverError",
+    "build_solver",
+    "lawler_matrix",
+    "linear_assignment",
+    "pair_indicators",
+    "qap_objective",
+]

@@ -1,0 +1,43 @@
+"""Message passing over the kNN graphs: a graph convolutional network (Kipf & Welling, 2017).
+
+LVM-Med Eq. (1): ``H_l = sigma(D^-1/2 (A + I) D^-1/2 H_{l-1} W_l)``, two layers of width 128,
+ReLU between the layers and none after the last; the same network is applied to G^s and G^t.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def normalized_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
+    """``D^-1/2 (A + I) D^-1/2`` for a batch of adjacencies ``(G, n, n)``."""
+    n = adjacency.shape[-1]
+    a_hat = adjacency + torch.eye(n, dtype=adjacency.dtype, device=adjacency.device)
+    d_inv_sqrt = a_hat.sum(-1).rsqrt()
+    return d_inv_sqrt.unsqueeze(-1) * a_hat * d_inv_sqrt.unsqueeze(-2)
+
+
+class GraphConvolutionalNetwork(nn.Module):
+    """A GCN over batched dense graphs: ``(G, n, in_dim) -> (G, n, hidden_dim)``.
+
+    Args:
+        in_dim: node feature size (the projector's output, 128 in the paper).
+        hidden_dim: width of every layer (128 in the paper).
+        num_layers: number of graph convolutions (2 in the paper).
+    """
+
+    def __init__(self, in_dim: int = 128, hidden_dim: int = 128, num_layers: int = 2) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        dims = [in_dim] + [hidden_dim] * num_layers
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        a_norm = normalized_adjacency(adjacency.to(h.dtype))
+        for index, layer in enumerate(self.layers):
+            h = a_norm @ layer(h)
+            if index < len(self.layers) - 1:
+                h = torch.relu(h)
+        return h
