@@ -271,6 +271,14 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         self.lvmmed.requires_grad_(True)
         self.lvmmed.train(self.training)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        # Loading replaces the parameter objects (requires_grad back to True): freeze them again.
+        if model.config.freeze_backbone:
+            model.freeze_backbone()
+        return model
+
     def train(self, mode: bool = True) -> LvmMedCnnForImageClassification:
         super().train(mode)
         if self.config.freeze_backbone:
