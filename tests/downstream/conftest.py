@@ -24,3 +24,23 @@ def image_folder(tmp_path):
             for i in range(n):
                 _image(rng, label == "square").save(d / f"{label}_{i}.png")
     return root
+
+
+@pytest.fixture
+def seg_folders(tmp_path):
+    """images/ and masks/ named <volume>_<slice>.png: 4 volumes x 4 slices, a bright square = class 1."""
+    rng = np.random.default_rng(1)
+    img_dir, mask_dir = tmp_path / "seg" / "images", tmp_path / "seg" / "masks"
+    img_dir.mkdir(parents=True)
+    mask_dir.mkdir(parents=True)
+    for v in range(4):
+        for s in range(4):
+            arr = rng.integers(0, 50, (32, 32), dtype=np.uint8)
+            mask = np.zeros((32, 32), dtype=np.uint8)
+            if s > 0:  # the first slice of every volume is empty: exercises the empty-mask convention
+                x, y = rng.integers(2, 16, 2)
+                arr[y : y + 12, x : x + 12] = 200
+                mask[y : y + 12, x : x + 12] = 1
+            Image.fromarray(arr, mode="L").save(img_dir / f"vol{v}_{s}.png")
+            Image.fromarray(mask, mode="L").save(mask_dir / f"vol{v}_{s}.png")
+    return img_dir, mask_dir

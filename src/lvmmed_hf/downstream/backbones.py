@@ -48,9 +48,9 @@ def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedC
         )
     family, kwargs = PRESETS[str(name_or_path)]
     if family == "cnn":
-        from lvmmed_hf import LvmMedCnnConfig as cls
+        from lvmmed_hf.models.configuration_lvmmed_cnn import LvmMedCnnConfig as cls
     else:
-        from lvmmed_hf import LvmMedViTConfig as cls
+        from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig as cls
     return cls(**{**kwargs, **overrides})
 
 

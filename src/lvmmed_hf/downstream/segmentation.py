@@ -1,0 +1,442 @@
+"""Semantic segmentation with LVM-Med backbones: the paper's U-Net (R50 encoder) and transformers' UperNet.
+
+- ``architecture="unet"``: :class:`LvmMedUNetForSemanticSegmentation`, the LVM-Med CNN as the
+  encoder of a U-Net decoder (five up-sampling blocks, skips from the stages at strides 16, 8 and
+  4, decoder widths 256-128-64-32-16, as the segmentation_models_pytorch U-Net the authors used).
+- ``architecture="upernet"``: transformers' ``UperNetForSemanticSegmentation`` with our CNN or ViT
+  as ``backbone_config`` (the backbone weights are copied in from the checkpoint folder).
+
+Loss: cross-entropy + soft Dice (:class:`DiceCELoss`). Evaluation: Dice/IoU per class on the 2D
+slices and, when the data has volume ids and slice indices, on 3D volumes rebuilt by stacking the
+slice predictions of each volume (the paper's 3D protocol). Metrics are computed at the network's
+input resolution (``image_size``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, DatasetDict
+from datasets import Image as ImageFeature
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel, Trainer, TrainingArguments
+from transformers.modeling_outputs import SemanticSegmenterOutput
+
+from ..evaluation import metrics as M
+from .backbones import backbone_config, image_processor_for, is_checkpoint_dir, model_type_of
+from .data import ensure_splits
+
+logger = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+class DiceCELoss(nn.Module):
+    """``ce_weight * CE + dice_weight * (1 - mean soft Dice)``.
+
+    Soft Dice per class over the batch: 2 sum(p * y) / (sum(p) + sum(y)), p the softmax
+    probabilities (B, C, H, W), y the one-hot target; classes absent from both prediction and target
+    contribute 1 (the ``smooth`` term), so an empty class neither helps nor hurts. Pixels equal to
+    ``ignore_index`` count in neither term.
+    """
+
+    def __init__(self, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int = 255, smooth: float = 1e-5):
+        super().__init__()
+        self.ce_weight, self.dice_weight, self.ignore_index, self.smooth = ce_weight, dice_weight, ignore_index, smooth
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """logits (B, C, H, W); labels (B, H, W) int64."""
+        if logits.shape[-2:] != labels.shape[-2:]:
+            logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
+        valid = (labels != self.ignore_index).unsqueeze(1)
+        target = F.one_hot(labels.clamp(0, logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2).float()
+        probs = logits.softmax(1) * valid
+        target = target * valid
+        dims = (0, 2, 3)
+        dice = (2 * (probs * target).sum(dims) + self.smooth) / (probs.sum(dims) + target.sum(dims) + self.smooth)
+        return self.ce_weight * ce + self.dice_weight * (1 - dice.mean())
+
+
+# ----------------------------------------------------------------------------- U-Net
+
+
+class LvmMedUNetConfig(PreTrainedConfig):
+    """U-Net over an LVM-Med CNN encoder.
+
+    Args:
+        backbone_config: an ``LvmMedCnnConfig`` (or its dict); default: ResNet-50.
+        decoder_channels: widths of the five up-sampling blocks (strides 16, 8, 4, 2, 1); default
+            256-128-64-32-16 for a 2048-channel encoder, scaled by its width otherwise.
+        num_labels: segmentation classes, background included.
+    """
+
+    model_type = "lvmmed_unet"
+    sub_configs = {"backbone_config": AutoConfig}
+
+    def __init__(self, backbone_config=None, decoder_channels=None, **kwargs):
+        import lvmmed_hf  # noqa: F401  (registers lvmmed_cnn)
+        from transformers import CONFIG_MAPPING
+
+        if backbone_config is None:
+            backbone_config = CONFIG_MAPPING["lvmmed_cnn"]()
+        elif isinstance(backbone_config, dict):
+            backbone_config = CONFIG_MAPPING[backbone_config["model_type"]](**backbone_config)
+        if backbone_config.model_type != "lvmmed_cnn":
+            raise ValueError(f"LvmMedUNet needs an lvmmed_cnn backbone_config, got {backbone_config.model_type!r}")
+        backbone_config.set_output_features_output_indices(
+            out_features=[f"stage{i}" for i in range(1, len(backbone_config.depths) + 1)], out_indices=None
+        )
+        self.backbone_config = backbone_config
+        if decoder_channels is None:
+            # The paper's widths for a 2048-channel R50, scaled down for narrower encoders.
+            scale = backbone_config.hidden_sizes[-1] / 2048
+            decoder_channels = [max(8, int(round(c * scale))) for c in (256, 128, 64, 32, 16)]
+        self.decoder_channels = [int(c) for c in decoder_channels]
+        if len(self.decoder_channels) != 5:
+            raise ValueError(f"decoder_channels needs 5 widths (strides 16, 8, 4, 2, 1), got {self.decoder_channels}")
+        super().__init__(**kwargs)
+
+
+class _ConvBlock(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        )
+
+
+class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
+    """Encoder ``backbone`` (an ``LvmMedCnnBackbone``) + U-Net decoder + 1x1 classifier.
+
+    ``forward(pixel_values (B, 3, H, W), labels (B, H, W) optional)`` -> ``SemanticSegmenterOutput``
+    with ``logits`` (B, num_labels, H, W); H and W must be multiples of 32.
+    """
+
+    config_class = LvmMedUNetConfig
+    base_model_prefix = "unet"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def __init__(self, config: LvmMedUNetConfig):
+        super().__init__(config)
+        from lvmmed_hf import LvmMedCnnBackbone
+
+        self.backbone = LvmMedCnnBackbone(config.backbone_config)
+        skips = list(config.backbone_config.hidden_sizes)  # stage1..stage4 widths
+        dec = config.decoder_channels
+        # Block k takes the upsampled previous map plus the skip at that stride (none for the last two).
+        in_ch = [skips[3] + skips[2], dec[0] + skips[1], dec[1] + skips[0], dec[2], dec[3]]
+        self.decoder = nn.ModuleList([_ConvBlock(i, o) for i, o in zip(in_ch, dec)])
+        self.classifier = nn.Conv2d(dec[-1], config.num_labels, 1)
+        self.loss_fct = DiceCELoss()
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+            if module.running_mean is not None:
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
+                module.num_batches_tracked.zero_()
+
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None, **kwargs):
+        if pixel_values.shape[-1] % 32 or pixel_values.shape[-2] % 32:
+            raise ValueError(f"pixel_values: height and width must be multiples of 32, got {tuple(pixel_values.shape[-2:])}")
+        s1, s2, s3, s4 = self.backbone(pixel_values, return_dict=True).feature_maps
+        x = s4
+        for block, skip in zip(self.decoder, (s3, s2, s1, None, None)):
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = block(torch.cat([x, skip], 1) if skip is not None else x)
+        # s1 is at stride 4, so after five doublings from stride 32 we are at stride 1.
+        logits = self.classifier(x)
+        loss = self.loss_fct(logits, labels) if labels is not None else None
+        return SemanticSegmenterOutput(loss=loss, logits=logits)
+
+
+AutoConfig.register(LvmMedUNetConfig.model_type, LvmMedUNetConfig, exist_ok=True)
+
+
+# ----------------------------------------------------------------------------- model building
+
+
+def build_segmentation_model(
+    architecture: str, backbone: str, num_labels: int, id2label: dict[int, str] | None = None, **backbone_overrides
+) -> PreTrainedModel:
+    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded; preset: random)."""
+    id2label = id2label or {i: str(i) for i in range(num_labels)}
+    labels = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    bcfg = backbone_config(backbone, **backbone_overrides)
+    if architecture == "unet":
+        model = LvmMedUNetForSemanticSegmentation(LvmMedUNetConfig(backbone_config=bcfg, **labels))
+    elif architecture == "upernet":
+        from transformers import UperNetConfig, UperNetForSemanticSegmentation
+
+        if bcfg.model_type == "lvmmed_cnn":
+            bcfg.set_output_features_output_indices(out_features=[f"stage{i}" for i in range(1, len(bcfg.depths) + 1)], out_indices=None)
+            widths = list(bcfg.hidden_sizes)
+        else:
+            # Four evenly spaced blocks of the ViT, the usual ViT-UperNet choice.
+            n = bcfg.num_hidden_layers
+            picks = sorted({max(1, round(n * k / 4)) for k in range(1, 5)})
+            bcfg.set_output_features_output_indices(out_features=[f"stage{i}" for i in picks], out_indices=None)
+            widths = [bcfg.hidden_size] * len(picks)
+        hidden = max(16, min(512, widths[-1] // 4))
+        cfg = UperNetConfig(
+            backbone_config=bcfg, hidden_size=hidden, auxiliary_in_channels=widths[min(2, len(widths) - 1)],
+            auxiliary_channels=max(16, hidden // 2), use_auxiliary_head=False, **labels,
+        )
+        model = UperNetForSemanticSegmentation(cfg)
+    else:
+        raise ValueError(f"architecture must be 'unet' or 'upernet', got {architecture!r}")
+    if is_checkpoint_dir(backbone):
+        _load_backbone_weights(model.backbone, backbone)
+    return model
+
+
+def _load_backbone_weights(target: nn.Module, folder: str | os.PathLike) -> None:
+    """Copy the ``lvmmed.*`` weights of a checkpoint folder into a backbone module (strict on the encoder)."""
+    from safetensors.torch import load_file
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no .safetensors weights")
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    prefix = "lvmmed."
+    encoder = {k: v for k, v in state.items() if k.startswith(prefix)}
+    if not encoder:  # a bare base model saves its keys without the prefix
+        encoder = {prefix + k: v for k, v in state.items()}
+    own = target.state_dict()
+    wanted = {k: v for k, v in encoder.items() if k in own}
+    # The ViT backbone has no neck; the CNN backbone has no fc: those keys are expected to be unused.
+    missing = [k for k in own if k not in wanted]
+    if missing:
+        raise ValueError(f"{folder}: backbone weights missing for {len(missing)} keys, e.g. {missing[:5]}")
+    target.load_state_dict(wanted, strict=True)
+    logger.info("loaded %d backbone tensors from %s", len(wanted), folder)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+_SLICE_NAME = re.compile(r"^(?P<volume>.+?)[_-](?:slice)?(?P<slice>\d+)$")
+
+
+def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os.PathLike) -> Dataset:
+    """Pair ``image_dir/<name>.*`` with ``mask_dir/<name>.*`` (masks: class index per pixel).
+
+    When every stem reads ``<volume>_<slice number>`` the dataset gets ``volume_id`` and
+    ``slice_index`` columns, enabling 3D evaluation.
+    """
+    images = {p.stem: p for p in sorted(Path(image_dir).iterdir()) if p.is_file()}
+    masks = {p.stem: p for p in sorted(Path(mask_dir).iterdir()) if p.is_file()}
+    common = sorted(set(images) & set(masks))
+    if not common:
+        raise ValueError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
+    if len(common) < len(images):
+        logger.warning("%d images have no mask and are skipped", len(images) - len(common))
+    data: dict[str, list] = {"image": [str(images[s]) for s in common], "mask": [str(masks[s]) for s in common]}
+    matches = [_SLICE_NAME.match(s) for s in common]
+    if all(matches):
+        data["volume_id"] = [m["volume"] for m in matches]
+        data["slice_index"] = [int(m["slice"]) for m in matches]
+    ds = Dataset.from_dict(data)
+    return ds.cast_column("image", ImageFeature()).cast_column("mask", ImageFeature())
+
+
+@dataclass
+class SegmentationArguments:
+    architecture: str = field(default="unet", metadata={"help": "unet (paper, CNN backbones) or upernet (CNN or ViT)"})
+    backbone: str = field(default="resnet50", metadata={"help": "checkpoint folder or preset (tiny-cnn, resnet50, tiny-vit, vit-b)"})
+    dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder"})
+    dataset_config: str | None = field(default=None)
+    image_dir: str | None = field(default=None, metadata={"help": "folder of images (paired with mask_dir by file name)"})
+    mask_dir: str | None = field(default=None)
+    image_column: str = field(default="image")
+    mask_column: str = field(default="mask")
+    volume_column: str = field(default="volume_id", metadata={"help": "volume id column (3D evaluation when present)"})
+    slice_column: str = field(default="slice_index")
+    num_labels: int = field(default=2, metadata={"help": "classes including background"})
+    image_size: int = field(default=224, metadata={"help": "input side in pixels (multiple of 32 for the U-Net)"})
+    validation_fraction: float = field(default=0.2)
+    test_split: str | None = field(default="test")
+    freeze_backbone: bool = field(default=False)
+    ce_weight: float = field(default=1.0)
+    dice_weight: float = field(default=1.0)
+    ignore_index: int = field(default=255)
+    dataset_name: str | None = field(default=None)
+
+
+def _load_segmentation_data(args: SegmentationArguments, seed: int) -> DatasetDict:
+    from datasets import load_dataset
+
+    if (args.dataset_dir is None) == (args.image_dir is None):
+        raise ValueError("give exactly one of dataset_dir and image_dir (+ mask_dir)")
+    if args.dataset_dir is not None:
+        ds = load_dataset(args.dataset_dir, args.dataset_config)
+    else:
+        if args.mask_dir is None:
+            raise ValueError("image_dir needs mask_dir")
+        ds = DatasetDict({"train": segmentation_folder_dataset(args.image_dir, args.mask_dir)})
+    group = args.volume_column if args.volume_column in ds["train"].column_names else None
+    # Slices of one volume stay on one side of the split.
+    return ensure_splits(ds, args.validation_fraction, group, seed)
+
+
+def make_transform(processor, image_column: str, mask_column: str, size: int):
+    """Batch transform: images through the processor, masks resized (nearest) to ``size``."""
+    from PIL import Image
+
+    def transform(batch: dict[str, list]) -> dict[str, list]:
+        images = [im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]]
+        pixel_values = processor(images, return_tensors="pt")["pixel_values"]
+        labels = [
+            torch.from_numpy(np.asarray(m.resize((size, size), Image.NEAREST)).astype(np.int64).copy())
+            for m in batch[mask_column]
+        ]
+        out = {"pixel_values": list(pixel_values), "labels": labels}
+        for key in batch:
+            if key not in (image_column, mask_column):
+                out[key] = batch[key]
+        return out
+
+    return transform
+
+
+def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    return {"pixel_values": torch.stack([b["pixel_values"] for b in batch]), "labels": torch.stack([b["labels"] for b in batch])}
+
+
+class SegmentationTrainer(Trainer):
+    """Trainer with the Dice + CE loss on the model's logits (for models with their own loss, e.g. UperNet's CE)."""
+
+    def __init__(self, *args, seg_loss: DiceCELoss | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seg_loss = seg_loss or DiceCELoss()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs["labels"]
+        outputs = model(pixel_values=inputs["pixel_values"])
+        loss = self.seg_loss(outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+
+@torch.no_grad()
+def predict_label_maps(model: nn.Module, dataset, batch_size: int = 8) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Argmax label maps and references for every example of a transformed dataset."""
+    model.eval()
+    device = next(model.parameters()).device
+    preds, refs = [], []
+    for start in tqdm(range(0, len(dataset), batch_size), desc="segmenting", leave=False):
+        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = _collate(rows)
+        logits = model(pixel_values=batch["pixel_values"].to(device)).logits
+        if logits.shape[-2:] != batch["labels"].shape[-2:]:
+            logits = F.interpolate(logits, size=batch["labels"].shape[-2:], mode="bilinear", align_corners=False)
+        preds.extend(logits.argmax(1).cpu().numpy())
+        refs.extend(batch["labels"].numpy())
+    return preds, refs
+
+
+def segmentation_scores(
+    preds: list[np.ndarray], refs: list[np.ndarray], num_labels: int, ignore_index: int | None = 255,
+    volume_ids: list | None = None, slice_indices: list | None = None,
+) -> dict[str, Any]:
+    """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU.
+
+    ``mean_dice`` / ``mean_iou`` average the foreground classes 1..C-1 (background left out, as
+    medical segmentation papers report), NaN entries left out.
+    """
+    fg = slice(1, None) if num_labels > 1 else slice(None)
+    d2 = M.dice_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
+    i2 = M.iou_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
+    out: dict[str, Any] = {
+        "dice_per_class": d2.tolist(), "iou_per_class": i2.tolist(),
+        "mean_dice": M._nanmean(d2[fg]), "mean_iou": M._nanmean(i2[fg]),
+    }
+    if volume_ids is not None and slice_indices is not None:
+        v = M.volume_dice_iou(preds, refs, volume_ids, slice_indices, num_labels, ignore_index=ignore_index)
+        out.update({
+            "volume_dice_per_class": v["dice_per_class"].tolist(), "volume_iou_per_class": v["iou_per_class"].tolist(),
+            "volume_mean_dice": M._nanmean(v["dice_per_class"][fg]), "volume_mean_iou": M._nanmean(v["iou_per_class"][fg]),
+            "num_volumes": len(v["volume_ids"]),
+        })
+    return out
+
+
+def run_segmentation(args: SegmentationArguments, training_args: TrainingArguments) -> dict[str, Any]:
+    """Train, evaluate (2D and 3D when volumes are known), save model, processor, results.json, card."""
+    from ..evaluation.model_card import write_model_card
+
+    ds = _load_segmentation_data(args, training_args.seed)
+    processor = image_processor_for(args.backbone, args.image_size)
+    overrides = {"image_size": args.image_size} if model_type_of(args.backbone) == "lvmmed_vit" else {}
+    model = build_segmentation_model(args.architecture, args.backbone, args.num_labels, **overrides)
+    if args.freeze_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+    transform = make_transform(processor, args.image_column, args.mask_column, args.image_size)
+    train = ds["train"].with_transform(transform)
+    test_name = args.test_split if args.test_split in ds else "validation"
+    training_args.remove_unused_columns = False
+    trainer = SegmentationTrainer(
+        model=model, args=training_args, train_dataset=train, data_collator=_collate,
+        seg_loss=DiceCELoss(args.ce_weight, args.dice_weight, args.ignore_index),
+    )
+    trainer.train()
+    test = ds[test_name]
+    preds, refs = predict_label_maps(model, test.with_transform(transform), training_args.per_device_eval_batch_size)
+    has_vol = args.volume_column in test.column_names and args.slice_column in test.column_names
+    scores = segmentation_scores(
+        preds, refs, args.num_labels, args.ignore_index,
+        test[args.volume_column] if has_vol else None, test[args.slice_column] if has_vol else None,
+    )
+    out_dir = Path(training_args.output_dir)
+    trainer.save_model(out_dir)
+    processor.save_pretrained(out_dir)
+    scalar = {k: v for k, v in scores.items() if isinstance(v, float) and not math.isnan(v)}
+    results = {
+        "results": [{
+            "task": "image-segmentation",
+            "dataset": {"name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name, "split": test_name},
+            "protocol": f"{args.architecture}, Dice+CE" + (", frozen backbone" if args.freeze_backbone else ", fine-tuned"),
+            "metrics": scalar,
+        }],
+        "details": scores,
+    }
+    if trainer.is_world_process_zero():
+        (out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
+        write_model_card(out_dir, results={"results": results["results"]})
+    return results
+
+
+def _finite(obj):
+    """NaN -> None, so results.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return None if math.isnan(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
