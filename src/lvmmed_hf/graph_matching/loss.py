@@ -22,7 +22,7 @@ from torch import nn
 
 from .affinities import edge_affinity, local_affinity, vertex_affinity
 from .estimator import SolverTimer, blackbox_graph_matching
-from .graphs import knn_graphs, split_into_graphs
+from .graphs import KnnGraphs, knn_graphs, split_into_graphs
 from .message_passing import GraphConvolutionalNetwork
 from .solvers import build_solver
 
@@ -139,31 +139,7 @@ class GraphMatchingLoss(nn.Module):
         generator: torch.Generator | None = None,
     ) -> GraphMatchingOutput:
         cfg = self.config
-        _check_finite("z_s", z_s)
-        _check_finite("z_t", z_t)
-        if z_s.shape != z_t.shape or z_s.dim() != 2:
-            raise ValueError(f"z_s and z_t must both be (batch, dim), got {tuple(z_s.shape)} and {tuple(z_t.shape)}")
-        zs, zt = split_into_graphs(z_s, cfg.graph_size), split_into_graphs(z_t, cfg.graph_size)
-        graphs_s, graphs_t = knn_graphs(zs, cfg.k), knn_graphs(zt, cfg.k)
-        if self.gcn is not None:
-            hs, ht = self.gcn(zs, graphs_s.adjacency), self.gcn(zt, graphs_t.adjacency)
-        else:
-            hs, ht = zs, zt
-        local = None
-        if cfg.local_similarity:
-            if y_s is None or y_t is None or boxes_s is None or boxes_t is None:
-                raise ValueError("local_similarity=True needs the feature maps y_s, y_t and the crop boxes boxes_s, boxes_t")
-            _check_finite("y_s", y_s)
-            _check_finite("y_t", y_t)
-            local = local_affinity(
-                split_into_graphs(y_s, cfg.graph_size),
-                split_into_graphs(y_t, cfg.graph_size),
-                split_into_graphs(boxes_s, cfg.graph_size),
-                split_into_graphs(boxes_t, cfg.graph_size),
-                gamma=cfg.gamma,
-            )
-        cv = vertex_affinity(hs.float(), ht.float(), local, cfg.alpha)
-        ce = edge_affinity(hs.float(), ht.float(), graphs_s.edges, graphs_t.edges) if cfg.second_order else None
+        cv, ce, graphs_s, graphs_t = self.affinities(z_s, z_t, y_s, y_t, boxes_s, boxes_t)
         n = cfg.graph_size
         eye = torch.eye(n, dtype=cv.dtype, device=cv.device)
         if self.training and cfg.margin:
@@ -190,6 +166,46 @@ class GraphMatchingLoss(nn.Module):
             num_graphs=x.shape[0],
             solver_seconds=self.timer.seconds - before,
         )
+
+
+    def affinities(
+        self,
+        z_s: torch.Tensor,
+        z_t: torch.Tensor,
+        y_s: torch.Tensor | None = None,
+        y_t: torch.Tensor | None = None,
+        boxes_s: torch.Tensor | None = None,
+        boxes_t: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, KnnGraphs, KnnGraphs]:
+        """Vertex affinities ``(G, n, n)``, edge affinities ``(G, nk, nk)`` (None when first
+        order) and the two graph batches, before noise and margin."""
+        cfg = self.config
+        _check_finite("z_s", z_s)
+        _check_finite("z_t", z_t)
+        if z_s.shape != z_t.shape or z_s.dim() != 2:
+            raise ValueError(f"z_s and z_t must both be (batch, dim), got {tuple(z_s.shape)} and {tuple(z_t.shape)}")
+        zs, zt = split_into_graphs(z_s, cfg.graph_size), split_into_graphs(z_t, cfg.graph_size)
+        graphs_s, graphs_t = knn_graphs(zs, cfg.k), knn_graphs(zt, cfg.k)
+        if self.gcn is not None:
+            hs, ht = self.gcn(zs, graphs_s.adjacency), self.gcn(zt, graphs_t.adjacency)
+        else:
+            hs, ht = zs, zt
+        local = None
+        if cfg.local_similarity:
+            if y_s is None or y_t is None or boxes_s is None or boxes_t is None:
+                raise ValueError("local_similarity=True needs the feature maps y_s, y_t and the crop boxes boxes_s, boxes_t")
+            _check_finite("y_s", y_s)
+            _check_finite("y_t", y_t)
+            local = local_affinity(
+                split_into_graphs(y_s, cfg.graph_size),
+                split_into_graphs(y_t, cfg.graph_size),
+                split_into_graphs(boxes_s, cfg.graph_size),
+                split_into_graphs(boxes_t, cfg.graph_size),
+                gamma=cfg.gamma,
+            )
+        cv = vertex_affinity(hs.float(), ht.float(), local, cfg.alpha)
+        ce = edge_affinity(hs.float(), ht.float(), graphs_s.edges, graphs_t.edges) if cfg.second_order else None
+        return cv, ce, graphs_s, graphs_t
 
 
 def _solver_kwargs(config: GraphMatchingLossConfig) -> dict:
