@@ -1,8 +1,88 @@
-"""``lvmmed prepare``: not implemented yet (placeholder owned by the issue that builds it)."""
+"""``lvmmed prepare``: raw dataset folder(s) -> Parquet shards + dataset card (thin over data.prepare)."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+
+logger = logging.getLogger(__name__)
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("prepare", help="(not implemented yet)")
-    parser.set_defaults(func=lambda args: parser.error("'lvmmed prepare' is not implemented yet"))
+    p = subparsers.add_parser(
+        "prepare",
+        help="turn raw dataset folders (or the embedded corpus) into Parquet for datasets.load_dataset",
+        description=(
+            "Prepare LVM-Med sources. Examples: `lvmmed prepare --embedded --out corpus/`; "
+            "`lvmmed prepare --source pancreas_ct --data-dir /data/Pancreas-CT --out corpus/ --num-proc 8`; "
+            "`lvmmed prepare --sources kits19=/data/kits19 lits2017=/data/lits --out corpus/`. "
+            "Finished sources are skipped; an interrupted run resumes where it stopped."
+        ),
+    )
+    p.add_argument("--out", required=True, help="output folder (one sub-folder of Parquet shards per source)")
+    p.add_argument("--embedded", action="store_true", help="prepare the embedded corpus (pydicom-data, nilearn, scikit-image)")
+    p.add_argument("--source", help="source name (see `lvmmed sources`)")
+    p.add_argument("--data-dir", help="raw folder of --source, laid out as the dataset is distributed")
+    p.add_argument("--sources", nargs="+", default=[], metavar="NAME=DIR", help="several sources with their raw folders")
+    p.add_argument("--file-list", action="append", default=[], metavar="[NAME=]PATH",
+                   help="LVM-Med's published file list (restricts the source to exactly those files)")
+    p.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seed of the 20%% sample by patient/volume")
+    p.add_argument("--sample-fraction", type=float, default=0.2)
+    p.add_argument("--stride", type=int, default=1, help="keep every N-th axial slice")
+    p.add_argument("--ct-window", type=float, nargs=2, default=(40.0, 400.0), metavar=("CENTRE", "WIDTH"), help="HU")
+    p.add_argument("--raw-hu", action="store_true", help="store CT as uint16(HU + 1024) instead of windowing")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=16, help="precision of windowed/scaled volumes")
+    p.add_argument("--overwrite", action="store_true", help="redo sources that were prepared with other options")
+    p.add_argument("--scripts-dir", action="append", default=[], help="extra folder of source builders")
+    p.set_defaults(func=run)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"lvmmed prepare: {what} expects NAME=PATH, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from lvmmed_hf.data.embedded import prepare_embedded
+    from lvmmed_hf.data.prepare import prepare
+
+    options = {
+        "seed": args.seed,
+        "sample_fraction": args.sample_fraction,
+        "stride": args.stride,
+        "ct_window": None if args.raw_hu else tuple(args.ct_window),
+        "bits": args.bits,
+    }
+    sources = _pairs(args.sources, "--sources")
+    if args.source:
+        if not args.data_dir:
+            raise SystemExit("lvmmed prepare: --source needs --data-dir (the raw folder of that dataset)")
+        sources[args.source] = args.data_dir
+    file_lists = {}
+    for item in args.file_list:
+        if "=" in item:
+            file_lists.update(_pairs([item], "--file-list"))
+        elif len(sources) == 1:
+            file_lists[next(iter(sources))] = item
+        else:
+            raise SystemExit("lvmmed prepare: with several sources, give --file-list NAME=PATH")
+    if not sources and not args.embedded:
+        raise SystemExit("lvmmed prepare: give --embedded, --source NAME --data-dir DIR, or --sources NAME=DIR ...")
+    reports = {}
+    if args.embedded:
+        reports.update(prepare_embedded(args.out, num_proc=args.num_proc, overwrite=args.overwrite, **options))
+    if sources:
+        reports.update(
+            prepare(sources, args.out, num_proc=args.num_proc, overwrite=args.overwrite,
+                    scripts_dirs=args.scripts_dir, file_lists=file_lists, **options)
+        )
+    summary = {n: {"examples": r.examples_written, "files_read": r.files_read, "skipped": dict(r.skipped)} for n, r in reports.items()}
+    logger.info("prepared %s", json.dumps(summary, sort_keys=True))
+    return 0

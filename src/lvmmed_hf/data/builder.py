@@ -252,6 +252,7 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     intensity: ClassVar[str] = "auto"  # "auto" | "ct_window" | "hu_raw" | "percentile" | "native"
     extra_features: ClassVar[dict[str, Any]] = {}  # e.g. {"mask": datasets.Image()}
     lvmmed_file_list: ClassVar[str] = ""  # name of LVM-Med's list for this source (documentation)
+    records_per_shard: ClassVar[int | None] = None  # default: 2000 records (2d) or 2 volumes (3d) per shard
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

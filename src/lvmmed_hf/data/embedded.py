@@ -1,2 +1,246 @@
-"""The embedded default corpus (filled in below)."""
-EMBEDDED_BUILDERS: list = []
+"""The embedded default corpus: real medical images that installed packages ship, no download.
+
+Three sources, built through the same builder machinery as the 55 LVM-Med sources, all labelled
+with the imaging modality (one shared ``ClassLabel``, so they concatenate for a linear probe):
+
+- ``embedded_pydicom``: the DICOM test files of pydicom and pydicom-data
+  (``pydicom.data.get_testdata_files()``): CT and MR slices and series folders (``dicomdirtests``
+  MR1/MR2/MR700, CT2/CT5N), enhanced multi-frame MR, CR X-rays (MONOCHROME1), ultrasound incl.
+  palette colour, YBR and multi-frame cine (``examples_ybr_color.dcm``, ``color3d_jpeg_baseline.dcm``),
+  nuclear medicine, in uncompressed and JPEG / JPEG-LS / JPEG 2000 / RLE encodings. Secondary
+  captures of synthetic test patterns (Modality OT) are left out; RT dose/plan, SR, SEG and ECG
+  objects, files without pixel data, and broken test files are reported as skipped. ``patient_id``
+  is the StudyInstanceUID, so the codec variants of one image share a group.
+- ``embedded_nilearn``: the MNI152 ICBM 2009a T1 template and its grey/white-matter probability
+  maps (``nilearn/datasets/data/mni_icbm152_*.nii.gz``), read from the package folder (nilearn's
+  fetchers would download; they are not called).
+- ``embedded_skimage``: scikit-image's bundled medical images (``skimage/data``, never the pooch
+  fetched ones): ``retina.jpg`` (fundus), ``microaneurysms.png`` (fundus crop), ``ihc.png``
+  (immunohistochemistry, histopathology), ``cell.png`` (microscopy).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .builder import LvmMedSourceBuilder, Record, SourceReport
+from .readers import DICOM_MODALITY_NAMES, NON_IMAGE_MODALITIES, UnreadableImageError, _dcmread, _quiet_pydicom
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODALITIES = [
+    "CT",
+    "MRI",
+    "X-ray",
+    "mammography",
+    "ultrasound",
+    "nuclear medicine",
+    "fundus",
+    "histopathology",
+    "microscopy",
+]
+_EMBEDDED_ACCESS = "installed with `pip install lvmmed-hf[embedded]`; nothing is downloaded"
+
+
+class _EmbeddedBuilder(LvmMedSourceBuilder):
+    label_names = EMBEDDED_MODALITIES
+    access = _EMBEDDED_ACCESS
+    split_rule = "official_train"
+    records_per_shard = 24
+
+    @classmethod
+    def default_data_dir(cls) -> Path:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------
+# pydicom / pydicom-data
+
+
+def _pydicom_files() -> list[Path]:
+    from pydicom.data import get_testdata_files
+
+    return sorted(Path(f) for f in get_testdata_files() if Path(f).is_file())
+
+
+class EmbeddedPydicom(_EmbeddedBuilder):
+    """DICOM test images of pydicom and pydicom-data (see the module docstring)."""
+
+    source_name = "embedded_pydicom"
+    pretty_name = "pydicom test images"
+    description = (
+        "Real DICOM images shipped with pydicom and pydicom-data: CT, MR, CR, ultrasound and nuclear "
+        "medicine, single files, series folders and multi-frame, uncompressed and compressed."
+    )
+    homepage = "https://github.com/pydicom/pydicom-data"
+    license = "MIT (pydicom, pydicom-data); images from public DICOM test sets"
+    modality = "mixed"
+    organ = "various"
+    dimensionality = "3d"
+    layout = "pydicom/data/test_files/**, data_store/data/** (site-packages)"
+
+    @classmethod
+    def default_data_dir(cls) -> Path:
+        files = _pydicom_files()
+        return Path(os.path.commonpath([str(f.parent) for f in files]))
+
+    def iter_records(self, data_dir: Path) -> Iterator[Record]:
+        with _quiet_pydicom():  # the test files trigger many harmless validation warnings
+            yield from self._records(data_dir)
+
+    def _records(self, data_dir: Path) -> Iterator[Record]:
+        headers: list[tuple[Path, Any]] = []
+        for f in _pydicom_files():
+            try:
+                f.resolve().relative_to(data_dir.resolve())
+            except ValueError:
+                continue
+            try:
+                ds = _dcmread(f, stop_before_pixels=True)
+            except UnreadableImageError:
+                continue  # JSON, dumps, READMEs among the test files
+            mod = str(getattr(ds, "Modality", "") or "").upper()
+            if mod in ("", "OT"):
+                continue  # DICOMDIRs and synthetic secondary-capture patterns
+            headers.append((f, ds))
+        # Series folders: several files of one SeriesInstanceUID with positions in one directory.
+        by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
+        for f, ds in headers:
+            key = (f.parent, str(getattr(ds, "SeriesInstanceUID", "")))
+            by_series.setdefault(key, []).append((f, ds))
+        for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
+            mod = str(getattr(items[0][1], "Modality", "")).upper()
+            label = DICOM_MODALITY_NAMES.get(mod)
+            study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
+            # codec variants of one image share the series UID and the position: not a series
+            positions = [tuple(getattr(ds, "ImagePositionPatient", ()) or ()) for _, ds in items]
+            series_like = (
+                uid and len(items) > 1 and mod not in NON_IMAGE_MODALITIES
+                and all(p and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1 for p, (_, ds) in zip(positions, items))
+                and len(set(positions)) == len(positions)
+            )
+            if series_like:
+                yield Record(
+                    paths=[f for f, _ in items], patient_id=study, volume_id=f"{folder.name}:{uid[-12:]}",
+                    reader="dicom_series", modality=label, label=label if label in EMBEDDED_MODALITIES else None,
+                )
+                continue
+            for f, ds in items:
+                m = str(getattr(ds, "Modality", "")).upper()
+                lab = DICOM_MODALITY_NAMES.get(m)
+                yield Record(
+                    paths=f, patient_id=study, volume_id=f.name, reader="dicom",
+                    modality=lab or m, label=lab if lab in EMBEDDED_MODALITIES else None,
+                )
+
+
+# --------------------------------------------------------------------------------------------
+# nilearn
+
+
+class EmbeddedNilearn(_EmbeddedBuilder):
+    """MNI152 ICBM 2009a template volumes bundled with nilearn."""
+
+    source_name = "embedded_nilearn"
+    pretty_name = "MNI152 ICBM 2009a templates (nilearn)"
+    description = "The MNI152 ICBM 2009a nonlinear symmetric T1 template and its grey/white-matter maps (1 mm)."
+    homepage = "https://nist.mni.mcgill.ca/icbm-152-nonlinear-atlases-2009/"
+    license = "MNI ICBM 2009 template licence (free use with attribution); nilearn BSD-3-Clause"
+    citation = "@article{fonov2011unbiased, title={Unbiased average age-appropriate atlases for pediatric studies}, journal={NeuroImage}, year={2011}}"
+    modality = "MRI"
+    organ = "brain"
+    dimensionality = "3d"
+    layout = "nilearn/datasets/data/mni_icbm152_{t1,gm,wm}_tal_nlin_sym_09a_converted.nii.gz"
+    records_per_shard = 1
+
+    @classmethod
+    def default_data_dir(cls) -> Path:
+        import nilearn
+
+        return Path(nilearn.__file__).parent / "datasets" / "data"
+
+    def iter_records(self, data_dir: Path) -> Iterator[Record]:
+        for p in sorted(data_dir.glob("mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz")):
+            yield Record(paths=p, patient_id="mni152_2009a", volume_id=p.name.split("_")[2], reader="nifti", label="MRI")
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-image
+
+_SKIMAGE_MEDICAL = {
+    "retina.jpg": "fundus",
+    "microaneurysms.png": "fundus",
+    "ihc.png": "histopathology",
+    "cell.png": "microscopy",
+}
+
+
+class EmbeddedSkimage(_EmbeddedBuilder):
+    """Medical images bundled in scikit-image's data folder (not the pooch-fetched ones)."""
+
+    source_name = "embedded_skimage"
+    pretty_name = "scikit-image medical sample images"
+    description = "Fundus photograph, retinal microaneurysm crop, IHC histology and cell microscopy bundled with scikit-image."
+    homepage = "https://scikit-image.org/docs/stable/api/skimage.data.html"
+    license = "see skimage/data/README.txt (CC0 / CC BY / public domain per image)"
+    modality = "mixed"
+    organ = "various"
+    dimensionality = "2d"
+    layout = "skimage/data/{retina.jpg,microaneurysms.png,ihc.png,cell.png}"
+
+    @classmethod
+    def default_data_dir(cls) -> Path:
+        import skimage
+
+        return Path(skimage.__file__).parent / "data"
+
+    def iter_records(self, data_dir: Path) -> Iterator[Record]:
+        for name, modality in sorted(_SKIMAGE_MEDICAL.items()):
+            p = data_dir / name
+            if p.is_file():
+                yield Record(paths=p, patient_id=p.stem, reader="image", modality=modality, label=modality)
+
+
+EMBEDDED_BUILDERS: list[type[_EmbeddedBuilder]] = [EmbeddedPydicom, EmbeddedNilearn, EmbeddedSkimage]
+
+
+def embedded_sources() -> dict[str, Path]:
+    """Embedded source name -> the installed package folder it reads (only for installed packages)."""
+    out = {}
+    for cls in EMBEDDED_BUILDERS:
+        try:
+            out[cls.source_name] = cls.default_data_dir()
+        except ImportError as e:
+            logger.warning("embedded source %s unavailable (%s); install lvmmed-hf[embedded]", cls.source_name, e)
+    return out
+
+
+def prepare_embedded(out_dir: str | os.PathLike, *, num_proc: int = 1, overwrite: bool = False, **options: Any) -> dict[str, SourceReport]:
+    """Prepare the embedded corpus into ``out_dir`` (Parquet + README for ``load_dataset``)."""
+    from .prepare import prepare_source, write_dataset_card
+
+    reports = {}
+    for cls in EMBEDDED_BUILDERS:
+        try:
+            data_dir = cls.default_data_dir()
+        except ImportError as e:
+            logger.warning("skipping %s: %s", cls.source_name, e)
+            continue
+        reports[cls.source_name] = prepare_source(
+            cls, data_dir, out_dir, num_proc=num_proc, overwrite=overwrite, write_card=False, **options
+        )
+    write_dataset_card(out_dir)
+    return reports
+
+
+def load_embedded(out_dir: str | os.PathLike, *, split: str = "train", sources: Iterable[str] | None = None):
+    """The prepared embedded sources concatenated into one ``datasets.Dataset`` (label = modality)."""
+    import datasets
+
+    names = list(sources) if sources is not None else [c.source_name for c in EMBEDDED_BUILDERS]
+    parts = [datasets.load_dataset(str(out_dir), n, split=split) for n in names]
+    return datasets.concatenate_datasets(parts)

@@ -19,9 +19,11 @@ file and the reason; builders count those as skipped "unreadable" files.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,12 +159,26 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _quiet_pydicom():
+    log = logging.getLogger("pydicom")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _dcmread(path: Path, stop_before_pixels: bool = False):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        with _quiet_pydicom():
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as e:
         raise UnreadableImageError(path, f"not a DICOM file ({e})") from e
     except Exception as e:  # truncated headers raise EOFError, struct.error, OSError ...
@@ -188,8 +204,10 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
 
     try:
         # pydicom 3 converts YBR_* to RGB here (as_rgb default); JPEG 2000 / JPEG-LS / lossless JPEG
-        # go through the installed pylibjpeg plugins, RLE is native.
-        arr = ds.pixel_array
+        # go through the installed pylibjpeg plugins, RLE is native. pydicom logs every failed
+        # decoder attempt with a traceback; our error below names the file and reason instead.
+        with _quiet_pydicom():
+            arr = ds.pixel_array
     except Exception as e:
         raise UnreadableImageError(path, f"pixel data could not be decoded ({type(e).__name__}: {e})") from e
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
