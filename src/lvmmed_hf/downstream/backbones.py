@@ -38,7 +38,13 @@ def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedC
     from transformers import AutoConfig
 
     if is_checkpoint_dir(name_or_path):
-        config = AutoConfig.from_pretrained(name_or_path)
+        model_type = model_type_of(name_or_path)
+        if model_type == "lvmmed_vit":
+            from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig
+
+            config = LvmMedViTConfig.from_pretrained(name_or_path)
+        else:
+            config = AutoConfig.from_pretrained(name_or_path)
         for key, value in overrides.items():
             setattr(config, key, value)
         return config

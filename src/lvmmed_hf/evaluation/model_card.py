@@ -125,6 +125,8 @@ def _pipeline_tag(config: dict) -> str:
         return "image-segmentation"
     if "ObjectDetection" in archs:
         return "object-detection"
+    if "SamModel" in archs:
+        return "mask-generation"
     return "image-feature-extraction"
 
 
