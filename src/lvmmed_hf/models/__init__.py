@@ -32,3 +32,17 @@ __all__ = [
     "LvmMedCnnPreTrainedModel",
     "LvmMedImageProcessor",
 ]
+
+# Graph-matching pretraining heads (backbone under `lvmmed` + projector + GCN + loss).
+from transformers import AutoModelForPreTraining  # noqa: E402
+
+from .configuration_lvmmed_vit import LvmMedViTConfig as _LvmMedViTConfigForPretraining  # noqa: E402
+from .modeling_lvmmed_pretraining import (  # noqa: E402
+    LvmMedCnnForPretraining,
+    LvmMedPretrainingOutput,
+    LvmMedViTForPretraining,
+)
+
+AutoModelForPreTraining.register(LvmMedCnnConfig, LvmMedCnnForPretraining, exist_ok=True)
+AutoModelForPreTraining.register(_LvmMedViTConfigForPretraining, LvmMedViTForPretraining, exist_ok=True)
+__all__ += ["LvmMedCnnForPretraining", "LvmMedViTForPretraining", "LvmMedPretrainingOutput"]
