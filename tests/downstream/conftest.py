@@ -44,3 +44,28 @@ def seg_folders(tmp_path):
             Image.fromarray(arr, mode="L").save(img_dir / f"vol{v}_{s}.png")
             Image.fromarray(mask, mode="L").save(mask_dir / f"vol{v}_{s}.png")
     return img_dir, mask_dir
+
+
+@pytest.fixture
+def coco_folder(tmp_path):
+    """12 RGB 64-px images with 1-2 squares each (category 7 = bright, 9 = dark) + COCO JSON."""
+    import json
+
+    rng = np.random.default_rng(2)
+    root = tmp_path / "det"
+    (root / "images").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(12):
+        arr = np.full((64, 64, 3), 120, dtype=np.uint8)
+        for k in range(1 + i % 2):
+            x, y = rng.integers(0, 40, 2)
+            s = int(rng.integers(12, 24))
+            cat = 7 if k == 0 else 9
+            arr[y : y + s, x : x + s] = 250 if cat == 7 else 10
+            anns.append({"id": len(anns), "image_id": i, "category_id": cat, "bbox": [int(x), int(y), s, s],
+                         "area": s * s, "iscrowd": 0})
+        Image.fromarray(arr).save(root / "images" / f"{i}.png")
+        images.append({"id": i, "file_name": f"{i}.png", "width": 64, "height": 64})
+    coco = {"images": images, "annotations": anns, "categories": [{"id": 9, "name": "dark"}, {"id": 7, "name": "bright"}]}
+    (root / "train.json").write_text(json.dumps(coco))
+    return root
