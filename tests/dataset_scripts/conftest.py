@@ -1,0 +1,44 @@
+"""Shared helpers for the per-source builder tests.
+
+Each test writes a tiny fixture that reproduces a dataset's real layout and file names, then
+prepares it through the real pipeline (builder -> Parquet + dataset card) and loads it back with
+``datasets.load_dataset``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from lvmmed_hf.data.prepare import prepare_source
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    """Write an 8-bit/16-bit grayscale or 8-bit RGB PNG (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def random_image(seed: int, shape: tuple[int, ...] = (32, 32, 3), dtype=np.uint8) -> np.ndarray:
+    """Non-constant pixels (constant images are dropped as empty slices)."""
+    rng = np.random.default_rng(seed)
+    high = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    return rng.integers(0, high, size=shape, endpoint=True).astype(dtype)
+
+
+def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any):
+    """Prepare ``source`` from ``data_dir`` into ``out_dir``; return (train split, report)."""
+    report = prepare_source(source, data_dir, out_dir, **options)
+    ds = datasets.load_dataset(str(out_dir), source, split="train")
+    return ds, report
+
+
+@pytest.fixture
+def prepare_load():
+    return prepare_and_load
