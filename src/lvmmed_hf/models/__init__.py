@@ -33,6 +33,29 @@ __all__ = [
     "LvmMedImageProcessor",
 ]
 
+# ViT family (SAM ViT-B image encoder).
+from .configuration_lvmmed_vit import LvmMedViTConfig  # noqa: E402
+from .modeling_lvmmed_vit import (  # noqa: E402
+    LvmMedViTBackbone,
+    LvmMedViTForImageClassification,
+    LvmMedViTModel,
+    LvmMedViTPreTrainedModel,
+)
+
+AutoConfig.register(LvmMedViTConfig.model_type, LvmMedViTConfig, exist_ok=True)
+AutoModel.register(LvmMedViTConfig, LvmMedViTModel, exist_ok=True)
+AutoModelForImageClassification.register(LvmMedViTConfig, LvmMedViTForImageClassification, exist_ok=True)
+AutoBackbone.register(LvmMedViTConfig, LvmMedViTBackbone, exist_ok=True)
+AutoImageProcessor.register(LvmMedViTConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True)
+
+__all__ += [
+    "LvmMedViTBackbone",
+    "LvmMedViTConfig",
+    "LvmMedViTForImageClassification",
+    "LvmMedViTModel",
+    "LvmMedViTPreTrainedModel",
+]
+
 # Graph-matching pretraining heads (backbone under `lvmmed` + projector + GCN + loss).
 from transformers import AutoModelForPreTraining  # noqa: E402
 

@@ -151,12 +151,18 @@ class LvmMedViTMLP(nn.Module):
         return self.lin2(self.act(self.lin1(hidden_states)))
 
 
+# Largest relative-position bias (elements) materialised at once, per device type. On CPU, 4 Mi
+# fp32 elements (16 MiB) stay below glibc's largest mmap threshold, so the buffer is recycled from
+# the heap instead of being mapped and page-faulted afresh for every band.
+_BIAS_CHUNK_ELEMENTS = {"cpu": 2**22, "default": 2**26}
+
+
 class LvmMedViTAttention(nn.Module):
     """Multi-head self-attention with SAM's decomposed relative position bias, through SDPA.
 
     The bias ``q_i . R_h[h(i) - h(j)] + q_i . R_w[w(i) - w(j)]`` (unscaled query, as in SAM) is
-    built as ``(B, heads, N, N)`` and handed to ``scaled_dot_product_attention`` as an additive
-    float ``attn_mask``.
+    built densely, one band of query rows at a time (at most `_BIAS_CHUNK_ELEMENTS`), and handed to
+    ``scaled_dot_product_attention`` as an additive float ``attn_mask``.
     """
 
     def __init__(self, config: LvmMedViTConfig, span: int):
@@ -171,19 +177,22 @@ class LvmMedViTAttention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
 
-    def relative_position_bias(self, query: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Additive bias ``(B, heads, N, N)`` for queries ``(B, heads, N, head_dim)``, N = height * width."""
-        batch = query.shape[0]
-        table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h, d)
-        table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w, d)
-        grid_query = query.reshape(batch, self.num_heads, height, width, self.head_dim)
-        # One matmul per axis: (h, B*heads*w, d) @ (h, d, h) and (w, B*heads*h, d) @ (w, d, w).
-        rel_h = torch.einsum("bnhwd,hkd->bnhwk", grid_query, table_h)
-        rel_w = torch.einsum("bnhwd,wkd->bnhwk", grid_query, table_w)
+    def relative_position_bias(
+        self, grid_query: torch.Tensor, table_h: torch.Tensor, table_w: torch.Tensor
+    ) -> torch.Tensor:
+        """Additive bias ``(B, heads, r * w, h * w)`` for the queries of `r` grid rows.
+
+        `grid_query`: ``(B, heads, r, w, head_dim)``; `table_h`: ``(r, h, head_dim)`` (the rows of
+        the height table for these query rows); `table_w`: ``(w, w, head_dim)``.
+        """
+        batch, heads, rows, width, _ = grid_query.shape
+        height = table_h.shape[1]
+        rel_h = torch.einsum("bnrwd,rkd->bnrwk", grid_query, table_h)
+        rel_w = torch.einsum("bnrwd,wkd->bnrwk", grid_query, table_w)
         # The einsum outputs are strided; the broadcast add follows its inputs' layout, so making the
-        # small (N, h) terms contiguous keeps the big (N, N) sum contiguous and its flattening free.
-        bias = rel_h.contiguous().unsqueeze(-1) + rel_w.contiguous().unsqueeze(-2)  # (B, heads, h, w, h_k, w_k)
-        return bias.view(batch, self.num_heads, height * width, height * width)
+        # small terms contiguous keeps the big sum contiguous and its flattening free.
+        bias = rel_h.contiguous().unsqueeze(-1) + rel_w.contiguous().unsqueeze(-2)  # (B, n, r, w, h, w)
+        return bias.view(batch, heads, rows * width, height * width)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """``(B, h, w, C)`` tokens of one window (or the whole grid) to the same shape."""
@@ -191,8 +200,27 @@ class LvmMedViTAttention(nn.Module):
         qkv = self.qkv(hidden_states).view(batch, height * width, 3, self.num_heads, self.head_dim)
         # Strided views, no copy: SDPA reads them as they are.
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        bias = self.relative_position_bias(query, height, width) if self.use_rel_pos else None
-        attn = F.scaled_dot_product_attention(query, key, value, attn_mask=bias)
+        if not self.use_rel_pos:
+            attn = F.scaled_dot_product_attention(query, key, value)
+        else:
+            table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h, d)
+            table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w, d)
+            grid_query = query.reshape(batch, self.num_heads, height, width, self.head_dim)
+            # Queries go in bands of grid rows so that the dense (rows*w, N) bias of a band stays under
+            # a fixed size: softmax is per query, so the result is the same as one N x N pass, but a
+            # 1024-px global block no longer allocates (and page-faults) a 0.8 GB bias per image.
+            budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
+            rows_per_band = max(1, budget // (batch * self.num_heads * width * height * width))
+            bands = []
+            for row in range(0, height, rows_per_band):
+                stop = min(row + rows_per_band, height)
+                bias = self.relative_position_bias(grid_query[:, :, row:stop], table_h[row:stop], table_w)
+                bands.append(
+                    F.scaled_dot_product_attention(
+                        query[:, :, row * width : stop * width], key, value, attn_mask=bias
+                    )
+                )
+            attn = bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
         attn = attn.transpose(1, 2).reshape(batch, height, width, channels)
         return self.proj(attn)
 
@@ -390,7 +418,25 @@ class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
         self.classifier = nn.Sequential(*layers) if layers else nn.Identity()
         self.post_init()
         if config.freeze_backbone:
-            self.lvmmed.requires_grad_(False)
+            self.freeze_backbone()
+
+    def freeze_backbone(self) -> None:
+        """Train only the head (linear evaluation). Sets ``config.freeze_backbone``."""
+        self.config.freeze_backbone = True
+        self.lvmmed.requires_grad_(False)
+
+    def unfreeze_backbone(self) -> None:
+        """Train the whole network again. Clears ``config.freeze_backbone``."""
+        self.config.freeze_backbone = False
+        self.lvmmed.requires_grad_(True)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        # Loading replaces the parameter objects (requires_grad back to True): freeze them again.
+        if model.config.freeze_backbone:
+            model.freeze_backbone()
+        return model
 
     def forward(
         self,
