@@ -436,13 +436,9 @@ def to_stock_model(model: LvmMedCnnModel | LvmMedViTModel) -> torch.nn.Module:
     LVM-Med ViT has none; a neck can be trained downstream, or use the SAM recipe).
     """
     if isinstance(model, LvmMedCnnModel):
-        from transformers import ResNetModel
+        from .conversion_cnn import export_to_transformers_resnet
 
-        from .conversion_cnn import lvmmed_cnn_to_hf_resnet_config, lvmmed_cnn_to_hf_resnet_state_dict
-
-        stock = ResNetModel(lvmmed_cnn_to_hf_resnet_config(model.config))
-        stock.load_state_dict(lvmmed_cnn_to_hf_resnet_state_dict(model.state_dict()), strict=True)
-        return stock.eval()
+        return export_to_transformers_resnet(model).eval()
     if isinstance(model, LvmMedViTModel):
         from transformers import SamVisionModel
 
