@@ -1,0 +1,382 @@
+"""Parsing shared by the 3D volume sources (NIfTI / Analyze / MetaImage / slice stacks).
+
+- :class:`MaskedSourceBuilder`: an intermediate builder whose records may name a label file
+  (``Record.extras[MASK_PATH]``); every stored slice then carries the label slice with the same
+  index as a ``mask`` feature (PNG, uint8 or uint16 class/instance ids). The label volume is
+  reoriented with the *image's* affine, so the mask of ``slice_index`` k is the label of exactly
+  the voxels of the stored image k (the datasets ship labels on the image's voxel grid; a label
+  whose grid differs is left out with a warning rather than misaligned).
+- :class:`MsdTaskBuilder`: one Medical Segmentation Decathlon task (``TaskXX_Name/imagesTr`` +
+  ``labelsTr`` + ``dataset.json``), including LVM-Med's grouped ``MSD.txt`` list.
+- ADNI file names: LVM-Med's flat ``I<image>_<group>.nii`` and ADNI's own download tree, with the
+  collection CSV for subject and group.
+- :func:`drop_list_entries`: published lists that also name masks / data files next to images.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import numpy as np
+
+from ..builder import FileListError, LvmMedSourceBuilder, Record, SourceReport, encode_png, strip_suffixes
+from ..readers import ImageData, UnreadableImageError, read_image_data
+from ..volumes import to_axial_stack
+
+logger = logging.getLogger(__name__)
+
+MASK_PATH = "mask_path"  # key of Record.extras naming the label file of a record
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+# --------------------------------------------------------------------------------------------
+# small layout helpers
+
+
+def is_hidden(path: Path) -> bool:
+    """macOS resource forks (``._x.nii.gz``, shipped inside the MSD tarballs) and dot files."""
+    return path.name.startswith(".")
+
+
+def nifti_files(folder: Path, pattern: str = "*", recursive: bool = False) -> list[Path]:
+    """``pattern`` + ``.nii``/``.nii.gz`` files of ``folder`` (hidden files ignored), sorted."""
+    found: set[Path] = set()
+    for suf in NIFTI_SUFFIXES:
+        it = folder.rglob(pattern + suf) if recursive else folder.glob(pattern + suf)
+        found.update(p for p in it if p.is_file() and not is_hidden(p))
+    return sorted(found)
+
+
+def sibling_nifti(path: Path, stem: str) -> Path | None:
+    """``<path.parent>/<stem>.nii.gz`` or ``.nii``, whichever exists."""
+    for suf in NIFTI_SUFFIXES:
+        cand = path.parent / f"{stem}{suf}"
+        if cand.is_file():
+            return cand
+    return None
+
+
+def drop_list_entries(entries: Sequence[str], drop: re.Pattern[str], source: str, what: str) -> list[str]:
+    """Entries of a published list minus those matching ``drop`` (e.g. label volumes), logged."""
+    kept = [e for e in entries if not drop.search(e.rsplit("/", 1)[-1])]
+    if len(kept) != len(entries):
+        logger.info("%s: %d file-list entries name %s, not images; they select nothing", source, len(entries) - len(kept), what)
+    if not kept:
+        raise FileListError(f"the file list for source {source!r} names only {what}, no image")
+    return kept
+
+
+# --------------------------------------------------------------------------------------------
+# masks as a per-slice extra feature
+
+
+def label_to_storable(label: np.ndarray) -> np.ndarray | None:
+    """A 2D label image as uint8 (ids <= 255) or uint16 (<= 65535); larger instance ids are
+    renumbered 1..n within the image (order kept). None for non-integer data."""
+    a = np.asarray(label)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8)
+    if not np.issubdtype(a.dtype, np.integer):
+        r = np.rint(a)
+        if not np.all(np.isfinite(a)) or np.abs(a - r).max(initial=0.0) > 1e-3:
+            return None
+        a = r.astype(np.int64)
+    if a.size and a.min() < 0:
+        return None
+    top = int(a.max(initial=0))
+    if top <= 255:
+        return a.astype(np.uint8)
+    if top <= 65535:
+        return a.astype(np.uint16)
+    ids, inv = np.unique(a, return_inverse=True)
+    if ids[0] != 0:
+        inv = inv + 1
+    if inv.max(initial=0) > 65535:
+        return None
+    return inv.reshape(a.shape).astype(np.uint16)
+
+
+def mask_slices(image: ImageData, mask: ImageData) -> dict[int, np.ndarray]:
+    """Label slices keyed like :func:`~lvmmed_hf.data.volumes.iter_slices` keys the image's slices.
+
+    Volumes: the label is reoriented with the image's affine (same voxel grid required), so key k
+    is axial slice k of the image. 2D images: key -1. Raises ``ValueError`` on a grid mismatch.
+    """
+    if image.kind == "volume":
+        if image.array.ndim != 3:
+            raise ValueError(f"masks are only attached to 3D volumes, image has shape {image.array.shape}")
+        m = mask.array
+        if m.ndim == 4 and m.shape[3] == 1:
+            m = m[..., 0]
+        if m.shape != image.array.shape:
+            raise ValueError(f"label grid {m.shape} differs from image grid {image.array.shape}")
+        stack, _ = to_axial_stack(m, image.affine)
+        return {i: stack[i] for i in range(stack.shape[0])}
+    if image.kind == "image":
+        m = mask.array
+        if m.ndim == 3 and m.shape[-1] in (3, 4) and image.array.ndim == 2:
+            m = m[..., 0]
+        if m.shape[:2] != image.array.shape[:2]:
+            raise ValueError(f"label size {m.shape} differs from image size {image.array.shape}")
+        return {-1: m}
+    raise ValueError(f"masks are not attached to {image.kind!r} data")
+
+
+class MaskedSourceBuilder(LvmMedSourceBuilder):
+    """Adds a ``mask`` Image feature filled from ``Record.extras[MASK_PATH]`` (None where absent).
+
+    The mask of each stored example is the label slice of the same ``slice_index`` (see
+    :func:`mask_slices`); a label file that cannot be read or does not share the image's grid
+    gives ``mask=None`` and a warning, the image is still stored.
+    """
+
+    extra_features: ClassVar[dict[str, Any]] = {"mask": datasets.Image()}
+    mask_reader: ClassVar[str] = "auto"
+
+    def read_record(self, record: Record) -> ImageData:
+        data = super().read_record(record)
+        self._pending_masks = None
+        mask_path = record.extras.get(MASK_PATH)
+        if mask_path:
+            try:
+                mask = read_image_data(Path(mask_path), self.mask_reader)
+                self._pending_masks = mask_slices(data, mask)
+            except (UnreadableImageError, ValueError) as e:
+                logger.warning("%s: no mask for %s: %s", self.source_name, record.volume_id, e)
+        return data
+
+    def examples_from_record(self, record: Record, report: SourceReport) -> Iterator[dict[str, Any]]:
+        self._pending_masks = None
+        try:
+            for ex in super().examples_from_record(record, report):
+                masks = self._pending_masks or {}
+                m = masks.get(ex["slice_index"])
+                m = label_to_storable(m) if m is not None else None
+                ex["mask"] = {"bytes": encode_png(m), "path": None} if m is not None else None
+                yield ex
+        finally:
+            self._pending_masks = None
+
+
+# --------------------------------------------------------------------------------------------
+# Medical Segmentation Decathlon
+
+
+MSD_CITATION = """@article{antonelli2022medical,
+  title={The Medical Segmentation Decathlon},
+  author={Antonelli, Michela and Reinke, Annika and Bakas, Spyridon and Farahani, Keyvan and Kopp-Schneider, Annette and Landman, Bennett A and Litjens, Geert and Menze, Bjoern and Ronneberger, Olaf and Summers, Ronald M and others},
+  journal={Nature Communications},
+  volume={13},
+  number={1},
+  pages={4128},
+  year={2022}
+}"""
+
+_MSD_HEADER = re.compile(r"^Task\d\d_[A-Za-z]+$")
+
+
+class MsdTaskBuilder(MaskedSourceBuilder):
+    """One Decathlon task as distributed (``TaskXX_Name.tar``)::
+
+        <data_dir>/TaskXX_Name/dataset.json
+        <data_dir>/TaskXX_Name/imagesTr/<case>.nii.gz   (+ macOS ._<case>.nii.gz forks, ignored)
+        <data_dir>/TaskXX_Name/labelsTr/<case>.nii.gz   (-> the ``mask`` feature)
+        <data_dir>/TaskXX_Name/imagesTs/...             (test images: not used)
+
+    ``data_dir`` may also be the task folder itself. The training cases come from
+    ``dataset.json`` ("training": [{"image": "./imagesTr/x.nii.gz", "label": ...}]) when it is
+    there, else from ``imagesTr/*.nii.gz``. LVM-Med's ``MSD.txt`` groups the tasks: a
+    ``TaskXX_Name`` line followed by that task's ``TaskXX_Name/imagesTr/<case>.nii.gz`` lines; only
+    this task's lines are taken.
+    """
+
+    task: ClassVar[str] = ""  # e.g. "Task09_Spleen"
+    split_rule = "random_20pct_by_volume"
+    dimensionality = "3d"
+    file_list_match = "path"
+    lvmmed_file_list = "MSD"
+    homepage = "http://medicaldecathlon.com/"
+    license = "CC BY-SA 4.0"
+    access = "direct download (Google Drive / AWS open data), no registration"
+    citation = MSD_CITATION
+
+    def task_dir(self, data_dir: Path) -> Path | None:
+        for cand in (data_dir / self.task, data_dir):
+            if (cand / "imagesTr").is_dir():
+                return cand
+        if data_dir.name == self.task:
+            return data_dir
+        return None
+
+    def training_cases(self, task_dir: Path) -> list[tuple[Path, Path | None]]:
+        """(image, label or None) of the training cases, from dataset.json or imagesTr."""
+        meta = task_dir / "dataset.json"
+        pairs: list[tuple[Path, Path | None]] = []
+        if meta.is_file():
+            try:
+                training = json.loads(meta.read_text(encoding="utf-8")).get("training", [])
+            except (OSError, ValueError) as e:
+                raise self.missing_data_error(f"{meta} is not valid JSON ({e})") from e
+            for item in training:
+                img = task_dir / str(item.get("image", "")).lstrip("./")
+                lab = item.get("label")
+                lab_path = task_dir / str(lab).lstrip("./") if lab else None
+                if img.is_file():
+                    pairs.append((img, lab_path if lab_path is not None and lab_path.is_file() else None))
+                else:
+                    logger.warning("%s: %s lists %s, which is missing", self.source_name, meta, img)
+            return sorted(pairs)
+        for img in nifti_files(task_dir / "imagesTr"):
+            lab = task_dir / "labelsTr" / img.name
+            pairs.append((img, lab if lab.is_file() else None))
+        return pairs
+
+    def iter_records(self, data_dir: Path) -> Iterable[Record]:
+        task_dir = self.task_dir(data_dir)
+        if task_dir is None:
+            raise self.missing_data_error(f"no {self.task}/imagesTr folder under '{data_dir}'")
+        for img, lab in self.training_cases(task_dir):
+            case = strip_suffixes(img.name)
+            yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras={MASK_PATH: lab} if lab else {})
+
+    def parse_file_list(self, path: str | os.PathLike) -> list[str]:
+        entries = super().parse_file_list(path)
+        headers = [e for e in entries if _MSD_HEADER.match(e)]
+        if not headers:  # a plain list for this task alone
+            mine = entries
+        else:
+            mine, current = [], None
+            for e in entries:
+                if _MSD_HEADER.match(e):
+                    current = e
+                elif current == self.task or e.startswith(self.task + "/"):
+                    mine.append(e)
+        mine = [e for e in mine if not e.startswith("Task") or e.startswith(self.task + "/")]
+        if not mine:
+            raise FileListError(f"file list {str(path)!r} has no entries for {self.task} (source {self.source_name!r})")
+        return mine
+
+    def list_entry_key(self, entry: str) -> str:
+        prefix = self.task + "/"
+        return entry[len(prefix):] if entry.startswith(prefix) else entry
+
+
+# --------------------------------------------------------------------------------------------
+# ADNI
+
+
+ADNI_GROUPS = ("CN", "MCI", "AD")
+# LVM-Med's renamed export: I<image id>_<diagnostic group>.nii
+ADNI_FLAT = re.compile(r"^I(\d+)_([A-Za-z]+)\.nii(\.gz)?$")
+# ADNI's own download: ADNI_<site>_S_<subject>_MR_<description>_Br_<timestamp>_S<series>_I<image>.nii
+ADNI_NATIVE = re.compile(r"^ADNI_(\d{3}_S_\d{4})_MR_.*_S(\d+)_I(\d+)\.nii(\.gz)?$")
+ADNI_IMAGE_ID = re.compile(r"^I?(\d+)")
+
+
+@dataclass(frozen=True)
+class AdniImage:
+    path: Path
+    image_id: str  # "I<digits>"
+    subject: str | None  # "<site>_S_<nnnn>"
+    group: str | None  # CN / MCI / AD
+
+
+def read_adni_collection_csvs(data_dir: Path) -> dict[str, tuple[str | None, str | None]]:
+    """Image ID ("I<digits>") -> (subject, group) from the collection CSVs that ADNI's download
+    page exports (columns ``Image Data ID``, ``Subject``, ``Group``, ...), anywhere two levels down."""
+    table: dict[str, tuple[str | None, str | None]] = {}
+    for csv_path in sorted(set(data_dir.glob("*.csv")) | set(data_dir.glob("*/*.csv"))):
+        try:
+            with open(csv_path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+                if "image data id" not in cols:
+                    continue
+                for row in reader:
+                    raw = (row.get(cols["image data id"]) or "").strip()
+                    m = ADNI_IMAGE_ID.match(raw)
+                    if not m:
+                        continue
+                    subject = (row.get(cols["subject"]) or "").strip() if "subject" in cols else ""
+                    group = (row.get(cols["group"]) or "").strip() if "group" in cols else ""
+                    table[f"I{m.group(1)}"] = (subject or None, group or None)
+        except (OSError, csv.Error, UnicodeDecodeError) as e:
+            logger.warning("cannot read ADNI collection table %s: %s", csv_path, e)
+    return table
+
+
+def find_adni_images(data_dir: Path) -> list[AdniImage]:
+    """Every ADNI NIfTI under ``data_dir`` in either naming, with subject and group where known
+    (file name first, then the collection CSV)."""
+    table = read_adni_collection_csvs(data_dir)
+    out: list[AdniImage] = []
+    for p in sorted(data_dir.rglob("*.nii*")):
+        if not p.is_file() or is_hidden(p):
+            continue
+        m = ADNI_FLAT.match(p.name)
+        if m:
+            image_id, group, subject = f"I{m.group(1)}", m.group(2).upper(), None
+        else:
+            m = ADNI_NATIVE.match(p.name)
+            if not m:
+                continue
+            image_id, group, subject = f"I{m.group(3)}", None, m.group(1)
+        csv_subject, csv_group = table.get(image_id, (None, None))
+        out.append(AdniImage(p, image_id, subject or csv_subject, group or (csv_group.upper() if csv_group else None)))
+    return out
+
+
+class AdniBuilder(LvmMedSourceBuilder):
+    """ADNI T1 MRI NIfTI, one of LVM-Med's two ADNI1 collections (see :func:`find_adni_images`)::
+
+        <data_dir>/I<image>_<CN|MCI|AD>.nii                      (LVM-Med's flat export)
+        <data_dir>/ADNI/<subject>/<description>/<date>/I<image>/
+            ADNI_<subject>_MR_<description>_Br_<timestamp>_S<series>_I<image>.nii   (ADNI download)
+        <data_dir>/<collection>.csv   (optional: Image Data ID, Subject, Group, ...)
+
+    Patient = ADNI subject (``<site>_S_<nnnn>``) when the native name or the collection CSV gives
+    it; a flat file without the CSV only knows its image ID, so it is its own patient.
+    """
+
+    modality = "MRI"
+    organ = "brain"
+    dimensionality = "3d"
+    split_rule = "random_20pct_by_volume"
+    label_names = ADNI_GROUPS
+    file_list_match = "id"
+    homepage = "https://adni.loni.usc.edu/"
+    license = "ADNI Data Use Agreement (no redistribution; acknowledge ADNI in publications)"
+    access = "apply for access at ida.loni.usc.edu, accept the ADNI DUA, download the collection as NIfTI"
+    citation = """@article{jack2008alzheimer,
+  title={The Alzheimer's disease neuroimaging initiative (ADNI): MRI methods},
+  author={Jack Jr, Clifford R and Bernstein, Matt A and Fox, Nick C and Thompson, Paul and Alexander, Gene and Harvey, Danielle and Borowski, Bret and Britson, Paula J and L. Whitwell, Jennifer and Ward, Chadwick and others},
+  journal={Journal of Magnetic Resonance Imaging},
+  volume={27},
+  number={4},
+  pages={685--691},
+  year={2008}
+}"""
+
+    def iter_records(self, data_dir: Path) -> Iterable[Record]:
+        for img in find_adni_images(data_dir):
+            group = img.group if img.group in ADNI_GROUPS else None
+            if img.group and group is None:
+                logger.warning("%s: %s has group %r, not one of %s; stored without label", self.source_name, img.path.name, img.group, ADNI_GROUPS)
+            yield Record(paths=img.path, patient_id=img.subject or img.image_id, volume_id=img.image_id, label=group, reader="nifti")
+
+    def list_entry_key(self, entry: str) -> str:
+        name = entry.rsplit("/", 1)[-1]
+        m = ADNI_FLAT.match(name) or ADNI_NATIVE.match(name)
+        if m:
+            return f"I{m.group(1)}" if m.re is ADNI_FLAT else f"I{m.group(3)}"
+        m = ADNI_IMAGE_ID.match(strip_suffixes(name))
+        return f"I{m.group(1)}" if m else strip_suffixes(name)
