@@ -96,7 +96,7 @@ class _GraphMatchingPretrainingMixin:
             raise ValueError(
                 f"the two views must have the same shape, got {tuple(pixel_values_s.shape)} and {tuple(pixel_values_t.shape)}"
             )
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return_dict = return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
         batch = pixel_values_s.shape[0]
         # One pass over both views: BatchNorm statistics cover the 2B images of the local batch.
         features = self.lvmmed(torch.cat([pixel_values_s, pixel_values_t]), return_dict=True)

@@ -1,1 +1,17 @@
-"""lvmmed_hf.training"""
+"""Graph-matching pretraining: views with crop boxes, collator, Trainer, callbacks, entry logic."""
+
+from .callbacks import GpuMonitorCallback
+from .collator import GraphMatchingCollator, image_to_tensor, pad_batch
+from .trainer import GraphMatchingTrainer, step_halving_schedule
+from .views import TwoViewAugmentation, ViewAugmentationConfig
+
+__all__ = [
+    "GpuMonitorCallback",
+    "GraphMatchingCollator",
+    "image_to_tensor",
+    "pad_batch",
+    "GraphMatchingTrainer",
+    "step_halving_schedule",
+    "TwoViewAugmentation",
+    "ViewAugmentationConfig",
+]

@@ -38,11 +38,15 @@ def image_to_tensor(image: Any) -> torch.Tensor:
     array = array[:3]
     if array.dtype == np.uint8:
         return torch.from_numpy(array.astype(np.float32) / 255.0)
-    values = torch.from_numpy(array.astype(np.float32))
-    lo, hi = values.amin(), values.amax()
-    if not torch.isfinite(values).all():
+    values = array.astype(np.float32)
+    lo, hi = float(values.min()), float(values.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("image contains NaN or inf pixel values")
-    return (values - lo) / (hi - lo) if hi > lo else torch.zeros_like(values)
+    if hi <= lo:
+        return torch.zeros(values.shape)
+    values -= lo
+    values *= 1.0 / (hi - lo)
+    return torch.from_numpy(values)
 
 
 def pad_batch(images: list[torch.Tensor], max_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""LVM-Med graph-matching pretraining.
+
+    python training/pretrain.py --embedded --output_dir out --model_preset resnet50 --max_steps 1000
+    torchrun --nproc_per_node 8 training/pretrain.py ...
+    accelerate launch --config_file training/accelerate_config.yaml training/pretrain.py ...
+
+Every option: ``python training/pretrain.py --help``; guide: docs/pretraining.md.
+"""
+
+import logging
+import sys
+
+from transformers import HfArgumentParser
+
+from lvmmed_hf.training.pretraining import DataArguments, GraphMatchingArguments, ModelArguments, PretrainingArguments, run_pretraining
+
+
+def main(argv=None) -> int:
+    parser = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingArguments, PretrainingArguments))
+    if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
+        args = parser.parse_yaml_file(sys.argv[1]) if not sys.argv[1].endswith(".json") else parser.parse_json_file(sys.argv[1])
+    else:
+        args = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    run_pretraining(*args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
