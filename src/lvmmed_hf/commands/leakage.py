@@ -1,8 +1,30 @@
-"""``lvmmed leakage``: not implemented yet (placeholder owned by the issue that builds it)."""
+"""``lvmmed leakage``: downstream test images that also occur in a prepared pretraining corpus."""
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("leakage", help="(not implemented yet)")
-    parser.set_defaults(func=lambda args: parser.error("'lvmmed leakage' is not implemented yet"))
+    p = subparsers.add_parser(
+        "leakage",
+        help="report downstream test images whose pixels occur in the pretraining corpus",
+        description="Compare decoded-pixel hashes (not file names) of a downstream folder or prepared source "
+        "with a corpus prepared by `lvmmed prepare`. Exit code 1 when there is an overlap.",
+    )
+    p.add_argument("--corpus", required=True, help="folder prepared by `lvmmed prepare`")
+    p.add_argument("--corpus-sources", nargs="+", default=None, help="only these sources of the corpus")
+    p.add_argument("--downstream", required=True, help="folder of downstream test images, or a prepared folder")
+    p.add_argument("--downstream-source", help="with a prepared --downstream folder: the source to check")
+    p.add_argument("--report", help="write the overlap report as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lvmmed_hf.data.leakage import check_leakage
+
+    report = check_leakage(
+        args.corpus, args.downstream, corpus_sources=args.corpus_sources,
+        downstream_source=args.downstream_source, report_path=args.report,
+    )
+    return 1 if report.num_overlapping else 0

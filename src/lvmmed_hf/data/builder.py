@@ -136,6 +136,7 @@ class SourceReport:
     skipped: Counter = field(default_factory=Counter)
     list_entries: int = 0
     list_entries_unmatched: int = 0
+    examples_by_modality: Counter = field(default_factory=Counter)
     details: list[dict[str, str]] = field(default_factory=list)
 
     def skip(self, reason: str, path: str | os.PathLike = "", message: str = "", count: int = 1) -> None:
@@ -147,17 +148,20 @@ class SourceReport:
         self.files_read += other.files_read
         self.examples_written += other.examples_written
         self.skipped.update(other.skipped)
+        self.examples_by_modality.update(other.examples_by_modality)
         self.details.extend(other.details[: max(0, _MAX_DETAILS - len(self.details))])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["skipped"] = dict(sorted(self.skipped.items()))
+        d["examples_by_modality"] = dict(sorted(self.examples_by_modality.items()))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceReport:
         d = dict(d)
         d["skipped"] = Counter(d.get("skipped", {}))
+        d["examples_by_modality"] = Counter(d.get("examples_by_modality", {}))
         return cls(**d)
 
 
@@ -518,6 +522,7 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
                     report.skip(EMPTY_SLICE, original)
                     continue
                 report.examples_written += 1
+                report.examples_by_modality[modality] += 1
                 ex = {
                     "image": {"bytes": self._encode(part, img), "path": None},
                     "source": self.source_name,

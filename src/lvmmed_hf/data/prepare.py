@@ -278,7 +278,7 @@ def prepare_source(
     shards = []
     for i in range(n_tasks):
         part = json.loads((state / f"task-{i:05d}.json").read_text())
-        report.merge(SourceReport.from_dict({k: part[k] for k in ("source", "files_read", "examples_written", "skipped", "details")}))
+        report.merge(SourceReport.from_dict({k: part[k] for k in ("source", "files_read", "examples_written", "skipped", "details", "examples_by_modality")}))
         shards.append({"file": part["shard"], "num_examples": part["num_examples"]})
     seconds = time.time() - t0
     _write_json_atomic(

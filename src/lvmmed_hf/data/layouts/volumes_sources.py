@@ -56,10 +56,10 @@ def nifti_files(folder: Path, pattern: str = "*", recursive: bool = False) -> li
     return sorted(found)
 
 
-def sibling_nifti(path: Path, stem: str) -> Path | None:
-    """``<path.parent>/<stem>.nii.gz`` or ``.nii``, whichever exists."""
+def nifti_in(folder: Path, stem: str) -> Path | None:
+    """``<folder>/<stem>.nii.gz`` or ``<folder>/<stem>.nii``, whichever exists (gz first)."""
     for suf in NIFTI_SUFFIXES:
-        cand = path.parent / f"{stem}{suf}"
+        cand = folder / f"{stem}{suf}"
         if cand.is_file():
             return cand
     return None
@@ -380,3 +380,59 @@ class AdniBuilder(LvmMedSourceBuilder):
             return f"I{m.group(1)}" if m.re is ADNI_FLAT else f"I{m.group(3)}"
         m = ADNI_IMAGE_ID.match(strip_suffixes(name))
         return f"I{m.group(1)}" if m else strip_suffixes(name)
+
+
+# --------------------------------------------------------------------------------------------
+# MM-WHS 2017
+
+
+MMWHS_CITATION = """@article{zhuang2019evaluation,
+  title={Evaluation of algorithms for Multi-Modality Whole Heart Segmentation: An open-access grand challenge},
+  author={Zhuang, Xiahai and Li, Lei and Payer, Christian and others},
+  journal={Medical Image Analysis}, volume={58}, pages={101537}, year={2019}
+}
+@article{zhuang2016multi,
+  title={Multi-scale patch and multi-modality atlases for whole heart segmentation of MRI},
+  author={Zhuang, Xiahai and Shen, Juan},
+  journal={Medical Image Analysis}, volume={31}, pages={77--87}, year={2016}
+}"""
+
+
+class MmwhsBuilder(MaskedSourceBuilder):
+    """MM-WHS 2017 training volumes of one modality (``prefix`` "ct" or "mr")::
+
+        <data_dir>/[<prefix>_train/]<prefix>_train_<id>_image.nii.gz   (ids 1001..1020)
+        <data_dir>/[<prefix>_train/]<prefix>_train_<id>_label.nii.gz   (-> ``mask``: 0, 205 LV
+            myocardium, 420 LA, 500 LV cavity, 550 RA, 600 RV, 820 ascending aorta, 850 pulmonary artery)
+
+    Uncompressed ``.nii`` is accepted too (LVM-Med's lists name ``.nii`` files). The test volumes
+    (``<prefix>_test_<id>_image``) are not read. LVM-Med's lists also name the ``_label`` files;
+    those entries are labels and select nothing.
+    """
+
+    prefix: ClassVar[str] = ""
+    organ = "heart"
+    dimensionality = "3d"
+    split_rule = "official_train"
+    file_list_match = "stem"
+    homepage = "https://zmiclab.github.io/zxh/0/mmwhs/"
+    license = "MM-WHS data terms: research use only, no redistribution, cite the challenge papers"
+    access = "fill in the MM-WHS data request form on the challenge page; the training zips are then shared"
+    citation = MMWHS_CITATION
+
+    def iter_records(self, data_dir: Path) -> Iterable[Record]:
+        pattern = re.compile(rf"^{self.prefix}_train_(\d+)_image\.nii(\.gz)?$")
+        roots = [d for d in (data_dir / f"{self.prefix}_train", data_dir) if d.is_dir()]
+        seen: set[str] = set()
+        for root in roots:
+            for img in nifti_files(root, f"{self.prefix}_train_*_image"):
+                m = pattern.match(img.name)
+                case = f"{self.prefix}_train_{m.group(1)}" if m else ""
+                if not m or case in seen:
+                    continue
+                seen.add(case)
+                lab = nifti_in(img.parent, f"{case}_label")
+                yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras={MASK_PATH: lab} if lab else {})
+
+    def parse_file_list(self, path: str | os.PathLike) -> list[str]:
+        return drop_list_entries(super().parse_file_list(path), re.compile(r"_label\.nii"), self.source_name, "label volumes")

@@ -1,0 +1,170 @@
+"""Leakage check: downstream test images whose pixels also occur in the pretraining corpus.
+
+Images are compared by a content hash of their decoded pixels (BLAKE2b over dtype, shape and
+bytes), never by file name, so a copy re-encoded losslessly (PNG <-> BMP/TIFF/DICOM-as-stored,
+renamed, moved) is found. Before hashing, pixels are canonicalised: palette/alpha images become
+RGB (alpha dropped), and an RGB image whose three channels are equal becomes grayscale, because
+datasets often re-save grayscale scans as RGB. Not found, by design: lossy re-encodings (JPEG
+re-compression), resized or cropped copies, and differently windowed exports of the same scan
+(those need a perceptual near-duplicate search).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom")
+
+
+def canonical_pixels(image: Any) -> np.ndarray:
+    """A PIL image or array -> (H, W) or (H, W, 3) array, with the canonicalisation of the module docstring."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        if image.mode in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "HSV", "1"):
+            image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
+        arr = np.asarray(image)
+    else:
+        arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+        arr = arr[..., 0]
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(arr)
+
+
+def pixel_hash(image: Any) -> str:
+    """Hex BLAKE2b-128 digest of the canonical pixels: dtype, shape and raw bytes."""
+    arr = canonical_pixels(image)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(arr.dtype.str.encode())
+    h.update(repr(arr.shape).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def hash_image_bytes(data: bytes) -> str:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return pixel_hash(im)
+
+
+def iter_prepared_hashes(corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
+    """``(hash, source, original_path)`` for every stored image of the prepared sources (read from Parquet)."""
+    import pyarrow.parquet as pq
+
+    from .prepare import completed_sources
+
+    corpus = Path(corpus_dir)
+    names = list(sources) if sources is not None else completed_sources(corpus)
+    if not names:
+        raise FileNotFoundError(f"no prepared sources in {corpus}")
+    for n in names:
+        shards = sorted((corpus / n).glob("train-*.parquet"))
+        if not shards:
+            raise FileNotFoundError(f"source {n!r} has no Parquet shards in {corpus / n}")
+        for shard in shards:
+            pf = pq.ParquetFile(shard)
+            for batch in pf.iter_batches(columns=["image", "original_path", "slice_index"], batch_size=256):
+                d = batch.to_pydict()
+                for img, path, idx in zip(d["image"], d["original_path"], d["slice_index"]):
+                    where = path if idx is None or idx < 0 else f"{path}#{idx}"
+                    yield hash_image_bytes(img["bytes"]), n, where
+
+
+def iter_folder_hashes(folder: str | os.PathLike) -> Iterator[tuple[str, str]]:
+    """``(hash, relative path)`` for every image file under ``folder`` (DICOM: its decoded stored values;
+    multi-frame files give one hash per frame, ``path#frame``). Unreadable files are logged and skipped."""
+    from .readers import UnreadableImageError, read_image_data
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"downstream folder {root} does not exist or is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        try:
+            data = read_image_data(p)
+        except UnreadableImageError as e:
+            logger.warning("leakage check: skipping %s (%s)", p, e.reason)
+            continue
+        if data.kind == "image":
+            yield pixel_hash(data.array), rel
+        elif data.kind == "frames":
+            for i in range(data.array.shape[0]):
+                yield pixel_hash(data.array[i]), f"{rel}#{i}"
+        else:
+            logger.warning("leakage check: %s is a volume; prepare it as a source to compare its slices", p)
+
+
+@dataclass
+class LeakageReport:
+    corpus_images: int = 0
+    downstream_images: int = 0
+    overlaps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def num_overlapping(self) -> int:
+        return len(self.overlaps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "corpus_images": self.corpus_images,
+            "downstream_images": self.downstream_images,
+            "overlapping_downstream_images": self.num_overlapping,
+            "overlaps": self.overlaps,
+        }
+
+
+def check_leakage(
+    corpus_dir: str | os.PathLike,
+    downstream: str | os.PathLike,
+    *,
+    corpus_sources: Iterable[str] | None = None,
+    downstream_source: str | None = None,
+    report_path: str | os.PathLike | None = None,
+) -> LeakageReport:
+    """Downstream images (a folder of image files, or with ``downstream_source`` a prepared source in the
+    folder ``downstream``) whose pixels occur in the prepared corpus; optionally saved as JSON."""
+    index: dict[str, list[dict[str, str]]] = {}
+    report = LeakageReport()
+    for h, src, path in tqdm(iter_prepared_hashes(corpus_dir, corpus_sources), desc="hash corpus", unit="img"):
+        report.corpus_images += 1
+        index.setdefault(h, []).append({"source": src, "original_path": path})
+    if downstream_source:
+        items = ((h, f"{s}:{p}") for h, s, p in iter_prepared_hashes(downstream, [downstream_source]))
+    else:
+        items = iter_folder_hashes(downstream)
+    for h, name in tqdm(items, desc="hash downstream", unit="img"):
+        report.downstream_images += 1
+        if h in index:
+            report.overlaps.append({"downstream": name, "pixel_hash": h, "corpus": index[h]})
+    if report.overlaps:
+        logger.warning(
+            "%d of %d downstream images also occur in the pretraining corpus (first: %s)",
+            report.num_overlapping, report.downstream_images, report.overlaps[0]["downstream"],
+        )
+    else:
+        logger.info("no overlap between %d downstream and %d corpus images", report.downstream_images, report.corpus_images)
+    if report_path is not None:
+        Path(report_path).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    return report
