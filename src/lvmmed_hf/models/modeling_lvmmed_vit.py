@@ -271,7 +271,7 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            init.trunc_normal_(module.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.LayerNorm, LvmMedViTLayerNorm2d)):
