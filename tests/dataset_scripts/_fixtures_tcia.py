@@ -157,7 +157,7 @@ class TciaCase:
     patients: list[str]
     image_series: list[SeriesSpec]  # one per patient, same index
     skipped: dict[str, list[tuple[int, SeriesSpec]]] = field(default_factory=dict)  # reason -> (patient index, series)
-    expected_modalities: dict[str, str] = field(default_factory=dict)  # patient -> stored modality
+    expected_modalities: dict[str, str] = field(default_factory=dict)  # patient -> stored modality (mixed: CT unless named)
 
 
 def write_tcia(root: Path, case: TciaCase) -> Path:
@@ -211,7 +211,8 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
         assert len(rows) == n_slices[p]
         assert sorted(ds[rows]["slice_index"]) == list(range(n_slices[p]))
         mods = set(ds[rows]["modality"])
-        assert mods == {case.expected_modalities.get(p, get_source(case.source).modality)}
+        default = get_source(case.source).modality
+        assert mods == {case.expected_modalities.get(p, "CT" if default == "mixed" else default)}
         assert len(set(ds[rows]["volume_id"])) == 1
     img = ds[0]["image"]
     assert img.size == (16, 16) and img.mode in ("I;16", "I")

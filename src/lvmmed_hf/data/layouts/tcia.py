@@ -14,9 +14,10 @@ Slice files are named ``<acquisition ordinal>-<instance ordinal>.dcm``, zero-pad
 of the largest number in the series (NBIA Data Retriever 3.6 release notes), so ``1-001.dcm``,
 ``1-09.dcm`` and ``02-03.dcm`` all occur; older downloads (e.g. CBIS-DDSM's CSV paths) use
 ``000000.dcm``. Nothing here depends on file names: every DICOM file under a patient folder is
-found (by suffix or the DICM magic), files are grouped by their folder, and a folder whose first
-and last files disagree on SeriesInstanceUID (a flat export, a hand-merged folder) is regrouped by
-the SeriesInstanceUID header of every file.
+found (by suffix or the DICM magic) and grouped by folder. A retriever series folder
+(``<patient>/<study>/<series>/``) is one series once its first and last files agree on
+SeriesInstanceUID; any other folder (a flat export, a hand-merged folder), or one whose first and
+last files disagree, is regrouped by the SeriesInstanceUID header of every file.
 
 For each series the header of one file decides what happens to it:
 
@@ -175,7 +176,11 @@ def scan_series(patient_dir: Path, patient_id: str | None = None) -> list[TciaSe
         files = sorted(by_folder[folder])
         first = read_header(files[0])
         last = read_header(files[-1]) if len(files) > 1 else first
-        if first is not None and last is not None and first["SeriesInstanceUID"] == last["SeriesInstanceUID"]:
+        # The retriever writes each series into its own <patient>/<study>/<series>/ folder: such a
+        # folder is trusted after checking its first and last files. Any other folder (a flat
+        # export, files directly in a study folder) is grouped by every file's SeriesInstanceUID.
+        retriever_folder = folder.parent.parent == patient_dir
+        if retriever_folder and first is not None and last is not None and first["SeriesInstanceUID"] == last["SeriesInstanceUID"]:
             out.append(_series(patient_id, folder, files, first, regrouped=False))
             continue
         groups: dict[str, list[Path]] = {}
