@@ -329,7 +329,8 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
     _check_dicom_image(ds, path)
     arr = _dicom_pixels(ds, path)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    color = str(getattr(ds, "SamplesPerPixel", 1)) != "1"
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    color = str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR"
     modality = _dicom_modality(ds)
     meta = {"photometric": str(getattr(ds, "PhotometricInterpretation", "")), "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", ""))}
     if n_frames == 1:
