@@ -78,3 +78,14 @@ def decode(png: dict | Image.Image) -> np.ndarray:
     if isinstance(png, dict):
         png = Image.open(io.BytesIO(png["bytes"]))
     return np.asarray(png)
+
+
+def random_slice(seed: int, shape=(24, 24)) -> np.ndarray:
+    """A random 8-bit grayscale section (EM slices are 8-bit PNG)."""
+    return np.random.default_rng(seed).integers(0, 255, size=shape, endpoint=True).astype(np.uint8)
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
