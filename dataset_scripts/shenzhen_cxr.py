@@ -47,7 +47,7 @@ class ShenzhenCxr(LvmMedSourceBuilder):
     dimensionality = "2d"
     split_rule = "random_20pct_by_volume"
     layout = "[ChinaSet_AllFiles/]CXR_png/CHNCXR_<nnnn>_<0|1>.png (_0 normal, _1 tuberculosis), at any depth"
-    label_names = ["normal", "tuberculosis"]
+    label_names = ("normal", "tuberculosis")
     lvmmed_file_list = "Shenzhen_X-ray_Lung"
     file_list_match = "path"  # the list holds bare file names, matched as the last path part
 

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-CESC_MRI_Cervix.txt (3977 slice files, `TCGA-VS-A8Q8/10-02-2003-Pio Xll001^Pelve-38689/7.000000-t2_tse_tra-48516/1-25.dcm`) names files relative to the collection folder in the descriptive layout; 14 patients, pelvic MRI (the paper's 'colour' label is wrong). When the data folder holds several TCGA collections, the `TCGA-CESC` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaCesc(TciaCollectionBuilder):

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-COAD_CT_Colon.txt (1647 slice files, `TCGA-CK-6747/11-23-1999-CT ABDOMEN W CO-54581/3.000000-ABD-PEL  3.0  coronal-32179/1-09.dcm`) names files relative to the collection folder in the descriptive layout; 10 patients, abdominal CT (the paper's 'colour' label is wrong); descriptions keep double spaces, which are kept verbatim. When the data folder holds several TCGA collections, the `TCGA-COAD` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaCoad(TciaCollectionBuilder):

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-ESCA_CT_Esophagus.txt (4427 slice files, `TCGA-VR-A8ER/07-16-2003-Abdomen^DUO_TX_AS_VOL (Adult)-94802/2.000000-AXIAL S-C-05756/1-09.dcm`) names files relative to the collection folder in the descriptive layout; 3 patients, chest/abdomen CT (the paper's 'colour' label is wrong). When the data folder holds several TCGA collections, the `TCGA-ESCA` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaEsca(TciaCollectionBuilder):

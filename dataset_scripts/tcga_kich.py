@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-KICH_Mixed_Kidney.txt (2192 slice files, `TCGA-KM-8438/10-31-1991-ABD-18456/4.000000-POST ABDOMEN-96072/02-03.dcm`) names files relative to the collection folder in the descriptive layout; 4 patients, CT and MR series; file names with two padded ordinals (`02-03.dcm`) occur. When the data folder holds several TCGA collections, the `TCGA-KICH` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaKich(TciaCollectionBuilder):

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-KIRC_Mixed_Multi.txt (34158 slice files, `TCGA-B0-5077/07-08-1987-ABD-PELVIS W-W-O-61951/3.000000-38659/2-044.dcm`) names files relative to the collection folder in the descriptive layout; 40 patients, CT and MR series; series folders with several acquisitions (`1-009.dcm` and `2-044.dcm` in one folder) occur. When the data folder holds several TCGA collections, the `TCGA-KIRC` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaKirc(TciaCollectionBuilder):

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-READ_Mixed_Rectum.txt (248 slice files, `TCGA-CL-4957/08-24-1997-CT ABDOMEN W CO-74402/2.000000-ABD-PEL  5.0  B30f-85771/1-09.dcm`) names files relative to the collection folder in the descriptive layout; 2 patients; the list names a topogram slice (`1.000000-Topogram  0.6  T20s-67960/1-1.dcm`), kept when a file list is given. When the data folder holds several TCGA collections, the `TCGA-READ` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaRead(TciaCollectionBuilder):

@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-SARC_Mixed_Multi.txt (624 slice files, `TCGA-QQ-A8VH/03-15-2002-MRI THORACIC W-WO CONTRAST-84485/8.000000-Axfspgr +c T-SPINE-72635/1-09.dcm`) names files relative to the collection folder in the descriptive layout; 3 patients, CT and MR series. When the data folder holds several TCGA collections, the `TCGA-SARC` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaSarc(TciaCollectionBuilder):

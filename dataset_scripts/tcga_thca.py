@@ -12,7 +12,13 @@ Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and 
 Verified: the published LVM-Med list 0_SSL_TCGA-THCA_CT_Thyroid.txt (668 slice files, `TCGA-DE-A4MD/09-26-2004-Outside Read or Comparison NEURO CT-86323/2.000000-Soft Tissue Neck-62578/1-009.dcm`) names files relative to the collection folder in the descriptive layout; neck CT (the paper's 'colour' label is wrong). When the data folder holds several TCGA collections, the `TCGA-THCA` folder is used.
 """
 
-from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TCGA_PATIENT_PATTERN, TciaCollectionBuilder
+from lvmmed_hf.data.layouts.tcia import (
+    TCGA_PATIENT_PATTERN,
+    TCIA_ACCESS,
+    TCIA_CITATION,
+    TCIA_LICENSE,
+    TciaCollectionBuilder,
+)
 
 
 class TcgaThca(TciaCollectionBuilder):
