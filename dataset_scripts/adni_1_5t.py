@@ -25,5 +25,8 @@ class Adni15T(AdniBuilder):
         "ADNI1 structural T1-weighted (MPRAGE) brain MRI at 1.5T of cognitively normal, MCI and Alzheimer's "
         "disease participants, as NIfTI from the LONI Image and Data Archive."
     )
-    layout = "I<image>_<CN|MCI|AD>.nii, or ADNI/<subject>/<description>/<date>/I<image>/ADNI_<subject>_MR_..._S<series>_I<image>.nii"
+    layout = (
+        "I<image>_<CN|MCI|AD>.nii, or "
+        "ADNI/<subject>/<description>/<date>/I<image>/ADNI_<subject>_MR_..._S<series>_I<image>.nii"
+    )
     lvmmed_file_list = "ADNI1_MRI_Brain_1.5T"

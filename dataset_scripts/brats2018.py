@@ -36,7 +36,7 @@ class Brats2018(MaskedSourceBuilder):
     )
     homepage = "https://www.med.upenn.edu/sbia/brats2018/data.html"
     license = "BraTS data terms: research use, cite the BraTS papers (TCIA-derived cases under TCIA's terms)"
-    access = "register with the CBICA Image Processing Portal (ipp.cbica.upenn.edu) and request the BraTS 2018 data"
+    access = "register with the CBICA Image Processing Portal (ipp.cbica.upenn.edu), request BraTS 2018"
     citation = """@article{menze2015multimodal,
   title={The Multimodal Brain Tumor Image Segmentation Benchmark (BRATS)},
   author={Menze, Bjoern H and Jakab, Andras and Bauer, Stefan and others},
@@ -63,10 +63,17 @@ class Brats2018(MaskedSourceBuilder):
     file_list_match = "id"
 
     def iter_records(self, data_dir: Path):
-        grade_dirs = [d for pattern in ("{g}", "*/{g}") for g in self.label_names for d in sorted(data_dir.glob(pattern.format(g=g))) if d.is_dir()]
+        grade_dirs = [
+            d
+            for pattern in ("{g}", "*/{g}")
+            for g in self.label_names
+            for d in sorted(data_dir.glob(pattern.format(g=g)))
+            if d.is_dir()
+        ]
         for grade_dir in grade_dirs:
             grade = grade_dir.name
-            for case_dir in sorted(p for p in grade_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            cases = sorted(p for p in grade_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+            for case_dir in cases:
                 case = case_dir.name
                 seg = nifti_in(case_dir, f"{case}_seg")
                 for seq in SEQUENCES:

@@ -62,4 +62,5 @@ class Kits19(MaskedSourceBuilder):
                              extras={MASK_PATH: seg} if seg else {})
 
     def parse_file_list(self, path):
-        return drop_list_entries(super().parse_file_list(path), re.compile(r"^segmentation\."), self.source_name, "segmentations")
+        entries = super().parse_file_list(path)
+        return drop_list_entries(entries, re.compile(r"^segmentation\."), self.source_name, "segmentations")

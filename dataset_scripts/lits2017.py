@@ -36,7 +36,7 @@ class Lits2017(MaskedSourceBuilder):
     )
     homepage = "https://competitions.codalab.org/competitions/17094"
     license = "CC BY-NC-SA 4.0"
-    access = "register on the CodaLab LiTS challenge page (or the Kaggle mirror) and download the training batches"
+    access = "register on the CodaLab LiTS page (or the Kaggle mirror), download the training batches"
     citation = """@article{bilic2023liver,
   title={The Liver Tumor Segmentation Benchmark (LiTS)},
   author={Bilic, Patrick and Christ, Patrick and Li, Hongwei Bran and Vorontsov, Eugene and others},

@@ -30,7 +30,7 @@ class Luna16(MaskedSourceBuilder):
     )
     homepage = "https://luna16.grand-challenge.org/"
     license = "CC BY 4.0 (LIDC-IDRI via TCIA)"
-    access = "download subset0-9 from the LUNA16 grand-challenge page (Zenodo mirror), registration on grand-challenge"
+    access = "register on grand-challenge, download subset0-9 from the LUNA16 page (Zenodo mirror)"
     citation = """@article{setio2017validation,
   title={Validation, comparison, and combination of algorithms for automatic detection of pulmonary nodules in computed tomography images: The LUNA16 challenge},
   author={Setio, Arnaud Arindra Adiyoso and Traverso, Alberto and De Bel, Thomas and others},
@@ -51,7 +51,8 @@ class Luna16(MaskedSourceBuilder):
 
     def iter_records(self, data_dir: Path):
         masks = {}
-        for seg_dir in sorted(set(data_dir.glob("seg-lungs-LUNA16")) | set(data_dir.glob("*/seg-lungs-LUNA16")) | set(data_dir.glob("seg-lungs-LUNA16/seg-lungs-LUNA16"))):
+        seg_dirs = set(data_dir.glob("seg-lungs-LUNA16")) | set(data_dir.glob("*/seg-lungs-LUNA16"))
+        for seg_dir in sorted(seg_dirs):
             for m in seg_dir.glob("*.mhd"):
                 masks[m.stem] = m
         scans = sorted(set(data_dir.glob("subset[0-9]/*.mhd")) | set(data_dir.glob("*/subset[0-9]/*.mhd")))
@@ -60,4 +61,5 @@ class Luna16(MaskedSourceBuilder):
                 continue
             uid = mhd.stem
             mask = masks.get(uid)
-            yield Record(paths=mhd, patient_id=uid, volume_id=uid, reader="metaimage", extras={MASK_PATH: mask} if mask else {})
+            extras = {MASK_PATH: mask} if mask else {}
+            yield Record(paths=mhd, patient_id=uid, volume_id=uid, reader="metaimage", extras=extras)

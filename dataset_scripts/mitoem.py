@@ -35,9 +35,9 @@ class MitoEm(MaskedSourceBuilder):
     source_name = "mitoem"
     pretty_name = "MitoEM"
     description = (
-        "Two 30 um cubic serial-section EM volumes (multi-beam SEM, 8 x 8 x 30 nm) of human temporal lobe and "
-        "rat visual cortex, 1000 sections of 4096 x 4096 pixels each, with mitochondria instance labels for "
-        "the first 500 sections."
+        "Two 30 um cubic serial-section EM volumes (multi-beam SEM, 8 x 8 x 30 nm) of human temporal "
+        "lobe and rat visual cortex, 1000 sections of 4096 x 4096 pixels each, with mitochondria "
+        "instance labels for the first 500 sections."
     )
     homepage = "https://mitoem.grand-challenge.org/"
     license = "MitoEM challenge data terms: research use, cite the MitoEM paper"
@@ -74,7 +74,10 @@ class MitoEm(MaskedSourceBuilder):
                 slab = (z // SLAB) * SLAB
                 seg = segs.get(m.group(1))
                 yield Record(
-                    paths=p, patient_id=f"{stack}/z{slab:04d}-{slab + SLAB - 1:04d}", volume_id=stack, reader="image",
+                    paths=p,
+                    patient_id=f"{stack}/z{slab:04d}-{slab + SLAB - 1:04d}",
+                    volume_id=stack,
+                    reader="image",
                     extras={MASK_PATH: seg, "z": z} if seg else {"z": z},
                 )
 

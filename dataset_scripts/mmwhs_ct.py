@@ -19,7 +19,11 @@ class MmwhsCt(MmwhsBuilder):
     source_name = "mmwhs_ct"
     prefix = "ct"
     pretty_name = "MM-WHS CT"
-    description = "Cardiac CT angiography (CTA) of 20 training patients from Shanghai Shuguang Hospital, covering the whole heart from the upper abdomen to the aortic arch, with labels of seven substructures (MM-WHS 2017 CT training set)."
+    description = (
+        "Cardiac CT angiography (CTA) of 20 training patients from Shanghai Shuguang Hospital, covering the "
+        "whole heart from the upper abdomen to the aortic arch, with labels of seven substructures (MM-WHS "
+        "2017 CT training set)."
+    )
     modality = "CT"
     layout = "ct_train/ct_train_<id>_image.nii.gz (+ _label.nii.gz)"
     lvmmed_file_list = "MMWHS_CT_Heart"

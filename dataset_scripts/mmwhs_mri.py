@@ -19,7 +19,11 @@ class MmwhsMri(MmwhsBuilder):
     source_name = "mmwhs_mri"
     prefix = "mr"
     pretty_name = "MM-WHS MRI"
-    description = "3D cardiac MRI (balanced steady-state free precession, navigator-gated) of 20 training patients from St Thomas Hospital and Royal Brompton Hospital, London, with labels of seven substructures (MM-WHS 2017 MRI training set)."
+    description = (
+        "3D cardiac MRI (balanced steady-state free precession, navigator-gated) of 20 training patients from"
+        " St Thomas Hospital and Royal Brompton Hospital, London, with labels of seven substructures (MM-WHS "
+        "2017 MRI training set)."
+    )
     modality = "MRI"
     layout = "mr_train/mr_train_<id>_image.nii.gz (+ _label.nii.gz)"
     lvmmed_file_list = "MMWHS_MR_Heart"

@@ -69,7 +69,10 @@ def drop_list_entries(entries: Sequence[str], drop: re.Pattern[str], source: str
     """Entries of a published list minus those matching ``drop`` (e.g. label volumes), logged."""
     kept = [e for e in entries if not drop.search(e.rsplit("/", 1)[-1])]
     if len(kept) != len(entries):
-        logger.info("%s: %d file-list entries name %s, not images; they select nothing", source, len(entries) - len(kept), what)
+        logger.info(
+            "%s: %d file-list entries name %s, not images; they select nothing",
+            source, len(entries) - len(kept), what,
+        )
     if not kept:
         raise FileListError(f"the file list for source {source!r} names only {what}, no image")
     return kept
@@ -246,7 +249,8 @@ class MsdTaskBuilder(MaskedSourceBuilder):
             raise self.missing_data_error(f"no {self.task}/imagesTr folder under '{data_dir}'")
         for img, lab in self.training_cases(task_dir):
             case = strip_suffixes(img.name)
-            yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras={MASK_PATH: lab} if lab else {})
+            extras = {MASK_PATH: lab} if lab else {}
+            yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras=extras)
 
     def parse_file_list(self, path: str | os.PathLike) -> list[str]:
         entries = super().parse_file_list(path)
@@ -262,7 +266,9 @@ class MsdTaskBuilder(MaskedSourceBuilder):
                     mine.append(e)
         mine = [e for e in mine if not e.startswith("Task") or e.startswith(self.task + "/")]
         if not mine:
-            raise FileListError(f"file list {str(path)!r} has no entries for {self.task} (source {self.source_name!r})")
+            raise FileListError(
+                f"file list {str(path)!r} has no entries for {self.task} (source {self.source_name!r})"
+            )
         return mine
 
     def list_entry_key(self, entry: str) -> str:
@@ -331,7 +337,8 @@ def find_adni_images(data_dir: Path) -> list[AdniImage]:
                 continue
             image_id, group, subject = f"I{m.group(3)}", None, m.group(1)
         csv_subject, csv_group = table.get(image_id, (None, None))
-        out.append(AdniImage(p, image_id, subject or csv_subject, group or (csv_group.upper() if csv_group else None)))
+        group = group or (csv_group.upper() if csv_group else None)
+        out.append(AdniImage(p, image_id, subject or csv_subject, group))
     return out
 
 
@@ -370,8 +377,14 @@ class AdniBuilder(LvmMedSourceBuilder):
         for img in find_adni_images(data_dir):
             group = img.group if img.group in ADNI_GROUPS else None
             if img.group and group is None:
-                logger.warning("%s: %s has group %r, not one of %s; stored without label", self.source_name, img.path.name, img.group, ADNI_GROUPS)
-            yield Record(paths=img.path, patient_id=img.subject or img.image_id, volume_id=img.image_id, label=group, reader="nifti")
+                logger.warning(
+                    "%s: %s has group %r, not one of %s; stored without label",
+                    self.source_name, img.path.name, img.group, ADNI_GROUPS,
+                )
+            patient = img.subject or img.image_id
+            yield Record(
+                paths=img.path, patient_id=patient, volume_id=img.image_id, label=group, reader="nifti"
+            )
 
     def list_entry_key(self, entry: str) -> str:
         name = entry.rsplit("/", 1)[-1]
@@ -432,7 +445,9 @@ class MmwhsBuilder(MaskedSourceBuilder):
                     continue
                 seen.add(case)
                 lab = nifti_in(img.parent, f"{case}_label")
-                yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras={MASK_PATH: lab} if lab else {})
+                extras = {MASK_PATH: lab} if lab else {}
+                yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras=extras)
 
     def parse_file_list(self, path: str | os.PathLike) -> list[str]:
-        return drop_list_entries(super().parse_file_list(path), re.compile(r"_label\.nii"), self.source_name, "label volumes")
+        entries = super().parse_file_list(path)
+        return drop_list_entries(entries, re.compile(r"_label\.nii"), self.source_name, "label volumes")
