@@ -11,8 +11,9 @@ mirror, unpacked)::
 ``data_dir`` may also be the ``Task02_Heart`` folder itself. Verified against LVM-Med's
 ``MSD.txt`` (its ``Task02_Heart`` group names ``Task02_Heart/imagesTr/la_<nnn>.nii.gz``)
 and the Decathlon's ``dataset.json`` format (``training``: list of ``./imagesTr`` /
-``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med sampled 20% of the training cases (by case).
-Pass ``MSD.txt`` as ``file_list``: only this task's lines are used.
+``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med
+sampled 20% of the training cases (by case). Pass ``MSD.txt`` as ``file_list``: only this
+task's lines are used.
 """
 
 from lvmmed_hf.data.layouts.volumes_sources import MsdTaskBuilder

@@ -12,8 +12,9 @@ mirror, unpacked)::
 ``MSD.txt`` (its ``Task08_HepaticVessel`` group names
 ``Task08_HepaticVessel/imagesTr/hepaticvessel_<nnn>.nii.gz``)
 and the Decathlon's ``dataset.json`` format (``training``: list of ``./imagesTr`` /
-``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med sampled 20% of the training cases (by case).
-Pass ``MSD.txt`` as ``file_list``: only this task's lines are used.
+``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med
+sampled 20% of the training cases (by case). Pass ``MSD.txt`` as ``file_list``: only this
+task's lines are used.
 """
 
 from lvmmed_hf.data.layouts.volumes_sources import MsdTaskBuilder

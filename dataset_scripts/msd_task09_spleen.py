@@ -11,8 +11,9 @@ mirror, unpacked)::
 ``data_dir`` may also be the ``Task09_Spleen`` folder itself. Verified against LVM-Med's
 ``MSD.txt`` (its ``Task09_Spleen`` group names ``Task09_Spleen/imagesTr/spleen_<n>.nii.gz``)
 and the Decathlon's ``dataset.json`` format (``training``: list of ``./imagesTr`` /
-``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med sampled 20% of the training cases (by case).
-Pass ``MSD.txt`` as ``file_list``: only this task's lines are used.
+``./labelsTr`` pairs), which MONAI's ``DecathlonDataset`` also reads. Split: LVM-Med
+sampled 20% of the training cases (by case). Pass ``MSD.txt`` as ``file_list``: only this
+task's lines are used.
 """
 
 from lvmmed_hf.data.layouts.volumes_sources import MsdTaskBuilder
