@@ -35,7 +35,7 @@ def test_sample_by_lesion_and_labels(tmp_path, prepare_load):
 
 
 def test_class_prefixed_list(tmp_path, prepare_load):
-    truth = make(tmp_path / "raw")
+    make(tmp_path / "raw")
     # LVM-Med's list: <CLASS>_ISIC_<id>.jpg, with "MV" written for NV
     entries = ["AK_ISIC_0024948.jpg", "MV_ISIC_0053004.jpg", "VASC_ISIC_0071383.jpg"]
     ds, report = prepare_load("isic2019", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", entries)))
