@@ -31,7 +31,7 @@ class Hippseg2011(MaskedSourceBuilder):
         "hippocampal segmentation methods."
     )
     homepage = "https://www.nitrc.org/projects/hippseg_2011/"
-    license = "NITRC project terms: free for research, cite the data paper"
+    license = "no standard licence stated; NITRC project terms, cite the data paper"
     access = "log in to NITRC and download the release from the hippseg_2011 project page"
     citation = """@article{jafari2011dataset,
   title={Dataset of magnetic resonance images of nonepileptic subjects and temporal lobe epilepsy patients for validation of hippocampal segmentation techniques},

@@ -40,7 +40,7 @@ class MitoEm(MaskedSourceBuilder):
         "instance labels for the first 500 sections."
     )
     homepage = "https://mitoem.grand-challenge.org/"
-    license = "MitoEM challenge data terms: research use, cite the MitoEM paper"
+    license = "no standard licence stated; terms on the MitoEM challenge page, cite the MitoEM paper"
     access = "download the image and label zips from the MitoEM grand-challenge page (no DUA)"
     citation = """@inproceedings{wei2020mitoem,
   title={MitoEM Dataset: Large-scale 3D Mitochondria Instance Segmentation from EM Images},

@@ -429,7 +429,7 @@ class MmwhsBuilder(MaskedSourceBuilder):
     split_rule = "official_train"
     file_list_match = "stem"
     homepage = "https://zmiclab.github.io/zxh/0/mmwhs/"
-    license = "MM-WHS data terms: research use only, no redistribution, cite the challenge papers"
+    license = "MM-WHS data agreement (research use, request form), cite the challenge papers"
     access = "fill in the MM-WHS data request form on the challenge page; the training zips are then shared"
     citation = MMWHS_CITATION
 
