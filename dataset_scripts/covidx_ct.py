@@ -9,6 +9,8 @@ Accepted layout (the Kaggle dataset hgunraj/covidxct, any of the 2A / 3A release
 Class ids: 0 Normal, 1 Pneumonia, 2 COVID-19. The box (px) goes into the ``bbox`` feature.
 Patient/volume = the file stem without its trailing slice number (``NCP_96_1328``). When several
 releases are present the newest label file (by name) is used.
+LVM-Med's list ("Default split: <kaggle url>") is accepted as a file list and keeps every
+training image.
 Verified: the label-file format and image folder from the Kaggle page and public loaders that read
 ``train_COVIDx_CT-2A.txt`` / ``2A_images``; LVM-Med's list only says "Default split".
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import datasets
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
+from lvmmed_hf.data.layouts.images import DEFAULT_SPLIT_KEY, is_default_split_entry
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +80,11 @@ class CovidxCt(LvmMedSourceBuilder):
                          extras={"bbox": box})
         if missing:
             logger.warning("covidx_ct: %d images named in %s are missing", missing, labels.name)
+
+    # LVM-Med's list for this source is one line "Default split: <url>" (the whole official training
+    # partition): that entry matches every record, while ordinary lists of file names still work.
+    def list_entry_key(self, entry: str) -> str:
+        return DEFAULT_SPLIT_KEY if is_default_split_entry(entry) else super().list_entry_key(entry)
+
+    def list_keys(self, record, path, data_dir):
+        return super().list_keys(record, path, data_dir) | {DEFAULT_SPLIT_KEY}

@@ -15,10 +15,13 @@ Verified: the list's naming; the folder tree from the dataset paper (Borgli et a
 and the dataset's GitHub (simula/hyper-kvasir) description of the archives.
 """
 
+import logging
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 from lvmmed_hf.data.layouts.images import find_dir, list_images
+
+logger = logging.getLogger(__name__)
 
 CLASSES = [
     # lower GI tract
@@ -62,8 +65,12 @@ class HyperKvasir(LvmMedSourceBuilder):
             for p in list_images(unlabeled, (".jpg", ".jpeg")):
                 yield Record(paths=p, patient_id=p.stem, label=None, reader="image")
         if labeled is not None:
-            known = set(CLASSES)
+            known, other = set(CLASSES), 0
             for p in list_images(labeled, (".jpg", ".jpeg"), recursive=True):
                 cls = p.parent.name
                 if cls in known:
                     yield Record(paths=p, patient_id=p.stem, label=cls, reader="image")
+                else:
+                    other += 1
+            if other:
+                logger.warning("hyperkvasir: %d images under %s are not in a known class folder; skipped", other, labeled)

@@ -7,6 +7,7 @@ Accepted layout (Mendeley Data rscbjbr9sj, or the Kaggle mirror with its extra t
 
 True modality: optical coherence tomography (Spectralis, Heidelberg Engineering). Patient = the
 middle token of the file name.
+LVM-Med's list ("Default split") is accepted as a file list and keeps every training image.
 Verified: folder and file naming from the Mendeley description and the Kaggle mirror
 (paultimothymooney/kermany2018); LVM-Med's list only says "Default split".
 """
@@ -14,7 +15,7 @@ Verified: folder and file naming from the Mendeley description and the Kaggle mi
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import find_dir, iter_class_folders
+from lvmmed_hf.data.layouts.images import DEFAULT_SPLIT_KEY, find_dir, is_default_split_entry, iter_class_folders
 
 CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
 
@@ -47,3 +48,11 @@ class Oct2017(LvmMedSourceBuilder):
         for p, cls in iter_class_folders(train, CLASSES, (".jpeg", ".jpg")):
             parts = p.stem.split("-")
             yield Record(paths=p, patient_id=parts[1] if len(parts) >= 3 else p.stem, label=cls, reader="image")
+
+    # LVM-Med's list for this source is one line "Default split: <url>" (the whole official training
+    # partition): that entry matches every record, while ordinary lists of file names still work.
+    def list_entry_key(self, entry: str) -> str:
+        return DEFAULT_SPLIT_KEY if is_default_split_entry(entry) else super().list_entry_key(entry)
+
+    def list_keys(self, record, path, data_dir):
+        return super().list_keys(record, path, data_dir) | {DEFAULT_SPLIT_KEY}

@@ -45,6 +45,7 @@ class PatchCamelyon(LvmMedSourceBuilder):
     label_names = ["no_tumor", "tumor"]
     lvmmed_file_list = "0_SSL_PatchCamelyon_Color_Cells"
     file_list_match = "path"
+    records_per_shard = 8  # 8 x 4096 patches per Parquet shard, so --num-proc can split the one file
 
     def iter_records(self, data_dir: Path):
         x = data_dir / X_NAME

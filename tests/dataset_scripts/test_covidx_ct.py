@@ -37,6 +37,16 @@ def test_file_list(tmp_path, prepare_load):
     assert paths_of(ds) == ["2A_images/CP_1_3131_0000.png"]
 
 
+def test_lvmmed_default_split_list(tmp_path, prepare_load):
+    make(tmp_path / "raw")
+    # LVM-Med's COVIDx_CT_Lung list, verbatim form: one line, no trailing newline
+    lst = tmp_path / "COVIDx_CT_Lung.txt"
+    lst.write_text("Default split: https://www.kaggle.com/datasets/c395fb339f210700ba392d81bf200f766418238c2734e5237b5dd0b6fc724fcb/versions/4")
+    ds, report = prepare_load("covidx_ct", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
+    assert paths_of(ds) == sorted(f"2A_images/{n}" for n, _, _ in TRAIN)  # the whole official train split
+    assert report.list_entries_unmatched == 0
+
+
 def test_missing_label_file(tmp_path):
     write_image(tmp_path / "raw" / "2A_images" / "CP_1_3131_0000.png", 0)
     assert_missing("covidx_ct", tmp_path / "raw", tmp_path / "out", "train_COVIDx_CT-<version>.txt")

@@ -3,7 +3,7 @@
 import pytest
 
 from lvmmed_hf.data.layouts.images import (
-    LayoutError, find_dir, find_file, iter_class_folders, list_images, one_hot_class, read_csv_rows, strip_list_prefix,
+    LayoutError, find_dir, is_default_split_entry, find_file, iter_class_folders, list_images, one_hot_class, read_csv_rows, strip_list_prefix,
     table_by, with_file_bytes,
 )
 
@@ -68,3 +68,9 @@ def test_with_file_bytes(tmp_path):
     p = touch(tmp_path / "m.png", b"PNGDATA")
     ex = with_file_bytes({"mask": str(p), "other": None}, ["mask", "other"])
     assert ex == {"mask": {"bytes": b"PNGDATA", "path": None}, "other": None}
+
+
+def test_default_split_entry():
+    assert is_default_split_entry("Default split: https://www.kaggle.com/datasets/x/versions/4")
+    assert is_default_split_entry("  default split")
+    assert not is_default_split_entry("train/CNV/CNV-1-1.jpeg")

@@ -28,6 +28,14 @@ def test_file_list_and_plain_layout(tmp_path, prepare_load):
     assert paths_of(ds) == ["train/DME/DME-1072015-1.jpeg", "train/NORMAL/NORMAL-1016042-3.jpeg"]
 
 
+def test_lvmmed_default_split_list(tmp_path, prepare_load):
+    make(tmp_path / "raw")
+    lst = tmp_path / "Heidelberg_OCT_Eye.txt"
+    lst.write_text("Default split")  # LVM-Med's list for this source, verbatim
+    ds, _ = prepare_load("oct2017", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
+    assert paths_of(ds) == sorted(f"OCT2017 /train/{r}" for r in TRAIN)
+
+
 def test_wrong_layout(tmp_path):
     write_image(tmp_path / "raw" / "test" / "CNV" / "CNV-1-1.jpeg", 0)  # only the test split
     assert_missing("oct2017", tmp_path / "raw", tmp_path / "out", "train/{CNV,DME,DRUSEN,NORMAL}")

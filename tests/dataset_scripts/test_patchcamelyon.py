@@ -48,6 +48,16 @@ def test_frames_and_labels_across_ranges(tmp_path, prepare_load, small_ranges):
         assert ex["original_path"] == X
 
 
+def test_shards_split_the_file(tmp_path, prepare_load, monkeypatch):
+    module = sys.modules[get_source("patchcamelyon").__module__]
+    monkeypatch.setattr(module, "FRAMES_PER_RECORD", 1)  # 10 records, 8 per shard -> 2 shards
+    x, y = make(tmp_path / "raw")
+    ds, _ = prepare_load("patchcamelyon", tmp_path / "raw", tmp_path / "out")
+    assert len(list((tmp_path / "out" / "patchcamelyon").glob("train-*.parquet"))) == 2
+    assert sorted(int(v.rsplit("@", 1)[1]) for v in ds["volume_id"]) == list(range(10))
+    assert [ex["label"] for ex in sorted(ds, key=lambda e: int(e["volume_id"].rsplit("@", 1)[1]))] == list(y)
+
+
 def test_without_labels_and_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw", n=5, with_y=False)
     lst = write_list(tmp_path / "l.txt", [X])  # LVM-Med's list names the training file

@@ -154,3 +154,13 @@ def with_file_bytes(example: dict, keys: Iterable[str]) -> dict:
         if isinstance(v, (str, Path)):
             example[k] = {"bytes": Path(v).read_bytes(), "path": None}
     return example
+
+
+# LVM-Med's lists for sources it used whole (COVIDx CT, OCT2017) hold one line "Default split: <url>"
+# instead of file names; builders map such an entry to this key, which every record carries.
+DEFAULT_SPLIT_KEY = "<default split>"
+
+
+def is_default_split_entry(entry: str) -> bool:
+    """True for LVM-Med's "Default split: <url>" list entry (= the official partition, whole)."""
+    return entry.strip().lower().startswith("default split")
