@@ -37,8 +37,12 @@ _SHORTCUT = re.compile(r"^layer(\d+)\.(\d+)\.downsample\.([01])\.(\w+)$")
 _FC = re.compile(r"^fc\.(weight|bias)$")
 
 _HF_STEM = re.compile(r"^embedder\.embedder\.(convolution|normalization)\.(\w+)$")
-_HF_BLOCK = re.compile(r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.(convolution|normalization)\.(\w+)$")
-_HF_SHORTCUT = re.compile(r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.(convolution|normalization)\.(\w+)$")
+_HF_BLOCK = re.compile(
+    r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.(convolution|normalization)\.(\w+)$"
+)
+_HF_SHORTCUT = re.compile(
+    r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.(convolution|normalization)\.(\w+)$"
+)
 _HF_CLASSIFIER = re.compile(r"^classifier\.1\.(weight|bias)$")
 
 
@@ -137,7 +141,9 @@ def to_transformers_resnet_config(config: LvmMedCnnConfig) -> ResNetConfig:
     )
 
 
-def export_to_transformers_resnet(model: LvmMedCnnPreTrainedModel) -> ResNetModel | ResNetForImageClassification:
+def export_to_transformers_resnet(
+    model: LvmMedCnnPreTrainedModel,
+) -> ResNetModel | ResNetForImageClassification:
     """Copy one of our models into transformers' stock class with identical outputs.
 
     ``LvmMedCnnModel`` gives ``ResNetModel``; ``LvmMedCnnForImageClassification`` with a linear head
@@ -152,7 +158,8 @@ def export_to_transformers_resnet(model: LvmMedCnnPreTrainedModel) -> ResNetMode
         if model.config.classifier_hidden_sizes:
             raise ValueError(
                 "ResNetForImageClassification has a linear head only; this model has an MLP head "
-                f"(classifier_hidden_sizes={model.config.classifier_hidden_sizes}). Export the backbone instead."
+                f"(classifier_hidden_sizes={model.config.classifier_hidden_sizes}). "
+                "Export the backbone instead."
             )
         stock: ResNetModel | ResNetForImageClassification = ResNetForImageClassification(config)
         state_dict = torchvision_to_transformers_resnet(state_dict, for_classification=True)

@@ -137,7 +137,8 @@ class LvmMedImageProcessor(PilBackend):
         if isinstance(image, np.ndarray):
             return image
         raise TypeError(
-            f"images must be PIL images, numpy arrays or torch tensors (or lists of them), got {type(image).__name__}"
+            "images must be PIL images, numpy arrays or torch tensors (or lists of them), "
+            f"got {type(image).__name__}"
         )
 
     @staticmethod
@@ -146,7 +147,8 @@ class LvmMedImageProcessor(PilBackend):
             return array[None]
         if array.ndim != 3:
             raise ValueError(
-                f"each image must have shape (H, W), (H, W, C) or (C, H, W); got an array of shape {array.shape}"
+                "each image must have shape (H, W), (H, W, C) or (C, H, W); "
+                f"got an array of shape {array.shape}"
             )
         if input_data_format is not None:
             layout = ChannelDimension(input_data_format)
@@ -250,9 +252,10 @@ class LvmMedImageProcessor(PilBackend):
                 pixels = (pixels - mean) / std
             processed.append(pixels.contiguous())
 
-        if return_tensors in ("pt", "np") and len({tuple(p.shape) for p in processed}) > 1:
+        shapes = sorted({tuple(p.shape) for p in processed})
+        if return_tensors in ("pt", "np") and len(shapes) > 1:
             raise ValueError(
-                f"cannot stack images of different sizes {sorted({tuple(p.shape) for p in processed})} into one "
+                f"cannot stack images of different sizes {shapes} into one "
                 "tensor: set do_resize=True with a fixed size, or return_tensors=None"
             )
         if return_tensors == "pt":

@@ -144,7 +144,9 @@ class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
 
     def __init__(self, config: LvmMedCnnConfig):
         super().__init__(config)
-        self.conv1 = nn.Conv2d(config.num_channels, config.embedding_size, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            config.num_channels, config.embedding_size, kernel_size=7, stride=2, padding=3, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(config.embedding_size)
         self.relu = _activation(config.hidden_act)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -235,7 +237,11 @@ def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
     layers: list[nn.Module] = []
     in_features = config.feature_dim
     for hidden in config.classifier_hidden_sizes:
-        layers += [nn.Linear(in_features, hidden), _activation(config.hidden_act), nn.Dropout(config.classifier_dropout)]
+        layers += [
+            nn.Linear(in_features, hidden),
+            _activation(config.hidden_act),
+            nn.Dropout(config.classifier_dropout),
+        ]
         in_features = hidden
     layers.append(nn.Linear(in_features, config.num_labels))
     return nn.Sequential(*layers)
@@ -260,7 +266,7 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
             self.freeze_backbone()
 
     def freeze_backbone(self) -> None:
-        """Stop training the backbone: no gradients, BatchNorm statistics fixed. Sets ``config.freeze_backbone``."""
+        """Stop training the backbone (no gradients, BatchNorm statistics fixed); sets the config flag."""
         self.config.freeze_backbone = True
         self.lvmmed.requires_grad_(False)
         self.lvmmed.eval()
@@ -309,7 +315,9 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         if not return_dict:
             output = tuple(v for v in (logits, outputs.hidden_states) if v is not None)
             return (loss,) + output if loss is not None else output
-        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return ImageClassifierOutputWithNoAttention(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states
+        )
 
 
 class LvmMedCnnBackbone(BackboneMixin, LvmMedCnnPreTrainedModel):
