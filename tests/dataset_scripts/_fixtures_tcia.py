@@ -35,11 +35,14 @@ _seed = itertools.count(1)
 def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any):
     """Prepare ``source`` into ``out_dir`` and load it back with ``datasets.load_dataset`` (train split, report).
 
-    (The same as conftest's helper; conftest modules are not importable by name in pytest's default
-    import mode when tests/ has no packages.)
+    Like conftest's helper (conftest modules are not importable by name in pytest's default import
+    mode), but with a cache folder beside ``out_dir``: ``datasets`` names its cache after the output
+    folder's base name and a hash of the shards' mtimes, and a cache entry of an earlier run with
+    the same folder name was seen to be returned instead of the freshly prepared data.
     """
     report = prepare_source(source, data_dir, out_dir, **options)
-    return datasets.load_dataset(str(out_dir), source, split="train"), report
+    cache = Path(str(out_dir) + "-hf-cache")
+    return datasets.load_dataset(str(out_dir), source, split="train", cache_dir=str(cache)), report
 
 
 def _base(path: Path, sop_class: str, modality: str, patient_id: str, study_uid: str, series_uid: str) -> Dataset:
