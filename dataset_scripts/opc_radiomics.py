@@ -1,15 +1,20 @@
-"""OPC-Radiomics (TCIA): oropharyngeal cancer radiotherapy planning CT (Princess Margaret Cancer Centre).
+"""OPC-Radiomics (TCIA): oropharyngeal cancer radiotherapy planning CT (Princess Margaret Cancer
+Centre).
 
-Accepted layouts (NBIA Data Retriever, both directory types; see :mod:`lvmmed_hf.data.layouts.tcia`)::
+Accepted layouts (NBIA Data Retriever, both directory types; see
+:mod:`lvmmed_hf.data.layouts.tcia`)::
 
     [manifest-<ms>/][OPC-Radiomics/]OPC-<nnnnn>/<StudyDate>-<StudyDescription>-<nnnnn>/<SeriesNumber>-<SeriesDescription>-<nnnnn>/<a>-<n>.dcm
     [OPC-Radiomics/]OPC-<nnnnn>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm
 
 One record per DICOM series (slices grouped by folder, regrouped by SeriesInstanceUID when a folder
-mixes series); CT series only.
-Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are skipped and counted.
+mixes series); CT series only. Non-image series (RTSTRUCT/RTDOSE/RTPLAN/SEG/SR) and localizers are
+skipped and counted.
 
-Verified: the published LVM-Med list 0_SSL_OPC-Radiomics_CT_Oropharynx.txt (21517 slice files, `OPC-00543/12-15-2003-Head and Neck RT Planning CT-99125/2.000000-Helical Axial-85973/1-103.dcm`) names files relative to the collection folder in the descriptive layout; 120 patients; series folders without a description (`1.000000-14014`) occur and are parsed the same way.
+Verified: the published LVM-Med list 0_SSL_OPC-Radiomics_CT_Oropharynx.txt (21517 slice files,
+`OPC-00543/12-15-2003-Head and Neck RT Planning CT-99125/2.000000-Helical Axial-85973/1-103.dcm`)
+names files relative to the collection folder in the descriptive layout; 120 patients; series
+folders without a description (`1.000000-14014`) occur and are parsed the same way.
 """
 
 from lvmmed_hf.data.layouts.tcia import TCIA_ACCESS, TCIA_CITATION, TCIA_LICENSE, TciaCollectionBuilder
