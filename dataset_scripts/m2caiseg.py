@@ -2,15 +2,19 @@
 
 Accepted layout (the Kaggle dataset salmanmaq/m2caiseg, unzipped)::
 
-    <data_dir>/[m2caiSeg dataset/]train/images/<n>.jpg          e.g. 015975.jpg, 0.jpg
-    <data_dir>/[m2caiSeg dataset/]train/groundtruth/<n>.png      (RGB-coded classes -> feature "mask")
-    (test/ and trainval/ are ignored: LVM-Med used the official training split)
+    <data_dir>/[m2caiSeg dataset/]{train,trainval,test}/images/<n>.jpg      e.g. 015975.jpg, 0.jpg
+    <data_dir>/[m2caiSeg dataset/]{train,trainval,test}/groundtruth/<n>.png  (RGB-coded classes -> feature "mask")
 
-The mask is attached when ``groundtruth/<stem>.png`` exists (pairing by stem is an assumption:
-public loaders sort the two folders in parallel). Patient: unknown in the release; each frame
-is its own group (``official_train`` does not sample).
+What LVM-Med used: its list (m2caiSeg_Color_Laparoscopic) has 552 lines but 307 distinct names,
+245 of them twice - the frames of ``train/`` that ``trainval/`` repeats - and 62 once, i.e. every
+frame of the release, not only the training folder. The builder therefore yields each frame name
+once, from the first of ``train/``, ``trainval/``, ``test/`` that holds it, so preparing without a
+list gives the same 307 frames (``split_rule`` "official_train" here means: no random sample).
+The mask is attached when ``groundtruth/<stem>.png`` exists next to the image (pairing by stem
+is an assumption: public loaders sort the two folders in parallel). No patient ids are
+published; each frame is its own group.
 Verified: folder names from public loaders of the Kaggle release ("m2caiSeg dataset/<split>/
-images|groundtruth"); frame names from the LVM-Med list.
+images|groundtruth", trainval a superset of train); frame names and counts from the LVM-Med list.
 """
 
 from pathlib import Path
@@ -37,19 +41,26 @@ class M2caiSeg(LvmMedSourceBuilder):
     organ = "abdomen"
     dimensionality = "2d"
     split_rule = "official_train"
-    layout = "[m2caiSeg dataset/]train/images/<n>.jpg [+ train/groundtruth/<n>.png]"
+    layout = "[m2caiSeg dataset/]{train,trainval,test}/images/<n>.jpg [+ groundtruth/<n>.png]"
     label_names = None
     lvmmed_file_list = "m2caiSeg_Color_Laparoscopic"
     file_list_match = "path"
     extra_features = {"mask": datasets.Image()}
 
     def iter_records(self, data_dir: Path):
-        train = find_dir(data_dir, ["m2caiSeg dataset/train", "train", "*/train"])
-        if train is None or not (train / "images").is_dir():
-            return
-        for p in list_images(train / "images", (".jpg", ".jpeg", ".png")):
-            gt = train / "groundtruth" / f"{p.stem}.png"
-            yield Record(paths=p, patient_id=p.stem, reader="image", extras={"mask": str(gt) if gt.is_file() else None})
+        root = find_dir(data_dir, ["m2caiSeg dataset", "*/m2caiSeg dataset", "."])
+        seen: set[str] = set()
+        for split in ("train", "trainval", "test"):
+            images = root / split / "images"
+            if not images.is_dir():
+                continue
+            for p in list_images(images, (".jpg", ".jpeg", ".png")):
+                if p.name in seen:  # trainval/ repeats the train/ frames
+                    continue
+                seen.add(p.name)
+                gt = root / split / "groundtruth" / f"{p.stem}.png"
+                yield Record(paths=p, patient_id=p.stem, reader="image",
+                             extras={"mask": str(gt) if gt.is_file() else None})
 
     def examples_from_record(self, record, report):
         for ex in super().examples_from_record(record, report):

@@ -1,4 +1,4 @@
-"""m2caiSeg: "m2caiSeg dataset"/train/images/<n>.jpg + groundtruth/<n>.png; official train only."""
+"""m2caiSeg: "m2caiSeg dataset"/{train,trainval,test}/images/<n>.jpg + groundtruth/<n>.png, each name once."""
 
 import numpy as np
 from PIL import Image
@@ -18,19 +18,22 @@ def make(root):
             (base / "train" / "groundtruth").mkdir(exist_ok=True)
             Image.fromarray(m).save(base / "train" / "groundtruth" / n.replace(".jpg", ".png"))
             masks[n] = m
-    write_image(base / "test" / "images" / "0.jpg", 50)
-    write_image(base / "trainval" / "images" / "99.jpg", 51)
+    for n in NAMES[:2] + ["99.jpg"]:  # trainval repeats train frames and adds its own
+        write_image(base / "trainval" / "images" / n, 51)
+    write_image(base / "test" / "images" / "7125.jpg", 52)
     return masks
 
 
-def test_train_and_masks(tmp_path, prepare_load):
+def test_every_frame_once_and_masks(tmp_path, prepare_load):
     masks = make(tmp_path / "raw")
     ds, _ = prepare_load("m2caiseg", tmp_path / "raw", tmp_path / "out")
     assert_base_columns(ds, "m2caiseg", "laparoscopy", "abdomen")
-    assert paths_of(ds) == sorted(f"m2caiSeg dataset/train/images/{n}" for n in NAMES)
+    want = [f"m2caiSeg dataset/train/images/{n}" for n in NAMES]
+    want += ["m2caiSeg dataset/trainval/images/99.jpg", "m2caiSeg dataset/test/images/7125.jpg"]
+    assert paths_of(ds) == sorted(want)  # repeated trainval frames are taken once, from train/
     for ex in ds:
         n = ex["original_path"].rsplit("/", 1)[1]
-        if n in masks:
+        if ex["original_path"].startswith("m2caiSeg dataset/train/") and n in masks:
             np.testing.assert_array_equal(np.asarray(ex["mask"]), masks[n])  # stored as PNG bytes, lossless
         else:
             assert ex["mask"] is None
@@ -38,10 +41,14 @@ def test_train_and_masks(tmp_path, prepare_load):
 
 def test_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw")
-    ds, _ = prepare_load("m2caiseg", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", ["0.jpg", "975.jpg"])))
-    assert paths_of(ds) == ["m2caiSeg dataset/train/images/0.jpg", "m2caiSeg dataset/train/images/975.jpg"]
+    # the list's form: names only, train frames listed twice (train and trainval)
+    lst = write_list(tmp_path / "l.txt", ["0.jpg", "975.jpg", "0.jpg", "7125.jpg"])
+    ds, report = prepare_load("m2caiseg", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
+    assert paths_of(ds) == ["m2caiSeg dataset/test/images/7125.jpg", "m2caiSeg dataset/train/images/0.jpg",
+                            "m2caiSeg dataset/train/images/975.jpg"]
+    assert report.list_entries_unmatched == 0
 
 
 def test_wrong_layout(tmp_path):
     write_image(tmp_path / "raw" / "m2caiSeg dataset" / "train" / "0.jpg", 0)  # no images/ folder
-    assert_missing("m2caiseg", tmp_path / "raw", tmp_path / "out", "train/images/<n>.jpg")
+    assert_missing("m2caiseg", tmp_path / "raw", tmp_path / "out", "{train,trainval,test}/images/<n>.jpg")
