@@ -4,10 +4,13 @@ Accepted layout (the Kaggle competition download, train.zip.00x joined and unzip
 
     <data_dir>/train/<patient>_<left|right>.jpeg        e.g. 10_left.jpeg
     <data_dir>/trainLabels.csv                          columns image, level (0-4)
-    (test/ is ignored: LVM-Med used the official training set)
+    (test/ is ignored: LVM-Med drew from the official training set)
 
-Patient = the numeric id (both eyes of a patient share it). LVM-Med's list prefixes the grade
-(``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
+What LVM-Med used: its list (EyePACS_Color_Retinopathy) names 7,737 of the 35,126 training images
+(22%, ids 10-44349, mostly one eye per patient), i.e. a random sample of the training set rather
+than all of it. Without a list the builder therefore keeps a seeded 20% of the training set by
+patient (the numeric id, so both eyes of a patient stay together); pass the list to get LVM-Med's
+exact images. The list prefixes the grade (``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
 Verified: names and columns from the competition data page; list naming from the LVM-Med list.
 """
 
@@ -35,7 +38,7 @@ class EyePacs(LvmMedSourceBuilder):
     modality = "fundus"
     organ = "retina"
     dimensionality = "2d"
-    split_rule = "official_train"
+    split_rule = "random_20pct_by_volume"  # within the official training set, see the docstring
     layout = "train/<id>_<left|right>.jpeg + trainLabels.csv (image, level)"
     label_names = GRADES
     lvmmed_file_list = "EyePACS_Color_Retinopathy"

@@ -1,7 +1,7 @@
 """APTOS 2019 and EyePACS: fundus images + a CSV of DR grades; LVM-Med's lists prefix the grade.
 
-Shared shape (images + grade CSV + grade-prefixed list names), parametrised; the split rules differ
-(APTOS: 20% by image, EyePACS: official train, patient = numeric id).
+Shared shape (images + grade CSV + grade-prefixed list names), parametrised. Both keep 20%:
+APTOS by image, EyePACS by patient (numeric id, both eyes together) within the training set.
 """
 
 from collections import Counter
@@ -15,7 +15,7 @@ from _fixtures_images import (
 GRADES = ["no_dr", "mild", "moderate", "severe", "proliferative_dr"]
 APTOS_IDS = ["014508ccb9cb", "0151781fe50b", "01f7bb8be950", "05b1bb2bdb81", "0a4e1a29ffff",
              "0c7e82daf5a0", "1b32e1d775ea", "bba38f2294a3", "c62585bd68fb", "d0f0d0e0a0b0"]
-EYE = [f"{pid}_{side}" for pid in (10, 13, 15, 10003, 10007, 7398) for side in ("left", "right")]
+EYE = [f"{pid}_{side}" for pid in (10, 13, 15, 10003, 10007, 7398, 20, 21, 44338, 44349) for side in ("left", "right")]
 
 
 def make_aptos(root):
@@ -52,13 +52,13 @@ def test_aptos_sample_and_grades(tmp_path, prepare_load):
     assert labels_by_path(ds) == {p: GRADES[truth[p]] for p in ds["original_path"]}
 
 
-def test_eyepacs_official_train_patients_and_grades(tmp_path, prepare_load):
+def test_eyepacs_sample_by_patient_and_grades(tmp_path, prepare_load):
     truth = make_eyepacs(tmp_path / "raw")
-    ds, _ = prepare_load("eyepacs", tmp_path / "raw", tmp_path / "out")
+    ds, report = prepare_load("eyepacs", tmp_path / "raw", tmp_path / "out")
     assert_base_columns(ds, "eyepacs", "fundus", "retina")
-    assert paths_of(ds) == sorted(truth)  # test/ excluded, nothing sampled away
-    assert labels_by_path(ds) == {p: GRADES[g] for p, g in truth.items()}
-    assert Counter(ds["patient_id"]) == Counter(n.split("_")[0] for n in EYE)
+    assert report.records_found == len(EYE)  # test/ is not part of the training set
+    assert_sampled_by_patient(ds, Counter(n.split("_")[0] for n in EYE))  # both eyes or none
+    assert labels_by_path(ds) == {p: GRADES[truth[p]] for p in ds["original_path"]}
 
 
 @pytest.mark.parametrize("source", sorted(MAKE))
