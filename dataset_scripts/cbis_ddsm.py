@@ -10,6 +10,11 @@ levels down, e.g. under ``manifest-<ms>/CBIS-DDSM/``)::
     classic folders: <StudyInstanceUID>/<SeriesInstanceUID>/000000.dcm (the form the CSV descriptions quote).
     optional, anywhere below the data folder: {mass,calc}_case_description_{train,test}_set.csv
 
+    Kaggle JPEG re-export ("cbis-ddsm-breast-cancer-image-dataset"), used when no DICOM case folder exists:
+        jpeg/<SeriesInstanceUID>/<a>-<n>.jpg
+        csv/dicom_info.csv        image_path (CBIS-DDSM/jpeg/<uid>/<a>-<n>.jpg), PatientID (the case folder name), ...
+        csv/{mass,calc}_case_description_{train,test}_set.csv
+
 Without a file list the builder yields the full mammograms of the official *Training* cases (the Test
 cases are the benchmark partition and are counted as ``not_in_split``; ROI masks and crops are
 derived from the full images and are counted as ``roi_or_crop``), and the base keeps a seeded 20%
@@ -27,8 +32,10 @@ Verified: LVM-Med's list CBIS-DDSM_Mammography_Breast.txt has 1262 lines of DICO
 full mammogram of ``Mass-Training_P_00001_LEFT_CC`` (its CSV path and its descriptive folder
 ``1-full mammogram images-24515`` both appear in public loaders), so the list names series: they are
 matched against each image's SeriesInstanceUID header (``volume_id``), in either directory type.
-Case folder names, both file namings and the CSV column names were confirmed in public loaders
-(exact-string search of public code).
+Case folder names, both file namings, the CSV column names and the Kaggle ``jpeg/<uid>/`` +
+``csv/dicom_info.csv`` form (``image_path``, ``PatientID``, ``SeriesDescription`` columns) were confirmed
+in public loaders (exact-string search of public code). The Kaggle folders being named by series UID
+suggests LVM-Med's UID list was taken from that form; both forms match it.
 """
 
 import csv
@@ -47,6 +54,7 @@ from lvmmed_hf.data.readers import list_dicom_files
 
 _CASE = r"(Mass|Calc)-(Training|Test)_(P_\d{5})_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?"
 ROI_OR_CROP = "roi_or_crop"
+UNKNOWN_CASE = "unknown_case"
 _SEVERITY = {"BENIGN_WITHOUT_CALLBACK": 0, "BENIGN": 1, "MALIGNANT": 2}
 
 
@@ -89,29 +97,37 @@ class CbisDdsm(TciaCollectionBuilder):
     split_rule = "random_20pct_by_volume"
     layout = (
         "[CBIS-DDSM/]<Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>[_<k>]/<study>/<series>/<file>.dcm "
-        "(+ optional <mass|calc>_case_description_<train|test>_set.csv)"
+        "(+ optional <mass|calc>_case_description_<train|test>_set.csv), or the Kaggle JPEG form "
+        "jpeg/<SeriesInstanceUID>/<a>-<n>.jpg + csv/dicom_info.csv"
     )
     label_names = ("benign_without_callback", "benign", "malignant")
     lvmmed_file_list = "CBIS-DDSM_Mammography_Breast"
     file_list_match = "id"  # the list names SeriesInstanceUIDs; volume_id is the image's series UID
     collection_names = ("CBIS-DDSM",)
 
+    def _wanted(self, m: re.Match, rel: str, n_files: int) -> bool:
+        """Training full mammograms (everything when a file list is given); the rest is counted."""
+        if self.config.file_list:
+            return True
+        if m.group(2) == "Test":
+            self._skip(NOT_IN_SPLIT, rel, "official Test partition of CBIS-DDSM", n_files)
+            return False
+        if m.group(6) is not None:
+            self._skip(ROI_OR_CROP, rel, "ROI mask / cropped image of an abnormality", n_files)
+            return False
+        return True
+
     def iter_records(self, data_dir):
         cases = find_named_dirs(collection_root(data_dir, self.collection_names), _CASE)
         if not cases:
+            yield from self._iter_kaggle_jpeg(data_dir)
             return
         labels = read_case_labels(data_dir)
-        offer_all = bool(self.config.file_list)
         rx = re.compile(_CASE)
         for case in cases:
             m = rx.fullmatch(case.name)
             files = list_dicom_files(case)
-            rel = case.relative_to(data_dir).as_posix()
-            if not offer_all and m.group(2) == "Test":
-                self._skip(NOT_IN_SPLIT, rel, "official Test partition of CBIS-DDSM", len(files))
-                continue
-            if not offer_all and m.group(6) is not None:
-                self._skip(ROI_OR_CROP, rel, "ROI mask / cropped image of an abnormality", len(files))
+            if not self._wanted(m, case.relative_to(data_dir).as_posix(), len(files)):
                 continue
             for f in files:
                 h = read_header(f)
@@ -125,3 +141,31 @@ class CbisDdsm(TciaCollectionBuilder):
                     label=labels.get(case.name),
                     reader="dicom",
                 )
+
+    def _iter_kaggle_jpeg(self, data_dir):
+        """The Kaggle JPEG form: ``jpeg/<SeriesInstanceUID>/*.jpg`` named to cases by ``dicom_info.csv``."""
+        jpeg_dirs = find_named_dirs(data_dir, "jpeg", max_depth=3)
+        infos = sorted(data_dir.rglob("dicom_info.csv"), key=lambda p: (len(p.parts), str(p)))
+        if not jpeg_dirs or not infos:
+            return
+        case_of: dict[str, str] = {}
+        with open(infos[0], newline="", encoding="utf-8", errors="replace") as f:
+            for row in csv.DictReader(f):
+                parts = (row.get("image_path") or "").replace("\\", "/").split("/")
+                if "jpeg" in parts[:-1] and row.get("PatientID"):
+                    case_of[parts[parts.index("jpeg") + 1]] = row["PatientID"].strip()
+        labels = read_case_labels(data_dir)
+        rx = re.compile(_CASE)
+        for jdir in jpeg_dirs:
+            for series in sorted(p for p in jdir.iterdir() if p.is_dir()):
+                files = sorted(p for p in series.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and not p.name.startswith("."))
+                case = case_of.get(series.name, "")
+                m = rx.fullmatch(case)
+                rel = series.relative_to(data_dir).as_posix()
+                if m is None:
+                    self._skip(UNKNOWN_CASE, rel, f"series {series.name} is not named in dicom_info.csv", len(files))
+                    continue
+                if not self._wanted(m, rel, len(files)):
+                    continue
+                for f in files:
+                    yield Record(paths=f, patient_id=m.group(3), volume_id=series.name, label=labels.get(case), reader="image")

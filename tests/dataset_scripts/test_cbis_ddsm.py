@@ -113,3 +113,45 @@ def test_cbis_ddsm(tmp_path):
 
 def test_cbis_ddsm_missing_layout(tmp_path):
     check_missing_layout(tmp_path, "cbis_ddsm", dicom_not_in_patient_folder=True)
+
+
+def test_cbis_ddsm_kaggle_jpeg(tmp_path):
+    from PIL import Image
+
+    raw = tmp_path / "cbis-ddsm-breast-cancer-image-dataset"
+    cases = {  # series UID -> (case folder, series description)
+        P1_CC_SERIES: ("Mass-Training_P_00001_LEFT_CC", "full mammogram images"),
+        generate_uid(): ("Calc-Training_P_00005_RIGHT_CC", "full mammogram images"),
+        generate_uid(): ("Mass-Training_P_00001_LEFT_CC_1", "cropped images"),
+        generate_uid(): ("Mass-Test_P_00016_LEFT_CC", "full mammogram images"),
+    }
+    stray = generate_uid()  # a folder dicom_info.csv does not name
+    rng = np.random.default_rng(3)
+    arrays = {}
+    for uid in [*cases, stray]:
+        arr = rng.integers(0, 256, (16, 12), dtype=np.uint8)
+        (raw / "jpeg" / uid).mkdir(parents=True)
+        Image.fromarray(arr).save(raw / "jpeg" / uid / "1-249.png")  # lossless stand-in, renamed below
+        (raw / "jpeg" / uid / "1-249.png").rename(raw / "jpeg" / uid / "1-249.jpg")
+        arrays[uid] = arr
+    (raw / "csv").mkdir()
+    (raw / "csv/dicom_info.csv").write_text(
+        "file_path,image_path,PatientID,SeriesDescription,SeriesInstanceUID\n"
+        + "".join(f"CBIS-DDSM/dicom/{u}/1-249.dcm,CBIS-DDSM/jpeg/{u}/1-249.jpg,{c},{d},{u}\n" for u, (c, d) in cases.items())
+    )
+    (raw / "csv/mass_case_description_train_set.csv").write_text(
+        HEAD + "\nP_00001,3,LEFT,CC,1,mass,OVAL,CIRCUMSCRIBED,4,MALIGNANT,4,"
+        f"Mass-Training_P_00001_LEFT_CC/{P1_CC_STUDY}/{P1_CC_SERIES}/000000.dcm,,\n"
+    )
+    ds, report = prepare_and_load("cbis_ddsm", raw, tmp_path / "all", sample_fraction=1.0)
+    by_uid = {v: (pid, lab) for v, pid, lab in zip(ds["volume_id"], ds["patient_id"], ds["label"])}
+    train_full = [u for u, (c, _) in cases.items() if c.startswith(("Mass-Training", "Calc-Training")) and c.count("_") == 4]
+    assert sorted(by_uid) == sorted(train_full)
+    assert by_uid[P1_CC_SERIES] == ("P_00001", 2)  # malignant
+    assert report.skipped["unknown_case"] == 1 and report.skipped["not_in_split"] == 1 and report.skipped["roi_or_crop"] == 1
+    for row in ds:
+        assert np.array_equal(np.asarray(row["image"]), arrays[row["volume_id"]])
+    lst = tmp_path / "CBIS-DDSM_Mammography_Breast.txt"
+    lst.write_text(f"{P1_CC_SERIES}\n")
+    dsl, _ = prepare_and_load("cbis_ddsm", raw, tmp_path / "list", file_list=str(lst))
+    assert dsl["volume_id"] == [P1_CC_SERIES] and dsl["original_path"] == [f"jpeg/{P1_CC_SERIES}/1-249.jpg"]
