@@ -139,3 +139,41 @@ def linear_probe_scores(features: np.ndarray, labels: Sequence[int], groups: Seq
         "macro_f1": float(np.mean(f1s)), "macro_f1_std": float(np.std(f1s)),
         "accuracy_per_split": accs, "macro_f1_per_split": f1s, "classes": kept_all, "n_repeats": n_repeats,
     }
+
+
+def leave_one_group_out_scores(features: np.ndarray, labels: Sequence[int], groups: Sequence[Any],
+                               weight_decay: float = 1e-3) -> dict[str, Any]:
+    """Leave-one-group-out probe: each group is predicted by a probe trained on all other groups.
+
+    Only classes with at least two groups are used (a class seen in a single group can never be
+    both trained and tested). Returns accuracy and macro-F1 over every held-out prediction, the
+    per-group accuracies (``group_accuracy``, in the order of ``group_ids``), the predictions and
+    the classes used. Deterministic: no random split.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray([str(g) for g in groups])
+    _, _, kept = grouped_stratified_split(labels, groups, 0.5, 0)
+    if len(kept) < 2:
+        raise ValueError(f"leave-one-group-out probe needs two classes with two or more groups, got {kept}")
+    use = np.isin(labels, kept)
+    remap = {c: i for i, c in enumerate(kept)}
+    y = np.array([remap.get(c, -1) for c in labels])
+    preds = np.full(len(labels), -1)
+    group_ids = sorted(set(groups[use].tolist()))
+    group_acc = []
+    for g in tqdm(group_ids, desc="probe folds", unit="fold", leave=False):
+        te = use & (groups == g)
+        tr = use & (groups != g)
+        mu, sd = features[tr].mean(0), features[tr].std(0) + 1e-6
+        w, b = fit_linear_probe((features[tr] - mu) / sd, y[tr], len(kept), weight_decay)
+        p = (torch.as_tensor((features[te] - mu) / sd, dtype=torch.float64) @ w.T + b).argmax(1).numpy()
+        preds[te] = p
+        group_acc.append(float(np.mean(p == y[te])))
+    return {
+        "accuracy": M.accuracy(preds[use], y[use]),
+        "macro_f1": M.macro_f1(preds[use], y[use], labels=list(range(len(kept)))),
+        # Each study counts once, however many slices it has.
+        "study_accuracy": float(np.mean(group_acc)),
+        "group_ids": group_ids, "group_accuracy": group_acc,
+        "predictions": preds[use].tolist(), "references": y[use].tolist(), "classes": kept,
+    }
