@@ -9,8 +9,8 @@ Accepted layout (the Kaggle competition download, train.zip.00x joined and unzip
 What LVM-Med used: its list (EyePACS_Color_Retinopathy) names 7,737 of the 35,126 training images
 (22%, ids 10-44349, mostly one eye per patient), i.e. a random sample of the training set rather
 than all of it. Without a list the builder therefore keeps a seeded 20% of the training set by
-patient (the numeric id, so both eyes of a patient stay together); pass the list to get LVM-Med's
-exact images. The list prefixes the grade (``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
+patient (the numeric id, so both eyes of a patient stay together, unlike LVM-Med's per-image
+draw); pass the list to get LVM-Med's exact images. The list prefixes the grade (``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
 Verified: names and columns from the competition data page; list naming from the LVM-Med list.
 """
 

@@ -6,7 +6,8 @@ Accepted layout (cell_images.zip from NLM, or the Kaggle mirror with its duplica
     e.g. Parasitized/C100P61ThinF_IMG_20150918_144104_cell_162.png   (Thumbs.db files are ignored)
 
 Patient/slide group = the name before ``_IMG_`` (``C100P61ThinF``), so the 20% sample keeps all
-cells of a smear together.
+cells of a smear together. LVM-Med's own list (6,120 cells) has cells of nearly every smear, i.e.
+it sampled cells; pass the list to reproduce it exactly (the default stays leakage-safe).
 Verified: file naming from the LVM-Med list; folders from the NLM data page and Rajaraman et al. 2018.
 """
 

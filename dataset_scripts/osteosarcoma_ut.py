@@ -8,7 +8,10 @@ Accepted layout (the TCIA download, unzipped)::
 
 The CSV names tiles with spaces (``Case 3 A10 - 17206 - 19249``); spaces and repeated hyphens are
 collapsed to match the file names. Classes: Non-Tumor, Viable, Non-Viable-Tumor and the mixed
-``viable: non-viable``. Patient = the case/slide token before the block (``Case-3``, ``P9``).
+``viable: non-viable``.
+Sampling unit: the tile. The release has only 4 patients (name prefixes ``Case-3``, ``Case-4``,
+``Case-48``, ``P9``) and LVM-Med's list keeps tiles of all four (547 of 1,144), so it sampled tiles,
+not patients; ``patient_id`` is therefore the tile name (the patient is its prefix).
 Verified: tile names from the LVM-Med list; folders and CSV columns from public loaders of the
 TCIA download (Training-Set-1/set*, ML_Features_1144.csv with image.name / classification).
 """
@@ -63,5 +66,4 @@ class OsteosarcomaUt(LvmMedSourceBuilder):
                     labels[tile_name(row["image.name"])] = cls
         for part in sorted(root.glob("Training-Set-*")):
             for p in list_images(part, (".jpg", ".jpeg"), recursive=True):
-                m = re.match(r"(Case-\d+|P\d+)", p.stem)
-                yield Record(paths=p, patient_id=m.group(1) if m else p.stem, label=labels.get(p.stem), reader="image")
+                yield Record(paths=p, patient_id=p.stem, label=labels.get(p.stem), reader="image")
