@@ -32,6 +32,9 @@ Verified: LVM-Med's list CBIS-DDSM_Mammography_Breast.txt has 1262 lines of DICO
 full mammogram of ``Mass-Training_P_00001_LEFT_CC`` (its CSV path and its descriptive folder
 ``1-full mammogram images-24515`` both appear in public loaders), so the list names series: they are
 matched against each image's SeriesInstanceUID header (``volume_id``), in either directory type.
+The collection has 6,775 series (full mammograms, ROI masks and crops, Training and Test; collection
+page), so the 1262 lines are about a 20% sample of series of every kind: with the list those are
+reproduced exactly, without it this builder deliberately keeps only Training full mammograms.
 Case folder names, both file namings, the CSV column names and the Kaggle ``jpeg/<uid>/`` +
 ``csv/dicom_info.csv`` form (``image_path``, ``PatientID``, ``SeriesDescription`` columns) were confirmed
 in public loaders (exact-string search of public code). The Kaggle folders being named by series UID
@@ -83,7 +86,7 @@ class CbisDdsm(TciaCollectionBuilder):
         "calcification cases, verified pathology, ROI masks and crops, as DICOM."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/cbis-ddsm/"
-    license = "TCIA Data Usage Policy; CC BY 3.0 as stated on the collection page (cite the data paper and DOI)"
+    license = "CC BY 3.0 (TCIA collection page); cite DOI 10.7937/K9/TCIA.2016.7O02S9CY and the data paper"
     access = TCIA_ACCESS + "; the case-description CSV files are separate downloads on the collection page"
     citation = TCIA_CITATION + """
 @article{lee2017cbis,

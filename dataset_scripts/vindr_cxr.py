@@ -71,7 +71,7 @@ class VindrCxr(LvmMedSourceBuilder):
         "training image labelled by 3 radiologists with 22 local findings (boxes) and 6 global diagnoses."
     )
     homepage = "https://physionet.org/content/vindr-cxr/1.0.0/"
-    license = "PhysioNet Restricted Health Data License 1.0.0 (DICOM release); Kaggle competition rules for the Kaggle copy"
+    license = "PhysioNet Credentialed Health Data License 1.5.0 (DICOM release); Kaggle competition rules for the Kaggle copy"
     access = (
         "PhysioNet credentialed access (account, CITI training, data use agreement), or the Kaggle competition "
         "'vinbigdata-chest-xray-abnormalities-detection' after accepting its rules"
