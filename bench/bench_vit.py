@@ -11,7 +11,7 @@ Peak memory is the peak of memory in use during one forward pass above what was 
 ``torch.cuda.max_memory_allocated`` on GPU; on CPU the glibc heap in use (``mallinfo2``: arena +
 mmapped blocks), sampled after every aten operator by a dispatch mode (separate from the timed runs).
 
-    python bench/bench_vit.py                       # CPU defaults, about 2 minutes
+    python bench/bench_vit.py                       # CPU defaults (224 px batch 4, 1024 px batch 1), ~2 min on an idle 2-core machine
     python bench/bench_vit.py --device cuda --batch-size 32 --batch-size-1024 2 --iters 20
 """
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="batch at 224 px (CPU 4, GPU 32)")
     parser.add_argument("--batch-size-1024", type=int, default=None, help="batch at 1024 px (CPU 1, GPU 2)")
-    parser.add_argument("--iters", type=int, default=None, help="timed passes per model (CPU 3, GPU 20)")
+    parser.add_argument("--iters", type=int, default=None, help="timed passes per model (CPU 2, GPU 20)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 1024], help="input sides (pixels)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     args = parser.parse_args(argv)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     batch_224 = args.batch_size or (32 if on_gpu else 4)
     batch_1024 = args.batch_size_1024 or (2 if on_gpu else 1)
-    iters = args.iters or (20 if on_gpu else 3)
+    iters = args.iters or (20 if on_gpu else 2)
 
     ours, stock = build_pair()
     ours.to(device)

@@ -7,8 +7,8 @@ position tables included (zeros would hide indexing and interpolation errors), t
 Sizes covered:
 - a tiny config at its native size, smaller (tables interpolated down) and larger (interpolated up,
   windows zero-padded), with one and with several query bands;
-- SAM ViT-B geometry at 1024 px (64 x 64 tokens, windows of 14 padded to 70, global blocks 2/5/8/11,
-  tables of 127 and 27 rows) with a narrow width so that it runs in about a second on CPU;
+- SAM ViT-B token geometry at 1024 px (64 x 64 tokens, windows of 14 padded to 70, global blocks,
+  tables of 127 and 27 rows), narrow and 6 blocks deep so that it runs in seconds on CPU;
 - the full ViT-B (width 768) at 224 px, batch 1, as LVM-Med's classification uses it.
 
 SamVisionModel refuses inputs other than ``config.image_size`` in its patch embedding, although
@@ -21,6 +21,7 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import SamConfig, SamModel, SamVisionModel
+from transformers.initialization import no_init_weights
 
 from lvmmed_hf.models import modeling_lvmmed_vit
 from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig
@@ -63,8 +64,10 @@ def randomise_(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> to
 
 
 def pair(config: LvmMedViTConfig, seed: int = 0) -> tuple[LvmMedViTModel, SamVisionModel]:
-    ours = randomise_(LvmMedViTModel(config), seed).eval()
-    stock = SamVisionModel(lvmmed_vit_to_hf_sam_config(config)).eval()
+    # Every parameter is overwritten below (ours randomised, stock loaded strictly): skip the init.
+    with no_init_weights():
+        ours = randomise_(LvmMedViTModel(config), seed).eval()
+        stock = SamVisionModel(lvmmed_vit_to_hf_sam_config(config)).eval()
     stock.load_state_dict(lvmmed_vit_to_hf_sam_state_dict(ours.state_dict()), strict=True)
     return ours, stock
 
@@ -92,8 +95,9 @@ def compare(ours: LvmMedViTModel, stock: SamVisionModel, pixel_values: torch.Ten
 
 def test_key_mapping_covers_sam_vision_model_exactly():
     config = LvmMedViTConfig(use_neck=True, use_abs_pos=True)
-    ours_keys = set(LvmMedViTModel(config).state_dict())
-    stock_keys = set(SamVisionModel(lvmmed_vit_to_hf_sam_config(config)).state_dict())
+    with torch.device("meta"):  # names only
+        ours_keys = set(LvmMedViTModel(config).state_dict())
+        stock_keys = set(SamVisionModel(lvmmed_vit_to_hf_sam_config(config)).state_dict())
     mapped = {sam_key_to_hf(k) for k in ours_keys}
     assert mapped == stock_keys
     assert {hf_key_to_sam(k) for k in stock_keys} == ours_keys
@@ -132,8 +136,12 @@ def test_tiny_parity_non_square_input():
 
 
 def test_vit_b_geometry_parity_at_1024_native():
-    # SAM ViT-B's token geometry (64 x 64 grid, 25 padded windows of 14, global 2/5/8/11), narrow width.
-    config = LvmMedViTConfig(hidden_size=64, num_attention_heads=4, mlp_dim=128, use_neck=True, output_channels=32)
+    # SAM ViT-B's token geometry (64 x 64 grid, 25 padded windows of 14, global attention over 4096
+    # tokens, tables of 127 and 27 rows), narrow and 6 blocks deep (global 2 and 5) to stay fast.
+    config = LvmMedViTConfig(
+        hidden_size=32, num_attention_heads=2, mlp_dim=64, num_hidden_layers=6, global_attn_indexes=[2, 5],
+        use_neck=True, output_channels=16,
+    )
     ours, stock = pair(config, seed=3)
     assert ours.blocks[2].attn.rel_pos_h.shape == (127, 16) and ours.blocks[0].attn.rel_pos_h.shape == (27, 16)
     diffs = compare(ours, stock, torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(2)))
