@@ -18,7 +18,23 @@ from pathlib import Path
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 from lvmmed_hf.data.layouts.images import iter_class_folders
 
-CLASSES = ["BAS", "EBO", "EOS", "KSC", "LYA", "LYT", "MMZ", "MOB", "MON", "MYB", "MYO", "NGB", "NGS", "PMB", "PMO"]
+CLASSES = [
+    "BAS",
+    "EBO",
+    "EOS",
+    "KSC",
+    "LYA",
+    "LYT",
+    "MMZ",
+    "MOB",
+    "MON",
+    "MYB",
+    "MYO",
+    "NGB",
+    "NGS",
+    "PMB",
+    "PMO",
+]
 
 
 def class_root(data_dir: Path, classes: list[str]) -> Path | None:
@@ -31,12 +47,16 @@ def class_root(data_dir: Path, classes: list[str]) -> Path | None:
 class AmlCytomorphology(LvmMedSourceBuilder):
     source_name = "aml_cytomorphology"
     pretty_name = "AML-Cytomorphology_LMU"
-    description = "Single white blood cells from peripheral blood smears of AML patients and controls (LMU Munich), 15 morphological classes."
+    description = (
+        "Single white blood cells from peripheral blood smears of AML patients and controls (LMU Munich), 15 "
+        "morphological classes."
+    )
     homepage = "https://www.cancerimagingarchive.net/collection/aml-cytomorphology_lmu/"
     license = "CC BY 3.0 (TCIA)"
     access = "TCIA download (IBM Aspera / NBIA), no registration"
     citation = """@article{matek2019human,
-  title={Human-level recognition of blast cells in acute myeloid leukaemia with convolutional neural networks},
+  title={Human-level recognition of blast cells in acute myeloid leukaemia with convolutional neural
+    networks},
   author={Matek, Christian and Schwarz, Simone and Spiekermann, Karsten and Marr, Carsten},
   journal={Nature Machine Intelligence}, volume={1}, number={11}, pages={538--544}, year={2019},
   note={Data: doi:10.7937/tcia.2019.36f5o9ld}

@@ -1,4 +1,4 @@
-"""APTOS 2019 Blindness Detection (Kaggle): 3,662 labelled fundus photographs graded 0-4 for diabetic retinopathy.
+"""APTOS 2019 Blindness Detection (Kaggle): 3,662 labelled fundus photographs, diabetic retinopathy 0-4.
 
 Accepted layout (the Kaggle competition download)::
 
@@ -16,7 +16,13 @@ import re
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import LayoutError, find_file, list_images, read_csv_rows, strip_list_prefix
+from lvmmed_hf.data.layouts.images import (
+    LayoutError,
+    find_file,
+    list_images,
+    read_csv_rows,
+    strip_list_prefix,
+)
 
 GRADES = ["no_dr", "mild", "moderate", "severe", "proliferative_dr"]
 _PREFIX = re.compile(r"[0-4]_(?=[0-9a-f]+\.png$)")
@@ -25,7 +31,10 @@ _PREFIX = re.compile(r"[0-4]_(?=[0-9a-f]+\.png$)")
 class Aptos2019(LvmMedSourceBuilder):
     source_name = "aptos2019"
     pretty_name = "APTOS 2019 Blindness Detection"
-    description = "Colour fundus photographs from Aravind Eye Hospital (India) graded for diabetic retinopathy severity."
+    description = (
+        "Colour fundus photographs from Aravind Eye Hospital (India) graded for diabetic retinopathy "
+        "severity."
+    )
     homepage = "https://www.kaggle.com/competitions/aptos2019-blindness-detection"
     license = "Kaggle competition rules (non-commercial research use)"
     access = "Kaggle account, accept the competition rules"
@@ -50,7 +59,9 @@ class Aptos2019(LvmMedSourceBuilder):
         if table is None:
             raise self.missing_data_error(f"train.csv (id_code, diagnosis) is missing in '{data_dir}'")
         try:
-            grades = {r["id_code"]: int(r["diagnosis"]) for r in read_csv_rows(table, ("id_code", "diagnosis"))}
+            grades = {
+                r["id_code"]: int(r["diagnosis"]) for r in read_csv_rows(table, ("id_code", "diagnosis"))
+            }
         except LayoutError as e:
             raise self.missing_data_error(str(e)) from e
         for p in list_images(images, (".png",)):

@@ -27,7 +27,10 @@ CATEGORIES = ["RBC", "WBC", "Platelets"]
 
 
 def read_voc_objects(xml_path: Path) -> dict[str, list]:
-    """VOC ``<object>`` entries -> {"bbox": [[xmin, ymin, xmax, ymax], ...], "category": [name, ...]} (px; unknown names dropped)."""
+    """VOC ``<object>`` entries -> ``{"bbox": [[xmin, ymin, xmax, ymax], ...], "category": [name, ...]}``.
+
+    Boxes in pixels; objects with names outside :data:`CATEGORIES` are dropped.
+    """
     root = ET.parse(xml_path).getroot()
     out: dict[str, list] = {"bbox": [], "category": []}
     for obj in root.iter("object"):
@@ -55,15 +58,19 @@ class Bccd(LvmMedSourceBuilder):
     organ = "blood cells"
     dimensionality = "2d"
     split_rule = "official_train"
-    layout = "BCCD/JPEGImages/BloodImage_<nnnnn>.jpg + BCCD/Annotations/*.xml + BCCD/ImageSets/Main/trainval.txt"
+    layout = (
+        "BCCD/JPEGImages/BloodImage_<nnnnn>.jpg + BCCD/Annotations/*.xml + BCCD/ImageSets/Main/trainval.txt"
+    )
     label_names = None
     lvmmed_file_list = "BCCD-Dataset_Color_Bloodcells"
     file_list_match = "path"
     extra_features = {
-        "objects": datasets.Sequence({
-            "bbox": datasets.Sequence(datasets.Value("float32"), length=4),
-            "category": datasets.ClassLabel(names=CATEGORIES),
-        })
+        "objects": datasets.Sequence(
+            {
+                "bbox": datasets.Sequence(datasets.Value("float32"), length=4),
+                "category": datasets.ClassLabel(names=CATEGORIES),
+            }
+        )
     }
 
     def iter_records(self, data_dir: Path):

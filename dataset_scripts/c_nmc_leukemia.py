@@ -1,4 +1,4 @@
-"""C-NMC 2019 (ISBI leukemia challenge): segmented lymphoblast (ALL) and normal (hem) cell images, 450x450 BMP.
+"""C-NMC 2019 (ISBI leukemia challenge): segmented lymphoblast (ALL) and normal (hem) cells, 450x450 BMP.
 
 Accepted layout (the TCIA C-NMC_2019 / Kaggle "leukemia-classification" download)::
 
@@ -21,10 +21,16 @@ from lvmmed_hf.data.layouts.images import find_dir, list_images
 class CNmcLeukemia(LvmMedSourceBuilder):
     source_name = "c_nmc_leukemia"
     pretty_name = "C-NMC 2019 Leukemia"
-    description = "Microscopic images of segmented white blood cells: B-lineage ALL blasts and normal B cells (ISBI 2019 C-NMC challenge)."
+    description = (
+        "Microscopic images of segmented white blood cells: B-lineage ALL blasts and normal B cells (ISBI "
+        "2019 C-NMC challenge)."
+    )
     homepage = "https://www.cancerimagingarchive.net/collection/c-nmc-2019/"
     license = "CC BY 3.0 (TCIA)"
-    access = "TCIA download, no registration (Kaggle mirror andrewmvd/leukemia-classification needs a Kaggle account)"
+    access = (
+        "TCIA download, no registration (Kaggle mirror andrewmvd/leukemia-classification needs a Kaggle "
+        "account)"
+    )
     citation = """@misc{gupta2019cnmc,
   title={{ALL} Challenge dataset of {ISBI} 2019 ({C-NMC} 2019)},
   author={Gupta, Anubha and Gupta, Ritu}, publisher={The Cancer Imaging Archive}, year={2019},

@@ -29,12 +29,16 @@ logger = logging.getLogger(__name__)
 class CovidxCt(LvmMedSourceBuilder):
     source_name = "covidx_ct"
     pretty_name = "COVIDx CT"
-    description = "Chest CT slices from several public collections, labelled normal, non-COVID pneumonia or COVID-19 (COVID-Net CT)."
+    description = (
+        "Chest CT slices from several public collections, labelled normal, non-COVID pneumonia or COVID-19 "
+        "(COVID-Net CT)."
+    )
     homepage = "https://www.kaggle.com/datasets/hgunraj/covidxct"
     license = "CC BY-NC-SA 4.0 (constituent collections keep their own terms)"
     access = "Kaggle download (Kaggle account), non-commercial research use"
     citation = """@article{gunraj2020covidnet,
-  title={{COVIDNet-CT}: A Tailored Deep Convolutional Neural Network Design for Detection of {COVID-19} Cases From Chest {CT} Images},
+  title={{COVIDNet-CT}: A Tailored Deep Convolutional Neural Network Design for Detection of {COVID-19}
+    Cases From Chest {CT} Images},
   author={Gunraj, Hayden and Wang, Linda and Wong, Alexander},
   journal={Frontiers in Medicine}, volume={7}, pages={608525}, year={2020}
 }"""
@@ -49,7 +53,9 @@ class CovidxCt(LvmMedSourceBuilder):
     extra_features = {"bbox": datasets.Sequence(datasets.Value("float32"), length=4)}
 
     def iter_records(self, data_dir: Path):
-        label_files = sorted(data_dir.glob("train_COVIDx_CT-*.txt")) or sorted(data_dir.glob("*/train_COVIDx_CT-*.txt"))
+        label_files = sorted(data_dir.glob("train_COVIDx_CT-*.txt")) or sorted(
+            data_dir.glob("*/train_COVIDx_CT-*.txt")
+        )
         if not label_files:
             raise self.missing_data_error(f"no train_COVIDx_CT-<version>.txt label file in '{data_dir}'")
         labels = label_files[-1]
@@ -76,8 +82,14 @@ class CovidxCt(LvmMedSourceBuilder):
                 continue
             box = [float(v) for v in parts[2:6]] if len(parts) >= 6 else None
             volume = p.stem.rsplit("_", 1)[0]
-            yield Record(paths=p, patient_id=volume, volume_id=volume, label=int(parts[1]), reader="image",
-                         extras={"bbox": box})
+            yield Record(
+                paths=p,
+                patient_id=volume,
+                volume_id=volume,
+                label=int(parts[1]),
+                reader="image",
+                extras={"bbox": box},
+            )
         if missing:
             logger.warning("covidx_ct: %d images named in %s are missing", missing, labels.name)
 

@@ -1,4 +1,4 @@
-"""Panoramic Dental X-rays With Segmented Mandibles (Abdi et al.): 116 panoramic radiographs with mandible masks.
+"""Panoramic Dental X-rays With Segmented Mandibles (Abdi et al.): 116 radiographs with mandible masks.
 
 Accepted layout (Mendeley Data hxt48yk462, unzipped)::
 
@@ -22,7 +22,9 @@ from lvmmed_hf.data.layouts.images import find_dir, list_images, with_file_bytes
 class DentalPanoramic(LvmMedSourceBuilder):
     source_name = "dental_panoramic"
     pretty_name = "Panoramic Dental X-rays (segmented mandibles)"
-    description = "Panoramic dental radiographs (Isfahan, Iran) with manual mandible segmentations by two experts."
+    description = (
+        "Panoramic dental radiographs (Isfahan, Iran) with manual mandible segmentations by two experts."
+    )
     homepage = "https://data.mendeley.com/datasets/hxt48yk462/1"
     license = "CC BY 4.0"
     access = "direct download from Mendeley Data, no registration"
@@ -47,7 +49,12 @@ class DentalPanoramic(LvmMedSourceBuilder):
             return
         for p in list_images(images, (".png", ".jpg", ".bmp")):
             mask = images.parent / "Segmentation1" / f"{p.stem}.png"
-            yield Record(paths=p, patient_id=p.stem, reader="image", extras={"mask": str(mask) if mask.is_file() else None})
+            yield Record(
+                paths=p,
+                patient_id=p.stem,
+                reader="image",
+                extras={"mask": str(mask) if mask.is_file() else None},
+            )
 
     def examples_from_record(self, record, report):
         for ex in super().examples_from_record(record, report):

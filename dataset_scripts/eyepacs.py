@@ -10,7 +10,8 @@ What LVM-Med used: its list (EyePACS_Color_Retinopathy) names 7,737 of the 35,12
 (22%, ids 10-44349, mostly one eye per patient), i.e. a random sample of the training set rather
 than all of it. Without a list the builder therefore keeps a seeded 20% of the training set by
 patient (the numeric id, so both eyes of a patient stay together, unlike LVM-Med's per-image
-draw); pass the list to get LVM-Med's exact images. The list prefixes the grade (``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
+draw); pass the list to get LVM-Med's exact images. The list prefixes the grade
+(``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
 Verified: names and columns from the competition data page; list naming from the LVM-Med list.
 """
 
@@ -18,7 +19,14 @@ import re
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import LayoutError, find_dir, find_file, list_images, read_csv_rows, strip_list_prefix
+from lvmmed_hf.data.layouts.images import (
+    LayoutError,
+    find_dir,
+    find_file,
+    list_images,
+    read_csv_rows,
+    strip_list_prefix,
+)
 
 GRADES = ["no_dr", "mild", "moderate", "severe", "proliferative_dr"]
 _PREFIX = re.compile(r"[0-4]_(?=\d+_(?:left|right)\.jpe?g$)")
@@ -27,7 +35,9 @@ _PREFIX = re.compile(r"[0-4]_(?=\d+_(?:left|right)\.jpe?g$)")
 class EyePacs(LvmMedSourceBuilder):
     source_name = "eyepacs"
     pretty_name = "EyePACS (Kaggle Diabetic Retinopathy Detection)"
-    description = "Colour fundus photographs from the EyePACS screening programme, graded 0-4 for diabetic retinopathy."
+    description = (
+        "Colour fundus photographs from the EyePACS screening programme, graded 0-4 for diabetic retinopathy."
+    )
     homepage = "https://www.kaggle.com/competitions/diabetic-retinopathy-detection"
     license = "Kaggle competition rules (non-commercial research use)"
     access = "Kaggle account, accept the competition rules"
@@ -48,7 +58,9 @@ class EyePacs(LvmMedSourceBuilder):
         images = find_dir(data_dir, ["train", "*/train"])
         if images is None:
             return
-        table = find_file(data_dir, ["trainLabels.csv", "trainLabels.csv/trainLabels.csv", "*/trainLabels.csv"])
+        table = find_file(
+            data_dir, ["trainLabels.csv", "trainLabels.csv/trainLabels.csv", "*/trainLabels.csv"]
+        )
         if table is None:
             raise self.missing_data_error(f"trainLabels.csv (image, level) is missing in '{data_dir}'")
         try:

@@ -3,8 +3,8 @@
 Accepted layout (the Zenodo / grand-challenge download)::
 
     <data_dir>/training_set/<nnn>_HC.png, <nnn>_<k>HC.png          (k = 2, 3, ... further images of a subject)
-    <data_dir>/training_set/<name>_Annotation.png                    (ellipse outline -> feature "mask"; never an image)
-    <data_dir>/training_set_pixel_size_and_HC.csv                    filename, pixel size(mm), head circumference (mm)
+    <data_dir>/training_set/<name>_Annotation.png     (ellipse outline -> feature "mask"; never an image)
+    <data_dir>/training_set_pixel_size_and_HC.csv     filename, pixel size(mm), head circumference (mm)
     (test_set/ is ignored)
 
 Subject = the leading number, so ``010_HC`` and ``010_2HC`` stay together in the 20% sample. The
@@ -28,7 +28,10 @@ _NAME = re.compile(r"(\d+)_(\d*)HC$")
 class Hc18(LvmMedSourceBuilder):
     source_name = "hc18"
     pretty_name = "HC18 fetal head circumference"
-    description = "2D ultrasound images of the fetal head (standard plane, Radboud UMC) with head-circumference ellipse annotations."
+    description = (
+        "2D ultrasound images of the fetal head (standard plane, Radboud UMC) with head-circumference ellipse"
+        " annotations."
+    )
     homepage = "https://hc18.grand-challenge.org/"
     license = "CC BY 4.0"
     access = "direct download from Zenodo (doi:10.5281/zenodo.1327317), no registration"
@@ -55,7 +58,9 @@ class Hc18(LvmMedSourceBuilder):
         train = find_dir(data_dir, ["training_set", "*/training_set"])
         if train is None:
             return
-        table = find_file(data_dir, ["training_set_pixel_size_and_HC.csv", "*/training_set_pixel_size_and_HC.csv"])
+        table = find_file(
+            data_dir, ["training_set_pixel_size_and_HC.csv", "*/training_set_pixel_size_and_HC.csv"]
+        )
         rows = table_by(read_csv_rows(table, ("filename",)), "filename") if table else {}
         for p in sorted(train.glob("*.png")):
             m = _NAME.match(p.stem)
@@ -63,11 +68,17 @@ class Hc18(LvmMedSourceBuilder):
                 continue
             ann = p.with_name(f"{p.stem}_Annotation.png")
             row = rows.get(p.name, {})
-            yield Record(paths=p, patient_id=m.group(1), volume_id=p.stem, reader="image", extras={
-                "mask": str(ann) if ann.is_file() else None,
-                "head_circumference_mm": _float(row.get("head circumference (mm)")),
-                "pixel_size_mm": _float(row.get("pixel size(mm)")),
-            })
+            yield Record(
+                paths=p,
+                patient_id=m.group(1),
+                volume_id=p.stem,
+                reader="image",
+                extras={
+                    "mask": str(ann) if ann.is_file() else None,
+                    "head_circumference_mm": _float(row.get("head circumference (mm)")),
+                    "pixel_size_mm": _float(row.get("pixel size(mm)")),
+                },
+            )
 
     def examples_from_record(self, record, report):
         for ex in super().examples_from_record(record, report):

@@ -3,7 +3,7 @@
 Accepted layout (the ISIC challenge downloads, unzipped)::
 
     <data_dir>/ISIC_2019_Training_Input/ISIC_<nnnnnnn>[_downsampled].jpg
-    <data_dir>/ISIC_2019_Training_GroundTruth.csv   columns image, MEL, NV, BCC, AK, BKL, DF, VASC, SCC, UNK (one-hot)
+    <data_dir>/ISIC_2019_Training_GroundTruth.csv   image, MEL, NV, BCC, AK, BKL, DF, VASC, SCC, UNK (one-hot)
     <data_dir>/ISIC_2019_Training_Metadata.csv      optional: image, ..., lesion_id (groups the 20% sample)
 
 Group for the sample = ``lesion_id`` when the metadata gives one (several images of one lesion stay
@@ -16,7 +16,13 @@ from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 from lvmmed_hf.data.layouts.images import (
-    LayoutError, find_dir, find_file, list_images, one_hot_class, read_csv_rows, table_by,
+    LayoutError,
+    find_dir,
+    find_file,
+    list_images,
+    one_hot_class,
+    read_csv_rows,
+    table_by,
 )
 
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]
@@ -25,37 +31,57 @@ CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]
 class Isic2019(LvmMedSourceBuilder):
     source_name = "isic2019"
     pretty_name = "ISIC 2019"
-    description = "Dermoscopic images of skin lesions: melanoma, nevus, basal/squamous cell carcinoma, actinic keratosis, benign keratosis, dermatofibroma, vascular."
+    description = (
+        "Dermoscopic images of skin lesions: melanoma, nevus, basal/squamous cell carcinoma, actinic "
+        "keratosis, benign keratosis, dermatofibroma, vascular."
+    )
     homepage = "https://challenge.isic-archive.com/data/#2019"
     license = "CC BY-NC 4.0"
     access = "direct download from the ISIC challenge site, no registration"
     citation = """@article{tschandl2018ham10000,
-  title={The {HAM10000} dataset, a large collection of multi-source dermatoscopic images of common pigmented skin lesions},
-  author={Tschandl, Philipp and Rosendahl, Cliff and Kittler, Harald}, journal={Scientific Data}, volume={5}, pages={180161}, year={2018}
+  title={The {HAM10000} dataset, a large collection of multi-source dermatoscopic images of common
+    pigmented skin lesions},
+  author={Tschandl, Philipp and Rosendahl, Cliff and Kittler, Harald},
+  journal={Scientific Data}, volume={5}, pages={180161}, year={2018}
 }
 @article{combalia2019bcn20000,
-  title={{BCN20000}: Dermoscopic Lesions in the Wild}, author={Combalia, Marc and Codella, Noel C F and Rotemberg, Veronica and others},
+  title={{BCN20000}: Dermoscopic Lesions in the Wild},
+  author={Combalia, Marc and Codella, Noel C F and Rotemberg, Veronica and others},
   journal={arXiv preprint arXiv:1908.02288}, year={2019}
 }"""
     modality = "dermoscopy"
     organ = "skin"
     dimensionality = "2d"
     split_rule = "random_20pct_by_volume"
-    layout = "ISIC_2019_Training_Input/ISIC_<id>.jpg + ISIC_2019_Training_GroundTruth.csv [+ ISIC_2019_Training_Metadata.csv]"
+    layout = (
+        "ISIC_2019_Training_Input/ISIC_<id>.jpg + ISIC_2019_Training_GroundTruth.csv [+ "
+        "ISIC_2019_Training_Metadata.csv]"
+    )
     label_names = CLASSES
     lvmmed_file_list = "ISIC2019_Color_Skin"
     file_list_match = "path"
 
     def iter_records(self, data_dir: Path):
-        images = find_dir(data_dir, ["ISIC_2019_Training_Input", "ISIC_2019_Training_Input/ISIC_2019_Training_Input", "*/ISIC_2019_Training_Input"])
+        images = find_dir(
+            data_dir,
+            [
+                "ISIC_2019_Training_Input",
+                "ISIC_2019_Training_Input/ISIC_2019_Training_Input",
+                "*/ISIC_2019_Training_Input",
+            ],
+        )
         if images is None:
             return
-        gt = find_file(data_dir, ["ISIC_2019_Training_GroundTruth.csv", "*/ISIC_2019_Training_GroundTruth.csv"])
+        gt = find_file(
+            data_dir, ["ISIC_2019_Training_GroundTruth.csv", "*/ISIC_2019_Training_GroundTruth.csv"]
+        )
         if gt is None:
             raise self.missing_data_error(f"ISIC_2019_Training_GroundTruth.csv is missing in '{data_dir}'")
         try:
             truth = table_by(read_csv_rows(gt, ("image", *CLASSES[:-1])), "image")
-            meta_path = find_file(data_dir, ["ISIC_2019_Training_Metadata.csv", "*/ISIC_2019_Training_Metadata.csv"])
+            meta_path = find_file(
+                data_dir, ["ISIC_2019_Training_Metadata.csv", "*/ISIC_2019_Training_Metadata.csv"]
+            )
             meta = table_by(read_csv_rows(meta_path, ("image",)), "image") if meta_path else {}
         except LayoutError as e:
             raise self.missing_data_error(str(e)) from e

@@ -18,15 +18,26 @@ from pathlib import Path
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 from lvmmed_hf.data.layouts.images import find_dir, iter_class_folders, strip_list_prefix
 
-CLASSES = ["dyed-lifted-polyps", "dyed-resection-margins", "esophagitis", "normal-cecum",
-           "normal-pylorus", "normal-z-line", "polyps", "ulcerative-colitis"]
+CLASSES = [
+    "dyed-lifted-polyps",
+    "dyed-resection-margins",
+    "esophagitis",
+    "normal-cecum",
+    "normal-pylorus",
+    "normal-z-line",
+    "polyps",
+    "ulcerative-colitis",
+]
 _PREFIX = re.compile("(?:" + "|".join(map(re.escape, CLASSES)) + ")_")
 
 
 class KvasirV2(LvmMedSourceBuilder):
     source_name = "kvasir_v2"
     pretty_name = "Kvasir v2"
-    description = "Gastrointestinal endoscopy images from Vestre Viken hospitals (Norway): anatomical landmarks, findings and polyp removal."
+    description = (
+        "Gastrointestinal endoscopy images from Vestre Viken hospitals (Norway): anatomical landmarks, "
+        "findings and polyp removal."
+    )
     homepage = "https://datasets.simula.no/kvasir/"
     license = "research and educational use only, cite the paper (Kvasir terms of use)"
     access = "direct download (kvasir-dataset-v2.zip), no registration"

@@ -3,7 +3,7 @@
 Accepted layout (the Kaggle dataset salmanmaq/m2caiseg, unzipped)::
 
     <data_dir>/[m2caiSeg dataset/]{train,trainval,test}/images/<n>.jpg      e.g. 015975.jpg, 0.jpg
-    <data_dir>/[m2caiSeg dataset/]{train,trainval,test}/groundtruth/<n>.png  (RGB-coded classes -> feature "mask")
+    <data_dir>/[m2caiSeg dataset/]{train,trainval,test}/groundtruth/<n>.png  (RGB classes -> "mask")
 
 What LVM-Med used: its list (m2caiSeg_Color_Laparoscopic) has 552 lines but 307 distinct names,
 245 of them twice - the frames of ``train/`` that ``trainval/`` repeats - and 62 once, i.e. every
@@ -28,7 +28,9 @@ from lvmmed_hf.data.layouts.images import find_dir, list_images, with_file_bytes
 class M2caiSeg(LvmMedSourceBuilder):
     source_name = "m2caiseg"
     pretty_name = "m2caiSeg"
-    description = "Laparoscopic cholecystectomy video frames with pixel annotations of organs and instruments."
+    description = (
+        "Laparoscopic cholecystectomy video frames with pixel annotations of organs and instruments."
+    )
     homepage = "https://www.kaggle.com/datasets/salmanmaq/m2caiseg"
     license = "see the Kaggle page (frames from the m2cai16 challenge videos; research use, cite)"
     access = "Kaggle download (Kaggle account)"
@@ -59,8 +61,12 @@ class M2caiSeg(LvmMedSourceBuilder):
                     continue
                 seen.add(p.name)
                 gt = root / split / "groundtruth" / f"{p.stem}.png"
-                yield Record(paths=p, patient_id=p.stem, reader="image",
-                             extras={"mask": str(gt) if gt.is_file() else None})
+                yield Record(
+                    paths=p,
+                    patient_id=p.stem,
+                    reader="image",
+                    extras={"mask": str(gt) if gt.is_file() else None},
+                )
 
     def examples_from_record(self, record, report):
         for ex in super().examples_from_record(record, report):

@@ -1,4 +1,4 @@
-"""NIH / LHNCBC malaria cell images: 27,558 segmented red blood cells from thin smears, parasitized or uninfected.
+"""NIH / LHNCBC malaria cell images: 27,558 red blood cell crops from thin smears, parasitized or uninfected.
 
 Accepted layout (cell_images.zip from NLM, or the Kaggle mirror with its duplicated inner folder)::
 
@@ -22,12 +22,16 @@ CLASSES = ["Parasitized", "Uninfected"]
 class NihMalaria(LvmMedSourceBuilder):
     source_name = "nih_malaria"
     pretty_name = "NIH Malaria cell images"
-    description = "Giemsa-stained thin blood smear cell crops (Chittagong Medical College Hospital), parasitized or uninfected."
+    description = (
+        "Giemsa-stained thin blood smear cell crops (Chittagong Medical College Hospital), parasitized or "
+        "uninfected."
+    )
     homepage = "https://lhncbc.nlm.nih.gov/LHC-research/LHC-projects/image-processing/malaria-datasheet.html"
     license = "public domain (NLM), cite the data paper"
     access = "direct download (cell_images.zip), no registration"
     citation = """@article{rajaraman2018pre,
-  title={Pre-trained convolutional neural networks as feature extractors toward improved malaria parasite detection in thin blood smear images},
+  title={Pre-trained convolutional neural networks as feature extractors toward improved malaria parasite
+    detection in thin blood smear images},
   author={Rajaraman, Sivaramakrishnan and Antani, Sameer K and Poostchi, Mahdieh and others},
   journal={PeerJ}, volume={6}, pages={e4568}, year={2018}
 }"""

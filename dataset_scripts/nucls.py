@@ -31,12 +31,15 @@ _SLIDE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}-DX\d")
 class Nucls(LvmMedSourceBuilder):
     source_name = "nucls"
     pretty_name = "NuCLS"
-    description = "Fields of view of breast-cancer H&E slides (TCGA) with nucleus locations, classes and segmentations."
+    description = (
+        "Fields of view of breast-cancer H&E slides (TCGA) with nucleus locations, classes and segmentations."
+    )
     homepage = "https://sites.google.com/view/nucls"
     license = "CC0 1.0"
     access = "direct download from the NuCLS site (Google Drive), no registration"
     citation = """@article{amgad2022nucls,
-  title={{NuCLS}: A scalable crowdsourcing approach and dataset for nucleus classification and segmentation in breast cancer},
+  title={{NuCLS}: A scalable crowdsourcing approach and dataset for nucleus classification and
+    segmentation in breast cancer},
   author={Amgad, Mohamed and Atteya, Lamees A and Hussein, Hagar and others},
   journal={GigaScience}, volume={11}, pages={giac037}, year={2022}
 }"""
@@ -44,7 +47,10 @@ class Nucls(LvmMedSourceBuilder):
     organ = "breast nuclei"
     dimensionality = "2d"
     split_rule = "official_train"
-    layout = "[<release>/]rgb/TCGA-<...>_id-<id>_left-<x>_top-<y>_bottom-<y>_right-<x>.png [+ mask/, train_test_splits/]"
+    layout = (
+        "[<release>/]rgb/TCGA-<...>_id-<id>_left-<x>_top-<y>_bottom-<y>_right-<x>.png [+ mask/, "
+        "train_test_splits/]"
+    )
     label_names = None
     lvmmed_file_list = "NuCLS_Color_Nucleus"
     file_list_match = "path"
@@ -67,7 +73,12 @@ class Nucls(LvmMedSourceBuilder):
             if keep is not None and slide not in keep:
                 continue
             mask = root / "mask" / p.name
-            yield Record(paths=p, patient_id=slide[:12], reader="image", extras={"mask": str(mask) if mask.is_file() else None})
+            yield Record(
+                paths=p,
+                patient_id=slide[:12],
+                reader="image",
+                extras={"mask": str(mask) if mask.is_file() else None},
+            )
 
     def examples_from_record(self, record, report):
         for ex in super().examples_from_record(record, report):

@@ -15,7 +15,12 @@ Verified: folder and file naming from the Mendeley description and the Kaggle mi
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import DEFAULT_SPLIT_KEY, find_dir, is_default_split_entry, iter_class_folders
+from lvmmed_hf.data.layouts.images import (
+    DEFAULT_SPLIT_KEY,
+    find_dir,
+    is_default_split_entry,
+    iter_class_folders,
+)
 
 CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
 
@@ -23,7 +28,10 @@ CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
 class Oct2017(LvmMedSourceBuilder):
     source_name = "oct2017"
     pretty_name = "OCT2017 (Kermany retinal OCT)"
-    description = "Retinal optical coherence tomography B-scans: choroidal neovascularisation, diabetic macular oedema, drusen, normal."
+    description = (
+        "Retinal optical coherence tomography B-scans: choroidal neovascularisation, diabetic macular oedema,"
+        " drusen, normal."
+    )
     homepage = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
     license = "CC BY 4.0"
     access = "direct download from Mendeley Data, no registration (Kaggle mirror needs an account)"
@@ -42,12 +50,16 @@ class Oct2017(LvmMedSourceBuilder):
     file_list_match = "path"
 
     def iter_records(self, data_dir: Path):
-        train = find_dir(data_dir, ["train", "OCT2017/train", "CellData/OCT/train", "OCT/train", "*/train", "*/*/train"])
+        train = find_dir(
+            data_dir, ["train", "OCT2017/train", "CellData/OCT/train", "OCT/train", "*/train", "*/*/train"]
+        )
         if train is None:
             return
         for p, cls in iter_class_folders(train, CLASSES, (".jpeg", ".jpg")):
             parts = p.stem.split("-")
-            yield Record(paths=p, patient_id=parts[1] if len(parts) >= 3 else p.stem, label=cls, reader="image")
+            yield Record(
+                paths=p, patient_id=parts[1] if len(parts) >= 3 else p.stem, label=cls, reader="image"
+            )
 
     # LVM-Med's list for this source is one line "Default split: <url>" (the whole official training
     # partition): that entry matches every record, while ordinary lists of file names still work.

@@ -22,8 +22,12 @@ from pathlib import Path
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 from lvmmed_hf.data.layouts.images import find_file, list_images, read_csv_rows
 
-CLASS_OF = {"non-tumor": "non_tumor", "viable": "viable_tumor", "non-viable-tumor": "non_viable_tumor",
-            "viable: non-viable": "viable_non_viable"}
+CLASS_OF = {
+    "non-tumor": "non_tumor",
+    "viable": "viable_tumor",
+    "non-viable-tumor": "non_viable_tumor",
+    "viable: non-viable": "viable_non_viable",
+}
 
 
 def tile_name(csv_name: str) -> str:
@@ -34,13 +38,17 @@ def tile_name(csv_name: str) -> str:
 class OsteosarcomaUt(LvmMedSourceBuilder):
     source_name = "osteosarcoma_ut"
     pretty_name = "Osteosarcoma-UT (Osteosarcoma Tumor Assessment)"
-    description = "H&E tiles of osteosarcoma resections (UT Southwestern / UT Dallas), non-tumour, viable and necrotic tumour."
+    description = (
+        "H&E tiles of osteosarcoma resections (UT Southwestern / UT Dallas), non-tumour, viable and necrotic "
+        "tumour."
+    )
     homepage = "https://www.cancerimagingarchive.net/collection/osteosarcoma-tumor-assessment/"
     license = "CC BY 3.0 (TCIA)"
     access = "TCIA download, no registration; cite the data and the TCIA papers"
     citation = """@misc{leavey2019osteosarcoma,
   title={Osteosarcoma data from {UT} Southwestern/{UT} Dallas for Viable and Necrotic Tumor Assessment},
-  author={Leavey, Patrick and Sengupta, Anita and Rakheja, Dinesh and Daescu, Ovidiu and Arunachalam, Harish Babu and Mishra, Rashika},
+  author={Leavey, Patrick and Sengupta, Anita and Rakheja, Dinesh and Daescu, Ovidiu
+    and Arunachalam, Harish Babu and Mishra, Rashika},
   publisher={The Cancer Imaging Archive}, year={2019}, doi={10.7937/tcia.2019.bvhjhdas}
 }"""
     modality = "histopathology"

@@ -28,7 +28,9 @@ FRAMES_PER_RECORD = 4096
 class PatchCamelyon(LvmMedSourceBuilder):
     source_name = "patchcamelyon"
     pretty_name = "PatchCamelyon (PCam)"
-    description = "96x96 px H&E patches from Camelyon16 lymph-node whole-slide images, labelled tumour / no tumour."
+    description = (
+        "96x96 px H&E patches from Camelyon16 lymph-node whole-slide images, labelled tumour / no tumour."
+    )
     homepage = "https://github.com/basveeling/pcam"
     license = "CC0 1.0"
     access = "direct download (Google Drive / Zenodo 2546921), no registration"
@@ -56,8 +58,12 @@ class PatchCamelyon(LvmMedSourceBuilder):
         n = hdf5_length(x, "x")
         for start in range(0, n, FRAMES_PER_RECORD):
             stop = min(n, start + FRAMES_PER_RECORD)
-            yield Record(paths=x, patient_id=f"{x.stem}@{start}", reader="hdf5",
-                         reader_options={"key": "x", "start": start, "stop": stop})
+            yield Record(
+                paths=x,
+                patient_id=f"{x.stem}@{start}",
+                reader="hdf5",
+                reader_options={"key": "x", "start": start, "stop": stop},
+            )
 
     def examples_from_record(self, record, report):
         # labels are per patch, a Record holds one: read the y range and set it per frame
@@ -68,7 +74,7 @@ class PatchCamelyon(LvmMedSourceBuilder):
 
             opts = record.reader_options
             with h5py.File(y_path, "r") as f:
-                labels = np.asarray(f["y"][opts["start"]:opts["stop"]]).reshape(-1)
+                labels = np.asarray(f["y"][opts["start"] : opts["stop"]]).reshape(-1)
         for ex in super().examples_from_record(record, report):
             if labels is not None:
                 ex["label"] = int(labels[ex["slice_index"]])

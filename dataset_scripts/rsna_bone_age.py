@@ -18,13 +18,22 @@ from pathlib import Path
 import datasets
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import LayoutError, find_dir, find_file, list_images, read_csv_rows, table_by
+from lvmmed_hf.data.layouts.images import (
+    LayoutError,
+    find_dir,
+    find_file,
+    list_images,
+    read_csv_rows,
+    table_by,
+)
 
 
 class RsnaBoneAge(LvmMedSourceBuilder):
     source_name = "rsna_bone_age"
     pretty_name = "RSNA Pediatric Bone Age"
-    description = "Left-hand radiographs of children (Stanford, Colorado) with skeletal age in months and sex."
+    description = (
+        "Left-hand radiographs of children (Stanford, Colorado) with skeletal age in months and sex."
+    )
     homepage = "https://www.rsna.org/rsnai/ai-image-challenge/rsna-pediatric-bone-age-challenge-2017"
     license = "RSNA challenge data terms (non-commercial research and education)"
     access = "RSNA AI challenge page or Kaggle mirror (Kaggle account)"
@@ -37,24 +46,45 @@ class RsnaBoneAge(LvmMedSourceBuilder):
     organ = "hand"
     dimensionality = "2d"
     split_rule = "random_20pct_by_volume"
-    layout = "boneage-training-dataset/[boneage-training-dataset/]<id>.png + boneage-training-dataset.csv (id, boneage, male)"
+    layout = (
+        "boneage-training-dataset/[boneage-training-dataset/]<id>.png + boneage-training-dataset.csv (id, "
+        "boneage, male)"
+    )
     label_names = None
     lvmmed_file_list = "RSNA-Bone-Age_X-ray_Bone"
     file_list_match = "path"
     extra_features = {"boneage_months": datasets.Value("float32"), "male": datasets.Value("bool")}
 
     def iter_records(self, data_dir: Path):
-        images = find_dir(data_dir, ["boneage-training-dataset/boneage-training-dataset", "boneage-training-dataset"])
+        images = find_dir(
+            data_dir, ["boneage-training-dataset/boneage-training-dataset", "boneage-training-dataset"]
+        )
         if images is None:
             return
-        table = find_file(data_dir, ["boneage-training-dataset.csv", "boneage-training-dataset.csv/boneage-training-dataset.csv", "train.csv"])
+        table = find_file(
+            data_dir,
+            [
+                "boneage-training-dataset.csv",
+                "boneage-training-dataset.csv/boneage-training-dataset.csv",
+                "train.csv",
+            ],
+        )
         if table is None:
-            raise self.missing_data_error(f"boneage-training-dataset.csv (id, boneage, male) is missing in '{data_dir}'")
+            raise self.missing_data_error(
+                f"boneage-training-dataset.csv (id, boneage, male) is missing in '{data_dir}'"
+            )
         try:
             rows = table_by(read_csv_rows(table, ("id", "boneage", "male")), "id")
         except LayoutError as e:
             raise self.missing_data_error(str(e)) from e
         for p in list_images(images, (".png",)):
             row = rows.get(p.stem)
-            extras = {"boneage_months": float(row["boneage"]), "male": row["male"].strip().lower() in ("true", "1")} if row else {}
+            extras = (
+                {
+                    "boneage_months": float(row["boneage"]),
+                    "male": row["male"].strip().lower() in ("true", "1"),
+                }
+                if row
+                else {}
+            )
             yield Record(paths=p, patient_id=p.stem, reader="image", extras=extras)

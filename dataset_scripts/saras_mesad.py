@@ -27,7 +27,10 @@ _FRAME = re.compile(r"(real\d+)_frame_\d+$")
 class SarasMesad(LvmMedSourceBuilder):
     source_name = "saras_mesad"
     pretty_name = "SARAS-MESAD"
-    description = "Endoscopic video frames of robot-assisted radical prostatectomy with surgeon action boxes (SARAS challenge)."
+    description = (
+        "Endoscopic video frames of robot-assisted radical prostatectomy with surgeon action boxes (SARAS "
+        "challenge)."
+    )
     homepage = "https://saras-mesad.grand-challenge.org/"
     license = "challenge data: research use under the SARAS data terms (registration required)"
     access = "register on grand-challenge (SARAS-MESAD) and accept the data terms"

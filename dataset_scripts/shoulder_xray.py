@@ -26,7 +26,8 @@ class ShoulderXray(LvmMedSourceBuilder):
     license = "unknown: the original distribution could not be identified; check with the data provider"
     access = "not publicly located; LVM-Med's repository lists the files (X-ray_Shoulder)"
     citation = """@inproceedings{nguyen2023lvmmed,
-  title={{LVM-Med}: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching},
+  title={{LVM-Med}: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+    Second-order Graph Matching},
   author={Nguyen, Duy M H and Nguyen, Hoang and Diep, Nghiem T and others},
   booktitle={NeurIPS}, year={2023}
 }"""

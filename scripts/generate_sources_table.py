@@ -37,7 +37,18 @@ address in *Get it*, under its licence and access terms, then run the *Prepare* 
 (`<DIR>` = the unpacked download, laid out as distributed; see *Layout*).
 """
 
-COLUMNS = ("Source", "Modality", "Organ", "Dim", "Split", "Licence", "Get it", "Layout", "LVM-Med list", "Prepare")
+COLUMNS = (
+    "Source",
+    "Modality",
+    "Organ",
+    "Dim",
+    "Split",
+    "Licence",
+    "Get it",
+    "Layout",
+    "LVM-Med list",
+    "Prepare",
+)
 
 
 def _cell(value: Any) -> str:
@@ -61,18 +72,20 @@ def render_sources_markdown(facts: Iterable[Mapping[str, Any]], header: str = HE
         get_it = f"<{f['homepage']}>" if f.get("homepage") else ""
         if f.get("access"):
             get_it += f" ({f['access']})"
-        rows.append([
-            f"{f.get('pretty_name') or f['source']} (`{f['source']}`)",
-            f.get("modality"),
-            f.get("organ"),
-            (f.get("dimensionality") or "").upper(),
-            f"`{f['split_rule']}`" if f.get("split_rule") else "",
-            f.get("license"),
-            get_it,
-            f"`{f['layout']}`" if f.get("layout") else "",
-            f.get("lvmmed_file_list"),
-            f"`{prepare_command(f['source'], f.get('lvmmed_file_list') or '')}`",
-        ])
+        rows.append(
+            [
+                f"{f.get('pretty_name') or f['source']} (`{f['source']}`)",
+                f.get("modality"),
+                f.get("organ"),
+                (f.get("dimensionality") or "").upper(),
+                f"`{f['split_rule']}`" if f.get("split_rule") else "",
+                f.get("license"),
+                get_it,
+                f"`{f['layout']}`" if f.get("layout") else "",
+                f.get("lvmmed_file_list"),
+                f"`{prepare_command(f['source'], f.get('lvmmed_file_list') or '')}`",
+            ]
+        )
     lines = [header.rstrip("\n"), "", f"{len(rows)} sources.", ""]
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "---|" * len(COLUMNS))
@@ -89,7 +102,9 @@ def collect_facts(scripts_dirs: Iterable[str] = ()) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown file to write (default docs/sources.md)")
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="Markdown file to write (default docs/sources.md)"
+    )
     p.add_argument("--scripts-dir", action="append", default=[], help="extra folder of source builders")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only compare with --out; exit 1 when it differs")

@@ -65,7 +65,17 @@ def labels_by_path(ds) -> dict[str, str | None]:
 
 
 def assert_base_columns(ds, source: str, modality: str, organ: str) -> None:
-    for col in ("image", "source", "modality", "organ", "patient_id", "volume_id", "slice_index", "original_path", "label"):
+    for col in (
+        "image",
+        "source",
+        "modality",
+        "organ",
+        "patient_id",
+        "volume_id",
+        "slice_index",
+        "original_path",
+        "label",
+    ):
         assert col in ds.column_names, col
     assert set(ds["source"]) == {source}
     assert set(ds["modality"]) == {modality}

@@ -1,6 +1,7 @@
 """AML-Cytomorphology: exercised by test_cell_class_folders.py (shared class-folder shape with MLL)."""
 
 from _fixtures_images import write_image
+
 from lvmmed_hf.data.registry import get_source
 
 

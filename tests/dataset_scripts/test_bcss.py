@@ -1,6 +1,7 @@
 """BCSS: exercised by test_seg_masks.py (shared image + mask shape with the dental X-rays)."""
 
 from _fixtures_images import write_image
+
 from lvmmed_hf.data.registry import get_source
 
 

@@ -1,6 +1,13 @@
 """C-NMC 2019: training_data/fold_<k>/{all,hem}/UID_*.bmp (official training folds only)."""
 
-from _fixtures_images import assert_base_columns, assert_missing, labels_by_path, paths_of, write_image, write_list
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
+)
 
 FILES = {  # real name patterns from the LVM-Med list
     "fold_0/all/UID_44_35_2_all.bmp": ("all", "UID_44"),
@@ -30,8 +37,12 @@ def test_folds_labels_patients(tmp_path, prepare_load):
 
 def test_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw")
-    ds, _ = prepare_load("c_nmc_leukemia", tmp_path / "raw", tmp_path / "out",
-                         file_list=str(write_list(tmp_path / "l.txt", ["UID_44_35_2_all.bmp", "UID_H40_20_5_hem.bmp"])))
+    ds, _ = prepare_load(
+        "c_nmc_leukemia",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", ["UID_44_35_2_all.bmp", "UID_H40_20_5_hem.bmp"])),
+    )
     assert [p.rsplit("/", 1)[1] for p in paths_of(ds)] == ["UID_44_35_2_all.bmp", "UID_H40_20_5_hem.bmp"]
 
 

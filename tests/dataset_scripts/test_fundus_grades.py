@@ -7,15 +7,35 @@ APTOS by image, EyePACS by patient (numeric id, both eyes together) within the t
 from collections import Counter
 
 import pytest
-
 from _fixtures_images import (
-    assert_base_columns, assert_missing, assert_sampled_by_patient, labels_by_path, paths_of, write_image, write_list, write_text,
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
+    write_text,
 )
 
 GRADES = ["no_dr", "mild", "moderate", "severe", "proliferative_dr"]
-APTOS_IDS = ["014508ccb9cb", "0151781fe50b", "01f7bb8be950", "05b1bb2bdb81", "0a4e1a29ffff",
-             "0c7e82daf5a0", "1b32e1d775ea", "bba38f2294a3", "c62585bd68fb", "d0f0d0e0a0b0"]
-EYE = [f"{pid}_{side}" for pid in (10, 13, 15, 10003, 10007, 7398, 20, 21, 44338, 44349) for side in ("left", "right")]
+APTOS_IDS = [
+    "014508ccb9cb",
+    "0151781fe50b",
+    "01f7bb8be950",
+    "05b1bb2bdb81",
+    "0a4e1a29ffff",
+    "0c7e82daf5a0",
+    "1b32e1d775ea",
+    "bba38f2294a3",
+    "c62585bd68fb",
+    "d0f0d0e0a0b0",
+]
+EYE = [
+    f"{pid}_{side}"
+    for pid in (10, 13, 15, 10003, 10007, 7398, 20, 21, 44338, 44349)
+    for side in ("left", "right")
+]
 
 
 def make_aptos(root):
@@ -66,7 +86,9 @@ def test_grade_prefixed_list(tmp_path, prepare_load, source):
     truth = MAKE[source](tmp_path / "raw")
     chosen = sorted(truth)[::3]
     entries = [f"{truth[p]}_{p.rsplit('/', 1)[1]}" for p in chosen]  # e.g. 0_10_left.jpeg, 2_01f7bb8be950.png
-    ds, report = prepare_load(source, tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", entries)))
+    ds, report = prepare_load(
+        source, tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", entries))
+    )
     assert paths_of(ds) == chosen
     assert report.list_entries_unmatched == 0
 

@@ -6,9 +6,30 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "generate_sources_table.py"
-GROUP_2D = ["aml_cytomorphology", "aptos2019", "bccd", "bcss", "c_nmc_leukemia", "covidx_ct", "dental_panoramic",
-            "eyepacs", "hc18", "hyperkvasir", "isic2019", "kvasir_v2", "m2caiseg", "mll_bone_marrow", "nih_malaria",
-            "nucls", "oct2017", "osteosarcoma_ut", "patchcamelyon", "rsna_bone_age", "saras_mesad", "shoulder_xray"]
+GROUP_2D = [
+    "aml_cytomorphology",
+    "aptos2019",
+    "bccd",
+    "bcss",
+    "c_nmc_leukemia",
+    "covidx_ct",
+    "dental_panoramic",
+    "eyepacs",
+    "hc18",
+    "hyperkvasir",
+    "isic2019",
+    "kvasir_v2",
+    "m2caiseg",
+    "mll_bone_marrow",
+    "nih_malaria",
+    "nucls",
+    "oct2017",
+    "osteosarcoma_ut",
+    "patchcamelyon",
+    "rsna_bone_age",
+    "saras_mesad",
+    "shoulder_xray",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +41,22 @@ def gen():
 
 
 def fact(source, **kw):
-    base = dict(source=source, pretty_name=source.title(), homepage="https://example.org/" + source, access="no registration",
-                license="CC BY 4.0", modality="CT", organ="lung", dimensionality="3d", split_rule="official_train",
-                layout="a/<x|y>.png", lvmmed_file_list="", description="", citation="", label_names=None)
+    base = dict(
+        source=source,
+        pretty_name=source.title(),
+        homepage="https://example.org/" + source,
+        access="no registration",
+        license="CC BY 4.0",
+        modality="CT",
+        organ="lung",
+        dimensionality="3d",
+        split_rule="official_train",
+        layout="a/<x|y>.png",
+        lvmmed_file_list="",
+        description="",
+        citation="",
+        label_names=None,
+    )
     base.update(kw)
     return base
 
@@ -32,7 +66,9 @@ def table_rows(text):
 
 
 def test_render_rows_sorted_escaped_with_commands(gen):
-    text = gen.render_sources_markdown([fact("zeta", lvmmed_file_list="Zeta_List"), fact("alpha", license="a | b")])
+    text = gen.render_sources_markdown(
+        [fact("zeta", lvmmed_file_list="Zeta_List"), fact("alpha", license="a | b")]
+    )
     rows = table_rows(text)
     assert [r.split("(`")[1].split("`)")[0] for r in rows] == ["alpha", "zeta"]
     assert "a \\| b" in rows[0] and "`a/<x\\|y>.png`" in rows[0]

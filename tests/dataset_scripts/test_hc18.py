@@ -3,13 +3,32 @@
 from collections import Counter
 
 import numpy as np
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    noise,
+    paths_of,
+    write_image,
+    write_list,
+    write_text,
+)
 from PIL import Image
 
-from _fixtures_images import (
-    assert_base_columns, assert_missing, assert_sampled_by_patient, noise, paths_of, write_image, write_list, write_text,
-)
-
-NAMES = ["000_HC", "001_HC", "006_HC", "009_HC", "010_HC", "010_2HC", "011_HC", "012_HC", "016_HC", "016_2HC", "016_3HC", "804_HC"]
+NAMES = [
+    "000_HC",
+    "001_HC",
+    "006_HC",
+    "009_HC",
+    "010_HC",
+    "010_2HC",
+    "011_HC",
+    "012_HC",
+    "016_HC",
+    "016_2HC",
+    "016_3HC",
+    "804_HC",
+]
 
 
 def make(root):
@@ -39,7 +58,12 @@ def test_subjects_sampled_masks_and_targets(tmp_path, prepare_load):
 
 def test_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw")
-    ds, _ = prepare_load("hc18", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", ["006_HC.png", "016_2HC.png"])))
+    ds, _ = prepare_load(
+        "hc18",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", ["006_HC.png", "016_2HC.png"])),
+    )
     assert paths_of(ds) == ["training_set/006_HC.png", "training_set/016_2HC.png"]
 
 

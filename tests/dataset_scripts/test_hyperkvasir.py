@@ -2,7 +2,14 @@
 
 import uuid
 
-from _fixtures_images import assert_base_columns, assert_missing, labels_by_path, paths_of, write_image, write_list
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
+)
 
 LABELED = [
     ("lower-gi-tract", "pathological-findings", "polyps"),
@@ -40,7 +47,12 @@ def test_list_of_bare_uuid_names(tmp_path, prepare_load):
     unl, lab = make(tmp_path / "raw")
     chosen = [unl[0], unl[3], sorted(lab)[1]]
     entries = [p.rsplit("/", 1)[1] for p in chosen]  # the list holds bare <uuid>.jpg names
-    ds, _ = prepare_load("hyperkvasir", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", entries)))
+    ds, _ = prepare_load(
+        "hyperkvasir",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", entries)),
+    )
     assert paths_of(ds) == sorted(chosen)
 
 

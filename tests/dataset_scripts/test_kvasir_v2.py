@@ -3,11 +3,25 @@
 import uuid
 
 from _fixtures_images import (
-    assert_base_columns, assert_missing, assert_sampled_by_patient, labels_by_path, paths_of, write_image, write_list,
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
 )
 
-CLASSES = ["dyed-lifted-polyps", "dyed-resection-margins", "esophagitis", "normal-cecum",
-           "normal-pylorus", "normal-z-line", "polyps", "ulcerative-colitis"]
+CLASSES = [
+    "dyed-lifted-polyps",
+    "dyed-resection-margins",
+    "esophagitis",
+    "normal-cecum",
+    "normal-pylorus",
+    "normal-z-line",
+    "polyps",
+    "ulcerative-colitis",
+]
 
 
 def make(root, per_class=2):
@@ -35,7 +49,12 @@ def test_flattened_file_list(tmp_path, prepare_load):
     truth = make(tmp_path / "raw")
     chosen = sorted(truth)[::3]
     entries = [f"{p.split('/')[1]}_{p.split('/')[2]}" for p in chosen]  # <class>_<uuid>.jpg as in the list
-    ds, report = prepare_load("kvasir_v2", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", entries)))
+    ds, report = prepare_load(
+        "kvasir_v2",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", entries)),
+    )
     assert paths_of(ds) == chosen
     assert report.list_entries_unmatched == 0
 

@@ -3,8 +3,17 @@
 import pytest
 
 from lvmmed_hf.data.layouts.images import (
-    LayoutError, find_dir, is_default_split_entry, find_file, iter_class_folders, list_images, one_hot_class, read_csv_rows, strip_list_prefix,
-    table_by, with_file_bytes,
+    LayoutError,
+    find_dir,
+    find_file,
+    is_default_split_entry,
+    iter_class_folders,
+    list_images,
+    one_hot_class,
+    read_csv_rows,
+    strip_list_prefix,
+    table_by,
+    with_file_bytes,
 )
 
 
@@ -35,8 +44,14 @@ def test_list_images_suffix_case_and_hidden(tmp_path):
 def test_iter_class_folders(tmp_path):
     for n in ("B/2.png", "A/1.png", "A/r/3.png", "junk/4.png"):
         touch(tmp_path / n)
-    assert [(p.name, c) for p, c in iter_class_folders(tmp_path, ["A", "B"])] == [("1.png", "A"), ("2.png", "B")]
-    assert [(p.name, c) for p, c in iter_class_folders(tmp_path, ["A"], recursive=True)] == [("1.png", "A"), ("3.png", "A")]
+    assert [(p.name, c) for p, c in iter_class_folders(tmp_path, ["A", "B"])] == [
+        ("1.png", "A"),
+        ("2.png", "B"),
+    ]
+    assert [(p.name, c) for p, c in iter_class_folders(tmp_path, ["A"], recursive=True)] == [
+        ("1.png", "A"),
+        ("3.png", "A"),
+    ]
     assert sorted(c for _, c in iter_class_folders(tmp_path)) == ["A", "B", "junk"]
 
 

@@ -1,9 +1,8 @@
 """m2caiSeg: "m2caiSeg dataset"/{train,trainval,test}/images/<n>.jpg + groundtruth/<n>.png, each name once."""
 
 import numpy as np
-from PIL import Image
-
 from _fixtures_images import assert_base_columns, assert_missing, noise, paths_of, write_image, write_list
+from PIL import Image
 
 NAMES = ["0.jpg", "015975.jpg", "03425.jpg", "975.jpg"]
 
@@ -44,8 +43,11 @@ def test_file_list(tmp_path, prepare_load):
     # the list's form: names only, train frames listed twice (train and trainval)
     lst = write_list(tmp_path / "l.txt", ["0.jpg", "975.jpg", "0.jpg", "7125.jpg"])
     ds, report = prepare_load("m2caiseg", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
-    assert paths_of(ds) == ["m2caiSeg dataset/test/images/7125.jpg", "m2caiSeg dataset/train/images/0.jpg",
-                            "m2caiSeg dataset/train/images/975.jpg"]
+    assert paths_of(ds) == [
+        "m2caiSeg dataset/test/images/7125.jpg",
+        "m2caiSeg dataset/train/images/0.jpg",
+        "m2caiSeg dataset/train/images/975.jpg",
+    ]
     assert report.list_entries_unmatched == 0
 
 

@@ -3,11 +3,27 @@
 from collections import Counter
 
 from _fixtures_images import (
-    assert_base_columns, assert_missing, assert_sampled_by_patient, labels_by_path, paths_of, write_image, write_list,
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
 )
 
-SLIDES = ["C100P61ThinF", "C101P62ThinF", "C102P63ThinF", "C99P60ThinF", "C1_thinF", "C2NThinF",
-          "C39P4thinF", "C40P5thinF", "C41P6thinF", "C42P7thinF"]
+SLIDES = [
+    "C100P61ThinF",
+    "C101P62ThinF",
+    "C102P63ThinF",
+    "C99P60ThinF",
+    "C1_thinF",
+    "C2NThinF",
+    "C39P4thinF",
+    "C40P5thinF",
+    "C41P6thinF",
+    "C42P7thinF",
+]
 
 
 def make(root):
@@ -33,8 +49,12 @@ def test_sample_by_slide_and_labels(tmp_path, prepare_load):
 def test_file_list(tmp_path, prepare_load):
     truth = make(tmp_path / "raw")
     chosen = sorted(truth)[::4]
-    ds, _ = prepare_load("nih_malaria", tmp_path / "raw", tmp_path / "out",
-                         file_list=str(write_list(tmp_path / "l.txt", [p.rsplit("/", 1)[1] for p in chosen])))
+    ds, _ = prepare_load(
+        "nih_malaria",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", [p.rsplit("/", 1)[1] for p in chosen])),
+    )
     assert paths_of(ds) == chosen
 
 

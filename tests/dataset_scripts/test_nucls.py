@@ -1,9 +1,16 @@
 """NuCLS: rgb/<FOV>.png + mask/<FOV>.png [+ train_test_splits/fold_1_train.csv]."""
 
 import numpy as np
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    noise,
+    paths_of,
+    write_image,
+    write_list,
+    write_text,
+)
 from PIL import Image
-
-from _fixtures_images import assert_base_columns, assert_missing, noise, paths_of, write_image, write_list, write_text
 
 FOVS = [
     "TCGA-A2-A04P-DX1_id-5ea4099addda5f839898164e_left-105249_top-48755_bottom-49046_right-105559.png",
@@ -24,7 +31,10 @@ def make(root, split=True):
         masks[n] = m
         write_text(base / "csv" / n.replace(".png", ".csv"), "raw_classification,xmin\n")
     if split:
-        write_text(base / "train_test_splits" / "fold_1_train.csv", ",slide_name,hospital\n0,TCGA-A2-A04P-DX1,A2\n1,TCGA-S3-AA15-DX1,S3\n")
+        write_text(
+            base / "train_test_splits" / "fold_1_train.csv",
+            ",slide_name,hospital\n0,TCGA-A2-A04P-DX1,A2\n1,TCGA-S3-AA15-DX1,S3\n",
+        )
     return masks
 
 
@@ -43,7 +53,9 @@ def test_no_split_file_and_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw", split=False)
     ds, _ = prepare_load("nucls", tmp_path / "raw", tmp_path / "out")
     assert len(ds) == 4
-    ds, _ = prepare_load("nucls", tmp_path / "raw", tmp_path / "out2", file_list=str(write_list(tmp_path / "l.txt", [FOVS[2]])))
+    ds, _ = prepare_load(
+        "nucls", tmp_path / "raw", tmp_path / "out2", file_list=str(write_list(tmp_path / "l.txt", [FOVS[2]]))
+    )
     assert paths_of(ds) == [f"NuCLS_corrected_single_rater/rgb/{FOVS[2]}"]
 
 

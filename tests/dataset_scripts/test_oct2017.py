@@ -1,9 +1,21 @@
 """OCT2017 (Kermany): [OCT2017/]train/<CLASS>/<CLASS>-<patient>-<n>.jpeg; official train only."""
 
-from _fixtures_images import assert_base_columns, assert_missing, labels_by_path, paths_of, write_image, write_list
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
+)
 
-TRAIN = ["CNV/CNV-1016042-1.jpeg", "CNV/CNV-1016042-2.jpeg", "DME/DME-1072015-1.jpeg",
-         "DRUSEN/DRUSEN-1083159-1.jpeg", "NORMAL/NORMAL-1016042-3.jpeg"]
+TRAIN = [
+    "CNV/CNV-1016042-1.jpeg",
+    "CNV/CNV-1016042-2.jpeg",
+    "DME/DME-1072015-1.jpeg",
+    "DRUSEN/DRUSEN-1083159-1.jpeg",
+    "NORMAL/NORMAL-1016042-3.jpeg",
+]
 
 
 def make(root, top="OCT2017 "):
@@ -23,8 +35,14 @@ def test_train_labels_patients(tmp_path, prepare_load):
 
 def test_file_list_and_plain_layout(tmp_path, prepare_load):
     make(tmp_path / "raw", top="")
-    ds, _ = prepare_load("oct2017", tmp_path / "raw", tmp_path / "out",
-                         file_list=str(write_list(tmp_path / "l.txt", ["train/DME/DME-1072015-1.jpeg", "NORMAL-1016042-3.jpeg"])))
+    ds, _ = prepare_load(
+        "oct2017",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(
+            write_list(tmp_path / "l.txt", ["train/DME/DME-1072015-1.jpeg", "NORMAL-1016042-3.jpeg"])
+        ),
+    )
     assert paths_of(ds) == ["train/DME/DME-1072015-1.jpeg", "train/NORMAL/NORMAL-1016042-3.jpeg"]
 
 

@@ -3,12 +3,24 @@
 from collections import Counter
 
 from _fixtures_images import (
-    assert_base_columns, assert_missing, assert_sampled_by_patient, labels_by_path, paths_of, write_image, write_list, write_text,
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    labels_by_path,
+    paths_of,
+    write_image,
+    write_list,
+    write_text,
 )
 
 PATIENTS = ["Case-3", "Case-4", "Case-6", "Case-8", "Case-9", "Case-10", "Case-12", "P9", "P10", "P11"]
 CSV_CLASS = ["Non-Tumor", "Viable", "Non-Viable-Tumor", "viable: non-viable"]
-NAME = {"Non-Tumor": "non_tumor", "Viable": "viable_tumor", "Non-Viable-Tumor": "non_viable_tumor", "viable: non-viable": "viable_non_viable"}
+NAME = {
+    "Non-Tumor": "non_tumor",
+    "Viable": "viable_tumor",
+    "Non-Viable-Tumor": "non_viable_tumor",
+    "viable: non-viable": "viable_non_viable",
+}
 
 
 def csv_name(stem):
@@ -45,8 +57,12 @@ def test_sample_by_tile_and_labels(tmp_path, prepare_load):
 def test_file_list(tmp_path, prepare_load):
     truth = make(tmp_path / "raw")
     chosen = sorted(truth)[:4]
-    ds, _ = prepare_load("osteosarcoma_ut", tmp_path / "raw", tmp_path / "out",
-                         file_list=str(write_list(tmp_path / "l.txt", [p.rsplit("/", 1)[1] for p in chosen])))
+    ds, _ = prepare_load(
+        "osteosarcoma_ut",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", [p.rsplit("/", 1)[1] for p in chosen])),
+    )
     assert paths_of(ds) == chosen
     assert labels_by_path(ds) == {p: truth[p] for p in chosen}
 

@@ -5,8 +5,8 @@ import sys
 import h5py
 import numpy as np
 import pytest
-
 from _fixtures_images import assert_base_columns, assert_missing, write_list
+
 from lvmmed_hf.data.builder import FileListError
 from lvmmed_hf.data.prepare import prepare_source
 from lvmmed_hf.data.registry import get_source
@@ -64,7 +64,12 @@ def test_without_labels_and_file_list(tmp_path, prepare_load):
     ds, _ = prepare_load("patchcamelyon", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
     assert len(ds) == 5 and set(ds["label"]) == {None}
     with pytest.raises(FileListError):
-        prepare_source("patchcamelyon", tmp_path / "raw", tmp_path / "out2", file_list=str(write_list(tmp_path / "m.txt", ["other.h5"])))
+        prepare_source(
+            "patchcamelyon",
+            tmp_path / "raw",
+            tmp_path / "out2",
+            file_list=str(write_list(tmp_path / "m.txt", ["other.h5"])),
+        )
 
 
 def test_gzipped_or_missing(tmp_path):

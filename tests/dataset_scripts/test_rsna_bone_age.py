@@ -1,8 +1,15 @@
 """RSNA bone age: boneage-training-dataset/boneage-training-dataset/<id>.png + CSV (id, boneage, male)."""
 
 import pytest
-
-from _fixtures_images import assert_base_columns, assert_missing, assert_sampled_by_patient, paths_of, write_image, write_list, write_text
+from _fixtures_images import (
+    assert_base_columns,
+    assert_missing,
+    assert_sampled_by_patient,
+    paths_of,
+    write_image,
+    write_list,
+    write_text,
+)
 
 IDS = ["1377", "1378", "10525", "10567", "10639", "11833", "6420", "8016", "12000", "12001"]
 
@@ -26,12 +33,19 @@ def test_sample_and_targets(tmp_path, prepare_load):
     for ex in ds:
         assert (ex["boneage_months"], ex["male"]) == truth[ex["patient_id"]]
         assert ex["label"] is None  # regression target lives in boneage_months
-        assert ex["original_path"] == f"boneage-training-dataset/boneage-training-dataset/{ex['patient_id']}.png"
+        assert (
+            ex["original_path"] == f"boneage-training-dataset/boneage-training-dataset/{ex['patient_id']}.png"
+        )
 
 
 def test_file_list_flat_folder(tmp_path, prepare_load):
     make(tmp_path / "raw", nested=False)
-    ds, _ = prepare_load("rsna_bone_age", tmp_path / "raw", tmp_path / "out", file_list=str(write_list(tmp_path / "l.txt", ["10525.png", "8016.png"])))
+    ds, _ = prepare_load(
+        "rsna_bone_age",
+        tmp_path / "raw",
+        tmp_path / "out",
+        file_list=str(write_list(tmp_path / "l.txt", ["10525.png", "8016.png"])),
+    )
     assert paths_of(ds) == ["boneage-training-dataset/10525.png", "boneage-training-dataset/8016.png"]
 
 

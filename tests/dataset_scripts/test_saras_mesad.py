@@ -12,9 +12,15 @@ def test_named_frames_and_list(tmp_path, prepare_load):
     ds, _ = prepare_load("saras_mesad", tmp_path / "raw", tmp_path / "out")
     assert_base_columns(ds, "saras_mesad", "surgical video", "prostate surgery")
     assert paths_of(ds) == sorted(f"train/images/{n}" for n in FRAMES)
-    assert dict(zip(ds["original_path"], ds["patient_id"])) == {f"train/images/{n}": n.split("_")[0] for n in FRAMES}
-    ds, _ = prepare_load("saras_mesad", tmp_path / "raw", tmp_path / "out2",
-                         file_list=str(write_list(tmp_path / "l.txt", ["real1_frame_1001.jpg", "real4_frame_99.jpg"])))
+    assert dict(zip(ds["original_path"], ds["patient_id"])) == {
+        f"train/images/{n}": n.split("_")[0] for n in FRAMES
+    }
+    ds, _ = prepare_load(
+        "saras_mesad",
+        tmp_path / "raw",
+        tmp_path / "out2",
+        file_list=str(write_list(tmp_path / "l.txt", ["real1_frame_1001.jpg", "real4_frame_99.jpg"])),
+    )
     assert paths_of(ds) == ["train/images/real1_frame_1001.jpg", "train/images/real4_frame_99.jpg"]
 
 

@@ -54,14 +54,18 @@ def find_file(data_dir: Path, candidates: Sequence[str]) -> Path | None:
     return None
 
 
-def list_images(folder: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES, recursive: bool = False) -> list[Path]:
+def list_images(
+    folder: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES, recursive: bool = False
+) -> list[Path]:
     """Image files of ``folder`` whose suffix is in ``suffixes`` (case-insensitive), sorted.
 
     Hidden files (``.DS_Store``, ``._x.jpg`` resource forks from macOS archives) are ignored.
     """
     suffixes = tuple(s.lower() for s in suffixes)
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes)
+    return sorted(
+        p for p in it if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+    )
 
 
 def iter_class_folders(
@@ -89,7 +93,9 @@ def iter_class_folders(
             yield path, folder.name
 
 
-def read_csv_rows(path: Path, required: Sequence[str] = (), delimiter: str | None = None) -> list[dict[str, str]]:
+def read_csv_rows(
+    path: Path, required: Sequence[str] = (), delimiter: str | None = None
+) -> list[dict[str, str]]:
     """Rows of a CSV label table as dicts (header stripped; BOM tolerated).
 
     ``required``: column names that must be present; a missing column raises :class:`LayoutError`
@@ -131,7 +137,9 @@ def _is_one(v: str) -> bool:
 
 
 def strip_list_prefix(entry: str, pattern: str | re.Pattern) -> str:
-    """A list entry without its class prefix: ``strip_list_prefix("2_10_left.jpeg", r"\\d+_")`` -> ``10_left.jpeg``.
+    """A list entry without its class prefix.
+
+    ``strip_list_prefix("2_10_left.jpeg", r"\\d+_")`` -> ``10_left.jpeg``.
 
     LVM-Med flattened several class-folder datasets into ``<class>_<file name>`` list entries; the
     builders match the remaining file name. Only the last path component is kept; an entry without
@@ -139,7 +147,7 @@ def strip_list_prefix(entry: str, pattern: str | re.Pattern) -> str:
     """
     name = entry.rsplit("/", 1)[-1]
     m = re.match(pattern, name)
-    return name[m.end():] if m else name
+    return name[m.end() :] if m else name
 
 
 def with_file_bytes(example: dict, keys: Iterable[str]) -> dict:
