@@ -54,7 +54,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_alternately(models: dict, pixels: torch.Tensor, iters: int, warmup: int, train: bool) -> dict[str, list[float]]:
+def time_alternately(
+    models: dict, pixels: torch.Tensor, iters: int, warmup: int, train: bool
+) -> dict[str, list[float]]:
     """Seconds per batch for each model, measured round by round in alternating order."""
     device = pixels.device
     for model in models.values():
@@ -135,11 +137,13 @@ def cpu_peak_memory(which: str, args: argparse.Namespace, train: bool) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--iters", type=int, default=None, help="timed rounds per model (default: 6 CPU, 50 CUDA)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps per model (default: 1 CPU, 10 CUDA)")
+    parser.add_argument("--iters", type=int, help="timed rounds per model (default: 6 CPU, 50 CUDA)")
+    parser.add_argument("--warmup", type=int, help="untimed steps per model (default: 1 CPU, 10 CUDA)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for both models")
@@ -168,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         pixels = pixels.contiguous(memory_format=torch.channels_last)
     ours.eval(), stock.eval()
     with torch.inference_mode():
-        diff = (ours(pixels[:2]).pooler_output - stock(pixels[:2]).pooler_output.flatten(1)).abs().max().item()
+        ours_pooled, stock_pooled = ours(pixels[:2]).pooler_output, stock(pixels[:2]).pooler_output.flatten(1)
+        diff = (ours_pooled - stock_pooled).abs().max().item()
 
     models = {"LvmMedCnnModel": ours, "transformers ResNetModel": stock}
+    where = f" ({torch.cuda.get_device_name(device)})" if on_cuda else f", {torch.get_num_threads()} threads"
     print(
         f"ResNet-50, batch {args.batch_size}, {args.image_size} px, {args.dtype}, device {device}"
-        f"{' (' + torch.cuda.get_device_name(device) + ')' if on_cuda else f', {torch.get_num_threads()} threads'}"
+        f"{where}"
         f", channels_last={args.channels_last}, {iters} alternating rounds after {warmup} warm-up; "
         f"torch {torch.__version__}; max |ours - stock| of pooled features: {diff:.1e}"
     )

@@ -29,7 +29,9 @@ from lvmmed_hf import (
 )
 
 TINY = dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
-TINY_BOTTLENECK = dict(embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=[2, 1, 1, 1], layer_type="bottleneck")
+TINY_BOTTLENECK = dict(
+    embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=[2, 1, 1, 1], layer_type="bottleneck"
+)
 
 
 def _pixels(batch: int = 2, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -184,7 +186,8 @@ def test_module_tree_is_torchvision_layout_with_stride_on_3x3():
 
 def test_init_follows_torchvision_and_resets_batchnorm_buffers():
     torch.manual_seed(0)
-    model = LvmMedCnnForImageClassification(LvmMedCnnConfig(**TINY, num_labels=5, classifier_hidden_sizes=[32]))
+    config = LvmMedCnnConfig(**TINY, num_labels=5, classifier_hidden_sizes=[32])
+    model = LvmMedCnnForImageClassification(config)
     # kaiming normal, fan_out, gain sqrt(2): std = sqrt(2 / (out_channels * kh * kw))
     conv = model.lvmmed.layer4[0].conv2
     expected_std = math.sqrt(2.0 / (conv.out_channels * 9))
@@ -237,7 +240,9 @@ def test_determinism_and_seeded_construction():
 def test_save_load_round_trip_through_auto_classes(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pixels = _pixels()
-    config = LvmMedCnnConfig(**TINY, num_labels=3, classifier_hidden_sizes=[16], out_features=["stage1", "stage3"])
+    config = LvmMedCnnConfig(
+        **TINY, num_labels=3, classifier_hidden_sizes=[16], out_features=["stage1", "stage3"]
+    )
 
     head = LvmMedCnnForImageClassification(config).eval()
     _randomise_batchnorm(head)

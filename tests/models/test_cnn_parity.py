@@ -54,7 +54,8 @@ def _torchvision_resnet_keys(depths: list[int], bottleneck: bool) -> dict[str, t
                 keys[f"{p}.conv1.weight"] = (planes, inplanes, 1, 1)
                 keys[f"{p}.conv2.weight"] = (planes, planes, 3, 3)
                 keys[f"{p}.conv3.weight"] = (planes * 4, planes, 1, 1)
-                keys.update(bn_keys(f"{p}.bn1", planes) | bn_keys(f"{p}.bn2", planes) | bn_keys(f"{p}.bn3", planes * 4))
+                keys.update(bn_keys(f"{p}.bn1", planes) | bn_keys(f"{p}.bn2", planes))
+                keys.update(bn_keys(f"{p}.bn3", planes * 4))
             else:
                 keys[f"{p}.conv1.weight"] = (planes, inplanes, 3, 3)
                 keys[f"{p}.conv2.weight"] = (planes, planes, 3, 3)
@@ -72,10 +73,12 @@ def _torchvision_resnet_keys(depths: list[int], bottleneck: bool) -> dict[str, t
     "config_kwargs, depths, bottleneck",
     [
         ({}, [3, 4, 6, 3], True),  # ResNet-50, the released LVM-Med backbone
-        (dict(hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic"), [2, 2, 2, 2], False),
+        (dict(hidden_sizes=[64, 128, 256, 512], depths=[2] * 4, layer_type="basic"), [2] * 4, False),
     ],
 )
-def test_torchvision_layout_state_dict_loads_with_zero_missing_and_unexpected(config_kwargs, depths, bottleneck):
+def test_torchvision_layout_state_dict_loads_with_zero_missing_and_unexpected(
+    config_kwargs, depths, bottleneck
+):
     expected = _torchvision_resnet_keys(depths, bottleneck)
     assert len(expected) == (320 if bottleneck else 122)
     authors = {k: torch.randn(shape) if shape else torch.tensor(7) for k, shape in expected.items()}
@@ -98,7 +101,8 @@ def test_stock_config_matches_ours():
     stock = to_transformers_resnet_config(ours)
     assert isinstance(stock, ResNetConfig)
     assert stock.downsample_in_bottleneck is False and stock.downsample_in_first_stage is False
-    assert (stock.depths, stock.hidden_sizes, stock.layer_type) == (ours.depths, ours.hidden_sizes, ours.layer_type)
+    assert stock.depths == ours.depths and stock.hidden_sizes == ours.hidden_sizes
+    assert stock.layer_type == ours.layer_type
     assert stock.num_labels == 3 and stock.out_features == ["stage2", "stage4"]
 
 
@@ -167,6 +171,7 @@ def test_key_mapping_round_trips_and_rejects_foreign_keys():
 
 
 def test_mlp_head_has_no_stock_export():
-    model = LvmMedCnnForImageClassification(LvmMedCnnConfig(**TINY, num_labels=2, classifier_hidden_sizes=[8]))
+    config = LvmMedCnnConfig(**TINY, num_labels=2, classifier_hidden_sizes=[8])
+    model = LvmMedCnnForImageClassification(config)
     with pytest.raises(ValueError, match="linear head only"):
         export_to_transformers_resnet(model)

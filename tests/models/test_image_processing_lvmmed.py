@@ -79,7 +79,9 @@ def test_float_inputs_are_used_as_they_are():
     processor = LvmMedImageProcessor(do_resize=False)
     out = processor(unit, return_tensors="pt").pixel_values[0].numpy()
     np.testing.assert_allclose(out, _normalise(unit), atol=1e-6)
-    assert np.allclose(processor(unit * 0 + 2.0, return_tensors="np").pixel_values, _normalise(np.full((3, 12, 10), 2.0)))
+    twos = np.full((3, 12, 10), 2.0, dtype=np.float32)  # out of [0, 1]: still not rescaled or clipped
+    out = processor(twos, return_tensors="np").pixel_values[0]
+    np.testing.assert_allclose(out, _normalise(twos), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +114,9 @@ def test_channel_first_and_last_rgb_agree_with_torch_input():
     torch.testing.assert_close(hwc, tensor, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("shape", [(20, 20, 2), (5, 20, 20), (20, 20, 5), (2, 20, 20), (20, 20, 4), (4, 4, 4, 4, 4)])
+@pytest.mark.parametrize(
+    "shape", [(20, 20, 2), (5, 20, 20), (20, 20, 5), (2, 20, 20), (20, 20, 4), (4, 4, 4, 4, 4)]
+)
 def test_wrong_channel_counts_raise_a_clear_error(shape):
     with pytest.raises(ValueError, match=r"channels|shape"):
         LvmMedImageProcessor()(np.zeros(shape, np.uint8))
@@ -139,7 +143,9 @@ def _pil_reference(image_u8: np.ndarray, height: int, width: int) -> np.ndarray:
     return _normalise(np.stack(channels))
 
 
-@pytest.mark.parametrize("in_shape, out_size", [((60, 90), (32, 40)), ((17, 23), (40, 30)), ((224, 224), (96, 96))])
+@pytest.mark.parametrize(
+    "in_shape, out_size", [((60, 90), (32, 40)), ((17, 23), (40, 30)), ((224, 224), (96, 96))]
+)
 def test_resize_and_normalise_match_an_independent_pil_computation(in_shape, out_size):
     rgb = _rng(4).integers(0, 256, size=(*in_shape, 3), dtype=np.uint8)
     processor = LvmMedImageProcessor(size={"height": out_size[0], "width": out_size[1]})
@@ -152,7 +158,9 @@ def test_resize_and_normalise_match_an_independent_pil_computation(in_shape, out
 
 def test_shortest_edge_and_center_crop():
     rgb = _rng(5).integers(0, 256, size=(40, 80, 3), dtype=np.uint8)
-    processor = LvmMedImageProcessor(size={"shortest_edge": 20}, do_center_crop=True, crop_size={"height": 16, "width": 16})
+    processor = LvmMedImageProcessor(
+        size={"shortest_edge": 20}, do_center_crop=True, crop_size={"height": 16, "width": 16}
+    )
     out = processor(rgb, return_tensors="np").pixel_values
     assert out.shape == (1, 3, 16, 16)
     full = LvmMedImageProcessor(size={"height": 20, "width": 40})(rgb, return_tensors="np").pixel_values[0]
@@ -164,12 +172,18 @@ def test_batches_lists_and_return_types():
     batch = _rng(6).random((4, 3, 20, 20)).astype(np.float32)
     out = processor(batch, return_tensors="pt").pixel_values
     assert out.shape == (4, 3, 8, 8)
-    mixed = [Image.fromarray(np.zeros((10, 10), np.uint8)), np.zeros((12, 9, 3), np.uint16), torch.zeros(3, 5, 5)]
+    mixed = [
+        Image.fromarray(np.zeros((10, 10), np.uint8)),
+        np.zeros((12, 9, 3), np.uint16),
+        torch.zeros(3, 5, 5),
+    ]
     assert processor(mixed, return_tensors="pt").pixel_values.shape == (3, 3, 8, 8)
     as_list = processor(mixed).pixel_values
-    assert isinstance(as_list, list) and all(isinstance(x, np.ndarray) and x.shape == (3, 8, 8) for x in as_list)
+    assert isinstance(as_list, list)
+    assert all(isinstance(x, np.ndarray) and x.shape == (3, 8, 8) for x in as_list)
     with pytest.raises(ValueError, match="different sizes"):
-        processor([np.zeros((10, 10), np.uint8), np.zeros((12, 12), np.uint8)], do_resize=False, return_tensors="pt")
+        different = [np.zeros((10, 10), np.uint8), np.zeros((12, 12), np.uint8)]
+        processor(different, do_resize=False, return_tensors="pt")
 
 
 def test_save_and_load_through_autoimageprocessor(tmp_path, monkeypatch):
@@ -179,11 +193,11 @@ def test_save_and_load_through_autoimageprocessor(tmp_path, monkeypatch):
     LvmMedCnnConfig(**TINY).save_pretrained(tmp_path)
     loaded = AutoImageProcessor.from_pretrained(tmp_path)
     assert type(loaded) is LvmMedImageProcessor
-    assert loaded.window_center == -600 and loaded.window_width == 1500 and loaded.size == {"height": 32, "width": 48}
+    assert loaded.window_center == -600 and loaded.window_width == 1500
+    assert loaded.size == {"height": 32, "width": 48}
     hu = _rng(7).integers(-1024, 2000, size=(50, 50)).astype(np.int16)
-    torch.testing.assert_close(
-        loaded(hu, return_tensors="pt").pixel_values, processor(hu, return_tensors="pt").pixel_values, rtol=0, atol=0
-    )
+    expected = processor(hu, return_tensors="pt").pixel_values
+    torch.testing.assert_close(loaded(hu, return_tensors="pt").pixel_values, expected, rtol=0, atol=0)
 
 
 def test_transformers_pipelines_accept_the_processor():
@@ -191,7 +205,8 @@ def test_transformers_pipelines_accept_the_processor():
     image = Image.fromarray(_rng(8).integers(0, 256, size=(40, 50, 3), dtype=np.uint8))
     torch.manual_seed(0)
     backbone = LvmMedCnnModel(LvmMedCnnConfig(**TINY)).eval()
-    features = pipeline("image-feature-extraction", model=backbone, image_processor=processor)(image, pool=True)
+    extractor = pipeline("image-feature-extraction", model=backbone, image_processor=processor)
+    features = extractor(image, pool=True)
     with torch.no_grad():
         expected = backbone(**processor(image, return_tensors="pt")).pooler_output
     np.testing.assert_allclose(np.asarray(features), expected.numpy(), atol=1e-5)
