@@ -64,6 +64,8 @@ class GraphMatchingLossConfig:
     """Size of the projected embeddings z (input of the GCN)."""
     gcn_hidden_dim: int = 128
     gcn_layers: int = 2
+    gcn_residual: bool = False
+    """Residual message passing ``z + GCN(z)`` (not in the paper; see GraphConvolutionalNetwork)."""
     solver_kwargs: dict = field(default_factory=dict)
 
     @classmethod
@@ -118,7 +120,7 @@ class GraphMatchingLoss(nn.Module):
         if not 0.0 <= config.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {config.alpha}")
         self.gcn = (
-            GraphConvolutionalNetwork(config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers)
+            GraphConvolutionalNetwork(config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers, config.gcn_residual)
             if config.message_passing
             else None
         )

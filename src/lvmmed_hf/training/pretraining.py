@@ -81,6 +81,7 @@ class GraphMatchingArguments:
     lap_backend: str = "scipy"
     gcn_hidden_dim: int = 128
     gcn_layers: int = 2
+    gcn_residual: bool = False
 
     def to_loss_config(self, embedding_dim: int) -> GraphMatchingLossConfig:
         return GraphMatchingLossConfig(embedding_dim=embedding_dim, **dataclasses.asdict(self))
@@ -143,27 +144,28 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
     """The training ``datasets.Dataset`` (embedded corpus or a prepared corpus folder)."""
     if data_args.embedded == bool(data_args.dataset_dir):
         raise ValueError("give exactly one data source: --embedded or --dataset_dir")
-    if data_args.embedded:
-        from ..data.embedded import load_embedded, prepare_embedded
+    # The main process prepares and filters first (caches); the others then read its results.
+    with training_args.main_process_first(desc="prepare training data"):
+        if data_args.embedded:
+            from ..data.embedded import load_embedded, prepare_embedded
 
-        out = Path(data_args.embedded_dir or Path(training_args.output_dir).parent / "embedded_corpus")
-        with training_args.main_process_first(desc="prepare embedded corpus"):
+            out = Path(data_args.embedded_dir or Path(training_args.output_dir).parent / "embedded_corpus")
             prepare_embedded(out)
             dataset = load_embedded(out)
-    else:
-        from ..data.mixture import load_mixture
+        else:
+            from ..data.mixture import load_mixture
 
-        if not Path(data_args.dataset_dir).is_dir():
-            raise FileNotFoundError(f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)")
-        dataset = load_mixture(
-            data_args.dataset_dir, data_args.sources or None, weights=data_args.mixture_weights,
-            seed=training_args.seed, streaming=False,
-        )
-    if data_args.min_image_size > 0:
-        column, minimum = data_args.image_column, data_args.min_image_size
-        before = len(dataset)
-        dataset = dataset.filter(lambda row: min(row[column].size) >= minimum)
-        logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
+            if not Path(data_args.dataset_dir).is_dir():
+                raise FileNotFoundError(f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)")
+            dataset = load_mixture(
+                data_args.dataset_dir, data_args.sources or None, weights=data_args.mixture_weights,
+                seed=training_args.seed, streaming=False,
+            )
+        if data_args.min_image_size > 0:
+            column, minimum = data_args.image_column, data_args.min_image_size
+            before = len(dataset)
+            dataset = dataset.filter(lambda row: min(row[column].size) >= minimum)
+            logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
     if data_args.max_train_samples is not None:
         dataset = dataset.select(range(min(len(dataset), data_args.max_train_samples)))
     return dataset
