@@ -18,6 +18,8 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForImageClassification,
+    DetrConfig,
+    DetrForObjectDetection,
     UperNetConfig,
     UperNetForSemanticSegmentation,
 )
@@ -515,3 +517,24 @@ def test_upernet_with_vit_backbone_forward_save_reload(tmp_path):
     labels = torch.randint(0, 3, (2, 64, 64), generator=torch.Generator().manual_seed(0))
     model(x, labels=labels).loss.backward()
     assert all(p.grad is not None for p in model.backbone.parameters())
+
+
+def test_detr_with_vit_backbone_forward_save_reload(tmp_path):
+    backbone_config = tiny(out_features=["stage2"])
+    config = DetrConfig(
+        use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone_config, num_labels=3,
+        d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5,
+    )
+    model = DetrForObjectDetection(config).eval()
+    assert type(model.model.backbone.model) is LvmMedViTBackbone
+    # Our model type has no "resnet" in it, so DETR leaves the backbone trainable.
+    assert all(p.requires_grad for p in model.model.backbone.parameters())
+    x = pixels(2, 64)
+    with torch.no_grad():
+        out = model(pixel_values=x)
+    assert out.logits.shape == (2, 5, 4) and out.pred_boxes.shape == (2, 5, 4)
+    model.save_pretrained(tmp_path)
+    reloaded = DetrForObjectDetection.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(pixel_values=x).logits, out.logits, rtol=0, atol=0)
