@@ -6,17 +6,17 @@ Accepted layout (kvasir-dataset-v2.zip, unzipped)::
     classes: dyed-lifted-polyps, dyed-resection-margins, esophagitis, normal-cecum, normal-pylorus,
              normal-z-line, polyps, ulcerative-colitis
 
-LVM-Med's list flattens names to ``<class>_<uuid>.jpg``; :meth:`list_entry_key` strips the class
-prefix so entries match the real ``<class>/<uuid>.jpg`` files (plain ``<uuid>.jpg`` entries and
-relative paths match too). No patient ids in the release; each image is its own group.
+LVM-Med's list flattens names to ``<class>_<uuid>.jpg``; :meth:`list_keys` gives every file that
+flattened name too, so an entry matches exactly the ``<class>/<uuid>.jpg`` it names (plain
+``<uuid>.jpg`` entries and relative paths match as usual). No patient ids in the release; each
+image is its own group.
 Verified: class names and uuid naming from the LVM-Med list and the Kvasir page (datasets.simula.no/kvasir).
 """
 
-import re
 from pathlib import Path
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-from lvmmed_hf.data.layouts.images import find_dir, iter_class_folders, strip_list_prefix
+from lvmmed_hf.data.layouts.images import find_dir, iter_class_folders
 
 CLASSES = [
     "dyed-lifted-polyps",
@@ -28,7 +28,6 @@ CLASSES = [
     "polyps",
     "ulcerative-colitis",
 ]
-_PREFIX = re.compile("(?:" + "|".join(map(re.escape, CLASSES)) + ")_")
 
 
 class KvasirV2(LvmMedSourceBuilder):
@@ -60,7 +59,5 @@ class KvasirV2(LvmMedSourceBuilder):
         for p, cls in iter_class_folders(root, CLASSES, (".jpg", ".jpeg")):
             yield Record(paths=p, patient_id=p.stem, label=cls, reader="image")
 
-    def list_entry_key(self, entry: str) -> str:
-        if "/" in entry:
-            return entry
-        return strip_list_prefix(entry, _PREFIX)
+    def list_keys(self, record: Record, path: Path, data_dir: Path) -> set[str]:
+        return super().list_keys(record, path, data_dir) | {f"{path.parent.name}_{path.name}"}

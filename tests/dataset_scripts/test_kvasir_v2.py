@@ -59,6 +59,15 @@ def test_flattened_file_list(tmp_path, prepare_load):
     assert report.list_entries_unmatched == 0
 
 
+def test_flattened_entry_names_one_class(tmp_path, prepare_load):
+    name = str(uuid.UUID(int=7)) + ".jpg"  # the same file name in two class folders
+    write_image(tmp_path / "raw" / "polyps" / name, 1)
+    write_image(tmp_path / "raw" / "esophagitis" / name, 2)
+    lst = write_list(tmp_path / "l.txt", [f"polyps_{name}"])
+    ds, _ = prepare_load("kvasir_v2", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
+    assert paths_of(ds) == [f"polyps/{name}"]
+
+
 def test_wrong_layout(tmp_path):
     write_image(tmp_path / "raw" / "kvasir-dataset-v2" / "not-a-class" / "a.jpg", 1)
     assert_missing("kvasir_v2", tmp_path / "raw", tmp_path / "out", "<class>/<uuid>.jpg")
