@@ -11,8 +11,9 @@ LVM-Med used the training part (1,481 of ~1,744 FOVs). When ``train_test_splits/
 exists, FOVs whose slide (``TCGA-XX-XXXX-DX1``) it names are kept; otherwise every FOV is yielded
 (pass LVM-Med's list to reproduce it exactly). Patient = ``TCGA-XX-XXXX``.
 Verified: FOV names from the LVM-Med list; rgb/csv/mask/visualization folders from the NuCLS site
-and public re-organisations of the release. The content of the split CSVs could not be checked
-(the builder only looks for slide names in them).
+and public re-organisations of the release; ``fold_1_train.csv`` with a ``slide_name`` column
+(``TCGA-A2-A04P-DX1``, the FOV name before the first ``_``) from public loaders of the release (the
+builder reads every slide name in the file, so it does not depend on the column order).
 """
 
 import logging
