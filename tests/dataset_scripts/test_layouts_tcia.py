@@ -95,3 +95,27 @@ def test_patient_folders_found_at_the_shallowest_depth(tmp_path):
     assert [p.name for p in found] == ["OPC-00001", "OPC-00002"]
     assert find_named_dirs(tmp_path / "x", r"OPC-\d{5}") == [tmp_path / "x/y/z/w/OPC-00003"]
     assert find_named_dirs(tmp_path / "x", r"OPC-\d{5}", max_depth=2) == []
+
+
+def test_file_list_matches_other_retriever_versions_and_classic_folders(tmp_path):
+    """LVM-Med's list entry (older descriptive naming) selects the same slice in a newer-naming download
+    (description changed, ``NA`` inserted) and in a classic download whose folders are the UIDs."""
+    entry = ("ProstateX-0115/01-18-2012-MR prostaat kanker detectie WDS_mc MCAPRODETW-46971/"
+             "8.000000-ep2d_diff_tra_DYNDIST_MIXCALC_BVAL-29918/1-09.dcm")
+    study_uid = "1.3.6.1.4.1.14519.5.2.1.7311.5101.17056119361272309346971"
+    series_uid = "1.3.6.1.4.1.14519.5.2.1.7311.5101.20682889127052054429918"
+    names = ["1-08.dcm", "1-09.dcm", "1-10.dcm"]
+    newer = tmp_path / "newer" / "PROSTATEx" / "ProstateX-0115" / "01-18-2012-NA-MR prostaat kanker detectie WDSmc MCAPRODETW-46971"
+    _series(newer / "8.000000-ep2d_diff_tra_DYNDISTMIXCALCBVAL-29918", "ProstateX-0115", 3, modality="MR", names=names,
+            study=study_uid, series=series_uid)
+    classic = tmp_path / "classic" / "PROSTATEx" / "ProstateX-0115" / study_uid / series_uid
+    _series(classic, "ProstateX-0115", 3, modality="MR", names=names, study=study_uid, series=series_uid)
+    # another series of the same patient whose folders end in other digits: never selected
+    _series(tmp_path / "classic/PROSTATEx/ProstateX-0115" / study_uid / "1.2.3.4.12345", "ProstateX-0115", 2, modality="MR",
+            names=["1-09.dcm", "1-10.dcm"], study=study_uid, series="1.2.3.4.12345")
+    lst = tmp_path / "0_SSL_PROSTATEx_MRI_Prostate.txt"
+    lst.write_text(entry + "\n")
+    for name, series_folder in (("newer", "8.000000-ep2d_diff_tra_DYNDISTMIXCALCBVAL-29918"), ("classic", series_uid)):
+        ds, report = prepare_and_load("prostatex", tmp_path / name, tmp_path / f"out-{name}", file_list=str(lst))
+        assert ds["original_path"] == [f"PROSTATEx/ProstateX-0115/{ds[0]['original_path'].split('/')[2]}/{series_folder}/1-09.dcm"]
+        assert report.list_entries_unmatched == 0 and report.skipped["not_in_list"] == (2 if name == "newer" else 4)

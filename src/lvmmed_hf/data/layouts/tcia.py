@@ -212,6 +212,34 @@ def _series(patient_id: str, folder: Path, files: list[Path], h: dict[str, Any] 
     )
 
 
+_DESCRIPTIVE_SUFFIX = re.compile(r"-(\d{5})$")
+_UID = re.compile(r"\d+(?:\.\d+)+")
+
+
+def folder_key(name: str) -> str:
+    """The part of a study/series folder name that every retriever version writes the same way.
+
+    Descriptive folder names end in ``-<last 5 digits of the UID>`` (``...MCAPRODETW-05711`` for
+    StudyInstanceUID ``1.3.6.1.4.1.14519.5.2.1.7311.5101.158323547117540061132729905711``), while
+    the description part changed between retriever versions (``t2_tse_sag`` vs ``t2tsesag``, an
+    inserted ``NA``); classic folder names are the UID itself. Both give those 5 digits.
+    """
+    m = _DESCRIPTIVE_SUFFIX.search(name)
+    if m:
+        return m.group(1)
+    if _UID.fullmatch(name):
+        return name.replace(".", "")[-5:]
+    return name
+
+
+def list_key(parts: Sequence[str]) -> str | None:
+    """``<patient>/<study>/<series>/<file>`` (last four parts) -> ``tcia:<patient>/<5 digits>/<5 digits>/<file>``."""
+    if len(parts) < 4:
+        return None
+    patient, study, series, name = parts[-4:]
+    return f"tcia:{patient}/{folder_key(study)}/{folder_key(series)}/{name}"
+
+
 def _relpath(path: Path, root: Path) -> str:
     try:
         return Path(os.path.relpath(path, root)).as_posix()
@@ -225,8 +253,9 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     Subclasses set the usual facts plus ``patient_pattern`` (a regex the patient folder names fully
     match, e.g. ``OPC-\\d{5}``), ``accepted_modalities`` (DICOM codes kept, e.g. ``("CT",)``) and
     ``collection_names`` (the collection folder names the retriever writes). File lists name slice
-    files as ``<PatientID>/<study folder>/<series folder>/<file>.dcm`` (descriptive layout), which
-    ``file_list_match = "path"`` matches at any depth of the data folder.
+    files as ``<PatientID>/<study folder>/<series folder>/<file>.dcm`` (descriptive layout); entries
+    are matched on patient, the UID digits of the two folder names (:func:`folder_key`) and the file
+    name, so a download made with another retriever version or the classic directory type matches.
     """
 
     dimensionality = "3d"
@@ -272,6 +301,16 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
                     self._skip(LOCALIZER, rel, f"localizer/scout series {s.description!r}", len(s.files))
                 else:
                     yield s
+
+    def list_keys(self, record: Record, path: Path, data_dir: Path) -> set[str]:
+        # LVM-Med's lists name <patient>/<study>/<series>/<file> in one retriever version's
+        # descriptive naming; the UID digits in the folder names match any version and the classic type.
+        keys = super().list_keys(record, path, data_dir)
+        key = list_key(_relpath(path, data_dir).split("/"))
+        return keys | {key} if key else keys
+
+    def list_entry_key(self, entry: str) -> str:
+        return list_key(entry.split("/")) or super().list_entry_key(entry)
 
     def record_for(self, s: TciaSeries, data_dir: Path, **kwargs: Any) -> Record:
         """One record per series; single-file series use the one-file reader (2D or enhanced multi-frame)."""
