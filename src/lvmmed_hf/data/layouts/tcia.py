@@ -3,15 +3,15 @@
 The NBIA Data Retriever (the download tool of The Cancer Imaging Archive) writes one of two folder
 layouts, chosen in its "Directory Type" setting::
 
-    descriptive (default since 4.x, and what LVM-Med's file lists name):
+    descriptive (what LVM-Med's file lists name):
         [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of StudyInstanceUID>/
             <SeriesNumber>-<SeriesDescription>-<last 5 digits of SeriesInstanceUID>/<acq>-<instance>.dcm
         e.g. Pelvic-Reference-Data/Pelvic-Ref-001/11-24-2012-NA-Infinity-1 TreatTx Plan-96820/47628.000000-NewCBCT-96129/1-01.dcm
     classic:
         <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm
 
-Slice files are named ``<acquisition ordinal>-<instance ordinal>.dcm``, zero-padded to the width
-of the largest number in the series (NBIA Data Retriever 3.6 release notes), so ``1-001.dcm``,
+Slice files are named ``<acquisition ordinal>-<instance ordinal>.dcm``, left-padded with zeros
+(NBIA Data Retriever 3.6 release notes), so ``1-001.dcm``,
 ``1-09.dcm`` and ``02-03.dcm`` all occur; older downloads (e.g. CBIS-DDSM's CSV paths) use
 ``000000.dcm``. Nothing here depends on file names: every DICOM file under a patient folder is
 found (by suffix or the DICM magic) and grouped by folder. A retriever series folder
@@ -29,6 +29,11 @@ For each series the header of one file decides what happens to it:
   ``other_modality``;
 - the rest become one :class:`~lvmmed_hf.data.builder.Record` per series, with the modality taken
   from the header (``Record.modality``), so mixed CT/MR collections are labelled per series.
+
+The description parts of descriptive folder names differ between retriever versions (LVM-Med's
+``t2_tse_sag``, ``WDS_mc`` against ``t2tsesag``, ``NA-...`` in newer downloads seen in public
+loaders), but the trailing 5 digits are those of the UID. File-list entries are therefore matched on
+patient, those digits and the file name (:func:`list_key`), which also matches classic UID folders.
 """
 
 from __future__ import annotations
