@@ -217,6 +217,7 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
         default = get_source(case.source).modality
         assert mods == {case.expected_modalities.get(p, "CT" if default == "mixed" else default)}
         assert len(set(ds[rows]["volume_id"])) == 1
+    assert set(ds["label"]) == {None}  # TCIA radiology collections carry no image-level label
     img = ds[0]["image"]
     assert img.size == (16, 16) and img.mode in ("I;16", "I")
     for reason, items in case.skipped.items():
@@ -250,6 +251,13 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
         prepare_and_load(case.source, raw, tmp_path / "bad", file_list=str(bad))
 
     check_missing_layout(tmp_path, case.source, dicom_not_in_patient_folder=True)
+
+    # partial download: patient and study folders exist, but the series folders hold no DICOM yet
+    partial = tmp_path / "partial" / case.collection / case.patients[0] / s0.study / s0.series
+    partial.mkdir(parents=True)
+    (partial / "1-001.dcm.part").write_bytes(b"\0" * 64)
+    with pytest.raises(SourceDataMissingError, match="found no files of the expected layout"):
+        prepare_and_load(case.source, tmp_path / "partial", tmp_path / "o4")
 
 
 def check_missing_layout(tmp_path: Path, source: str, dicom_not_in_patient_folder: bool = False) -> None:
