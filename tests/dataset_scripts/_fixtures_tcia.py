@@ -274,8 +274,3 @@ def check_missing_layout(tmp_path: Path, source: str, dicom_not_in_patient_folde
         with pytest.raises(SourceDataMissingError, match="found no files of the expected layout"):
             prepare_and_load(source, wrong, tmp_path / "o3")
 
-
-def read_pixels(path: Path) -> Any:
-    import pydicom
-
-    return pydicom.dcmread(path).pixel_array
