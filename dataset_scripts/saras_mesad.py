@@ -81,12 +81,15 @@ def _no_boxes() -> dict[str, list]:
 
 
 def read_yolo_boxes(path: Path) -> dict[str, list]:
-    """YOLO lines ``<class> <cx> <cy> <w> <h>`` (normalised) -> ``{"bbox": [[cx, cy, w, h]], "category": [c]}``."""
+    """YOLO lines ``<class> <cx> <cy> <w> <h>`` (normalised) -> ``{"bbox": [[cx, cy, w, h]], "category": [c]}``.
+
+    Lines of another shape (blank, phase labels) are skipped.
+    """
     out = _no_boxes()
     for line in path.read_text(errors="replace").splitlines():
         parts = line.split()
         if len(parts) != 5:
-            continue  # blank lines; the baseline also skips other shapes
+            continue
         try:
             cls, box = int(float(parts[0])), [float(v) for v in parts[1:]]
         except ValueError:
