@@ -88,12 +88,15 @@ class CbisDdsm(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/cbis-ddsm/"
     license = "CC BY 3.0 (TCIA collection page); cite DOI 10.7937/K9/TCIA.2016.7O02S9CY and the data paper"
     access = TCIA_ACCESS + "; the case-description CSV files are separate downloads on the collection page"
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @article{lee2017cbis,
   title={A curated mammography data set for use in computer-aided detection and diagnosis research},
   author={Lee, Rebecca Sawyer and Gimenez, Francisco and Hoogi, Assaf and Miyake, Kanae Kawai and Gorovoy, Mia and Rubin, Daniel L.},
   journal={Scientific Data}, volume={4}, pages={170177}, year={2017}
 }"""
+    )
     modality = "mammography"
     organ = "breast"
     dimensionality = "2d"
@@ -161,14 +164,26 @@ class CbisDdsm(TciaCollectionBuilder):
         rx = re.compile(_CASE)
         for jdir in jpeg_dirs:
             for series in sorted(p for p in jdir.iterdir() if p.is_dir()):
-                files = sorted(p for p in series.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and not p.name.startswith("."))
+                files = sorted(
+                    p
+                    for p in series.iterdir()
+                    if p.suffix.lower() in (".jpg", ".jpeg") and not p.name.startswith(".")
+                )
                 case = case_of.get(series.name, "")
                 m = rx.fullmatch(case)
                 rel = series.relative_to(data_dir).as_posix()
                 if m is None:
-                    self._skip(UNKNOWN_CASE, rel, f"series {series.name} is not named in dicom_info.csv", len(files))
+                    self._skip(
+                        UNKNOWN_CASE, rel, f"series {series.name} is not named in dicom_info.csv", len(files)
+                    )
                     continue
                 if not self._wanted(m, rel, len(files)):
                     continue
                 for f in files:
-                    yield Record(paths=f, patient_id=m.group(3), volume_id=series.name, label=labels.get(case), reader="image")
+                    yield Record(
+                        paths=f,
+                        patient_id=m.group(3),
+                        volume_id=series.name,
+                        label=labels.get(case),
+                        reader="image",
+                    )

@@ -30,12 +30,15 @@ class Hnscc(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/hnscc/"
     license = TCIA_LICENSE
     access = TCIA_ACCESS
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @article{grossberg2018hnscc,
   title={Imaging and clinical data archive for head and neck squamous cell carcinoma patients treated with radiotherapy},
   author={Grossberg, Aaron J. and Mohamed, Abdallah S. R. and Elhalawani, Hesham and others},
   journal={Scientific Data}, volume={5}, pages={180173}, year={2018}
 }"""
+    )
     modality = "CT"
     organ = "head and neck"
     patient_pattern = r"HNSCC-\d{2}-\d{4}"

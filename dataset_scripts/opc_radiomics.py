@@ -30,12 +30,15 @@ class OpcRadiomics(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/opc-radiomics/"
     license = TCIA_LICENSE
     access = TCIA_ACCESS
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @article{kwan2018opc,
   title={Radiomic biomarkers to refine risk models for distant metastasis in HPV-related oropharyngeal carcinoma},
   author={Kwan, Jennifer Y. Y. and Su, Jie and Huang, Shao Hui and others},
   journal={International Journal of Radiation Oncology, Biology, Physics}, volume={102}, number={4}, pages={1107--1116}, year={2018}
 }"""
+    )
     modality = "CT"
     organ = "oropharynx"
     patient_pattern = r"OPC-\d{5}"

@@ -31,12 +31,15 @@ class PancreasCt(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/pancreas-ct/"
     license = TCIA_LICENSE
     access = TCIA_ACCESS
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @inproceedings{roth2015deeporgan,
   title={DeepOrgan: Multi-level deep convolutional networks for automated pancreas segmentation},
   author={Roth, Holger R. and Lu, Le and Farag, Amal and Shin, Hoo-Chang and Liu, Jiamin and Turkbey, Evrim B. and Summers, Ronald M.},
   booktitle={Medical Image Computing and Computer-Assisted Intervention (MICCAI)}, pages={556--564}, year={2015}
 }"""
+    )
     modality = "CT"
     organ = "pancreas"
     patient_pattern = r"PANCREAS_\d{4}"

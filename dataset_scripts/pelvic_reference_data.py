@@ -32,12 +32,15 @@ class PelvicReferenceData(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/pelvic-reference-data/"
     license = TCIA_LICENSE
     access = TCIA_ACCESS
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @misc{yorke2019pelvic,
   title={Pelvic Reference Data},
   author={Yorke, Afua A. and McDonald, Gary C. and Solis, David and Guerrero, Thomas},
   howpublished={The Cancer Imaging Archive}, year={2019}
 }"""
+    )
     modality = "CT"
     organ = "pelvis"
     patient_pattern = r"Pelvic-Ref-\d{3}"

@@ -34,12 +34,15 @@ class ProstateX(TciaCollectionBuilder):
     homepage = "https://www.cancerimagingarchive.net/collection/prostatex/"
     license = TCIA_LICENSE
     access = TCIA_ACCESS
-    citation = TCIA_CITATION + """
+    citation = (
+        TCIA_CITATION
+        + """
 @article{litjens2014prostatex,
   title={Computer-aided detection of prostate cancer in MRI},
   author={Litjens, Geert and Debats, Oscar and Barentsz, Jelle and Karssemeijer, Nico and Huisman, Henkjan},
   journal={IEEE Transactions on Medical Imaging}, volume={33}, number={5}, pages={1083--1092}, year={2014}
 }"""
+    )
     modality = "MRI"
     organ = "prostate"
     patient_pattern = r"ProstateX-\d{4}"

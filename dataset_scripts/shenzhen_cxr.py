@@ -58,4 +58,9 @@ class ShenzhenCxr(LvmMedSourceBuilder):
             if not m or p.name in seen or not p.is_file():
                 continue
             seen.add(p.name)
-            yield Record(paths=p, patient_id=f"CHNCXR_{m.group(1)}", label=self.label_names[int(m.group(2))], reader="image")
+            yield Record(
+                paths=p,
+                patient_id=f"CHNCXR_{m.group(1)}",
+                label=self.label_names[int(m.group(2))],
+                reader="image",
+            )

@@ -31,8 +31,7 @@ class TcgaSarc(TciaCollectionBuilder):
     source_name = "tcga_sarc"
     pretty_name = "TCGA-SARC (TCIA)"
     description = (
-        "Clinical CT and MRI of The Cancer Genome Atlas sarcoma patients, matched to "
-        "their TCGA genomic data."
+        "Clinical CT and MRI of The Cancer Genome Atlas sarcoma patients, matched to their TCGA genomic data."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/tcga-sarc/"
     license = TCIA_LICENSE

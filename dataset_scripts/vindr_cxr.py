@@ -90,7 +90,9 @@ class VindrCxr(LvmMedSourceBuilder):
     file_list_match = "stem"  # the list names <image_id>.png; the stem matches .dicom originals too
 
     def iter_records(self, data_dir):
-        train_dirs = [data_dir] if data_dir.name == "train" else find_named_dirs(data_dir, "train", max_depth=4)
+        train_dirs = (
+            [data_dir] if data_dir.name == "train" else find_named_dirs(data_dir, "train", max_depth=4)
+        )
         best: dict[str, object] = {}
         for d in train_dirs:
             for p in sorted(d.iterdir()):

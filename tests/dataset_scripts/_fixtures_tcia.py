@@ -28,7 +28,13 @@ MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 DX_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"
 MG_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1.2"
-_SOP = {"CT": CT_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE, "PT": "1.2.840.10008.5.1.4.1.1.128", "DX": DX_IMAGE_STORAGE, "MG": MG_IMAGE_STORAGE}
+_SOP = {
+    "CT": CT_IMAGE_STORAGE,
+    "MR": MR_IMAGE_STORAGE,
+    "PT": "1.2.840.10008.5.1.4.1.1.128",
+    "DX": DX_IMAGE_STORAGE,
+    "MG": MG_IMAGE_STORAGE,
+}
 _seed = itertools.count(1)
 
 
@@ -45,7 +51,9 @@ def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any)
     return datasets.load_dataset(str(out_dir), source, split="train", cache_dir=str(cache)), report
 
 
-def _base(path: Path, sop_class: str, modality: str, patient_id: str, study_uid: str, series_uid: str) -> Dataset:
+def _base(
+    path: Path, sop_class: str, modality: str, patient_id: str, study_uid: str, series_uid: str
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -110,7 +118,9 @@ def write_2d(
     size: tuple[int, int] = (24, 16),
 ) -> np.ndarray:
     """A 2D projection image (DX/MG, 16-bit, 12 bits stored); returns the stored pixel array."""
-    ds = _base(path, _SOP[modality], modality, patient_id, study_uid or generate_uid(), series_uid or generate_uid())
+    ds = _base(
+        path, _SOP[modality], modality, patient_id, study_uid or generate_uid(), series_uid or generate_uid()
+    )
     rng = np.random.default_rng(next(_seed))
     arr = rng.integers(0, 4096, size=size).astype(np.uint16)
     ds.Rows, ds.Columns = arr.shape
@@ -159,8 +169,12 @@ class TciaCase:
     collection: str
     patients: list[str]
     image_series: list[SeriesSpec]  # one per patient, same index
-    skipped: dict[str, list[tuple[int, SeriesSpec]]] = field(default_factory=dict)  # reason -> (patient index, series)
-    expected_modalities: dict[str, str] = field(default_factory=dict)  # patient -> stored modality (mixed: CT unless named)
+    skipped: dict[str, list[tuple[int, SeriesSpec]]] = field(
+        default_factory=dict
+    )  # reason -> (patient index, series)
+    expected_modalities: dict[str, str] = field(
+        default_factory=dict
+    )  # patient -> stored modality (mixed: CT unless named)
 
 
 def write_tcia(root: Path, case: TciaCase) -> Path:
@@ -174,12 +188,21 @@ def write_tcia(root: Path, case: TciaCase) -> Path:
         series_uid = generate_uid()
         folder = coll / patient / spec.study / spec.series
         if not spec.image:
-            write_rtstruct(folder / spec.files[0], patient_id=patient, study_uid=study_uid, series_uid=series_uid)
+            write_rtstruct(
+                folder / spec.files[0], patient_id=patient, study_uid=study_uid, series_uid=series_uid
+            )
             return
         for i, name in enumerate(spec.files):
             write_slice(
-                folder / name, modality=spec.modality, patient_id=patient, study_uid=study_uid, series_uid=series_uid,
-                z=2.0 * i, instance=i + 1, description=spec.description, image_type=spec.image_type,
+                folder / name,
+                modality=spec.modality,
+                patient_id=patient,
+                study_uid=study_uid,
+                series_uid=series_uid,
+                z=2.0 * i,
+                instance=i + 1,
+                description=spec.description,
+                image_type=spec.image_type,
             )
 
     for pi, spec in enumerate(case.image_series):
@@ -200,7 +223,17 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
     # every patient (sample_fraction=1): all image slices, nothing from the skipped series
     ds, report = prepare_and_load(case.source, raw, tmp_path / "all", sample_fraction=1.0)
     assert len(ds) == sum(n_slices.values())
-    assert set(ds.features) >= {"image", "source", "modality", "organ", "patient_id", "volume_id", "slice_index", "original_path", "label"}
+    assert set(ds.features) >= {
+        "image",
+        "source",
+        "modality",
+        "organ",
+        "patient_id",
+        "volume_id",
+        "slice_index",
+        "original_path",
+        "label",
+    }
     assert isinstance(ds.features["image"], datasets.Image)
     assert set(ds["source"]) == {case.source}
     expected_paths = {
@@ -237,7 +270,9 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
     lst = tmp_path / "file_list.txt"
     lst.write_text("\n".join(listed + [f"{p0}/{s0.study}/{s0.series}/9-999.dcm"]) + "\n")
     dsl, reportl = prepare_and_load(case.source, raw, tmp_path / "list", file_list=str(lst))
-    assert sorted(dsl["original_path"]) == sorted(f"manifest-1600000000000/{case.collection}/{r}" for r in listed)
+    assert sorted(dsl["original_path"]) == sorted(
+        f"manifest-1600000000000/{case.collection}/{r}" for r in listed
+    )
     assert reportl.list_entries_unmatched == 1
     # with a list, localizer series are offered too (LVM-Med's lists name localizer slices)
     n_localizer = sum(len(s.files) for _, s in case.skipped.get("localizer", []))
@@ -273,4 +308,3 @@ def check_missing_layout(tmp_path: Path, source: str, dicom_not_in_patient_folde
         write_slice(wrong / "scans" / "a" / "1-1.dcm")
         with pytest.raises(SourceDataMissingError, match="found no files of the expected layout"):
             prepare_and_load(source, wrong, tmp_path / "o3")
-

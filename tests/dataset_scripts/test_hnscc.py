@@ -13,19 +13,59 @@ except ImportError:  # tests/dataset_scripts is not a package (pytest's default 
 
 
 def test_hnscc(tmp_path):
-    patients = ['HNSCC-01-0001', 'HNSCC-01-0019', 'HNSCC-01-0176', 'HNSCC-01-0199', 'HNSCC-01-0201']
+    patients = ["HNSCC-01-0001", "HNSCC-01-0019", "HNSCC-01-0176", "HNSCC-01-0199", "HNSCC-01-0201"]
     series = [
-        SeriesSpec('10-21-2002-RT SIMULATION-79781', '2.000000-RT SIMULATION-10208', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
-        SeriesSpec('10-21-2002-RT SIMULATION-79781', '2.000000-RT SIMULATION-10208', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
-        SeriesSpec('10-21-2002-RT SIMULATION-79781', '2.000000-RT SIMULATION-10208', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
-        SeriesSpec('10-21-2002-RT SIMULATION-79781', '2.000000-RT SIMULATION-10208', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
-        SeriesSpec('10-21-2002-RT SIMULATION-79781', '2.000000-RT SIMULATION-10208', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
+        SeriesSpec(
+            "10-21-2002-RT SIMULATION-79781",
+            "2.000000-RT SIMULATION-10208",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
+        SeriesSpec(
+            "10-21-2002-RT SIMULATION-79781",
+            "2.000000-RT SIMULATION-10208",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
+        SeriesSpec(
+            "10-21-2002-RT SIMULATION-79781",
+            "2.000000-RT SIMULATION-10208",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
+        SeriesSpec(
+            "10-21-2002-RT SIMULATION-79781",
+            "2.000000-RT SIMULATION-10208",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
+        SeriesSpec(
+            "10-21-2002-RT SIMULATION-79781",
+            "2.000000-RT SIMULATION-10208",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
     ]
     case = TciaCase(
-        "hnscc", "HNSCC", patients, series,
+        "hnscc",
+        "HNSCC",
+        patients,
+        series,
         skipped={
-            'not_an_image': [(0, SeriesSpec('10-21-2002-RT SIMULATION-79781', '1.000000-RTSTRUCT-55307', ['1-1.dcm'], image=False))],
-            'other_modality': [(2, SeriesSpec('11-02-2002-PET CT-55521', '4.000000-PET AC-30751', ['1-01.dcm', '1-02.dcm'], modality='PT'))],
+            "not_an_image": [
+                (
+                    0,
+                    SeriesSpec(
+                        "10-21-2002-RT SIMULATION-79781", "1.000000-RTSTRUCT-55307", ["1-1.dcm"], image=False
+                    ),
+                )
+            ],
+            "other_modality": [
+                (
+                    2,
+                    SeriesSpec(
+                        "11-02-2002-PET CT-55521",
+                        "4.000000-PET AC-30751",
+                        ["1-01.dcm", "1-02.dcm"],
+                        modality="PT",
+                    ),
+                )
+            ],
         },
     )
     check_tcia_source(tmp_path, case)

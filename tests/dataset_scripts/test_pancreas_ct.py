@@ -13,18 +13,36 @@ except ImportError:  # tests/dataset_scripts is not a package (pytest's default 
 
 
 def test_pancreas_ct(tmp_path):
-    patients = ['PANCREAS_0015', 'PANCREAS_0055', 'PANCREAS_0001', 'PANCREAS_0002', 'PANCREAS_0003']
+    patients = ["PANCREAS_0015", "PANCREAS_0055", "PANCREAS_0001", "PANCREAS_0002", "PANCREAS_0003"]
     series = [
-        SeriesSpec('11-24-2015-PANCREAS_0015-Pancreas-30570', 'Pancreas-22230', ['1-009.dcm', '1-058.dcm', '1-234.dcm']),
-        SeriesSpec('11-24-2015-PANCREAS_0055-Pancreas-89190', 'Pancreas-71731', ['1-014.dcm', '1-103.dcm']),
-        SeriesSpec('11-24-2015-PANCREAS0001-Pancreas-18957', 'Pancreas-99667', ['1-001.dcm', '1-002.dcm', '1-003.dcm']),
-        SeriesSpec('11-24-2015-PANCREAS0002-Pancreas-23046', 'Pancreas-63502', ['1-001.dcm', '1-002.dcm']),
-        SeriesSpec('11-24-2015-PANCREAS0003-Pancreas-12345', 'Pancreas-54321', ['1-001.dcm', '1-002.dcm']),
+        SeriesSpec(
+            "11-24-2015-PANCREAS_0015-Pancreas-30570",
+            "Pancreas-22230",
+            ["1-009.dcm", "1-058.dcm", "1-234.dcm"],
+        ),
+        SeriesSpec("11-24-2015-PANCREAS_0055-Pancreas-89190", "Pancreas-71731", ["1-014.dcm", "1-103.dcm"]),
+        SeriesSpec(
+            "11-24-2015-PANCREAS0001-Pancreas-18957",
+            "Pancreas-99667",
+            ["1-001.dcm", "1-002.dcm", "1-003.dcm"],
+        ),
+        SeriesSpec("11-24-2015-PANCREAS0002-Pancreas-23046", "Pancreas-63502", ["1-001.dcm", "1-002.dcm"]),
+        SeriesSpec("11-24-2015-PANCREAS0003-Pancreas-12345", "Pancreas-54321", ["1-001.dcm", "1-002.dcm"]),
     ]
     case = TciaCase(
-        "pancreas_ct", "Pancreas-CT", patients, series,
+        "pancreas_ct",
+        "Pancreas-CT",
+        patients,
+        series,
         skipped={
-            'not_an_image': [(4, SeriesSpec('11-24-2015-PANCREAS0003-Pancreas-12345', '1-RTSTRUCT-11111', ['1-1.dcm'], image=False))],
+            "not_an_image": [
+                (
+                    4,
+                    SeriesSpec(
+                        "11-24-2015-PANCREAS0003-Pancreas-12345", "1-RTSTRUCT-11111", ["1-1.dcm"], image=False
+                    ),
+                )
+            ],
         },
     )
     check_tcia_source(tmp_path, case)

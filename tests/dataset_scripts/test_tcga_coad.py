@@ -13,18 +13,44 @@ except ImportError:  # tests/dataset_scripts is not a package (pytest's default 
 
 
 def test_tcga_coad(tmp_path):
-    patients = ['TCGA-CK-6747', 'TCGA-CK-5915', 'TCGA-AA-3492', 'TCGA-AA-3495', 'TCGA-AA-3510']
+    patients = ["TCGA-CK-6747", "TCGA-CK-5915", "TCGA-AA-3492", "TCGA-AA-3495", "TCGA-AA-3510"]
     series = [
-        SeriesSpec('11-23-1999-CT ABDOMEN W CO-54581', '3.000000-ABD-PEL  3.0  coronal-32179', ['1-09.dcm', '1-29.dcm', '1-40.dcm']),
-        SeriesSpec('07-15-1999-CT ABDOMEN W CO-88868', '3.000000-ABD-PEL  3.0  coronal-02312', ['1-21.dcm', '1-45.dcm']),
-        SeriesSpec('01-01-2000-CT ABDOMEN-11111', '2.000000-Abd-Pelvis  5.0  B31f-22222', ['1-1.dcm', '1-2.dcm']),
-        SeriesSpec('01-01-2000-CT ABDOMEN-22222', '2.000000-= NONE =-33333', ['1-1.dcm', '1-2.dcm']),
-        SeriesSpec('01-01-2000-CT ABDOMEN-33333', '2.000000-AbdRoutine 5.0 B30f-44444', ['1-1.dcm', '1-2.dcm']),
+        SeriesSpec(
+            "11-23-1999-CT ABDOMEN W CO-54581",
+            "3.000000-ABD-PEL  3.0  coronal-32179",
+            ["1-09.dcm", "1-29.dcm", "1-40.dcm"],
+        ),
+        SeriesSpec(
+            "07-15-1999-CT ABDOMEN W CO-88868",
+            "3.000000-ABD-PEL  3.0  coronal-02312",
+            ["1-21.dcm", "1-45.dcm"],
+        ),
+        SeriesSpec(
+            "01-01-2000-CT ABDOMEN-11111", "2.000000-Abd-Pelvis  5.0  B31f-22222", ["1-1.dcm", "1-2.dcm"]
+        ),
+        SeriesSpec("01-01-2000-CT ABDOMEN-22222", "2.000000-= NONE =-33333", ["1-1.dcm", "1-2.dcm"]),
+        SeriesSpec(
+            "01-01-2000-CT ABDOMEN-33333", "2.000000-AbdRoutine 5.0 B30f-44444", ["1-1.dcm", "1-2.dcm"]
+        ),
     ]
     case = TciaCase(
-        "tcga_coad", "TCGA-COAD", patients, series,
+        "tcga_coad",
+        "TCGA-COAD",
+        patients,
+        series,
         skipped={
-            'localizer': [(0, SeriesSpec('11-23-1999-CT ABDOMEN W CO-54581', '1.000000-Topogram  0.6  T20s-11111', ['1-1.dcm'], description='Topogram  0.6  T20s', image_type=('ORIGINAL', 'PRIMARY', 'TOPOGRAM')))],
+            "localizer": [
+                (
+                    0,
+                    SeriesSpec(
+                        "11-23-1999-CT ABDOMEN W CO-54581",
+                        "1.000000-Topogram  0.6  T20s-11111",
+                        ["1-1.dcm"],
+                        description="Topogram  0.6  T20s",
+                        image_type=("ORIGINAL", "PRIMARY", "TOPOGRAM"),
+                    ),
+                )
+            ],
         },
     )
     check_tcia_source(tmp_path, case)

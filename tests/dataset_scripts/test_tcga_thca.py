@@ -13,18 +13,39 @@ except ImportError:  # tests/dataset_scripts is not a package (pytest's default 
 
 
 def test_tcga_thca(tmp_path):
-    patients = ['TCGA-DE-A4MD', 'TCGA-DE-A4MC', 'TCGA-DE-A0XZ', 'TCGA-DE-A0Y2', 'TCGA-DE-A0Y3']
+    patients = ["TCGA-DE-A4MD", "TCGA-DE-A4MC", "TCGA-DE-A0XZ", "TCGA-DE-A0Y2", "TCGA-DE-A0Y3"]
     series = [
-        SeriesSpec('09-26-2004-Outside Read or Comparison NEURO CT-86323', '2.000000-Soft Tissue Neck-62578', ['1-009.dcm', '1-049.dcm', '1-058.dcm']),
-        SeriesSpec('07-21-2004-CT NECK SOFT TISSUE  W- CONTR-24988', '4.000000-Neck  ST Axial-48131', ['1-014.dcm', '1-103.dcm']),
-        SeriesSpec('01-01-2004-CT NECK-11111', '2.000000-Neck-22222', ['1-1.dcm', '1-2.dcm']),
-        SeriesSpec('01-01-2004-CT NECK-22222', '2.000000-Neck-33333', ['1-1.dcm', '1-2.dcm']),
-        SeriesSpec('01-01-2004-CT NECK-33333', '2.000000-Neck-44444', ['1-1.dcm', '1-2.dcm']),
+        SeriesSpec(
+            "09-26-2004-Outside Read or Comparison NEURO CT-86323",
+            "2.000000-Soft Tissue Neck-62578",
+            ["1-009.dcm", "1-049.dcm", "1-058.dcm"],
+        ),
+        SeriesSpec(
+            "07-21-2004-CT NECK SOFT TISSUE  W- CONTR-24988",
+            "4.000000-Neck  ST Axial-48131",
+            ["1-014.dcm", "1-103.dcm"],
+        ),
+        SeriesSpec("01-01-2004-CT NECK-11111", "2.000000-Neck-22222", ["1-1.dcm", "1-2.dcm"]),
+        SeriesSpec("01-01-2004-CT NECK-22222", "2.000000-Neck-33333", ["1-1.dcm", "1-2.dcm"]),
+        SeriesSpec("01-01-2004-CT NECK-33333", "2.000000-Neck-44444", ["1-1.dcm", "1-2.dcm"]),
     ]
     case = TciaCase(
-        "tcga_thca", "TCGA-THCA", patients, series,
+        "tcga_thca",
+        "TCGA-THCA",
+        patients,
+        series,
         skipped={
-            'not_an_image': [(1, SeriesSpec('07-21-2004-CT NECK SOFT TISSUE  W- CONTR-24988', '1.000000-RTSTRUCT-55555', ['1-1.dcm'], image=False))],
+            "not_an_image": [
+                (
+                    1,
+                    SeriesSpec(
+                        "07-21-2004-CT NECK SOFT TISSUE  W- CONTR-24988",
+                        "1.000000-RTSTRUCT-55555",
+                        ["1-1.dcm"],
+                        image=False,
+                    ),
+                )
+            ],
         },
     )
     check_tcia_source(tmp_path, case)

@@ -16,8 +16,13 @@ try:
 except ImportError:  # tests/dataset_scripts is not a package (pytest's default "prepend" import mode)
     from _fixtures_tcia import check_missing_layout, prepare_and_load, write_2d
 
-IDS = ["9043e39c8e52843751e7cc9edc2c02e6", "c69e4be327f6c723c1d45f7e4d8540fb", "79c0ab426e0b9c53966c821677994225",
-       "5db497363b855586ddb18a47b1a80d34", "3b0daa93bd5fce03d9ad97e01a3847f3"]
+IDS = [
+    "9043e39c8e52843751e7cc9edc2c02e6",
+    "c69e4be327f6c723c1d45f7e4d8540fb",
+    "79c0ab426e0b9c53966c821677994225",
+    "5db497363b855586ddb18a47b1a80d34",
+    "3b0daa93bd5fce03d9ad97e01a3847f3",
+]
 LABEL_COLS = ["Aortic enlargement", "Cardiomegaly", "Pleural effusion", "Lung tumor", "No finding"]
 
 
@@ -26,13 +31,22 @@ def test_vindr_cxr_physionet(tmp_path):
     arrays = {}
     for i, image_id in enumerate(IDS):
         mono1 = i == 1
-        arr = write_2d(root / "train" / f"{image_id}.dicom", modality="DX", photometric="MONOCHROME1" if mono1 else "MONOCHROME2")
+        arr = write_2d(
+            root / "train" / f"{image_id}.dicom",
+            modality="DX",
+            photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
+        )
         arrays[image_id] = (4095 - arr) if mono1 else arr
-    write_2d(root / "test" / "0123456789abcdef0123456789abcdef.dicom", modality="DX")  # official test: not read
+    write_2d(
+        root / "test" / "0123456789abcdef0123456789abcdef.dicom", modality="DX"
+    )  # official test: not read
     # one row per radiologist: image 0 normal; image 1 cardiomegaly by one reader; image 2 two findings
     rows = ["image_id,rad_ID," + ",".join(LABEL_COLS)]
-    votes = {0: [{"No finding"}] * 3, 1: [{"Cardiomegaly"}, {"No finding"}, {"No finding"}],
-             2: [{"Pleural effusion", "Aortic enlargement"}, {"Aortic enlargement"}, set()]}
+    votes = {
+        0: [{"No finding"}] * 3,
+        1: [{"Cardiomegaly"}, {"No finding"}, {"No finding"}],
+        2: [{"Pleural effusion", "Aortic enlargement"}, {"Aortic enlargement"}, set()],
+    }
     for i, image_id in enumerate(IDS):
         for r, marked in enumerate(votes.get(i, [{"No finding"}] * 3)):
             rows.append(f"{image_id},R{r + 8}," + ",".join("1" if c in marked else "0" for c in LABEL_COLS))
@@ -50,7 +64,9 @@ def test_vindr_cxr_physionet(tmp_path):
         img = np.asarray(row["image"])
         assert img.dtype == np.uint16 or row["image"].mode.startswith("I")
         assert np.array_equal(img.astype(np.int64), arrays[row["patient_id"]].astype(np.int64))
-        assert row["original_path"].endswith(f"train/{row['patient_id']}.dicom") and row["modality"] == "X-ray"
+        assert (
+            row["original_path"].endswith(f"train/{row['patient_id']}.dicom") and row["modality"] == "X-ray"
+        )
 
     lst = tmp_path / "0_SSL_VinBigData_X-ray_Lung.txt"
     lst.write_text(f"{IDS[0]}.png\n{IDS[3]}.png\nffffffffffffffffffffffffffffffff.png\n")
@@ -70,7 +86,9 @@ def test_vindr_cxr_kaggle_png_export(tmp_path):
     rng = np.random.default_rng(0)
     for image_id in IDS[:3]:
         (raw / "train").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(raw / "train" / f"{image_id}.png")
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(
+            raw / "train" / f"{image_id}.png"
+        )
     # the DICOM original of one image beside its PNG: the original wins
     dicom_arr = write_2d(raw / "train" / f"{IDS[0]}.dicom", modality="DX")
     (raw / "train.csv").write_text(

@@ -75,7 +75,20 @@ OTHER_MODALITY = "other_modality"
 
 # Words that name a localizer series in SeriesDescription (split on non-alphanumerics, lowercase).
 LOCALIZER_WORDS = frozenset(
-    {"loc", "localizer", "localiser", "localizers", "scout", "scouts", "topogram", "survey", "surview", "scanogram", "pilot", "tripilot"}
+    {
+        "loc",
+        "localizer",
+        "localiser",
+        "localizers",
+        "scout",
+        "scouts",
+        "topogram",
+        "survey",
+        "surview",
+        "scanogram",
+        "pilot",
+        "tripilot",
+    }
 )
 # Non-image SOP classes (RT, SR, SEG, presentation states, key objects), checked besides Modality.
 _NON_IMAGE_SOP_PREFIXES = (
@@ -86,7 +99,15 @@ _NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated documents
 )
 
-_HEADER_TAGS = ["SeriesInstanceUID", "StudyInstanceUID", "Modality", "ImageType", "SeriesDescription", "SOPClassUID", "PatientID"]
+_HEADER_TAGS = [
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "ImageType",
+    "SeriesDescription",
+    "SOPClassUID",
+    "PatientID",
+]
 
 
 @dataclass
@@ -107,7 +128,9 @@ class TciaSeries:
 
     @property
     def is_non_image(self) -> bool:
-        return self.modality.upper() in NON_IMAGE_MODALITIES or self.sop_class_uid.startswith(_NON_IMAGE_SOP_PREFIXES)
+        return self.modality.upper() in NON_IMAGE_MODALITIES or self.sop_class_uid.startswith(
+            _NON_IMAGE_SOP_PREFIXES
+        )
 
     @property
     def is_localizer(self) -> bool:
@@ -126,7 +149,11 @@ def read_header(path: Path) -> dict[str, Any] | None:
     for tag in _HEADER_TAGS:
         v = getattr(ds, tag, None)
         if tag == "ImageType":
-            out[tag] = tuple(str(x) for x in v) if v is not None and not isinstance(v, str) else ((str(v),) if v else ())
+            out[tag] = (
+                tuple(str(x) for x in v)
+                if v is not None and not isinstance(v, str)
+                else ((str(v),) if v else ())
+            )
         else:
             out[tag] = "" if v is None else str(v)
     return out
@@ -185,7 +212,12 @@ def scan_series(patient_dir: Path, patient_id: str | None = None) -> list[TciaSe
         # folder is trusted after checking its first and last files. Any other folder (a flat
         # export, files directly in a study folder) is grouped by every file's SeriesInstanceUID.
         retriever_folder = folder.parent.parent == patient_dir
-        if retriever_folder and first is not None and last is not None and first["SeriesInstanceUID"] == last["SeriesInstanceUID"]:
+        if (
+            retriever_folder
+            and first is not None
+            and last is not None
+            and first["SeriesInstanceUID"] == last["SeriesInstanceUID"]
+        ):
             out.append(_series(patient_id, folder, files, first, regrouped=False))
             continue
         groups: dict[str, list[Path]] = {}
@@ -200,7 +232,9 @@ def scan_series(patient_dir: Path, patient_id: str | None = None) -> list[TciaSe
     return out
 
 
-def _series(patient_id: str, folder: Path, files: list[Path], h: dict[str, Any] | None, regrouped: bool) -> TciaSeries:
+def _series(
+    patient_id: str, folder: Path, files: list[Path], h: dict[str, Any] | None, regrouped: bool
+) -> TciaSeries:
     h = h or {}
     return TciaSeries(
         patient_id=patient_id,
@@ -299,9 +333,19 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
                 if not s.header:
                     self._skip(UNREADABLE, rel, "not a readable DICOM file", len(s.files))
                 elif s.is_non_image:
-                    self._skip(NOT_AN_IMAGE, rel, f"DICOM {s.modality or s.sop_class_uid} series holds no image", len(s.files))
+                    self._skip(
+                        NOT_AN_IMAGE,
+                        rel,
+                        f"DICOM {s.modality or s.sop_class_uid} series holds no image",
+                        len(s.files),
+                    )
                 elif s.modality not in self.accepted_modalities:
-                    self._skip(OTHER_MODALITY, rel, f"modality {s.modality or '?'} is not part of this source ({', '.join(self.accepted_modalities)})", len(s.files))
+                    self._skip(
+                        OTHER_MODALITY,
+                        rel,
+                        f"modality {s.modality or '?'} is not part of this source ({', '.join(self.accepted_modalities)})",
+                        len(s.files),
+                    )
                 elif s.is_localizer and not keep_localizers:
                     self._skip(LOCALIZER, rel, f"localizer/scout series {s.description!r}", len(s.files))
                 else:
