@@ -81,7 +81,7 @@ def _no_boxes() -> dict[str, list]:
 
 
 def read_yolo_boxes(path: Path) -> dict[str, list]:
-    """YOLO lines ``<class> <cx> <cy> <w> <h>`` (normalised) -> ``{"bbox": [[cx, cy, w, h]], "category": [c]}``.
+    """YOLO lines ``<class> <cx> <cy> <w> <h>`` -> ``{"bbox": [[cx, cy, w, h]], "category": [c]}``.
 
     Lines of another shape (blank, phase labels) are skipped.
     """
