@@ -106,3 +106,73 @@ def toy_ct_dir(tmp_path: Path) -> Path:
         write_ct_series(root / f"PATIENT_{i:04d}" / "1.000000-CT-1234", gradient_volume((4, 12, 10), seed=i),
                         series_uid=f"1.2.826.0.1.3680043.8.498.{100 + i}")
     return root
+
+
+MIX_SCRIPT = textwrap.dedent(
+    '''
+    """Three flat 2D sources of different modalities and sizes, for mixture tests."""
+    from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
+
+
+    class _Flat(LvmMedSourceBuilder):
+        description = "flat folder of PNGs"
+        homepage = "https://example.org"
+        license = "CC0"
+        access = "direct download"
+        organ = "various"
+        dimensionality = "2d"
+        split_rule = "official_train"
+        layout = "*.png"
+
+        def iter_records(self, data_dir):
+            for p in sorted(data_dir.glob("*.png")):
+                yield Record(paths=p, reader="image")
+
+
+    class MixA(_Flat):
+        source_name = "mix_a"
+        modality = "X-ray"
+
+
+    class MixB(_Flat):
+        source_name = "mix_b"
+        modality = "fundus"
+
+
+    class MixC(_Flat):
+        source_name = "mix_c"
+        modality = "X-ray"
+    '''
+)
+MIX_SIZES = {"mix_a": 40, "mix_b": 80, "mix_c": 120}
+
+
+@pytest.fixture(scope="session")
+def mix_corpus(tmp_path_factory) -> Path:
+    """A prepared corpus of three sources (40 X-ray, 80 fundus, 120 X-ray images of 4x4 pixels)."""
+    from PIL import Image
+
+    from lvmmed_hf.data.prepare import prepare_source
+
+    root = tmp_path_factory.mktemp("mix")
+    scripts = root / "scripts"
+    scripts.mkdir()
+    (scripts / "mix_sources.py").write_text(MIX_SCRIPT)
+    rng = np.random.default_rng(0)
+    for name, n in MIX_SIZES.items():
+        raw = root / "raw" / name
+        raw.mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (4, 4)).astype(np.uint8)).save(raw / f"{name}_{i:03d}.png")
+        prepare_source(name, raw, root / "corpus", scripts_dirs=[scripts], records_per_shard=20)
+    return root / "corpus"
+
+
+@pytest.fixture(scope="session")
+def embedded_corpus(tmp_path_factory) -> tuple[Path, dict]:
+    """The embedded corpus, prepared once per session: (folder, reports)."""
+    from lvmmed_hf.data.embedded import prepare_embedded
+
+    out = tmp_path_factory.mktemp("embedded")
+    reports = prepare_embedded(out, num_proc=2)
+    return out, reports

@@ -10,7 +10,12 @@ sampling distribution over sources for ``datasets.interleave_datasets``:
 - a dict ``{source: weight}`` (normalised).
 
 With ``stopping_strategy="all_exhausted"`` (default) small sources are repeated until every source
-has been seen once, which is the oversampling. The stream is deterministic for a seed. For
+has been seen once, which is the oversampling; ``"infinite"`` repeats every source forever (streaming
+pretraining by steps).
+
+Note: ``datasets`` sleeps ``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN`` (5 s) each time a
+streamed Parquet iterator is closed early (a guard against an Arrow crash at shutdown), so
+re-starting short streams many times is slow; long-running training iterators are unaffected. The stream is deterministic for a seed. For
 distributed training each source is split by node (``split_dataset_by_node``) before mixing, so
 ranks see disjoint examples with the same proportions.
 """
@@ -134,10 +139,13 @@ def load_mixture(
 ) -> datasets.Dataset | datasets.IterableDataset:
     """Interleave prepared sources with sampling weights; deterministic for ``seed``.
 
-    ``rank``/``world_size``: this process's part of the data (disjoint across ranks). Map-style
-    mixtures are split after mixing; streaming sources are split before, so each rank reads only
-    its shards where the shard count allows. ``shuffle_buffer`` shuffles each stream (streaming) or
-    the whole source (map-style) with ``seed`` before mixing.
+    ``rank``/``world_size``: this process's part of the data. Every source is split by node before
+    mixing, so ranks get disjoint examples even where small sources are oversampled, with the same
+    proportions; streaming ranks read only their own shards where the shard count allows.
+    ``shuffle_buffer`` shuffles each stream (streaming) or the whole source (map-style) with ``seed``
+    before mixing. ``stopping_strategy``: those of ``interleave_datasets``, or ``"infinite"``
+    (streaming only): every component repeats forever, for training by steps (``max_steps``); the
+    proportions then hold over any stream length.
     """
     stats = source_stats(corpus_dir, sources)
     probs = {k: p for k, p in mixture_weights(stats, weights).items() if p > 0}
@@ -147,6 +155,9 @@ def load_mixture(
     distributed = world_size is not None and world_size > 1
     if distributed and (rank is None or not 0 <= rank < world_size):
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    infinite = stopping_strategy == "infinite"
+    if infinite and not streaming:
+        raise ValueError("stopping_strategy='infinite' needs streaming=True")
     dsets = []
     for k in keys:
         src, modality = split_keys[k]
@@ -155,16 +166,17 @@ def load_mixture(
             ds = ds.filter(lambda m, _want=modality: m == _want, input_columns="modality")
         if shuffle_buffer:
             ds = ds.shuffle(seed=seed, buffer_size=shuffle_buffer) if streaming else ds.shuffle(seed=seed)
-        if distributed and streaming:
+        if distributed:
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
+        if infinite:
+            ds = ds.repeat(None)
         dsets.append(ds)
     logger.info("mixture of %d components, probabilities %s", len(keys), {k: round(probs[k], 4) for k in keys})
     if len(dsets) == 1:
         mixed = dsets[0]
     else:
         mixed = datasets.interleave_datasets(
-            dsets, probabilities=[probs[k] for k in keys], seed=seed, stopping_strategy=stopping_strategy
+            dsets, probabilities=[probs[k] for k in keys], seed=seed,
+            stopping_strategy="first_exhausted" if infinite else stopping_strategy,
         )
-    if distributed and not streaming:
-        mixed = split_dataset_by_node(mixed, rank=rank, world_size=world_size)
     return mixed

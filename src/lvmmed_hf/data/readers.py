@@ -207,7 +207,15 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
         # go through the installed pylibjpeg plugins, RLE is native. pydicom logs every failed
         # decoder attempt with a traceback; our error below names the file and reason instead.
         with _quiet_pydicom():
-            arr = ds.pixel_array
+            photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+            if photometric in ("YBR_FULL", "YBR_FULL_422") and int(getattr(ds, "BitsAllocated", 8)) == 8:
+                # pydicom's numpy YBR->RGB is slow on long cines; PIL's C conversion uses the same
+                # full-range BT.601 matrix (DICOM PS3.3 C.7.6.3.1.2).
+                from pydicom.pixels import pixel_array
+
+                arr = _ybr_full_to_rgb(pixel_array(ds, as_rgb=False))
+            else:
+                arr = ds.pixel_array
     except Exception as e:
         raise UnreadableImageError(path, f"pixel data could not be decoded ({type(e).__name__}: {e})") from e
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
@@ -219,6 +227,17 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
         if arr.dtype != np.uint8:  # 16-bit LUT entries: keep the top byte for 8-bit RGB
             arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
     return arr
+
+
+def _ybr_full_to_rgb(ybr: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 full-range YCbCr -> RGB, frame by frame through PIL."""
+    from PIL import Image
+
+    flat = ybr.reshape((-1,) + ybr.shape[-3:])
+    out = np.empty_like(flat)
+    for i, frame in enumerate(flat):
+        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(frame), mode="YCbCr").convert("RGB"))
+    return out.reshape(ybr.shape)
 
 
 def _dicom_gray_to_float(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, bool]:

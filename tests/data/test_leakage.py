@@ -1,0 +1,61 @@
+"""Leakage check: re-encoded copies found by pixel content, different images ignored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import skimage
+import tifffile
+from PIL import Image
+
+from lvmmed_hf.cli import main as cli_main
+from lvmmed_hf.data.leakage import check_leakage, pixel_hash
+
+
+def test_pixel_hash_canonicalisation():
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert pixel_hash(g) == pixel_hash(np.stack([g] * 3, -1))  # grayscale saved as RGB
+    assert pixel_hash(g) != pixel_hash(g.astype(np.uint16))  # dtype is part of the content
+    assert pixel_hash(g) != pixel_hash(g.reshape(4, 3))
+    h = g.copy()
+    h[0, 0] += 1
+    assert pixel_hash(g) != pixel_hash(h)
+
+
+def test_reencoded_copies_detected_others_ignored(embedded_corpus, tmp_path):
+    out, _ = embedded_corpus
+    down = tmp_path / "downstream" / "test"
+    down.mkdir(parents=True)
+    data = Path(skimage.__file__).parent / "data"
+    cell = np.asarray(Image.open(data / "cell.png"))
+    Image.fromarray(cell).convert("RGB").save(down / "patient7_slide.bmp")  # grayscale as RGB BMP, renamed
+    Image.open(data / "microaneurysms.png").save(down / "copy.tiff")
+    changed = cell.copy()
+    changed[5, 5] ^= 1
+    Image.fromarray(changed).save(down / "near_copy.png")  # one pixel differs: not the same image
+    Image.fromarray(np.asarray(Image.open(data / "camera.png"))).save(down / "camera.png")  # not in the corpus
+    # a slice of the nilearn MNI template, exported as the stored 16-bit PNG would be, as TIFF
+    import datasets
+
+    mni = datasets.load_dataset(str(out), "embedded_nilearn", split="train")[10]
+    tifffile.imwrite(down / "mni_slice.tif", np.asarray(mni["image"]))
+    report = check_leakage(out, tmp_path / "downstream", report_path=tmp_path / "leak.json")
+    found = {o["downstream"] for o in report.overlaps}
+    assert found == {"test/patient7_slide.bmp", "test/copy.tiff", "test/mni_slice.tif"}
+    assert report.downstream_images == 5
+    saved = json.loads((tmp_path / "leak.json").read_text())
+    by_name = {o["downstream"]: o["corpus"] for o in saved["overlaps"]}
+    assert by_name["test/patient7_slide.bmp"] == [{"source": "embedded_skimage", "original_path": "cell.png"}]
+    assert by_name["test/mni_slice.tif"][0]["original_path"] == f"{mni['original_path']}#{mni['slice_index']}"
+
+
+def test_cli_leakage_exit_code(embedded_corpus, tmp_path):
+    out, _ = embedded_corpus
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (9, 9)).astype(np.uint8)).save(clean / "a.png")
+    assert cli_main(["leakage", "--corpus", str(out), "--downstream", str(clean), "--report", str(tmp_path / "r.json")]) == 0
+    Image.open(Path(skimage.__file__).parent / "data" / "ihc.png").save(clean / "b.png")
+    assert cli_main(["leakage", "--corpus", str(out), "--downstream", str(clean)]) == 1
