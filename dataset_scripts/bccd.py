@@ -10,7 +10,8 @@ repository root or its ``BCCD`` folder)::
 LVM-Med's list has 292 images = the official ``trainval`` set (205 train + 87 val), so the builder
 yields ``trainval`` (from trainval.txt, else train.txt + val.txt; without ImageSets every image).
 The boxes go into the ``objects`` feature (``bbox`` = [xmin, ymin, xmax, ymax] px, ``category``).
-Verified: names from the LVM-Med list; folders from the repository's README (VOC layout).
+Verified: names from the LVM-Med list; BCCD/JPEGImages, Annotations and ImageSets/Main (train, val,
+trainval, test .txt) from public loaders of the repository.
 """
 
 import logging

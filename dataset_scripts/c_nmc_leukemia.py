@@ -2,13 +2,14 @@
 
 Accepted layout (the TCIA C-NMC_2019 / Kaggle "leukemia-classification" download)::
 
-    <data_dir>/[C-NMC_Leukemia/]training_data/fold_<0|1|2>/{all,hem}/UID_<subject>_<image>_<cell>_<all|hem>.bmp
+    <data_dir>/[C-NMC_Leukemia/]training_data/fold_<0|1|2>/{all,hem}/UID_<subj>_<img>_<cell>_<all|hem>.bmp
+    <data_dir>/["C-NMC 2019 (PKG)"/]C-NMC_training_data/fold_<k>/{all,hem}/...      (the TCIA package)
     (validation_data/ and testing_data/ are ignored: LVM-Med used the official training folds)
 
 Label = the class folder (``all`` = acute lymphoblastic leukemia blast, ``hem`` = normal);
 patient = the subject token (``UID_44`` for ALL subjects, ``UID_H15`` for healthy ones).
-Verified: file names from the LVM-Med list (10,661 = the full training set) and the challenge /
-Kaggle descriptions of the fold folders.
+Verified: file names from the LVM-Med list (10,661 = the full training set); both folder forms
+(Kaggle ``C-NMC_Leukemia/training_data``, TCIA ``C-NMC_training_data``) from public loaders.
 """
 
 import re
@@ -40,13 +41,23 @@ class CNmcLeukemia(LvmMedSourceBuilder):
     organ = "blood cells"
     dimensionality = "2d"
     split_rule = "official_train"
-    layout = "training_data/fold_<k>/{all,hem}/UID_<subject>_<image>_<cell>_<all|hem>.bmp"
+    layout = "[C-NMC_]training_data/fold_<k>/{all,hem}/UID_<subject>_<image>_<cell>_<all|hem>.bmp"
     label_names = ["all", "hem"]
     lvmmed_file_list = "C-NMC_Leukemia_Color_Cells"
     file_list_match = "path"
 
     def iter_records(self, data_dir: Path):
-        train = find_dir(data_dir, ["training_data", "C-NMC_Leukemia/training_data", "*/training_data", "."])
+        train = find_dir(
+            data_dir,
+            [
+                "training_data",
+                "C-NMC_training_data",
+                "*/training_data",
+                "*/C-NMC_training_data",
+                "*/*/C-NMC_training_data",
+                ".",
+            ],
+        )
         if train is None:
             return
         for fold in sorted(train.glob("fold_*")):

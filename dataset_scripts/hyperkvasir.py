@@ -11,8 +11,8 @@ Accepted layout (the two image archives of the official download, unzipped side 
 LVM-Med's list (0_SSL_HyperKvasir_Color_Colon, 99,355 bare ``<uuid>.jpg`` names) is the
 unlabelled set; both parts are yielded here so the builder also serves the labelled classes
 (``label`` = class folder name, None for unlabelled images); pass the list to reproduce LVM-Med.
-Verified: the list's naming; the folder tree from the dataset paper (Borgli et al. 2020, Fig. 2)
-and the dataset's GitHub (simula/hyper-kvasir) description of the archives.
+Verified: the list's naming; the 23 class folder names and the ``labeled-images/<tract>/<category>/
+<class>`` tree from public loaders of the release (e.g. ``lower-gi-tract/pathological-findings/polyps``).
 """
 
 import logging

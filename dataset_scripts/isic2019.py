@@ -9,7 +9,8 @@ Accepted layout (the ISIC challenge downloads, unzipped)::
 Group for the sample = ``lesion_id`` when the metadata gives one (several images of one lesion stay
 together), else the image id. LVM-Med's list prefixes the class (``AK_ISIC_0024763.jpg``, with
 ``MV`` for NV); :meth:`list_entry_key` keeps the part from ``ISIC_``.
-Verified: file and column names from the ISIC 2019 challenge data page; list naming from the LVM-Med list.
+Verified: file names, the one-hot columns and ``lesion_id`` in the metadata from public loaders of
+the challenge download; list naming from the LVM-Med list.
 """
 
 from pathlib import Path

@@ -10,7 +10,8 @@ LVM-Med used the official training file (its list names ``camelyonpatch_level_2_
 One record per range of 4096 frames (``slice_index`` = frame number inside the range, the
 ``volume_id`` ends in ``@<start>``); the label of each patch (1 = tumour tissue in the centre
 32x32 px) is read from the ``_y`` file when present, else left empty.
-Verified: file and key names from the PCam README (github.com/basveeling/pcam) and the LVM-Med list.
+Verified: file names (``_train_x`` / ``_train_y``, shipped as ``.h5.gz`` on Zenodo 2546921) and keys
+``x`` / ``y`` from public PCam loaders; the training file name from the LVM-Med list.
 """
 
 from pathlib import Path

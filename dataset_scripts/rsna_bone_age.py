@@ -10,7 +10,8 @@ or the RSNA download with the same names)::
 Labels: a regression target, so ``label`` is left empty and the values go into typed extra
 features ``boneage_months`` (float32) and ``male`` (bool); None where the CSV lacks the id.
 Each image is one patient.
-Verified: names and columns from the Kaggle mirror and RSNA challenge page; ids from the LVM-Med list.
+Verified: the doubly nested folder and the CSV (id, boneage, male) from public loaders of the Kaggle
+mirror; ids from the LVM-Med list.
 """
 
 from pathlib import Path

@@ -35,6 +35,17 @@ def test_folds_labels_patients(tmp_path, prepare_load):
     assert dict(zip(ds["original_path"], ds["patient_id"])) == {k: v[1] for k, v in want.items()}
 
 
+def test_tcia_package_layout(tmp_path, prepare_load):
+    base = tmp_path / "raw" / "C-NMC 2019 (PKG)" / "C-NMC_training_data"
+    write_image(base / "fold_0" / "all" / "UID_11_10_1_all.bmp", 0)
+    write_image(base / "fold_2" / "hem" / "UID_H10_1_1_hem.bmp", 1)
+    ds, _ = prepare_load("c_nmc_leukemia", tmp_path / "raw", tmp_path / "out")
+    assert labels_by_path(ds) == {
+        "C-NMC 2019 (PKG)/C-NMC_training_data/fold_0/all/UID_11_10_1_all.bmp": "all",
+        "C-NMC 2019 (PKG)/C-NMC_training_data/fold_2/hem/UID_H10_1_1_hem.bmp": "hem",
+    }
+
+
 def test_file_list(tmp_path, prepare_load):
     make(tmp_path / "raw")
     ds, _ = prepare_load(
