@@ -3,7 +3,8 @@
 Accepted layout (the TCIA download; ``<data_dir>`` may hold the class folders directly or the
 ``AML-Cytomorphology`` folder of the archive)::
 
-    <data_dir>/[AML-Cytomorphology/]<CLASS>/<CLASS>_<nnnn>.tiff       e.g. BAS/BAS_0002.tiff
+    <data_dir>/["PKG - AML-Cytomorphology_LMU"/][AML-Cytomorphology/]<CLASS>/<CLASS>_<nnnn>.tiff
+    e.g. BAS/BAS_0002.tiff  (class folders are looked for up to two levels down)
     (annotations.dat and other files are ignored)
 
 Classes (morphological cell types, the folder names): BAS, EBO, EOS, KSC, LYA, LYT, MMZ, MOB, MON,
