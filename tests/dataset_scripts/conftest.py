@@ -35,7 +35,9 @@ def random_image(seed: int, shape: tuple[int, ...] = (32, 32, 3), dtype=np.uint8
 def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any):
     """Prepare ``source`` from ``data_dir`` into ``out_dir``; return (train split, report)."""
     report = prepare_source(source, data_dir, out_dir, **options)
-    ds = datasets.load_dataset(str(out_dir), source, split="train")
+    # A cache folder per output folder: datasets' cache key for a local folder can collide between
+    # runs whose folders share a base name, and would hand back an earlier run's examples.
+    ds = datasets.load_dataset(str(out_dir), source, split="train", cache_dir=str(Path(out_dir).parent / "hf_cache"))
     return ds, report
 
 
