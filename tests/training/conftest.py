@@ -1,15 +1,10 @@
 """Shared fixtures: the embedded corpus prepared once per test session (all xdist workers)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-REPO = Path(__file__).resolve().parents[2]
-PRETRAIN = REPO / "training" / "pretrain.py"
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +19,3 @@ def embedded_corpus(tmp_path_factory) -> Path:
             prepare_embedded(out)
             (out / ".complete").write_text("ok")
     return out
-
-
-def run_entry_point(args: list[str], launcher: list[str] | None = None, timeout: int = 300, env_extra=None):
-    """Run training/pretrain.py (optionally under a launcher) in a fresh process."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-    env.update(env_extra or {})
-    cmd = (launcher or [sys.executable]) + [str(PRETRAIN)] + args
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -17,7 +17,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from .conftest import REPO, run_entry_point
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PRETRAIN = REPO / "training" / "pretrain.py"
+
+
+def run_entry_point(args: list[str], launcher: list[str] | None = None, timeout: int = 300, env_extra=None):
+    """Run training/pretrain.py (optionally under a launcher) in a fresh process."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    env.update(env_extra or {})
+    cmd = (launcher or [sys.executable]) + [str(PRETRAIN)] + args
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
 
 COMMON = [
     "--model_preset", "tiny_cnn", "--view_size", "32", "--max_image_size", "64", "--max_train_samples", "64",

@@ -59,7 +59,11 @@ def test_deterministic_views_are_the_whole_image():
     images = _coordinate_images(4, 32, 32)
     out = TwoViewAugmentation(ViewAugmentationConfig.deterministic(32))(images)
     torch.testing.assert_close(out["boxes_s"], torch.tensor([[0.0, 0.0, 1.0, 1.0]]).expand(4, 4))
-    torch.testing.assert_close(_unnormalise(out["pixel_values_t"]), images, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_unnormalise(out["pixel_values_s"]), images, atol=1e-5, rtol=0)
+    again = TwoViewAugmentation(ViewAugmentationConfig.deterministic(32))(images)
+    torch.testing.assert_close(again["pixel_values_t"], out["pixel_values_t"])
+    t = _unnormalise(out["pixel_values_t"])
+    assert torch.allclose(t[:, 0], t[:, 2], atol=1e-5) and not torch.allclose(t, images, atol=1e-3)
 
 
 def test_gaussian_blur_matches_scipy():

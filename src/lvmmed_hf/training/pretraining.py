@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments
+from transformers import TrainingArguments, set_seed
 
 from ..graph_matching.loss import GraphMatchingLossConfig
 from .collator import GraphMatchingCollator
@@ -200,6 +200,8 @@ def run_pretraining(
             f"per_device_train_batch_size={training_args.per_device_train_batch_size} is smaller than one graph "
             f"(graph_size={gm_args.graph_size}): each process builds its graphs from its own local batch"
         )
+    # Seed before building: every process (and a resumed run) starts from the same weights.
+    set_seed(training_args.seed)
     model = build_model(model_args, gm_args)
     if model_args.sync_batchnorm and training_args.world_size > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -48,10 +48,11 @@ class ViewAugmentationConfig:
 
     @classmethod
     def deterministic(cls, size: int = 224) -> "ViewAugmentationConfig":
-        """Whole image, no flip, no photometric change: for tests and debugging."""
+        """No randomness: both views are the whole image, view s unchanged, view t in grayscale
+        and blurred (sigma 1 px), so the two views still differ. For tests and debugging."""
         return cls(
             size=size, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0,
-            grayscale_p=(0.0, 0.0), blur_p=(0.0, 0.0),
+            grayscale_p=(0.0, 1.0), blur_p=(0.0, 1.0), blur_sigma=(1.0, 1.0),
         )
 
 
