@@ -191,6 +191,7 @@ def test_interrupted_preparation_resumes_without_duplicates(tmp_path, scripts_di
     assert sorted(ds["original_path"]) == sorted(ref["original_path"]) and len(set(ds["original_path"])) == 20
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch/transformers through lvmmed_hf
 def test_killed_worker_process_then_resume(tmp_path, scripts_dir, toy_xray_dir):
     """A real process dies mid-shard (os._exit, no cleanup); the next run finishes the source exactly."""
     out = tmp_path / "out"

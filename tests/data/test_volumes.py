@@ -115,3 +115,28 @@ def test_iter_slices_2d_keeps_dtype_and_colour():
     [(_, img)] = list(iter_slices(ImageData(rgb16, "image"), "fundus", SliceOptions()))
     assert img.dtype == np.uint8 and img.shape == (9, 9, 3)
     np.testing.assert_array_equal(img, (rgb16 >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.random.default_rng(0).integers(0, 65536, (7, 13)).astype(np.uint16),
+        np.random.default_rng(1).integers(0, 256, (5, 3)).astype(np.uint8),
+        np.random.default_rng(2).integers(0, 256, (4, 6, 3)).astype(np.uint8),
+    ],
+)
+def test_png_writer_round_trips_through_pillow_and_datasets(arr):
+    import io
+
+    import datasets
+    from PIL import Image
+
+    from lvmmed_hf.data.builder import encode_png
+
+    data = encode_png(arr)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), arr)
+    feat = datasets.Image()
+    decoded = feat.decode_example(feat.encode_example({"bytes": data, "path": None}))
+    np.testing.assert_array_equal(np.asarray(decoded), arr)
+    with pytest.raises(ValueError, match="cannot store"):
+        encode_png(arr.astype(np.float32))

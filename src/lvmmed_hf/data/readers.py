@@ -161,15 +161,16 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 
 @contextlib.contextmanager
 def _quiet_pydicom():
+    # ``disabled`` rather than setLevel: setLevel clears every logger's cache, slow per slice
     log = logging.getLogger("pydicom")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
+    was = log.disabled
+    log.disabled = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             yield
     finally:
-        log.setLevel(level)
+        log.disabled = was
 
 
 def _dcmread(path: Path, stop_before_pixels: bool = False):

@@ -95,10 +95,11 @@ def percentile_scale(volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0],
 
 def quantize(x01: np.ndarray, bits: int = 16) -> np.ndarray:
     """[0, 1] floats -> uint8 (bits=8) or uint16 (bits=16), rounded."""
+    # x01 is in [0, 1]: adding 0.5 and truncating rounds half up, faster than np.round
     if bits == 8:
-        return np.round(x01 * 255.0).astype(np.uint8)
+        return (np.asarray(x01, dtype=np.float32) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
     if bits == 16:
-        return np.round(x01 * 65535.0).astype(np.uint16)
+        return (np.asarray(x01, dtype=np.float32) * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
     raise ValueError(f"bits must be 8 or 16, got {bits}")
 
 
