@@ -2,77 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _data_fixtures import gradient_volume, write_ct_series
-
-BUILDER_SCRIPT = textwrap.dedent(
-    '''
-    """Test source with a real-looking mixed layout (series folders, NIfTI, PNG)."""
-    from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-    from lvmmed_hf.data.readers import list_dicom_files
-
-
-    class ToyCt(LvmMedSourceBuilder):
-        source_name = "toy_ct"
-        description = "Toy CT series"
-        homepage = "https://example.org/toy-ct"
-        license = "CC BY 4.0"
-        access = "register at example.org and accept the DUA"
-        modality = "CT"
-        organ = "abdomen"
-        dimensionality = "3d"
-        split_rule = "random_20pct_by_volume"
-        layout = "PATIENT_<nnnn>/<series>/1-<nnn>.dcm"
-
-        def iter_records(self, data_dir):
-            for patient in sorted(data_dir.glob("PATIENT_*")):
-                for series in sorted(p for p in patient.iterdir() if p.is_dir()):
-                    yield Record(paths=list_dicom_files(series), patient_id=patient.name,
-                                 volume_id=f"{patient.name}/{series.name}", reader="dicom_series")
-
-
-    class ToyXray(LvmMedSourceBuilder):
-        source_name = "toy_xray"
-        description = "Toy 16-bit X-rays"
-        homepage = "https://example.org/toy-xray"
-        license = "CC0"
-        access = "direct download"
-        modality = "X-ray"
-        organ = "chest"
-        dimensionality = "2d"
-        split_rule = "official_train"
-        layout = "train/{normal,abnormal}/<id>.png"
-        label_names = ["normal", "abnormal"]
-
-        def iter_records(self, data_dir):
-            for cls in self.label_names:
-                for p in sorted((data_dir / "train" / cls).glob("*.png")):
-                    yield Record(paths=p, patient_id=p.stem.split("_")[0], label=cls, reader="image")
-
-
-    class ToyMri(LvmMedSourceBuilder):
-        source_name = "toy_mri"
-        description = "Toy MRI volumes"
-        homepage = "https://example.org/toy-mri"
-        license = "CC BY-NC 4.0"
-        access = "direct download"
-        modality = "MRI"
-        organ = "brain"
-        dimensionality = "3d"
-        split_rule = "official_train"
-        layout = "imagesTr/<case>.nii.gz"
-        file_list_match = "stem"
-
-        def iter_records(self, data_dir):
-            for p in sorted((data_dir / "imagesTr").glob("*.nii.gz")):
-                yield Record(paths=p, reader="nifti")
-    '''
-)
-
+from _data_fixtures import BUILDER_SCRIPT, MIX_SCRIPT, MIX_SIZES, gradient_volume, write_ct_series
 
 @pytest.fixture
 def scripts_dir(tmp_path: Path) -> Path:
@@ -106,45 +40,6 @@ def toy_ct_dir(tmp_path: Path) -> Path:
         write_ct_series(root / f"PATIENT_{i:04d}" / "1.000000-CT-1234", gradient_volume((4, 12, 10), seed=i),
                         series_uid=f"1.2.826.0.1.3680043.8.498.{100 + i}")
     return root
-
-
-MIX_SCRIPT = textwrap.dedent(
-    '''
-    """Three flat 2D sources of different modalities and sizes, for mixture tests."""
-    from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
-
-
-    class _Flat(LvmMedSourceBuilder):
-        description = "flat folder of PNGs"
-        homepage = "https://example.org"
-        license = "CC0"
-        access = "direct download"
-        organ = "various"
-        dimensionality = "2d"
-        split_rule = "official_train"
-        layout = "*.png"
-
-        def iter_records(self, data_dir):
-            for p in sorted(data_dir.glob("*.png")):
-                yield Record(paths=p, reader="image")
-
-
-    class MixA(_Flat):
-        source_name = "mix_a"
-        modality = "X-ray"
-
-
-    class MixB(_Flat):
-        source_name = "mix_b"
-        modality = "fundus"
-
-
-    class MixC(_Flat):
-        source_name = "mix_c"
-        modality = "X-ray"
-    '''
-)
-MIX_SIZES = {"mix_a": 40, "mix_b": 80, "mix_c": 120}
 
 
 @pytest.fixture(scope="session")

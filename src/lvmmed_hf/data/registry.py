@@ -6,8 +6,9 @@ that each reads as a standalone file of facts. They are found, in this order:
 1. directories in the ``LVMMED_DATASET_SCRIPTS`` environment variable (``os.pathsep``-separated)
    and any ``extra_dirs`` passed by the caller (``lvmmed prepare --scripts-dir``);
 2. the repository's ``dataset_scripts/`` next to ``src/`` (editable installs and source checkouts);
-3. ``<sys.prefix>/share/lvmmed_hf/dataset_scripts/``, where a wheel installs them (setup.cfg
-   ``[options.data_files]``), so a regular ``pip install lvmmed-hf`` finds them too;
+3. ``<prefix>/share/lvmmed_hf/dataset_scripts/``, where a wheel installs them (setup.cfg
+   ``[options.data_files]``; prefix = ``sys.prefix``, the user base or the scheme's data path), so a
+   regular ``pip install lvmmed-hf`` finds them too;
 4. the ``lvmmed_hf.sources`` entry-point group (third-party packages: ``name = module:Class``);
 5. the embedded corpus builders in :mod:`lvmmed_hf.data.embedded`.
 
@@ -23,7 +24,9 @@ import importlib
 import importlib.util
 import logging
 import os
+import site
 import sys
+import sysconfig
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -68,7 +71,10 @@ def script_dirs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> list[Path]:
     dirs += [Path(d) for d in env.split(os.pathsep) if d]
     package_root = Path(__file__).resolve().parents[3]  # src/lvmmed_hf/data -> repository root
     dirs.append(package_root / "dataset_scripts")
-    dirs.append(Path(sys.prefix) / "share" / "lvmmed_hf" / "dataset_scripts")
+    # where a wheel's data_files land: the environment, a --user install, or a --prefix install
+    for base in (sys.prefix, site.getuserbase(), sysconfig.get_path("data")):
+        if base:
+            dirs.append(Path(base) / "share" / "lvmmed_hf" / "dataset_scripts")
     seen, out = set(), []
     for d in dirs:
         d = d.expanduser().resolve()

@@ -1,0 +1,36 @@
+"""Builder discovery: script folders, the installed data_files location, broken scripts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from _data_fixtures import BUILDER_SCRIPT
+
+from lvmmed_hf.data.registry import available_sources, get_source, script_dirs
+
+
+def test_repository_dataset_scripts_are_found():
+    repo_scripts = Path(__file__).resolve().parents[2] / "dataset_scripts"
+    assert repo_scripts.resolve() in script_dirs()
+
+
+def test_scripts_installed_as_wheel_data_files_are_found(tmp_path, monkeypatch):
+    """A wheel puts dataset_scripts/*.py under <prefix>/share/lvmmed_hf/dataset_scripts."""
+    share = tmp_path / "prefix" / "share" / "lvmmed_hf" / "dataset_scripts"
+    share.mkdir(parents=True)
+    (share / "toy_sources.py").write_text(BUILDER_SCRIPT.replace('"toy_xray"', '"wheel_toy_xray"'))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
+    cls = get_source("wheel_toy_xray")
+    assert cls.source_name == "wheel_toy_xray" and cls.modality == "X-ray"
+
+
+def test_broken_script_does_not_hide_the_others(tmp_path, caplog):
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "good.py").write_text(BUILDER_SCRIPT)
+    (d / "broken.py").write_text("import does_not_exist_anywhere\n")
+    (d / "_helpers.py").write_text("raise RuntimeError('helpers are not imported as builders')\n")
+    names = available_sources([d])
+    assert {"toy_ct", "toy_xray", "toy_mri", "embedded_pydicom"} <= set(names)
+    assert "broken.py" in caplog.text and "_helpers" not in caplog.text
