@@ -151,18 +151,18 @@ class LvmMedViTMLP(nn.Module):
         return self.lin2(self.act(self.lin1(hidden_states)))
 
 
-# Largest relative-position bias (elements) materialised at once, per device type. On CPU, 4 Mi
-# fp32 elements (16 MiB) stay below glibc's largest mmap threshold, so the buffer is recycled from
-# the heap instead of being mapped and page-faulted afresh for every band.
-_BIAS_CHUNK_ELEMENTS = {"cpu": 2**22, "default": 2**26}
+# Largest relative-position bias (elements) materialised at once without autograd, per device
+# type. Bands are only needed by global blocks on large grids (a 1024-px image: 0.8 GB of fp32 bias
+# per global block); smaller bands cost many small kernel calls, which measured slower on CPU.
+_BIAS_CHUNK_ELEMENTS = {"cpu": 2**24, "default": 2**26}
 
 
 class LvmMedViTAttention(nn.Module):
     """Multi-head self-attention with SAM's decomposed relative position bias, through SDPA.
 
     The bias ``q_i . R_h[h(i) - h(j)] + q_i . R_w[w(i) - w(j)]`` (unscaled query, as in SAM) is
-    built densely, one band of query rows at a time (at most `_BIAS_CHUNK_ELEMENTS`), and handed to
-    ``scaled_dot_product_attention`` as an additive float ``attn_mask``.
+    built densely (without autograd one band of query rows at a time, at most `_BIAS_CHUNK_ELEMENTS`)
+    and handed to ``scaled_dot_product_attention`` as an additive float ``attn_mask``.
     """
 
     def __init__(self, config: LvmMedViTConfig, span: int):
@@ -177,22 +177,23 @@ class LvmMedViTAttention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * span - 1, self.head_dim))
 
-    def relative_position_bias(
-        self, grid_query: torch.Tensor, table_h: torch.Tensor, table_w: torch.Tensor
-    ) -> torch.Tensor:
-        """Additive bias ``(B, heads, r * w, h * w)`` for the queries of `r` grid rows.
+    def decomposed_rel_pos(
+        self, query: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two factors of the bias for queries ``(B, heads, N, head_dim)`` on an (h, w) grid.
 
-        `grid_query`: ``(B, heads, r, w, head_dim)``; `table_h`: ``(r, h, head_dim)`` (the rows of
-        the height table for these query rows); `table_w`: ``(w, w, head_dim)``.
+        Returns ``rel_h`` ``(B, heads, h, w, h_k)`` = q . R_h[h - h_k] and ``rel_w``
+        ``(B, heads, h, w, w_k)`` = q . R_w[w - w_k]; the bias of query (h, w) and key (h_k, w_k) is
+        their sum.
         """
-        batch, heads, rows, width, _ = grid_query.shape
-        height = table_h.shape[1]
-        rel_h = torch.einsum("bnrwd,rkd->bnrwk", grid_query, table_h)
-        rel_w = torch.einsum("bnrwd,wkd->bnrwk", grid_query, table_w)
-        # The einsum outputs are strided; the broadcast add follows its inputs' layout, so making the
-        # small terms contiguous keeps the big sum contiguous and its flattening free.
-        bias = rel_h.contiguous().unsqueeze(-1) + rel_w.contiguous().unsqueeze(-2)  # (B, n, r, w, h, w)
-        return bias.view(batch, heads, rows * width, height * width)
+        table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h_k, d)
+        table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w_k, d)
+        grid_query = query.reshape(query.shape[0], self.num_heads, height, width, self.head_dim)
+        # Contiguous, so that the broadcast sum built from them is contiguous too (the einsum outputs
+        # are strided and a sum follows its inputs' layout): flattening it to (N, N) is then free.
+        rel_h = torch.einsum("bnhwd,hkd->bnhwk", grid_query, table_h).contiguous()
+        rel_w = torch.einsum("bnhwd,wkd->bnhwk", grid_query, table_w).contiguous()
+        return rel_h, rel_w
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """``(B, h, w, C)`` tokens of one window (or the whole grid) to the same shape."""
@@ -203,23 +204,22 @@ class LvmMedViTAttention(nn.Module):
         if not self.use_rel_pos:
             attn = F.scaled_dot_product_attention(query, key, value)
         else:
-            table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h, d)
-            table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w, d)
-            grid_query = query.reshape(batch, self.num_heads, height, width, self.head_dim)
-            # Queries go in bands of grid rows so that the dense (rows*w, N) bias of a band stays under
-            # a fixed size: softmax is per query, so the result is the same as one N x N pass, but a
-            # 1024-px global block no longer allocates (and page-faults) a 0.8 GB bias per image.
-            budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
-            rows_per_band = max(1, budget // (batch * self.num_heads * width * height * width))
+            rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
+            # Without autograd, queries go in bands of grid rows so that the dense bias of a band,
+            # (B, heads, rows * w, N), stays under a fixed size: softmax is per query, so the result
+            # is that of one N x N pass, but a 1024-px global block no longer allocates a 0.8 GB bias
+            # per image. With autograd every band's bias would be kept for backward anyway: one pass.
+            rows_per_band = height
+            if not (torch.is_grad_enabled() and query.requires_grad):
+                budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
+                rows_per_band = max(1, budget // (batch * self.num_heads * width * height * width))
             bands = []
             for row in range(0, height, rows_per_band):
                 stop = min(row + rows_per_band, height)
-                bias = self.relative_position_bias(grid_query[:, :, row:stop], table_h[row:stop], table_w)
-                bands.append(
-                    F.scaled_dot_product_attention(
-                        query[:, :, row * width : stop * width], key, value, attn_mask=bias
-                    )
-                )
+                bias = rel_h[:, :, row:stop].unsqueeze(-1) + rel_w[:, :, row:stop].unsqueeze(-2)
+                bias = bias.view(batch, self.num_heads, (stop - row) * width, height * width)
+                band_query = query[:, :, row * width : stop * width]
+                bands.append(F.scaled_dot_product_attention(band_query, key, value, attn_mask=bias))
             attn = bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
         attn = attn.transpose(1, 2).reshape(batch, height, width, channels)
         return self.proj(attn)
