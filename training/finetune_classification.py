@@ -15,5 +15,7 @@ from lvmmed_hf.downstream.classification import ClassificationArguments, run_cla
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args, training_args = HfArgumentParser((ClassificationArguments, TrainingArguments)).parse_args_into_dataclasses()
+    args, training_args = HfArgumentParser(
+        (ClassificationArguments, TrainingArguments)
+    ).parse_args_into_dataclasses()
     run_classification(args, training_args)

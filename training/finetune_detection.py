@@ -15,5 +15,7 @@ from lvmmed_hf.downstream.detection import DetectionArguments, run_detection
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args, training_args = HfArgumentParser((DetectionArguments, TrainingArguments)).parse_args_into_dataclasses()
+    args, training_args = HfArgumentParser(
+        (DetectionArguments, TrainingArguments)
+    ).parse_args_into_dataclasses()
     run_detection(args, training_args)

@@ -16,5 +16,7 @@ from lvmmed_hf.downstream.segmentation import SegmentationArguments, run_segment
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args, training_args = HfArgumentParser((SegmentationArguments, TrainingArguments)).parse_args_into_dataclasses()
+    args, training_args = HfArgumentParser(
+        (SegmentationArguments, TrainingArguments)
+    ).parse_args_into_dataclasses()
     run_segmentation(args, training_args)

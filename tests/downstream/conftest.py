@@ -62,10 +62,22 @@ def coco_folder(tmp_path):
             s = int(rng.integers(12, 24))
             cat = 7 if k == 0 else 9
             arr[y : y + s, x : x + s] = 250 if cat == 7 else 10
-            anns.append({"id": len(anns), "image_id": i, "category_id": cat, "bbox": [int(x), int(y), s, s],
-                         "area": s * s, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns),
+                    "image_id": i,
+                    "category_id": cat,
+                    "bbox": [int(x), int(y), s, s],
+                    "area": s * s,
+                    "iscrowd": 0,
+                }
+            )
         Image.fromarray(arr).save(root / "images" / f"{i}.png")
         images.append({"id": i, "file_name": f"{i}.png", "width": 64, "height": 64})
-    coco = {"images": images, "annotations": anns, "categories": [{"id": 9, "name": "dark"}, {"id": 7, "name": "bright"}]}
+    coco = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": 9, "name": "dark"}, {"id": 7, "name": "bright"}],
+    }
     (root / "train.json").write_text(json.dumps(coco))
     return root

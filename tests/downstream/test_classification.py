@@ -10,7 +10,11 @@ import torch
 from transformers import AutoModelForImageClassification, TrainingArguments
 
 import lvmmed_hf
-from lvmmed_hf.downstream.classification import ClassificationArguments, classification_metrics, run_classification
+from lvmmed_hf.downstream.classification import (
+    ClassificationArguments,
+    classification_metrics,
+    run_classification,
+)
 from lvmmed_hf.downstream.data import group_split_indices
 from lvmmed_hf.evaluation.model_card import parse_metadata
 
@@ -19,15 +23,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _targs(out, **kw):
     return TrainingArguments(
-        output_dir=str(out), max_steps=4, per_device_train_batch_size=8, per_device_eval_batch_size=8,
-        learning_rate=1e-2, report_to=[], save_strategy="no", eval_strategy="no", use_cpu=True,
-        dataloader_num_workers=0, seed=0, **kw,
+        output_dir=str(out),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=8,
+        learning_rate=1e-2,
+        report_to=[],
+        save_strategy="no",
+        eval_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+        **kw,
     )
 
 
 def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path):
-    args = ClassificationArguments(backbone="tiny-cnn", image_folder=str(image_folder), image_size=32,
-                                   classifier_hidden_sizes=[16])
+    args = ClassificationArguments(
+        backbone="tiny-cnn", image_folder=str(image_folder), image_size=32, classifier_hidden_sizes=[16]
+    )
     results = run_classification(args, _targs(tmp_path / "out"))
     out = tmp_path / "out"
     saved = json.loads((out / "results.json").read_text())
@@ -42,6 +56,7 @@ def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path):
     for k, name in model.config.id2label.items():
         for p in sorted((image_folder / "test" / name).glob("*.png")):
             from PIL import Image
+
             images.append(Image.open(p).copy())
             labels.append(k)
     with torch.no_grad():
@@ -54,16 +69,36 @@ def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path):
 def test_linear_eval_script_keeps_backbone_frozen(image_folder, tmp_path):
     # First save a "pretrained" backbone, then linear-evaluate it through the training/ script.
     backbone_dir = tmp_path / "backbone"
-    cfg = lvmmed_hf.LvmMedCnnConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
+    cfg = lvmmed_hf.LvmMedCnnConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic"
+    )
     torch.manual_seed(0)
     backbone = lvmmed_hf.LvmMedCnnModel(cfg)
     backbone.save_pretrained(backbone_dir)
     out = tmp_path / "lin"
     cmd = [
-        sys.executable, str(REPO / "training" / "finetune_classification.py"),
-        "--backbone", str(backbone_dir), "--image_folder", str(image_folder), "--image_size", "32",
-        "--freeze_backbone", "--output_dir", str(out), "--max_steps", "3", "--per_device_train_batch_size", "8",
-        "--learning_rate", "0.05", "--report_to", "none", "--save_strategy", "no", "--use_cpu",
+        sys.executable,
+        str(REPO / "training" / "finetune_classification.py"),
+        "--backbone",
+        str(backbone_dir),
+        "--image_folder",
+        str(image_folder),
+        "--image_size",
+        "32",
+        "--freeze_backbone",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "0.05",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--use_cpu",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

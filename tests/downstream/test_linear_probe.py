@@ -24,7 +24,9 @@ def test_probe_matches_sklearn_logistic_regression():
     # ours mean_i-weighted CE + wd ||W||^2 with balanced weights summing to n  ->  C = 1 / (2 wd n).
     ref = LogisticRegression(C=1 / (2 * wd * n), class_weight="balanced", max_iter=5000, tol=1e-10).fit(x, y)
     np.testing.assert_allclose(w.numpy(), ref.coef_, atol=2e-3)
-    np.testing.assert_allclose(b.numpy() - b.numpy().mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-3)
+    np.testing.assert_allclose(
+        b.numpy() - b.numpy().mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-3
+    )
 
 
 def test_grouped_split_keeps_groups_whole_and_drops_single_group_classes():
@@ -56,7 +58,11 @@ def test_pixel_values_for_8_and_16_bit():
     x = images_to_pixel_values([a8, a16], 16)
     assert x.shape == (2, 3, 16, 16)
     # White 8-bit image -> (1 - mean) / std in every channel.
-    np.testing.assert_allclose(x[0, :, 0, 0].numpy(), (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]), rtol=1e-5)
+    np.testing.assert_allclose(
+        x[0, :, 0, 0].numpy(),
+        (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
+        rtol=1e-5,
+    )
     # 16-bit keeps its range (min-max to [0, 1]) instead of clipping at 255: values spread.
     assert x[1].std() > 0.5
 

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 from transformers import SamModel, TrainingArguments
 
@@ -11,8 +10,17 @@ from lvmmed_hf.downstream.sam import SamArguments, box_from_mask, build_sam_mode
 from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig
 from lvmmed_hf.models.modeling_lvmmed_vit import LvmMedViTModel
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8,
-            window_size=4, global_attn_indexes=[1], output_channels=32)
+TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    mlp_dim=64,
+    image_size=64,
+    patch_size=8,
+    window_size=4,
+    global_attn_indexes=[1],
+    output_channels=32,
+)
 
 
 def _vit_dir(tmp_path, use_neck):
@@ -44,7 +52,9 @@ def test_only_mask_decoder_changes_after_a_step(tmp_path):
     assert trainable == ["mask_decoder."]
     # The encoder weights are the ViT's, neck included (checked on one block and the neck).
     sd = model.state_dict()
-    assert torch.equal(sd["vision_encoder.layers.1.attn.qkv.weight"], vit.state_dict()["blocks.1.attn.qkv.weight"])
+    assert torch.equal(
+        sd["vision_encoder.layers.1.attn.qkv.weight"], vit.state_dict()["blocks.1.attn.qkv.weight"]
+    )
     assert torch.equal(sd["vision_encoder.neck.conv1.weight"], vit.state_dict()["neck.0.weight"])
     changed = _step(model)
     assert changed, "nothing was trained"
@@ -77,15 +87,33 @@ def test_sam_recipe_end_to_end(seg_folders, tmp_path):
     img_dir, mask_dir = seg_folders
     d, _ = _vit_dir(tmp_path, use_neck=True)
     out = tmp_path / "sam"
-    args = SamArguments(backbone=str(d), image_dir=str(img_dir), mask_dir=str(mask_dir), image_size=64, box_jitter=4,
-                        validation_fraction=0.25)
-    targs = TrainingArguments(output_dir=str(out), max_steps=2, per_device_train_batch_size=4, per_device_eval_batch_size=4,
-                              learning_rate=1e-3, report_to=[], save_strategy="no", use_cpu=True, seed=0)
+    args = SamArguments(
+        backbone=str(d),
+        image_dir=str(img_dir),
+        mask_dir=str(mask_dir),
+        image_size=64,
+        box_jitter=4,
+        validation_fraction=0.25,
+    )
+    targs = TrainingArguments(
+        output_dir=str(out),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
+    )
     results = run_sam(args, targs)
     assert 0.0 <= results["results"][0]["metrics"]["dice"] <= 1.0
     # A stock SamModel folder: reloads without this package's classes and predicts.
     reloaded = SamModel.from_pretrained(out).eval()
-    out_masks = reloaded(pixel_values=torch.randn(1, 3, 64, 64), input_boxes=torch.tensor([[[8.0, 8.0, 40.0, 40.0]]]),
-                         multimask_output=False).pred_masks
+    out_masks = reloaded(
+        pixel_values=torch.randn(1, 3, 64, 64),
+        input_boxes=torch.tensor([[[8.0, 8.0, 40.0, 40.0]]]),
+        multimask_output=False,
+    ).pred_masks
     assert out_masks.shape[-2:] == (32, 32)
     assert json.loads((out / "results.json").read_text())["trainable"] == ["mask_decoder."]

@@ -22,26 +22,47 @@ from lvmmed_hf.evaluation import metrics as M
 
 def _targs(out):
     return TrainingArguments(
-        output_dir=str(out), max_steps=3, per_device_train_batch_size=4, per_device_eval_batch_size=4,
-        learning_rate=1e-3, report_to=[], save_strategy="no", use_cpu=True, seed=0,
+        output_dir=str(out),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
     )
 
 
-@pytest.mark.parametrize("architecture,cls", [("unet", LvmMedUNetForSemanticSegmentation), ("upernet", UperNetForSemanticSegmentation)])
+@pytest.mark.parametrize(
+    "architecture,cls",
+    [("unet", LvmMedUNetForSemanticSegmentation), ("upernet", UperNetForSemanticSegmentation)],
+)
 def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_path, architecture, cls):
     img_dir, mask_dir = seg_folders
     backbone_dir = tmp_path / "backbone"
-    cfg = lvmmed_hf.LvmMedCnnConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
+    cfg = lvmmed_hf.LvmMedCnnConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic"
+    )
     torch.manual_seed(0)
     lvmmed_hf.LvmMedCnnModel(cfg).save_pretrained(backbone_dir)
     out = tmp_path / architecture
-    args = SegmentationArguments(architecture=architecture, backbone=str(backbone_dir), image_dir=str(img_dir),
-                                 mask_dir=str(mask_dir), num_labels=2, image_size=32, validation_fraction=0.25)
+    args = SegmentationArguments(
+        architecture=architecture,
+        backbone=str(backbone_dir),
+        image_dir=str(img_dir),
+        mask_dir=str(mask_dir),
+        num_labels=2,
+        image_size=32,
+        validation_fraction=0.25,
+    )
     results = run_segmentation(args, _targs(out))
     details = results["details"]
     assert details["num_volumes"] == 1  # 25% of 4 volumes held out, whole volumes
     saved = json.loads((out / "results.json").read_text())
-    assert "volume_mean_dice" in saved["results"][0]["metrics"] or saved["details"]["volume_mean_dice"] is None
+    assert (
+        "volume_mean_dice" in saved["results"][0]["metrics"] or saved["details"]["volume_mean_dice"] is None
+    )
     # Reload and recompute the 3D Dice independently from the predictions of the reloaded model.
     model = cls.from_pretrained(out).eval()
     ds = segmentation_folder_dataset(img_dir, mask_dir)
@@ -49,7 +70,9 @@ def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_
     assert len(held) == 1
     test = ds.filter(lambda r: r["volume_id"] in held)
     processor = lvmmed_hf.LvmMedImageProcessor.from_pretrained(out)
-    preds, refs = predict_label_maps(model, test.with_transform(make_transform(processor, "image", "mask", 32)))
+    preds, refs = predict_label_maps(
+        model, test.with_transform(make_transform(processor, "image", "mask", 32))
+    )
     vol = M.volume_dice_iou(preds, refs, test["volume_id"], test["slice_index"], 2)
     np.testing.assert_allclose(vol["dice_per_class"], details["volume_dice_per_class"], equal_nan=True)
 
@@ -65,7 +88,9 @@ def _train_volumes(out, ds):
 def test_backbone_weights_are_loaded(tmp_path):
     from lvmmed_hf.downstream.segmentation import build_segmentation_model
 
-    cfg = lvmmed_hf.LvmMedCnnConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
+    cfg = lvmmed_hf.LvmMedCnnConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic"
+    )
     torch.manual_seed(3)
     bb = lvmmed_hf.LvmMedCnnModel(cfg)
     bb.save_pretrained(tmp_path)

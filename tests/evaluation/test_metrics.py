@@ -168,8 +168,11 @@ def test_volume_dice_stacks_slices_by_index():
     # The evaluate wrapper takes the same grouping.
     dice_mod = evaluate.load(m.metric_paths()["dice"])
     res = dice_mod.compute(
-        predictions=[p.tolist() for p in preds], references=[r.tolist() for r in refs], num_classes=2,
-        volume_ids=["a", "b", "a"], slice_indices=[1, 0, 0],
+        predictions=[p.tolist() for p in preds],
+        references=[r.tolist() for r in refs],
+        num_classes=2,
+        volume_ids=["a", "b", "a"],
+        slice_indices=[1, 0, 0],
     )
     assert res["per_class_dice"][1] == pytest.approx(0.75)
 
@@ -207,7 +210,11 @@ def test_map_hand_case():
     # Class 2: one ref box, one detection at IoU 25/175 < 0.5 -> FP, AP 0.
     # mAP = (5/9 + 0) / 2 = 5/18.
     preds = [
-        {"boxes": [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], "scores": [0.9, 0.8, 0.3], "labels": [1, 1, 2]},
+        {
+            "boxes": [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]],
+            "scores": [0.9, 0.8, 0.3],
+            "labels": [1, 1, 2],
+        },
         {"boxes": [[20, 20, 30, 30], [50, 50, 60, 60]], "scores": [0.7, 0.6], "labels": [1, 1]},
     ]
     refs = [
@@ -228,7 +235,13 @@ def test_map_precision_envelope():
     # Class 0, 2 refs in one image. Detections: 0.9 FP, 0.8 TP, 0.7 TP.
     # (P, R): (0, 0), (1/2, 1/2), (2/3, 1). Envelope at R=1/2 takes max precision to the right: 2/3.
     # AP = 1/2 * 2/3 + 1/2 * 2/3 = 2/3 (without the envelope it would be 1/2*1/2 + 1/2*2/3 = 7/12).
-    preds = [{"boxes": [[100, 100, 110, 110], [0, 0, 10, 10], [20, 0, 30, 10]], "scores": [0.9, 0.8, 0.7], "labels": [0, 0, 0]}]
+    preds = [
+        {
+            "boxes": [[100, 100, 110, 110], [0, 0, 10, 10], [20, 0, 30, 10]],
+            "scores": [0.9, 0.8, 0.7],
+            "labels": [0, 0, 0],
+        }
+    ]
     refs = [{"boxes": [[0, 0, 10, 10], [20, 0, 30, 10]], "labels": [0, 0]}]
     assert m.mean_average_precision(preds, refs) == pytest.approx(2 / 3)
 
@@ -244,7 +257,9 @@ def test_map_no_predicted_boxes():
 
 def test_map_bad_input():
     with pytest.raises(ValueError, match="scores"):
-        m.mean_average_precision([{"boxes": [[0, 0, 1, 1]], "labels": [0]}], [{"boxes": [[0, 0, 1, 1]], "labels": [0]}])
+        m.mean_average_precision(
+            [{"boxes": [[0, 0, 1, 1]], "labels": [0]}], [{"boxes": [[0, 0, 1, 1]], "labels": [0]}]
+        )
 
 
 # ----------------------------------------------------------------------------- evaluate modules
@@ -255,20 +270,20 @@ def test_every_evaluate_module_loads_offline_and_agrees_with_sklearn():
     assert set(paths) == set(m.METRIC_NAMES)
     ref = RNG.integers(0, 3, 40)
     pred = np.where(RNG.random(40) < 0.7, ref, RNG.integers(0, 3, 40))
-    assert evaluate.load(paths["accuracy"]).compute(predictions=pred, references=ref)["accuracy"] == pytest.approx(
-        accuracy_score(ref, pred)
-    )
-    assert evaluate.load(paths["macro_f1"]).compute(predictions=pred, references=ref)["macro_f1"] == pytest.approx(
-        f1_score(ref, pred, average="macro")
-    )
+    assert evaluate.load(paths["accuracy"]).compute(predictions=pred, references=ref)[
+        "accuracy"
+    ] == pytest.approx(accuracy_score(ref, pred))
+    assert evaluate.load(paths["macro_f1"]).compute(predictions=pred, references=ref)[
+        "macro_f1"
+    ] == pytest.approx(f1_score(ref, pred, average="macro"))
     assert evaluate.load(paths["quadratic_kappa"]).compute(predictions=pred, references=ref)[
         "quadratic_kappa"
     ] == pytest.approx(cohen_kappa_score(ref, pred, weights="quadratic"))
     probs = RNG.dirichlet(np.ones(3), 40) + 0.5 * np.eye(3)[ref]
     probs /= probs.sum(1, keepdims=True)
-    assert evaluate.load(paths["roc_auc"]).compute(prediction_scores=probs, references=ref)["roc_auc"] == pytest.approx(
-        roc_auc_score(ref, probs, multi_class="ovr")
-    )
+    assert evaluate.load(paths["roc_auc"]).compute(prediction_scores=probs, references=ref)[
+        "roc_auc"
+    ] == pytest.approx(roc_auc_score(ref, probs, multi_class="ovr"))
     iou = evaluate.load(paths["iou"]).compute(
         predictions=[[[0, 1], [1, 1]]], references=[[[0, 1], [0, 1]]], num_classes=2
     )

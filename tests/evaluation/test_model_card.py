@@ -17,8 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def ckpt(tmp_path):
     cfg = LvmMedCnnConfig(
-        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic",
-        num_labels=3, id2label={0: "glioma", 1: "meningioma", 2: "no_tumor"},
+        embedding_size=8,
+        hidden_sizes=[8, 16, 32, 64],
+        depths=[1, 1, 1, 1],
+        layer_type="basic",
+        num_labels=3,
+        id2label={0: "glioma", 1: "meningioma", 2: "no_tumor"},
         label2id={"glioma": 0, "meningioma": 1, "no_tumor": 2},
     )
     cfg.architectures = ["LvmMedCnnForImageClassification"]
@@ -56,7 +60,10 @@ def test_card_header_is_valid_hub_yaml_with_results(ckpt, tmp_path):
     assert res["task"]["type"] == "image-classification"
     assert {m["type"]: m["value"] for m in res["metrics"]} == {"accuracy": 0.8123, "macro_f1": 0.7988}
     # The results table holds the numbers.
-    assert "| image-classification | Brain Tumor MRI | test | linear evaluation, 1-FCN | accuracy | 0.8123 |" in text
+    assert (
+        "| image-classification | Brain Tumor MRI | test | linear evaluation, 1-FCN | accuracy | 0.8123 |"
+        in text
+    )
     assert "| macro_f1 | 0.7988 |" in text
     assert "CC BY-NC-SA 4.0" in text and "glioma" in text and "${" not in text
 

@@ -14,16 +14,26 @@ def register(subparsers) -> None:
     )
     parser.add_argument("checkpoint_dir", help="folder holding config.json")
     parser.add_argument("--results", default=None, help="results JSON file")
-    parser.add_argument("--output", default=None, help="where to write the card (default: <checkpoint_dir>/README.md)")
+    parser.add_argument(
+        "--output", default=None, help="where to write the card (default: <checkpoint_dir>/README.md)"
+    )
     parser.add_argument("--model-name", default=None)
     parser.add_argument("--repo-id", default=None, help="Hub id used in the usage snippet")
-    parser.add_argument("--license", default=None, help="Hub licence id (default: cc-by-nc-sa-4.0 for weights derived from the authors' release)")
     parser.add_argument(
-        "--derived-from-authors-weights", action=argparse.BooleanOptionalAction, default=None,
+        "--license",
+        default=None,
+        help="Hub licence id (default: cc-by-nc-sa-4.0 for weights derived from the authors' release)",
+    )
+    parser.add_argument(
+        "--derived-from-authors-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="whether the weights derive from the authors' release (default: detect)",
     )
     parser.add_argument("--training-data", default=None, help="free text describing the training data")
-    parser.add_argument("--task", default=None, help="task of a flat Trainer results file, e.g. image-classification")
+    parser.add_argument(
+        "--task", default=None, help="task of a flat Trainer results file, e.g. image-classification"
+    )
     parser.add_argument("--dataset-name", default=None, help="dataset of a flat Trainer results file")
     parser.set_defaults(func=_run)
 

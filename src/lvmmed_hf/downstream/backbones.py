@@ -17,12 +17,23 @@ from transformers import PreTrainedConfig
 #: Architecture presets: name -> (family, config kwargs). "tiny-*" are the test configs of the
 #: model contract; "resnet50" and "vit-b" are the paper's backbones.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "tiny-cnn": ("cnn", dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")),
+    "tiny-cnn": (
+        "cnn",
+        dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic"),
+    ),
     "resnet50": ("cnn", dict()),
     "tiny-vit": (
         "vit",
-        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8,
-             window_size=4, global_attn_indexes=[1]),
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_dim=64,
+            image_size=64,
+            patch_size=8,
+            window_size=4,
+            global_attn_indexes=[1],
+        ),
     ),
     "vit-b": ("vit", dict(image_size=224)),
 }
@@ -34,8 +45,9 @@ def is_checkpoint_dir(name_or_path: str | os.PathLike) -> bool:
 
 def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedConfig:
     """The LVM-Med config of a checkpoint folder or a preset, with ``overrides`` applied."""
-    import lvmmed_hf  # noqa: F401  (registers the model types)
     from transformers import AutoConfig
+
+    import lvmmed_hf  # noqa: F401  (registers the model types)
 
     if is_checkpoint_dir(name_or_path):
         model_type = model_type_of(name_or_path)

@@ -35,30 +35,51 @@ class ClassificationArguments:
 
     backbone: str = field(
         default="resnet50",
-        metadata={"help": "save_pretrained folder of an LVM-Med backbone/checkpoint, or a preset "
-                  "(tiny-cnn, resnet50, tiny-vit, vit-b) for a random initialisation"},
+        metadata={
+            "help": "save_pretrained folder of an LVM-Med backbone/checkpoint, or a preset "
+            "(tiny-cnn, resnet50, tiny-vit, vit-b) for a random initialisation"
+        },
     )
-    dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder (load_dataset(dir, config))"})
+    dataset_dir: str | None = field(
+        default=None, metadata={"help": "prepared dataset folder (load_dataset(dir, config))"}
+    )
     dataset_config: str | None = field(default=None, metadata={"help": "config name inside dataset_dir"})
-    image_folder: str | None = field(default=None, metadata={"help": "image folder: <class>/<image> (or <split>/<class>/<image>)"})
+    image_folder: str | None = field(
+        default=None, metadata={"help": "image folder: <class>/<image> (or <split>/<class>/<image>)"}
+    )
     image_column: str = field(default="image")
     label_column: str = field(default="label")
     group_column: str | None = field(
-        default=None, metadata={"help": "column whose values never straddle train/validation when splits are made (e.g. patient id)"}
+        default=None,
+        metadata={
+            "help": "column whose values never straddle train/validation when splits are made (e.g. patient id)"
+        },
     )
-    validation_fraction: float = field(default=0.2, metadata={"help": "held out from train when there is no validation split"})
-    test_split: str | None = field(default="test", metadata={"help": "split evaluated at the end (falls back to validation)"})
+    validation_fraction: float = field(
+        default=0.2, metadata={"help": "held out from train when there is no validation split"}
+    )
+    test_split: str | None = field(
+        default="test", metadata={"help": "split evaluated at the end (falls back to validation)"}
+    )
     image_size: int = field(default=224, metadata={"help": "input side in pixels"})
     freeze_backbone: bool = field(default=False, metadata={"help": "linear evaluation: train the head only"})
-    classifier_hidden_sizes: list[int] = field(default_factory=list, metadata={"help": "[] = 1-FCN; e.g. 512 256 = multi-FCN"})
+    classifier_hidden_sizes: list[int] = field(
+        default_factory=list, metadata={"help": "[] = 1-FCN; e.g. 512 256 = multi-FCN"}
+    )
     classifier_dropout: float = field(default=0.0)
-    ordinal: bool = field(default=False, metadata={"help": "labels are ordered grades: also report quadratic weighted kappa"})
+    ordinal: bool = field(
+        default=False, metadata={"help": "labels are ordered grades: also report quadratic weighted kappa"}
+    )
     max_train_samples: int | None = field(default=None)
     max_eval_samples: int | None = field(default=None)
-    dataset_name: str | None = field(default=None, metadata={"help": "name shown in results.json and the model card"})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "name shown in results.json and the model card"}
+    )
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_labels: int, ordinal: bool = False) -> dict[str, float]:
+def classification_metrics(
+    logits: np.ndarray, labels: np.ndarray, num_labels: int, ordinal: bool = False
+) -> dict[str, float]:
     """Accuracy, macro-F1, one-vs-rest AUC (NaN when a class is missing from ``labels``) and, for
     ordinal grades, quadratic weighted kappa. ``logits``: (N, C); ``labels``: (N,)."""
     logits = np.asarray(logits, dtype=np.float64)
@@ -92,7 +113,9 @@ def build_classifier(args: ClassificationArguments, id2label: dict[int, str]):
     )
     if is_checkpoint_dir(args.backbone):
         # A bare backbone or another head loads its "lvmmed.*" weights; the new head is initialised.
-        return AutoModelForImageClassification.from_pretrained(args.backbone, ignore_mismatched_sizes=True, **head)
+        return AutoModelForImageClassification.from_pretrained(
+            args.backbone, ignore_mismatched_sizes=True, **head
+        )
     config = backbone_config(args.backbone, **head)
     if config.model_type == "lvmmed_vit":
         config.image_size = args.image_size
@@ -129,8 +152,12 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
     def transform(batch):
         # Palette / alpha / CMYK images go to RGB; grayscale and 16-bit stay as they are (the processor
         # keeps their range and replicates to 3 channels).
-        images = [img.convert("RGB") if getattr(img, "mode", "L") in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr") else img
-                  for img in batch[args.image_column]]
+        images = [
+            img.convert("RGB")
+            if getattr(img, "mode", "L") in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr")
+            else img
+            for img in batch[args.image_column]
+        ]
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         return {"pixel_values": list(pixel_values), "labels": batch[args.label_column]}
 
@@ -144,15 +171,21 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
 
     model = build_classifier(args, id2label)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info("classifier: %d trainable of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
+    logger.info(
+        "classifier: %d trainable of %d parameters", trainable, sum(p.numel() for p in model.parameters())
+    )
     training_args.remove_unused_columns = False
 
     def compute_metrics(eval_pred):
         return classification_metrics(eval_pred.predictions, eval_pred.label_ids, len(id2label), args.ordinal)
 
     trainer = Trainer(
-        model=model, args=training_args, train_dataset=train, eval_dataset=val,
-        data_collator=_collate, compute_metrics=compute_metrics,
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=_collate,
+        compute_metrics=compute_metrics,
     )
     trainer.train()
     metrics = trainer.evaluate(test, metric_key_prefix="test")
@@ -163,12 +196,22 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
         "results": [
             {
                 "task": "image-classification",
-                "dataset": {"name": args.dataset_name or _dataset_name(args), "split": test_name,
-                            **({"config": args.dataset_config} if args.dataset_config else {})},
+                "dataset": {
+                    "name": args.dataset_name or _dataset_name(args),
+                    "split": test_name,
+                    **({"config": args.dataset_config} if args.dataset_config else {}),
+                },
                 "protocol": ("linear evaluation" if args.freeze_backbone else "fine-tuning")
-                + (", 1-FCN" if not args.classifier_hidden_sizes else f", multi-FCN {list(args.classifier_hidden_sizes)}"),
-                "metrics": {k[len("test_"):]: v for k, v in metrics.items()
-                            if k[len("test_"):] in ("accuracy", "macro_f1", "roc_auc", "quadratic_kappa")},
+                + (
+                    ", 1-FCN"
+                    if not args.classifier_hidden_sizes
+                    else f", multi-FCN {list(args.classifier_hidden_sizes)}"
+                ),
+                "metrics": {
+                    k[len("test_") :]: v
+                    for k, v in metrics.items()
+                    if k[len("test_") :] in ("accuracy", "macro_f1", "roc_auc", "quadratic_kappa")
+                },
             }
         ],
         "training_data": f"Fine-tuned on the train split of {args.dataset_name or _dataset_name(args)}.",
@@ -180,4 +223,6 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
 
 
 def _dataset_name(args: ClassificationArguments) -> str:
-    return Path(args.dataset_dir or args.image_folder or "dataset").name + (f"/{args.dataset_config}" if args.dataset_config else "")
+    return Path(args.dataset_dir or args.image_folder or "dataset").name + (
+        f"/{args.dataset_config}" if args.dataset_config else ""
+    )

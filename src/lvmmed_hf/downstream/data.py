@@ -31,13 +31,13 @@ def load_image_dataset(
             raise FileNotFoundError(f"image_folder {image_folder} is not a folder")
         ds = load_dataset("imagefolder", data_dir=str(image_folder))
     if not isinstance(ds, DatasetDict) or "train" not in ds:
-        raise ValueError(f"expected a dataset with a 'train' split, got splits {list(ds) if isinstance(ds, DatasetDict) else type(ds)}")
+        raise ValueError(
+            f"expected a dataset with a 'train' split, got splits {list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
+        )
     return ds
 
 
-def group_split_indices(
-    groups: list, fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def group_split_indices(groups: list, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (kept, held_out) with about ``fraction`` of the *groups* held out, so no group (patient,
     volume, source file) appears on both sides. At least one group goes to each side."""
     if not 0.0 < fraction < 1.0:
@@ -53,14 +53,18 @@ def group_split_indices(
     return np.nonzero(~mask)[0], np.nonzero(mask)[0]
 
 
-def ensure_splits(ds: DatasetDict, validation_fraction: float = 0.2, group_column: str | None = None, seed: int = 0) -> DatasetDict:
+def ensure_splits(
+    ds: DatasetDict, validation_fraction: float = 0.2, group_column: str | None = None, seed: int = 0
+) -> DatasetDict:
     """Add a ``validation`` split carved from ``train`` when there is none (by group when given)."""
     if "validation" in ds:
         return ds
     train = ds["train"]
     if group_column is not None:
         if group_column not in train.column_names:
-            raise ValueError(f"group_column {group_column!r} is not a column of the dataset ({train.column_names})")
+            raise ValueError(
+                f"group_column {group_column!r} is not a column of the dataset ({train.column_names})"
+            )
         keep, held = group_split_indices(train[group_column], validation_fraction, seed)
     else:
         order = np.random.default_rng(seed).permutation(len(train))

@@ -49,6 +49,7 @@ class DemoConfig:
     view_size: int = 96
     batch_size: int = 32
     learning_rate: float = 2e-3
+    gumbel_scale: float = 0.05
     probe_image_size: int = 96
     probe_weight_decay: float = 1e-3
     max_per_group: int = 24
@@ -81,7 +82,9 @@ class TimeBudgetCallback(TrainerCallback):
         if logs and "loss" in logs:
             self.last_logs = logs
             if self.bar is not None:
-                self.bar.set_postfix(step=state.global_step, loss=logs["loss"], match=logs.get("matching_accuracy"))
+                self.bar.set_postfix(
+                    step=state.global_step, loss=logs["loss"], match=logs.get("matching_accuracy")
+                )
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.monotonic() - self.start
@@ -127,7 +130,9 @@ def plot_learning_curve(log_history: list[dict], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("graph-matching (Hamming) loss", color="tab:blue")
     ax2 = ax.twinx()
-    ax2.plot(steps, [r.get("matching_accuracy", math.nan) for r in rows], color="tab:orange", marker="s", ms=3)
+    ax2.plot(
+        steps, [r.get("matching_accuracy", math.nan) for r in rows], color="tab:orange", marker="s", ms=3
+    )
     ax2.set_ylabel("matching accuracy", color="tab:orange")
     ax2.set_ylim(0, 1)
     ax.set_title("LVM-Med graph-matching pretraining (embedded corpus)")
@@ -144,7 +149,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         GraphMatchingArguments,
         ModelArguments,
         PretrainingArguments,
-        build_model,
         run_pretraining,
     )
 
@@ -162,14 +166,28 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     logger.info("[2/4] graph-matching pretraining of %s for %.1f min", cfg.model_preset, cfg.pretrain_minutes)
     t = time.monotonic()
     model_args = ModelArguments(model_preset=cfg.model_preset)
-    gm_args = GraphMatchingArguments()
-    data_args = DataArguments(embedded=True, embedded_dir=str(corpus), view_size=cfg.view_size, max_image_size=256,
-                              min_image_size=cfg.min_image_size)
+    gm_args = GraphMatchingArguments(gumbel_scale=cfg.gumbel_scale)
+    data_args = DataArguments(
+        embedded=True,
+        embedded_dir=str(corpus),
+        view_size=cfg.view_size,
+        max_image_size=256,
+        min_image_size=cfg.min_image_size,
+    )
     horizon = 10_000
     train_args = PretrainingArguments(
-        output_dir=str(out / "pretraining"), max_steps=horizon, per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate, logging_steps=min(5, cfg.max_steps or 5), save_strategy="no", use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0, seed=cfg.seed, gpu_monitor=False, disable_tqdm=True, report_to="none",
+        output_dir=str(out / "pretraining"),
+        max_steps=horizon,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        logging_steps=min(5, cfg.max_steps or 5),
+        save_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        seed=cfg.seed,
+        gpu_monitor=False,
+        disable_tqdm=True,
+        report_to="none",
     )
     budget = TimeBudgetCallback(cfg.pretrain_minutes * 60, cfg.max_steps)
     torch.manual_seed(cfg.seed)
@@ -196,19 +214,30 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     groups = ds["patient_id"]
     names = ds.features["label"].names
     feats = {
-        "pretrained": extract_features(pretrained, ds, size=cfg.probe_image_size, desc="features (pretrained)"),
-        "random_init": extract_features(random_init, ds, size=cfg.probe_image_size, desc="features (random init)"),
+        "pretrained": extract_features(
+            pretrained, ds, size=cfg.probe_image_size, desc="features (pretrained)"
+        ),
+        "random_init": extract_features(
+            random_init, ds, size=cfg.probe_image_size, desc="features (random init)"
+        ),
     }
-    probes = {k: leave_one_group_out_scores(f, labels, groups, cfg.probe_weight_decay) for k, f in feats.items()}
+    probes = {
+        k: leave_one_group_out_scores(f, labels, groups, cfg.probe_weight_decay) for k, f in feats.items()
+    }
     timings["probe_s"] = time.monotonic() - t
 
     logger.info("[4/4] writing the report")
     plot_learning_curve(trainer.state.log_history, out / "learning_curve.png")
     classes = [names[c] for c in probes["pretrained"]["classes"]]
     counts = {names[c]: int((labels == c).sum()) for c in probes["pretrained"]["classes"]}
-    group_counts = {names[c]: len({g for g, l in zip(groups, labels) if l == c}) for c in probes["pretrained"]["classes"]}
+    group_counts = {
+        names[c]: len({g for g, lab in zip(groups, labels) if lab == c})
+        for c in probes["pretrained"]["classes"]
+    }
     first, last = history[0] if history else {}, history[-1] if history else {}
-    diff = np.array(probes["pretrained"]["group_accuracy"]) - np.array(probes["random_init"]["group_accuracy"])
+    diff = np.array(probes["pretrained"]["group_accuracy"]) - np.array(
+        probes["random_init"]["group_accuracy"]
+    )
     report = {
         "config": asdict(cfg),
         "backbone_dir": str(backbone_dir),
@@ -222,17 +251,30 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             "log_history": history,
         },
         "probe_task": {
-            "label": "imaging modality", "classes": classes, "images_per_class": counts, "groups_per_class": group_counts,
-            "group_column": "patient_id", "n_images": int(sum(counts.values())),
-            "n_groups": len(probes["pretrained"]["group_ids"]), "protocol": "leave-one-group-out",
+            "label": "imaging modality",
+            "classes": classes,
+            "images_per_class": counts,
+            "groups_per_class": group_counts,
+            "group_column": "patient_id",
+            "n_images": int(sum(counts.values())),
+            "n_groups": len(probes["pretrained"]["group_ids"]),
+            "protocol": "leave-one-group-out",
         },
-        "linear_probe": {k: {m: v[m] for m in ("accuracy", "study_accuracy", "macro_f1", "group_ids", "group_accuracy")}
-                         for k, v in probes.items()},
-        "pretrained_minus_random_accuracy": {"mean": float(diff.mean()), "wins": int((diff > 0).sum()),
-                                             "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum())},
+        "linear_probe": {
+            k: {m: v[m] for m in ("accuracy", "study_accuracy", "macro_f1", "group_ids", "group_accuracy")}
+            for k, v in probes.items()
+        },
+        "pretrained_minus_random_accuracy": {
+            "mean": float(diff.mean()),
+            "wins": int((diff > 0).sum()),
+            "ties": int((diff == 0).sum()),
+            "losses": int((diff < 0).sum()),
+        },
         "timings_s": {**timings, "total_s": time.monotonic() - t_start},
     }
-    report["pretrained_beats_random"] = bool(probes["pretrained"]["accuracy"] > probes["random_init"]["accuracy"])
+    report["pretrained_beats_random"] = bool(
+        probes["pretrained"]["accuracy"] > probes["random_init"]["accuracy"]
+    )
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (out / "report.md").write_text(render_report_md(report))
     _write_backbone_card(backbone_dir, report)
@@ -243,15 +285,28 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 def _write_backbone_card(backbone_dir: Path, report: dict) -> None:
     from ..evaluation.model_card import write_model_card
 
-    results = {"results": [{
-        "task": "image-classification",
-        "dataset": {"name": "lvmmed-hf embedded corpus (imaging modality)", "type": "lvmmed-embedded", "split": "grouped held-out"},
-        "protocol": "linear probe on frozen features, leave-one-study-out",
-        "metrics": {"accuracy": report["linear_probe"]["pretrained"]["accuracy"],
-                    "macro_f1": report["linear_probe"]["pretrained"]["macro_f1"]},
-    }]}
+    results = {
+        "results": [
+            {
+                "task": "image-classification",
+                "dataset": {
+                    "name": "lvmmed-hf embedded corpus (imaging modality)",
+                    "type": "lvmmed-embedded",
+                    "split": "grouped held-out",
+                },
+                "protocol": "linear probe on frozen features, leave-one-study-out",
+                "metrics": {
+                    "accuracy": report["linear_probe"]["pretrained"]["accuracy"],
+                    "macro_f1": report["linear_probe"]["pretrained"]["macro_f1"],
+                },
+            }
+        ]
+    }
     write_model_card(
-        backbone_dir, results=results, license="other", derived_from_authors_weights=False,
+        backbone_dir,
+        results=results,
+        license="other",
+        derived_from_authors_weights=False,
         model_name="LVM-Med demo backbone (small CNN, embedded corpus)",
         training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on the "
         "lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates of nilearn and "
@@ -275,7 +330,8 @@ def render_report_md(r: dict) -> str:
     )
     d = r["pretrained_minus_random_accuracy"]
     class_text = ", ".join(
-        f"{c} ({task['images_per_class'][c]} images / {task['groups_per_class'][c]} groups)" for c in task["classes"]
+        f"{c} ({task['images_per_class'][c]} images / {task['groups_per_class'][c]} groups)"
+        for c in task["classes"]
     )
     lines = [
         "# lvmmed demo: graph-matching pretraining on the embedded corpus",
@@ -306,9 +362,14 @@ def render_report_md(r: dict) -> str:
         "| Backbone | Accuracy (images) | Accuracy (studies, each counted once) | Macro-F1 |",
         "|---|---|---|---|",
     ]
-    for name, label in (("pretrained", "graph-matching pretrained"), ("random_init", "random initialisation (same weights before pretraining)")):
+    for name, label in (
+        ("pretrained", "graph-matching pretrained"),
+        ("random_init", "random initialisation (same weights before pretraining)"),
+    ):
         v = lp[name]
-        lines.append(f"| {label} | {_fmt(v['accuracy'])} | {_fmt(v['study_accuracy'])} | {_fmt(v['macro_f1'])} |")
+        lines.append(
+            f"| {label} | {_fmt(v['accuracy'])} | {_fmt(v['study_accuracy'])} | {_fmt(v['macro_f1'])} |"
+        )
     lines += [
         "",
         "## Caveats",

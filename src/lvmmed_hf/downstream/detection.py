@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 DETECTORS = ("detr", "conditional_detr")
 
 
-def coco_dataset(annotations_file: str | os.PathLike, image_dir: str | os.PathLike) -> tuple[Dataset, list[str]]:
+def coco_dataset(
+    annotations_file: str | os.PathLike, image_dir: str | os.PathLike
+) -> tuple[Dataset, list[str]]:
     """A dataset with ``image`` and ``objects`` from a COCO JSON file; categories renumbered 0..C-1.
 
     Returns the dataset and the category names in the new order.
@@ -58,19 +60,31 @@ def coco_dataset(annotations_file: str | os.PathLike, image_dir: str | os.PathLi
 
 
 def build_detector(
-    backbone: str, num_labels: int, id2label: dict[int, str] | None = None, detector: str = "conditional_detr", **detector_kwargs
+    backbone: str,
+    num_labels: int,
+    id2label: dict[int, str] | None = None,
+    detector: str = "conditional_detr",
+    **detector_kwargs,
 ):
     """A DETR-family detector whose backbone is the LVM-Med CNN ``backbone`` (folder: weights loaded)."""
     if detector not in DETECTORS:
         raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
     bcfg = backbone_config(backbone)
     if bcfg.model_type != "lvmmed_cnn":
-        raise ValueError(f"detection needs an lvmmed_cnn backbone (DETR uses a stride-32 CNN map), got {bcfg.model_type!r}")
+        raise ValueError(
+            f"detection needs an lvmmed_cnn backbone (DETR uses a stride-32 CNN map), got {bcfg.model_type!r}"
+        )
     bcfg.set_output_features_output_indices(out_features=[bcfg.stage_names[-1]], out_indices=None)
     id2label = id2label or {i: str(i) for i in range(num_labels)}
     common = dict(
-        use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=bcfg, backbone=None,
-        num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()}, **detector_kwargs,
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
+        backbone_config=bcfg,
+        backbone=None,
+        num_labels=num_labels,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        **detector_kwargs,
     )
     if detector == "detr":
         from transformers import DetrConfig, DetrForObjectDetection
@@ -87,7 +101,15 @@ def build_detector(
 
 def _xywh_to_cxcywh_norm(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     boxes = boxes.reshape(-1, 4).astype(np.float32)
-    out = np.stack([(boxes[:, 0] + boxes[:, 2] / 2) / w, (boxes[:, 1] + boxes[:, 3] / 2) / h, boxes[:, 2] / w, boxes[:, 3] / h], 1)
+    out = np.stack(
+        [
+            (boxes[:, 0] + boxes[:, 2] / 2) / w,
+            (boxes[:, 1] + boxes[:, 3] / 2) / h,
+            boxes[:, 2] / w,
+            boxes[:, 3] / h,
+        ],
+        1,
+    )
     return np.clip(out, 0.0, 1.0)
 
 
@@ -95,12 +117,19 @@ def make_detection_transform(processor, image_column: str = "image", objects_col
     """Batch transform: pixel values at the processor's size and DETR labels (normalised cx, cy, w, h)."""
 
     def transform(batch):
-        images = [im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]]
+        images = [
+            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]
+        ]
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         labels = []
         for im, obj in zip(images, batch[objects_column]):
             boxes = _xywh_to_cxcywh_norm(np.asarray(obj["bbox"], dtype=np.float32), *im.size)
-            labels.append({"class_labels": torch.tensor(obj["category"], dtype=torch.long), "boxes": torch.from_numpy(boxes)})
+            labels.append(
+                {
+                    "class_labels": torch.tensor(obj["category"], dtype=torch.long),
+                    "boxes": torch.from_numpy(boxes),
+                }
+            )
         return {"pixel_values": list(pixel_values), "labels": labels}
 
     return transform
@@ -116,7 +145,9 @@ def _collate(batch):
 
 
 def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
-    return np.stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1)
+    return np.stack(
+        [b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1
+    )
 
 
 @torch.no_grad()
@@ -136,18 +167,30 @@ def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float 
             probs = logits.sigmoid()
         scores, labels = probs.max(-1)
         for i in range(logits.shape[0]):
-            preds.append({"boxes": _cxcywh_to_xyxy(out.pred_boxes[i].cpu().numpy()), "scores": scores[i].numpy(), "labels": labels[i].numpy()})
+            preds.append(
+                {
+                    "boxes": _cxcywh_to_xyxy(out.pred_boxes[i].cpu().numpy()),
+                    "scores": scores[i].numpy(),
+                    "labels": labels[i].numpy(),
+                }
+            )
             ref = b["labels"][i]
-            refs.append({"boxes": _cxcywh_to_xyxy(ref["boxes"].numpy()), "labels": ref["class_labels"].numpy()})
+            refs.append(
+                {"boxes": _cxcywh_to_xyxy(ref["boxes"].numpy()), "labels": ref["class_labels"].numpy()}
+            )
     ap = M.average_precision_per_class(preds, refs, iou_threshold)
     return {"map50": float(np.mean(list(ap.values()))) if ap else float("nan"), "ap50_per_class": ap}
 
 
 @dataclass
 class DetectionArguments:
-    backbone: str = field(default="resnet50", metadata={"help": "LVM-Med CNN checkpoint folder or preset (tiny-cnn, resnet50)"})
+    backbone: str = field(
+        default="resnet50", metadata={"help": "LVM-Med CNN checkpoint folder or preset (tiny-cnn, resnet50)"}
+    )
     detector: str = field(default="conditional_detr", metadata={"help": "detr or conditional_detr"})
-    dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset with an objects column (COCO xywh boxes)"})
+    dataset_dir: str | None = field(
+        default=None, metadata={"help": "prepared dataset with an objects column (COCO xywh boxes)"}
+    )
     dataset_config: str | None = field(default=None)
     annotations_file: str | None = field(default=None, metadata={"help": "COCO JSON (with image_dir)"})
     image_dir: str | None = field(default=None)
@@ -188,27 +231,46 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
         ds = DatasetDict({"train": full})
     ds = ensure_splits(ds, args.validation_fraction, None, training_args.seed)
     id2label = dict(enumerate(names))
-    heads = dict(num_queries=args.num_queries, d_model=args.d_model, encoder_layers=args.encoder_layers,
-                 decoder_layers=args.decoder_layers, encoder_attention_heads=args.attention_heads,
-                 decoder_attention_heads=args.attention_heads, encoder_ffn_dim=args.ffn_dim, decoder_ffn_dim=args.ffn_dim)
+    heads = dict(
+        num_queries=args.num_queries,
+        d_model=args.d_model,
+        encoder_layers=args.encoder_layers,
+        decoder_layers=args.decoder_layers,
+        encoder_attention_heads=args.attention_heads,
+        decoder_attention_heads=args.attention_heads,
+        encoder_ffn_dim=args.ffn_dim,
+        decoder_ffn_dim=args.ffn_dim,
+    )
     model = build_detector(args.backbone, len(names), id2label, args.detector, **heads)
     processor = image_processor_for(args.backbone, args.image_size)
     transform = make_detection_transform(processor, args.image_column, args.objects_column)
     training_args.remove_unused_columns = False
-    trainer = Trainer(model=model, args=training_args, train_dataset=ds["train"].with_transform(transform), data_collator=_collate)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=ds["train"].with_transform(transform),
+        data_collator=_collate,
+    )
     trainer.train()
     test_name = args.test_split if args.test_split in ds else "validation"
-    scores = evaluate_detector(model, ds[test_name].with_transform(transform), training_args.per_device_eval_batch_size)
+    scores = evaluate_detector(
+        model, ds[test_name].with_transform(transform), training_args.per_device_eval_batch_size
+    )
     out_dir = Path(training_args.output_dir)
     trainer.save_model(out_dir)
     processor.save_pretrained(out_dir)
     results = {
-        "results": [{
-            "task": "object-detection",
-            "dataset": {"name": args.dataset_name or Path(args.dataset_dir or args.annotations_file).stem, "split": test_name},
-            "protocol": f"{args.detector} with the LVM-Med backbone, VOC mAP@0.5",
-            "metrics": {"map50": scores["map50"]} if scores["map50"] == scores["map50"] else {},
-        }],
+        "results": [
+            {
+                "task": "object-detection",
+                "dataset": {
+                    "name": args.dataset_name or Path(args.dataset_dir or args.annotations_file).stem,
+                    "split": test_name,
+                },
+                "protocol": f"{args.detector} with the LVM-Med backbone, VOC mAP@0.5",
+                "metrics": {"map50": scores["map50"]} if scores["map50"] == scores["map50"] else {},
+            }
+        ],
         "ap50_per_class": {names[k]: v for k, v in scores["ap50_per_class"].items()},
     }
     if trainer.is_world_process_zero():

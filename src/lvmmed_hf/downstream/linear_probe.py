@@ -39,7 +39,9 @@ def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
     for image in images:
         x = image_to_tensor(image)
         x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
-        out.append(F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
+        out.append(
+            F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        )
     x = torch.stack(out)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -47,8 +49,14 @@ def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, dataset, image_column: str = "image", size: int = 128,
-                     batch_size: int = 32, desc: str = "features") -> np.ndarray:
+def extract_features(
+    model: torch.nn.Module,
+    dataset,
+    image_column: str = "image",
+    size: int = 128,
+    batch_size: int = 32,
+    desc: str = "features",
+) -> np.ndarray:
     """Pooled features (N, C) of a base model (``pooler_output``) in eval mode."""
     model.eval()
     feats = []
@@ -59,8 +67,9 @@ def extract_features(model: torch.nn.Module, dataset, image_column: str = "image
     return np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
 
 
-def grouped_stratified_split(labels: Sequence[int], groups: Sequence[Any], test_fraction: float = 0.3,
-                             seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def grouped_stratified_split(
+    labels: Sequence[int], groups: Sequence[Any], test_fraction: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Indices (train, test) and the classes kept (those with >= 2 groups).
 
     Per class, about ``test_fraction`` of its groups (at least one, at most all but one) go to test.
@@ -87,8 +96,9 @@ def grouped_stratified_split(labels: Sequence[int], groups: Sequence[Any], test_
     return np.nonzero(usable & ~is_test)[0], np.nonzero(usable & is_test)[0], kept
 
 
-def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3,
-                     max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_linear_probe(
+    x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3, max_iter: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression (weights (C, D), bias (C,)) by full-batch L-BFGS.
 
     Loss: mean cross-entropy + ``weight_decay`` * ||W||^2. Features are expected standardised.
@@ -97,7 +107,9 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
     xt = torch.as_tensor(x, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.long)
     counts = torch.bincount(yt, minlength=num_classes).double()
-    class_w = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    class_w = torch.where(
+        counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts)
+    )
     w = torch.zeros(num_classes, xt.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
@@ -112,8 +124,15 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
     return w.detach(), b.detach()
 
 
-def linear_probe_scores(features: np.ndarray, labels: Sequence[int], groups: Sequence[Any], n_repeats: int = 5,
-                        test_fraction: float = 0.3, weight_decay: float = 1e-3, seed: int = 0) -> dict[str, Any]:
+def linear_probe_scores(
+    features: np.ndarray,
+    labels: Sequence[int],
+    groups: Sequence[Any],
+    n_repeats: int = 5,
+    test_fraction: float = 0.3,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Accuracy and macro-F1 of the probe over ``n_repeats`` grouped stratified splits.
 
     Returns means, standard deviations, per-repeat values and the classes that could be tested.
@@ -123,7 +142,9 @@ def linear_probe_scores(features: np.ndarray, labels: Sequence[int], groups: Seq
     for r in range(n_repeats):
         tr, te, kept = grouped_stratified_split(labels, groups, test_fraction, seed + r)
         if len(kept) < 2 or len(te) == 0:
-            raise ValueError(f"linear probe needs at least two classes with two or more groups, got classes {kept}")
+            raise ValueError(
+                f"linear probe needs at least two classes with two or more groups, got classes {kept}"
+            )
         kept_all = kept
         remap = {c: i for i, c in enumerate(kept)}
         ytr = np.array([remap[c] for c in labels[tr]])
@@ -135,14 +156,20 @@ def linear_probe_scores(features: np.ndarray, labels: Sequence[int], groups: Seq
         accs.append(M.accuracy(pred, yte))
         f1s.append(M.macro_f1(pred, yte, labels=list(range(len(kept)))))
     return {
-        "accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
-        "macro_f1": float(np.mean(f1s)), "macro_f1_std": float(np.std(f1s)),
-        "accuracy_per_split": accs, "macro_f1_per_split": f1s, "classes": kept_all, "n_repeats": n_repeats,
+        "accuracy": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "macro_f1": float(np.mean(f1s)),
+        "macro_f1_std": float(np.std(f1s)),
+        "accuracy_per_split": accs,
+        "macro_f1_per_split": f1s,
+        "classes": kept_all,
+        "n_repeats": n_repeats,
     }
 
 
-def leave_one_group_out_scores(features: np.ndarray, labels: Sequence[int], groups: Sequence[Any],
-                               weight_decay: float = 1e-3) -> dict[str, Any]:
+def leave_one_group_out_scores(
+    features: np.ndarray, labels: Sequence[int], groups: Sequence[Any], weight_decay: float = 1e-3
+) -> dict[str, Any]:
     """Leave-one-group-out probe: each group is predicted by a probe trained on all other groups.
 
     Only classes with at least two groups are used (a class seen in a single group can never be
@@ -174,6 +201,9 @@ def leave_one_group_out_scores(features: np.ndarray, labels: Sequence[int], grou
         "macro_f1": M.macro_f1(preds[use], y[use], labels=list(range(len(kept)))),
         # Each study counts once, however many slices it has.
         "study_accuracy": float(np.mean(group_acc)),
-        "group_ids": group_ids, "group_accuracy": group_acc,
-        "predictions": preds[use].tolist(), "references": y[use].tolist(), "classes": kept,
+        "group_ids": group_ids,
+        "group_accuracy": group_acc,
+        "predictions": preds[use].tolist(),
+        "references": y[use].tolist(),
+        "classes": kept,
     }

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import SamConfig, SamMaskDecoderConfig, SamModel, SamPromptEncoderConfig, Trainer, TrainingArguments
+from transformers import (
+    SamConfig,
+    SamMaskDecoderConfig,
+    SamModel,
+    SamPromptEncoderConfig,
+    Trainer,
+    TrainingArguments,
+)
 
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
 from .segmentation import _finite, _load_segmentation_data
@@ -37,7 +43,9 @@ from .segmentation import _finite, _load_segmentation_data
 logger = logging.getLogger(__name__)
 
 
-def build_sam_model(backbone: str, image_size: int | None = None, sam_checkpoint: str | None = None) -> tuple[SamModel, list[str]]:
+def build_sam_model(
+    backbone: str, image_size: int | None = None, sam_checkpoint: str | None = None
+) -> tuple[SamModel, list[str]]:
     """A ``SamModel`` whose vision encoder holds the LVM-Med ViT ``backbone`` (folder or preset).
 
     Returns the model and the names of its trainable parameter prefixes (``mask_decoder.``, plus
@@ -48,7 +56,9 @@ def build_sam_model(backbone: str, image_size: int | None = None, sam_checkpoint
     overrides = {"image_size": image_size} if image_size else {}
     vit_cfg = backbone_config(backbone, **overrides)
     if vit_cfg.model_type != "lvmmed_vit":
-        raise ValueError(f"the SAM recipe needs an lvmmed_vit backbone, got {vit_cfg.model_type!r} ({backbone})")
+        raise ValueError(
+            f"the SAM recipe needs an lvmmed_vit backbone, got {vit_cfg.model_type!r} ({backbone})"
+        )
     vision = lvmmed_vit_to_hf_sam_config(vit_cfg)
     width = vit_cfg.output_channels
     # SAM's random-Fourier box/point encoding has width 2 * num_pos_feats = the decoder width.
@@ -56,9 +66,13 @@ def build_sam_model(backbone: str, image_size: int | None = None, sam_checkpoint
     grid = vit_cfg.image_size // vit_cfg.patch_size
     config = SamConfig(
         vision_config=vision.to_dict(),
-        prompt_encoder_config=SamPromptEncoderConfig(hidden_size=width, image_size=vit_cfg.image_size, patch_size=vit_cfg.patch_size).to_dict(),
+        prompt_encoder_config=SamPromptEncoderConfig(
+            hidden_size=width, image_size=vit_cfg.image_size, patch_size=vit_cfg.patch_size
+        ).to_dict(),
         mask_decoder_config=SamMaskDecoderConfig(
-            hidden_size=width, mlp_dim=8 * width, num_attention_heads=8 if width % 8 == 0 and width >= 64 else 2,
+            hidden_size=width,
+            mlp_dim=8 * width,
+            num_attention_heads=8 if width % 8 == 0 and width >= 64 else 2,
             iou_head_hidden_dim=width,
         ).to_dict(),
     )
@@ -78,23 +92,32 @@ def build_sam_model(backbone: str, image_size: int | None = None, sam_checkpoint
         missing, unexpected = model.load_state_dict(mapped, strict=False)
         missing_encoder = [k for k in missing if k.startswith("vision_encoder.") and ".neck." not in k]
         if missing_encoder or unexpected:
-            raise ValueError(f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, unexpected {unexpected[:5]})")
+            raise ValueError(
+                f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, unexpected {unexpected[:5]})"
+            )
     if sam_checkpoint is not None:
         ref = SamModel.from_pretrained(sam_checkpoint)
         for part in ("prompt_encoder", "mask_decoder", "shared_image_embedding"):
             getattr(model, part).load_state_dict(getattr(ref, part).state_dict())
         logger.info("prompt encoder and mask decoder initialised from %s", sam_checkpoint)
     if grid * vit_cfg.patch_size != vit_cfg.image_size:
-        raise ValueError(f"image_size {vit_cfg.image_size} is not a multiple of patch_size {vit_cfg.patch_size}")
+        raise ValueError(
+            f"image_size {vit_cfg.image_size} is not a multiple of patch_size {vit_cfg.patch_size}"
+        )
     trainable = ["mask_decoder."] + ([] if has_neck else ["vision_encoder.neck."])
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(tuple(trainable)))
-    logger.info("SAM: training %s (%d parameters), frozen: image encoder, prompt encoder", trainable,
-                sum(p.numel() for p in model.parameters() if p.requires_grad))
+    logger.info(
+        "SAM: training %s (%d parameters), frozen: image encoder, prompt encoder",
+        trainable,
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
     return model, trainable
 
 
-def box_from_mask(mask: np.ndarray, jitter: int = 0, rng: np.random.Generator | None = None) -> np.ndarray | None:
+def box_from_mask(
+    mask: np.ndarray, jitter: int = 0, rng: np.random.Generator | None = None
+) -> np.ndarray | None:
     """Tight box ``(x_min, y_min, x_max, y_max)`` in pixels around ``mask > 0``, each coordinate moved
     by a uniform random offset in [-jitter, jitter] (MedSAM uses up to 20 px at 1024 px), clipped to
     the image. None for an empty mask."""
@@ -113,7 +136,9 @@ def box_from_mask(mask: np.ndarray, jitter: int = 0, rng: np.random.Generator | 
 
 def sam_mask_loss(pred_masks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """BCE + soft Dice (MedSAM's loss). pred_masks (B, 1, 1, h, w) logits; labels (B, H, W) in {0, 1}."""
-    logits = F.interpolate(pred_masks[:, 0], size=labels.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    logits = F.interpolate(pred_masks[:, 0], size=labels.shape[-2:], mode="bilinear", align_corners=False)[
+        :, 0
+    ]
     target = labels.float()
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = logits.sigmoid()
@@ -123,15 +148,21 @@ def sam_mask_loss(pred_masks: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 
 class SamBoxTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        out = model(pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"], multimask_output=False)
+        out = model(
+            pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"], multimask_output=False
+        )
         loss = sam_mask_loss(out.pred_masks, inputs["labels"])
         return (loss, out) if return_outputs else loss
 
 
 @dataclass
 class SamArguments:
-    backbone: str = field(default="vit-b", metadata={"help": "LVM-Med ViT checkpoint folder or preset (tiny-vit, vit-b)"})
-    sam_checkpoint: str | None = field(default=None, metadata={"help": "local SamModel folder to initialise prompt encoder + mask decoder"})
+    backbone: str = field(
+        default="vit-b", metadata={"help": "LVM-Med ViT checkpoint folder or preset (tiny-vit, vit-b)"}
+    )
+    sam_checkpoint: str | None = field(
+        default=None, metadata={"help": "local SamModel folder to initialise prompt encoder + mask decoder"}
+    )
     dataset_dir: str | None = field(default=None)
     dataset_config: str | None = field(default=None)
     image_dir: str | None = field(default=None)
@@ -140,9 +171,14 @@ class SamArguments:
     mask_column: str = field(default="mask")
     volume_column: str = field(default="volume_id")
     slice_column: str = field(default="slice_index")
-    target_label: int | None = field(default=None, metadata={"help": "segment this mask label (default: every non-zero label)"})
+    target_label: int | None = field(
+        default=None, metadata={"help": "segment this mask label (default: every non-zero label)"}
+    )
     image_size: int = field(default=1024, metadata={"help": "encoder input side in pixels (SAM: 1024)"})
-    box_jitter: int = field(default=20, metadata={"help": "max random box offset in pixels during training (MedSAM: 20 at 1024 px)"})
+    box_jitter: int = field(
+        default=20,
+        metadata={"help": "max random box offset in pixels during training (MedSAM: 20 at 1024 px)"},
+    )
     validation_fraction: float = field(default=0.2)
     test_split: str | None = field(default="test")
     dataset_name: str | None = field(default=None)
@@ -156,14 +192,19 @@ def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0
     size = args.image_size
 
     def transform(batch: dict[str, list]) -> dict[str, list]:
-        images = [im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[args.image_column]]
+        images = [
+            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im
+            for im in batch[args.image_column]
+        ]
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         boxes, labels = [], []
         for m in batch[args.mask_column]:
             arr = np.asarray(m.resize((size, size), Image.NEAREST)).astype(np.int64)
             binary = (arr == args.target_label) if args.target_label is not None else (arr > 0)
             box = box_from_mask(binary, args.box_jitter if train else 0, rng)
-            boxes.append(torch.tensor(box if box is not None else [0.0, 0.0, size, size], dtype=torch.float32)[None])
+            boxes.append(
+                torch.tensor(box if box is not None else [0.0, 0.0, size, size], dtype=torch.float32)[None]
+            )
             labels.append(torch.from_numpy(binary.astype(np.float32)))
         return {"pixel_values": list(pixel_values), "input_boxes": boxes, "labels": labels}
 
@@ -182,8 +223,14 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     dices, ious = [], []
     for start in range(0, len(dataset), batch_size):
         b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        out = model(pixel_values=b["pixel_values"].to(device), input_boxes=b["input_boxes"].to(device), multimask_output=False)
-        logits = F.interpolate(out.pred_masks[:, 0], size=b["labels"].shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        out = model(
+            pixel_values=b["pixel_values"].to(device),
+            input_boxes=b["input_boxes"].to(device),
+            multimask_output=False,
+        )
+        logits = F.interpolate(
+            out.pred_masks[:, 0], size=b["labels"].shape[-2:], mode="bilinear", align_corners=False
+        )[:, 0]
         pred = (logits > 0).cpu().numpy()
         ref = b["labels"].numpy() > 0.5
         for p, r in zip(pred, ref):
@@ -192,8 +239,11 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
             inter = (p & r).sum()
             dices.append(2 * inter / (p.sum() + r.sum()))
             ious.append(inter / (p | r).sum())
-    return {"dice": float(np.mean(dices)) if dices else float("nan"), "iou": float(np.mean(ious)) if ious else float("nan"),
-            "num_images": len(dices)}
+    return {
+        "dice": float(np.mean(dices)) if dices else float("nan"),
+        "iou": float(np.mean(ious)) if ious else float("nan"),
+        "num_images": len(dices),
+    }
 
 
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
@@ -207,9 +257,16 @@ def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, A
     def non_empty(batch):
         # Images without the target have no box prompt: they cannot train the decoder.
         arrays = [np.asarray(m) for m in batch[args.mask_column]]
-        return [bool((a > 0).any() if args.target_label is None else (a == args.target_label).any()) for a in arrays]
+        return [
+            bool((a > 0).any() if args.target_label is None else (a == args.target_label).any())
+            for a in arrays
+        ]
 
-    train = ds["train"].filter(non_empty, batched=True).with_transform(make_sam_transform(processor, args, True, training_args.seed))
+    train = (
+        ds["train"]
+        .filter(non_empty, batched=True)
+        .with_transform(make_sam_transform(processor, args, True, training_args.seed))
+    )
     test_name = args.test_split if args.test_split in ds else "validation"
     test = ds[test_name].with_transform(make_sam_transform(processor, args, False))
     training_args.remove_unused_columns = False
@@ -220,12 +277,18 @@ def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, A
     trainer.save_model(out_dir)
     processor.save_pretrained(out_dir)
     results = {
-        "results": [{
-            "task": "mask-generation",
-            "dataset": {"name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name, "split": test_name},
-            "protocol": "box-prompted SAM, mask decoder trained" + ("" if trainable == ["mask_decoder."] else " (+ new neck)"),
-            "metrics": {k: v for k, v in scores.items() if k in ("dice", "iou") and v == v},
-        }],
+        "results": [
+            {
+                "task": "mask-generation",
+                "dataset": {
+                    "name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name,
+                    "split": test_name,
+                },
+                "protocol": "box-prompted SAM, mask decoder trained"
+                + ("" if trainable == ["mask_decoder."] else " (+ new neck)"),
+                "metrics": {k: v for k, v in scores.items() if k in ("dice", "iou") and v == v},
+            }
+        ],
         "trainable": trainable,
     }
     if trainer.is_world_process_zero():

@@ -52,9 +52,16 @@ class DiceCELoss(nn.Module):
     ``ignore_index`` count in neither term.
     """
 
-    def __init__(self, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int = 255, smooth: float = 1e-5):
+    def __init__(
+        self, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int = 255, smooth: float = 1e-5
+    ):
         super().__init__()
-        self.ce_weight, self.dice_weight, self.ignore_index, self.smooth = ce_weight, dice_weight, ignore_index, smooth
+        self.ce_weight, self.dice_weight, self.ignore_index, self.smooth = (
+            ce_weight,
+            dice_weight,
+            ignore_index,
+            smooth,
+        )
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """logits (B, C, H, W); labels (B, H, W) int64."""
@@ -66,7 +73,9 @@ class DiceCELoss(nn.Module):
         probs = logits.softmax(1) * valid
         target = target * valid
         dims = (0, 2, 3)
-        dice = (2 * (probs * target).sum(dims) + self.smooth) / (probs.sum(dims) + target.sum(dims) + self.smooth)
+        dice = (2 * (probs * target).sum(dims) + self.smooth) / (
+            probs.sum(dims) + target.sum(dims) + self.smooth
+        )
         return self.ce_weight * ce + self.dice_weight * (1 - dice.mean())
 
 
@@ -87,15 +96,18 @@ class LvmMedUNetConfig(PreTrainedConfig):
     sub_configs = {"backbone_config": AutoConfig}
 
     def __init__(self, backbone_config=None, decoder_channels=None, **kwargs):
-        import lvmmed_hf  # noqa: F401  (registers lvmmed_cnn)
         from transformers import CONFIG_MAPPING
+
+        import lvmmed_hf  # noqa: F401  (registers lvmmed_cnn)
 
         if backbone_config is None:
             backbone_config = CONFIG_MAPPING["lvmmed_cnn"]()
         elif isinstance(backbone_config, dict):
             backbone_config = CONFIG_MAPPING[backbone_config["model_type"]](**backbone_config)
         if backbone_config.model_type != "lvmmed_cnn":
-            raise ValueError(f"LvmMedUNet needs an lvmmed_cnn backbone_config, got {backbone_config.model_type!r}")
+            raise ValueError(
+                f"LvmMedUNet needs an lvmmed_cnn backbone_config, got {backbone_config.model_type!r}"
+            )
         backbone_config.set_output_features_output_indices(
             out_features=[f"stage{i}" for i in range(1, len(backbone_config.depths) + 1)], out_indices=None
         )
@@ -106,15 +118,21 @@ class LvmMedUNetConfig(PreTrainedConfig):
             decoder_channels = [max(8, int(round(c * scale))) for c in (256, 128, 64, 32, 16)]
         self.decoder_channels = [int(c) for c in decoder_channels]
         if len(self.decoder_channels) != 5:
-            raise ValueError(f"decoder_channels needs 5 widths (strides 16, 8, 4, 2, 1), got {self.decoder_channels}")
+            raise ValueError(
+                f"decoder_channels needs 5 widths (strides 16, 8, 4, 2, 1), got {self.decoder_channels}"
+            )
         super().__init__(**kwargs)
 
 
 class _ConvBlock(nn.Sequential):
     def __init__(self, cin: int, cout: int):
         super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
         )
 
 
@@ -157,9 +175,17 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
                 module.running_var.fill_(1.0)
                 module.num_batches_tracked.zero_()
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None, **kwargs):
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
         if pixel_values.shape[-1] % 32 or pixel_values.shape[-2] % 32:
-            raise ValueError(f"pixel_values: height and width must be multiples of 32, got {tuple(pixel_values.shape[-2:])}")
+            raise ValueError(
+                f"pixel_values: height and width must be multiples of 32, got {tuple(pixel_values.shape[-2:])}"
+            )
         s1, s2, s3, s4 = self.backbone(pixel_values, return_dict=True).feature_maps
         x = s4
         for block, skip in zip(self.decoder, (s3, s2, s1, None, None)):
@@ -178,7 +204,11 @@ AutoConfig.register(LvmMedUNetConfig.model_type, LvmMedUNetConfig, exist_ok=True
 
 
 def build_segmentation_model(
-    architecture: str, backbone: str, num_labels: int, id2label: dict[int, str] | None = None, **backbone_overrides
+    architecture: str,
+    backbone: str,
+    num_labels: int,
+    id2label: dict[int, str] | None = None,
+    **backbone_overrides,
 ) -> PreTrainedModel:
     """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded; preset: random)."""
     id2label = id2label or {i: str(i) for i in range(num_labels)}
@@ -190,18 +220,26 @@ def build_segmentation_model(
         from transformers import UperNetConfig, UperNetForSemanticSegmentation
 
         if bcfg.model_type == "lvmmed_cnn":
-            bcfg.set_output_features_output_indices(out_features=[f"stage{i}" for i in range(1, len(bcfg.depths) + 1)], out_indices=None)
+            bcfg.set_output_features_output_indices(
+                out_features=[f"stage{i}" for i in range(1, len(bcfg.depths) + 1)], out_indices=None
+            )
             widths = list(bcfg.hidden_sizes)
         else:
             # Four evenly spaced blocks of the ViT, the usual ViT-UperNet choice.
             n = bcfg.num_hidden_layers
             picks = sorted({max(1, round(n * k / 4)) for k in range(1, 5)})
-            bcfg.set_output_features_output_indices(out_features=[f"stage{i}" for i in picks], out_indices=None)
+            bcfg.set_output_features_output_indices(
+                out_features=[f"stage{i}" for i in picks], out_indices=None
+            )
             widths = [bcfg.hidden_size] * len(picks)
         hidden = max(16, min(512, widths[-1] // 4))
         cfg = UperNetConfig(
-            backbone_config=bcfg, hidden_size=hidden, auxiliary_in_channels=widths[min(2, len(widths) - 1)],
-            auxiliary_channels=max(16, hidden // 2), use_auxiliary_head=False, **labels,
+            backbone_config=bcfg,
+            hidden_size=hidden,
+            auxiliary_in_channels=widths[min(2, len(widths) - 1)],
+            auxiliary_channels=max(16, hidden // 2),
+            use_auxiliary_head=False,
+            **labels,
         )
         model = UperNetForSemanticSegmentation(cfg)
     else:
@@ -254,7 +292,10 @@ def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os
         raise ValueError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
     if len(common) < len(images):
         logger.warning("%d images have no mask and are skipped", len(images) - len(common))
-    data: dict[str, list] = {"image": [str(images[s]) for s in common], "mask": [str(masks[s]) for s in common]}
+    data: dict[str, list] = {
+        "image": [str(images[s]) for s in common],
+        "mask": [str(masks[s]) for s in common],
+    }
     matches = [_SLICE_NAME.match(s) for s in common]
     if all(matches):
         data["volume_id"] = [m["volume"] for m in matches]
@@ -265,18 +306,29 @@ def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os
 
 @dataclass
 class SegmentationArguments:
-    architecture: str = field(default="unet", metadata={"help": "unet (paper, CNN backbones) or upernet (CNN or ViT)"})
-    backbone: str = field(default="resnet50", metadata={"help": "checkpoint folder or preset (tiny-cnn, resnet50, tiny-vit, vit-b)"})
+    architecture: str = field(
+        default="unet", metadata={"help": "unet (paper, CNN backbones) or upernet (CNN or ViT)"}
+    )
+    backbone: str = field(
+        default="resnet50",
+        metadata={"help": "checkpoint folder or preset (tiny-cnn, resnet50, tiny-vit, vit-b)"},
+    )
     dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder"})
     dataset_config: str | None = field(default=None)
-    image_dir: str | None = field(default=None, metadata={"help": "folder of images (paired with mask_dir by file name)"})
+    image_dir: str | None = field(
+        default=None, metadata={"help": "folder of images (paired with mask_dir by file name)"}
+    )
     mask_dir: str | None = field(default=None)
     image_column: str = field(default="image")
     mask_column: str = field(default="mask")
-    volume_column: str = field(default="volume_id", metadata={"help": "volume id column (3D evaluation when present)"})
+    volume_column: str = field(
+        default="volume_id", metadata={"help": "volume id column (3D evaluation when present)"}
+    )
     slice_column: str = field(default="slice_index")
     num_labels: int = field(default=2, metadata={"help": "classes including background"})
-    image_size: int = field(default=224, metadata={"help": "input side in pixels (multiple of 32 for the U-Net)"})
+    image_size: int = field(
+        default=224, metadata={"help": "input side in pixels (multiple of 32 for the U-Net)"}
+    )
     validation_fraction: float = field(default=0.2)
     test_split: str | None = field(default="test")
     freeze_backbone: bool = field(default=False)
@@ -307,7 +359,9 @@ def make_transform(processor, image_column: str, mask_column: str, size: int):
     from PIL import Image
 
     def transform(batch: dict[str, list]) -> dict[str, list]:
-        images = [im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]]
+        images = [
+            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]
+        ]
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         labels = [
             torch.from_numpy(np.asarray(m.resize((size, size), Image.NEAREST)).astype(np.int64).copy())
@@ -323,7 +377,10 @@ def make_transform(processor, image_column: str, mask_column: str, size: int):
 
 
 def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return {"pixel_values": torch.stack([b["pixel_values"] for b in batch]), "labels": torch.stack([b["labels"] for b in batch])}
+    return {
+        "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+        "labels": torch.stack([b["labels"] for b in batch]),
+    }
 
 
 class SegmentationTrainer(Trainer):
@@ -341,7 +398,9 @@ class SegmentationTrainer(Trainer):
 
 
 @torch.no_grad()
-def predict_label_maps(model: nn.Module, dataset, batch_size: int = 8) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def predict_label_maps(
+    model: nn.Module, dataset, batch_size: int = 8
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Argmax label maps and references for every example of a transformed dataset."""
     model.eval()
     device = next(model.parameters()).device
@@ -351,15 +410,21 @@ def predict_label_maps(model: nn.Module, dataset, batch_size: int = 8) -> tuple[
         batch = _collate(rows)
         logits = model(pixel_values=batch["pixel_values"].to(device)).logits
         if logits.shape[-2:] != batch["labels"].shape[-2:]:
-            logits = F.interpolate(logits, size=batch["labels"].shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(
+                logits, size=batch["labels"].shape[-2:], mode="bilinear", align_corners=False
+            )
         preds.extend(logits.argmax(1).cpu().numpy())
         refs.extend(batch["labels"].numpy())
     return preds, refs
 
 
 def segmentation_scores(
-    preds: list[np.ndarray], refs: list[np.ndarray], num_labels: int, ignore_index: int | None = 255,
-    volume_ids: list | None = None, slice_indices: list | None = None,
+    preds: list[np.ndarray],
+    refs: list[np.ndarray],
+    num_labels: int,
+    ignore_index: int | None = 255,
+    volume_ids: list | None = None,
+    slice_indices: list | None = None,
 ) -> dict[str, Any]:
     """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU.
 
@@ -370,16 +435,22 @@ def segmentation_scores(
     d2 = M.dice_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
     i2 = M.iou_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
     out: dict[str, Any] = {
-        "dice_per_class": d2.tolist(), "iou_per_class": i2.tolist(),
-        "mean_dice": M._nanmean(d2[fg]), "mean_iou": M._nanmean(i2[fg]),
+        "dice_per_class": d2.tolist(),
+        "iou_per_class": i2.tolist(),
+        "mean_dice": M._nanmean(d2[fg]),
+        "mean_iou": M._nanmean(i2[fg]),
     }
     if volume_ids is not None and slice_indices is not None:
         v = M.volume_dice_iou(preds, refs, volume_ids, slice_indices, num_labels, ignore_index=ignore_index)
-        out.update({
-            "volume_dice_per_class": v["dice_per_class"].tolist(), "volume_iou_per_class": v["iou_per_class"].tolist(),
-            "volume_mean_dice": M._nanmean(v["dice_per_class"][fg]), "volume_mean_iou": M._nanmean(v["iou_per_class"][fg]),
-            "num_volumes": len(v["volume_ids"]),
-        })
+        out.update(
+            {
+                "volume_dice_per_class": v["dice_per_class"].tolist(),
+                "volume_iou_per_class": v["iou_per_class"].tolist(),
+                "volume_mean_dice": M._nanmean(v["dice_per_class"][fg]),
+                "volume_mean_iou": M._nanmean(v["iou_per_class"][fg]),
+                "num_volumes": len(v["volume_ids"]),
+            }
+        )
     return out
 
 
@@ -399,28 +470,43 @@ def run_segmentation(args: SegmentationArguments, training_args: TrainingArgumen
     test_name = args.test_split if args.test_split in ds else "validation"
     training_args.remove_unused_columns = False
     trainer = SegmentationTrainer(
-        model=model, args=training_args, train_dataset=train, data_collator=_collate,
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        data_collator=_collate,
         seg_loss=DiceCELoss(args.ce_weight, args.dice_weight, args.ignore_index),
     )
     trainer.train()
     test = ds[test_name]
-    preds, refs = predict_label_maps(model, test.with_transform(transform), training_args.per_device_eval_batch_size)
+    preds, refs = predict_label_maps(
+        model, test.with_transform(transform), training_args.per_device_eval_batch_size
+    )
     has_vol = args.volume_column in test.column_names and args.slice_column in test.column_names
     scores = segmentation_scores(
-        preds, refs, args.num_labels, args.ignore_index,
-        test[args.volume_column] if has_vol else None, test[args.slice_column] if has_vol else None,
+        preds,
+        refs,
+        args.num_labels,
+        args.ignore_index,
+        test[args.volume_column] if has_vol else None,
+        test[args.slice_column] if has_vol else None,
     )
     out_dir = Path(training_args.output_dir)
     trainer.save_model(out_dir)
     processor.save_pretrained(out_dir)
     scalar = {k: v for k, v in scores.items() if isinstance(v, float) and not math.isnan(v)}
     results = {
-        "results": [{
-            "task": "image-segmentation",
-            "dataset": {"name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name, "split": test_name},
-            "protocol": f"{args.architecture}, Dice+CE" + (", frozen backbone" if args.freeze_backbone else ", fine-tuned"),
-            "metrics": scalar,
-        }],
+        "results": [
+            {
+                "task": "image-segmentation",
+                "dataset": {
+                    "name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name,
+                    "split": test_name,
+                },
+                "protocol": f"{args.architecture}, Dice+CE"
+                + (", frozen backbone" if args.freeze_backbone else ", fine-tuned"),
+                "metrics": scalar,
+            }
+        ],
         "details": scores,
     }
     if trainer.is_world_process_zero():

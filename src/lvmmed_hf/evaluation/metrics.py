@@ -235,11 +235,18 @@ def _check_num_classes(p: np.ndarray, r: np.ndarray, num_classes: int, ignore_in
     for arr, name in ((p, "predictions"), (r, "references")):
         vals = arr if ignore_index is None else arr[arr != ignore_index]
         if vals.size and (vals.min() < 0 or vals.max() >= num_classes):
-            raise ValueError(f"{name} hold labels outside [0, {num_classes}): min {vals.min()}, max {vals.max()}")
+            raise ValueError(
+                f"{name} hold labels outside [0, {num_classes}): min {vals.min()}, max {vals.max()}"
+            )
 
 
 def _scores(
-    predictions: Any, references: Any, num_classes: int, ignore_empty: bool, ignore_index: int | None, kind: str
+    predictions: Any,
+    references: Any,
+    num_classes: int,
+    ignore_empty: bool,
+    ignore_index: int | None,
+    kind: str,
 ) -> np.ndarray:
     p, r = _label_maps(predictions, references)
     _check_num_classes(p, r, num_classes, ignore_index)
@@ -302,7 +309,11 @@ def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
 
 
 def dice_per_class(
-    predictions: Any, references: Any, num_classes: int, ignore_empty: bool = True, ignore_index: int | None = None
+    predictions: Any,
+    references: Any,
+    num_classes: int,
+    ignore_empty: bool = True,
+    ignore_index: int | None = None,
 ) -> np.ndarray:
     """Mean over samples of :func:`dice_scores`, NaN samples left out. Returns (C,); NaN for a class
     whose reference is empty in every sample (under ``ignore_empty``)."""
@@ -310,7 +321,11 @@ def dice_per_class(
 
 
 def iou_per_class(
-    predictions: Any, references: Any, num_classes: int, ignore_empty: bool = True, ignore_index: int | None = None
+    predictions: Any,
+    references: Any,
+    num_classes: int,
+    ignore_empty: bool = True,
+    ignore_index: int | None = None,
 ) -> np.ndarray:
     """Mean over samples of :func:`iou_scores`, NaN samples left out. Returns (C,)."""
     return _nanmean(iou_scores(predictions, references, num_classes, ignore_empty, ignore_index), axis=0)
@@ -394,7 +409,9 @@ def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
     b = _as_numpy(boxes_b, "boxes").astype(np.float64).reshape(-1, 4)
     for arr in (a, b):
         if np.any(arr[:, 2] < arr[:, 0]) or np.any(arr[:, 3] < arr[:, 1]):
-            raise ValueError("boxes must be (x_min, y_min, x_max, y_max) with x_max >= x_min and y_max >= y_min")
+            raise ValueError(
+                "boxes must be (x_min, y_min, x_max, y_max) with x_max >= x_min and y_max >= y_min"
+            )
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -421,11 +438,16 @@ def _all_point_ap(tp: np.ndarray, n_ref: int) -> float:
     return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
 
 
-def _detections(items: Sequence[Mapping[str, Any]], name: str, with_scores: bool) -> list[dict[str, np.ndarray]]:
+def _detections(
+    items: Sequence[Mapping[str, Any]], name: str, with_scores: bool
+) -> list[dict[str, np.ndarray]]:
     out = []
     for k, item in enumerate(items):
         if not isinstance(item, Mapping) or "boxes" not in item or "labels" not in item:
-            raise ValueError(f"{name}[{k}]: expected a mapping with 'boxes' and 'labels'" + (" and 'scores'" if with_scores else ""))
+            raise ValueError(
+                f"{name}[{k}]: expected a mapping with 'boxes' and 'labels'"
+                + (" and 'scores'" if with_scores else "")
+            )
         boxes = _as_numpy(item["boxes"], f"{name}[{k}]['boxes']").astype(np.float64).reshape(-1, 4)
         labels = _as_numpy(item["labels"], f"{name}[{k}]['labels']").reshape(-1)
         if labels.shape[0] != boxes.shape[0]:
@@ -456,7 +478,9 @@ def average_precision_per_class(
         ``{class: AP}`` for every class with at least one reference box.
     """
     if len(predictions) != len(references):
-        raise ValueError(f"predictions ({len(predictions)} images) and references ({len(references)}) differ in length")
+        raise ValueError(
+            f"predictions ({len(predictions)} images) and references ({len(references)}) differ in length"
+        )
     preds = _detections(predictions, "predictions", with_scores=True)
     refs = _detections(references, "references", with_scores=False)
     classes = sorted({int(c) for r in refs for c in r["labels"].tolist()})

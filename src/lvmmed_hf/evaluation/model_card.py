@@ -50,7 +50,14 @@ TASK_NAMES = {
     "image-feature-extraction": "Image Feature Extraction",
 }
 # Keys of a Trainer eval dict that are bookkeeping, not metrics.
-_NON_METRIC_KEYS = {"loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "model_preparation_time"}
+_NON_METRIC_KEYS = {
+    "loss",
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "epoch",
+    "model_preparation_time",
+}
 
 
 class ModelCardError(ValueError):
@@ -59,7 +66,11 @@ class ModelCardError(ValueError):
 
 def template_text() -> str:
     """The card template (Markdown with ``${placeholders}``)."""
-    return resources.files("lvmmed_hf.evaluation").joinpath("templates/model_card.md").read_text(encoding="utf-8")
+    return (
+        resources.files("lvmmed_hf.evaluation")
+        .joinpath("templates/model_card.md")
+        .read_text(encoding="utf-8")
+    )
 
 
 def load_results(
@@ -96,7 +107,13 @@ def load_results(
         metrics = {k: v for k, v in metrics.items() if k not in _NON_METRIC_KEYS}
         if not metrics:
             raise ModelCardError("results: found neither 'results', 'metrics' nor numeric metric values")
-        entries = [{"task": task, "dataset": {"name": dataset_name or "unspecified", "split": split}, "metrics": metrics}]
+        entries = [
+            {
+                "task": task,
+                "dataset": {"name": dataset_name or "unspecified", "split": split},
+                "metrics": metrics,
+            }
+        ]
     out = {k: v for k, v in results.items() if k != "results"} if "results" in results else {}
     normalised = []
     for i, entry in enumerate(entries):
@@ -108,7 +125,10 @@ def load_results(
         normalised.append(
             {
                 "task": entry.get("task") or task or "image-classification",
-                "dataset": {"name": ds.get("name") or dataset_name or "unspecified", **{k: v for k, v in ds.items() if k != "name"}},
+                "dataset": {
+                    "name": ds.get("name") or dataset_name or "unspecified",
+                    **{k: v for k, v in ds.items() if k != "name"},
+                },
                 "protocol": entry.get("protocol", ""),
                 "metrics": {str(k): float(v) for k, v in entry["metrics"].items()},
             }
@@ -138,7 +158,11 @@ def _describe_architecture(config: dict) -> str:
     mt = config.get("model_type", "unknown")
     if mt == "lvmmed_cnn":
         depths = config.get("depths", [])
-        kind = "ResNet-50" if depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck" else "ResNet-style CNN"
+        kind = (
+            "ResNet-50"
+            if depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck"
+            else "ResNet-style CNN"
+        )
         return f"{kind} (`lvmmed_cnn`, depths {depths}, widths {config.get('hidden_sizes')})"
     if mt == "lvmmed_vit":
         return (
@@ -215,13 +239,17 @@ def render_model_card(
     res = load_results(results, task=task, dataset_name=dataset_name)
     name = model_name or res.get("model_name") or f"LVM-Med {config.get('model_type', 'model')} ({ckpt.name})"
     if derived_from_authors_weights is None:
-        derived_from_authors_weights = (ckpt / "conversion_report.json").is_file() or bool(res.get("base_model"))
+        derived_from_authors_weights = (ckpt / "conversion_report.json").is_file() or bool(
+            res.get("base_model")
+        )
     if license is None:
         license = AUTHORS_LICENSE if derived_from_authors_weights else "other"
     if license == AUTHORS_LICENSE:
         license_text = AUTHORS_LICENSE_TEXT
     elif derived_from_authors_weights:
-        logger.warning("licence %s given for weights derived from the authors' CC BY-NC-SA 4.0 release", license)
+        logger.warning(
+            "licence %s given for weights derived from the authors' CC BY-NC-SA 4.0 release", license
+        )
         license_text = f"Declared licence: `{license}`. Note: " + AUTHORS_LICENSE_TEXT
     else:
         license_text = (
@@ -234,7 +262,12 @@ def render_model_card(
         "license": license,
         "library_name": "transformers",
         "pipeline_tag": pipeline_tag,
-        "tags": ["medical-imaging", "lvm-med", "self-supervised-learning", config.get("model_type", "unknown")],
+        "tags": [
+            "medical-imaging",
+            "lvm-med",
+            "self-supervised-learning",
+            config.get("model_type", "unknown"),
+        ],
     }
     if license == "other":
         metadata["license_name"] = "see-training-data"
@@ -300,7 +333,9 @@ def render_model_card(
     return body
 
 
-def write_model_card(checkpoint_dir: str | os.PathLike, output: str | os.PathLike | None = None, **kwargs) -> Path:
+def write_model_card(
+    checkpoint_dir: str | os.PathLike, output: str | os.PathLike | None = None, **kwargs
+) -> Path:
     """Render the card (:func:`render_model_card`) and write it, by default to ``<checkpoint_dir>/README.md``."""
     path = Path(output) if output is not None else Path(checkpoint_dir) / "README.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,11 +33,23 @@ class Dice(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))), "references": datasets.Sequence(datasets.Sequence(datasets.Value("int64")))}),
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+                    "references": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+                }
+            ),
         )
 
     def _compute(
-        self, predictions, references, num_classes, ignore_empty=True, ignore_index=None, volume_ids=None, slice_indices=None
+        self,
+        predictions,
+        references,
+        num_classes,
+        ignore_empty=True,
+        ignore_index=None,
+        volume_ids=None,
+        slice_indices=None,
     ):
         if (volume_ids is None) != (slice_indices is None):
             raise ValueError("give both volume_ids and slice_indices for 3D evaluation, or neither")

@@ -13,7 +13,9 @@ from lvmmed_hf.evaluation import metrics as _m
 
 _CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
 
-_DESCRIPTION = """Unweighted mean of per-class F1 scores (scikit-learn's f1_score(average='macro') semantics)."""
+_DESCRIPTION = (
+    """Unweighted mean of per-class F1 scores (scikit-learn's f1_score(average='macro') semantics)."""
+)
 
 _KWARGS_DESCRIPTION = """Args:
     predictions: (N,) predicted labels.
@@ -30,7 +32,9 @@ class MacroF1(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}
+            ),
         )
 
     def _compute(self, predictions, references, labels=None):

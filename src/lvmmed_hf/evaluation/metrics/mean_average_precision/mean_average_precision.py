@@ -30,7 +30,19 @@ class MeanAveragePrecision(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": {"boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))), "scores": datasets.Sequence(datasets.Value("float64")), "labels": datasets.Sequence(datasets.Value("int64"))}, "references": {"boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))), "labels": datasets.Sequence(datasets.Value("int64"))}}),
+            features=datasets.Features(
+                {
+                    "predictions": {
+                        "boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+                        "scores": datasets.Sequence(datasets.Value("float64")),
+                        "labels": datasets.Sequence(datasets.Value("int64")),
+                    },
+                    "references": {
+                        "boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+                        "labels": datasets.Sequence(datasets.Value("int64")),
+                    },
+                }
+            ),
         )
 
     def _compute(self, predictions, references, iou_threshold=0.5):

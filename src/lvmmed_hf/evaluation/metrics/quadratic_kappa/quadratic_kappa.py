@@ -30,8 +30,12 @@ class QuadraticKappa(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}
+            ),
         )
 
     def _compute(self, predictions, references, num_classes=None):
-        return {"quadratic_kappa": _m.quadratic_weighted_kappa(predictions, references, num_classes=num_classes)}
+        return {
+            "quadratic_kappa": _m.quadratic_weighted_kappa(predictions, references, num_classes=num_classes)
+        }

@@ -30,7 +30,17 @@ class RocAuc(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[datasets.Features({"prediction_scores": datasets.Sequence(datasets.Value("float64")), "references": datasets.Value("int64")}), datasets.Features({"prediction_scores": datasets.Value("float64"), "references": datasets.Value("int64")})],
+            features=[
+                datasets.Features(
+                    {
+                        "prediction_scores": datasets.Sequence(datasets.Value("float64")),
+                        "references": datasets.Value("int64"),
+                    }
+                ),
+                datasets.Features(
+                    {"prediction_scores": datasets.Value("float64"), "references": datasets.Value("int64")}
+                ),
+            ],
         )
 
     def _compute(self, prediction_scores, references, labels=None):
