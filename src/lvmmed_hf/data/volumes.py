@@ -95,11 +95,13 @@ def percentile_scale(volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0],
 
 def quantize(x01: np.ndarray, bits: int = 16) -> np.ndarray:
     """[0, 1] floats -> uint8 (bits=8) or uint16 (bits=16), rounded."""
-    # x01 is in [0, 1]: adding 0.5 and truncating rounds half up, faster than np.round
+    # round half to even (np.rint), in place to spare a temporary volume
     if bits == 8:
-        return (np.asarray(x01, dtype=np.float32) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+        y = np.multiply(x01, 255.0, dtype=np.float32)
+        return np.rint(y, out=y).astype(np.uint8)
     if bits == 16:
-        return (np.asarray(x01, dtype=np.float32) * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
+        y = np.multiply(x01, 65535.0, dtype=np.float32)
+        return np.rint(y, out=y).astype(np.uint16)
     raise ValueError(f"bits must be 8 or 16, got {bits}")
 
 
