@@ -220,3 +220,17 @@ def test_cli_prepare_and_sources(tmp_path, scripts_dir, toy_xray_dir, capsys):
     rc = cli_main(["sources", "--json", "--scripts-dir", str(scripts_dir)])
     facts = {f["source"]: f for f in json.loads(capsys.readouterr().out)}
     assert facts["toy_ct"]["split_rule"] == "random_20pct_by_volume"
+
+
+def test_4d_series_sliced_per_volume(tmp_path, scripts_dir):
+    from _data_fixtures import write_dicom_slice
+
+    raw = tmp_path / "raw"
+    for k in range(3):
+        for j in range(2):
+            write_dicom_slice(raw / "PATIENT_0001" / "7.000000-ep2d_diff" / f"1-{2 * k + j + 1:02d}.dcm",
+                              gradient_volume((3, 8, 8), seed=j)[k], ipp=(0.0, 0.0, 4.0 * k), instance=2 * k + j + 1)
+    prepare_source("toy_ct", raw, tmp_path / "out", scripts_dirs=[scripts_dir], sample_fraction=1.0)
+    ds = _load(tmp_path / "out", "toy_ct")
+    assert sorted(set(ds["volume_id"])) == ["PATIENT_0001/7.000000-ep2d_diff_c0", "PATIENT_0001/7.000000-ep2d_diff_c1"]
+    assert len(ds) == 6

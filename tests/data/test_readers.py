@@ -290,3 +290,31 @@ def test_unknown_file_type(tmp_path: Path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(UnreadableImageError, match="unknown file type"):
         read_image_data(tmp_path / "notes.txt")
+
+
+def test_two_images_per_position_form_a_4d_series(tmp_path: Path):
+    """Diffusion-like series: b=0 and b=800 at each position (instances interleaved, names shuffled)."""
+    b0, b800 = gradient_volume((4, 8, 8), seed=1), gradient_volume((4, 8, 8), seed=2)
+    rng = np.random.default_rng(0)
+    names = rng.permutation(8)
+    for k in range(4):
+        for j, vol in enumerate((b0, b800)):
+            n = names[2 * k + j]
+            write_dicom_slice(tmp_path / "dwi" / f"1-{n:02d}.dcm", vol[k], modality="MR", slope=None,
+                              ipp=(0.0, 0.0, 3.0 * k), instance=1 + 2 * k + j)
+    data = read_dicom_series(tmp_path / "dwi")
+    assert data.array.shape == (4, 8, 8, 2) and data.meta["images_per_position"] == 2
+    np.testing.assert_array_equal(data.array[..., 0], b0)
+    np.testing.assert_array_equal(data.array[..., 1], b800)
+
+
+def test_irregular_duplicates_and_second_series_are_reported(tmp_path: Path):
+    vol = gradient_volume((3, 8, 8), seed=4)
+    write_ct_series(tmp_path / "s", vol, reverse_names=False)
+    write_dicom_slice(tmp_path / "s" / "dup.dcm", vol[1] + 7, ipp=(-20.0, -30.0, -50.0 + 2.5), instance=99)
+    write_ct_series(tmp_path / "s" / "other", gradient_volume((2, 8, 8), seed=5), series_uid="1.2.3.999")
+    data = read_dicom_series(tmp_path / "s")
+    np.testing.assert_array_equal(data.array, vol.astype(np.float64) - 1024)
+    reasons = {Path(p).name: r for p, r in data.meta["skipped"]}
+    assert reasons["dup.dcm"].startswith("duplicate slice position")
+    assert sum(r == "another series in the same folder" for r in reasons.values()) == 2

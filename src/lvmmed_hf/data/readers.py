@@ -439,23 +439,50 @@ def read_dicom_series(
         slices.append((f, ds, iop, ipp, arr, is_hu))
     if not slices:
         raise UnreadableImageError(label, f"no readable slices ({len(skipped)} unreadable)")
-    # Majority orientation and size: a localiser or a stray slice must not distort the volume.
-    keys = [(tuple(np.round(s[2], 3)), s[4].shape) for s in slices]
+    # Majority series, orientation and size: a localiser, a stray slice or a second series left in
+    # the same folder must not distort the volume.
+    keys = [(str(getattr(s[1], "SeriesInstanceUID", "")), tuple(np.round(s[2], 3)), s[4].shape) for s in slices]
     majority = max(set(keys), key=keys.count)
     kept = []
     for s, k in zip(slices, keys):
         if k == majority:
             kept.append(s)
         else:
-            skipped.append((str(s[0]), "orientation or size differs from the rest of the series"))
+            why = "another series in the same folder" if k[0] != majority[0] else "orientation or size differs from the rest of the series"
+            skipped.append((str(s[0]), why))
     iop = kept[0][2]
     normal = np.cross(iop[:3], iop[3:])
     dist = np.array([s[3] @ normal for s in kept])
-    order = np.argsort(dist, kind="stable")
+    instance = np.array([int(getattr(s[1], "InstanceNumber", 0) or 0) for s in kept])
+    order = np.lexsort((instance, np.round(dist, 2)))
     kept = [kept[i] for i in order]
-    positions = np.stack([s[3] for s in kept])
+    dist = dist[order]
     dtype = np.result_type(*[s[4].dtype for s in kept])
-    stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
+    # Several images per position (MR echoes, diffusion b-values, time points): with the same count
+    # at every position they form a 4D series (position, row, col, image), sliced per 3D volume;
+    # otherwise the first image (lowest InstanceNumber) per position is kept and the rest reported.
+    pos_keys = np.round(dist, 2)
+    uniq, first_idx, counts = np.unique(pos_keys, return_index=True, return_counts=True)
+    meta: dict[str, Any] = {"skipped": skipped}
+    if len(uniq) < len(kept):
+        if counts.min() == counts.max():
+            k = int(counts[0])
+            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept]).reshape((len(uniq), k) + kept[0][4].shape)
+            stack = np.moveaxis(stack, 1, -1)
+            meta["images_per_position"] = k
+        else:
+            keep = set(first_idx.tolist())
+            for i, s in enumerate(kept):
+                if i not in keep:
+                    skipped.append((str(s[0]), "duplicate slice position (irregular multi-image series)"))
+            kept = [s for i, s in enumerate(kept) if i in keep]
+            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
+        positions = np.stack([kept[i][3] for i in first_idx]) if len(kept) > len(uniq) else np.stack([s[3] for s in kept])
+        dist = uniq
+    else:
+        stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
+        positions = np.stack([s[3] for s in kept])
+    meta["slice_positions_mm"] = np.asarray(dist).tolist()
     aff = _series_affine(iop, positions, _pixel_spacing(kept[0][1]))
     return ImageData(
         stack,
@@ -464,7 +491,7 @@ def read_dicom_series(
         modality=_dicom_modality(kept[0][1]),
         is_hu=kept[0][5],
         files=tuple(str(s[0]) for s in kept),
-        meta={"skipped": skipped, "slice_positions_mm": dist[order].tolist()},
+        meta=meta,
     )
 
 
