@@ -56,6 +56,8 @@ def test_cli_leakage_exit_code(embedded_corpus, tmp_path):
     clean = tmp_path / "clean"
     clean.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (9, 9)).astype(np.uint8)).save(clean / "a.png")
-    assert cli_main(["leakage", "--corpus", str(out), "--downstream", str(clean), "--report", str(tmp_path / "r.json")]) == 0
+    only = ["--corpus-sources", "embedded_skimage"]
+    assert cli_main(["leakage", "--corpus", str(out), *only, "--downstream", str(clean), "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["corpus_images"] == 4
     Image.open(Path(skimage.__file__).parent / "data" / "ihc.png").save(clean / "b.png")
-    assert cli_main(["leakage", "--corpus", str(out), "--downstream", str(clean)]) == 1
+    assert cli_main(["leakage", "--corpus", str(out), *only, "--downstream", str(clean)]) == 1
