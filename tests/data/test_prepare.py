@@ -234,3 +234,15 @@ def test_4d_series_sliced_per_volume(tmp_path, scripts_dir):
     ds = _load(tmp_path / "out", "toy_ct")
     assert sorted(set(ds["volume_id"])) == ["PATIENT_0001/7.000000-ep2d_diff_c0", "PATIENT_0001/7.000000-ep2d_diff_c1"]
     assert len(ds) == 6
+
+
+def test_builder_runs_as_a_plain_datasets_builder(tmp_path, scripts_dir, toy_xray_dir):
+    """The same class works through datasets' own download_and_prepare / as_dataset / streaming."""
+    Builder = get_source("toy_xray", [scripts_dir])
+    b = Builder(cache_dir=str(tmp_path / "cache"), data_dir=str(toy_xray_dir))
+    b.download_and_prepare()
+    ds = b.as_dataset("train")
+    assert len(ds) == 20 and ds.features == Builder.features()
+    assert b.report.examples_written == 20 and b.report.files_read == 20
+    streamed = list(b.as_streaming_dataset("train"))
+    assert sorted(r["original_path"] for r in streamed) == sorted(ds["original_path"])
