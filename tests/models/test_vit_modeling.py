@@ -297,6 +297,14 @@ def test_init_weights():
             assert torch.all(param == expected), name
         if "rel_pos" in name or name.endswith("pos_embed"):
             assert torch.count_nonzero(param) == 0, name
+    # Heads built on this base (the pretraining projector) may hold BatchNorm: buffers included.
+    bn = torch.nn.BatchNorm1d(4)
+    with torch.no_grad():
+        bn.weight.fill_(3.0)
+        bn.running_mean.fill_(2.0)
+        bn.running_var.fill_(5.0)
+    model._init_weights(bn)
+    assert torch.all(bn.weight == 1) and torch.all(bn.running_mean == 0) and torch.all(bn.running_var == 1)
 
 
 def test_same_seed_same_weights_and_deterministic_forward():

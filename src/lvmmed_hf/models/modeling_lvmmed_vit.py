@@ -284,6 +284,9 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
         elif isinstance(module, LvmMedViTModel):
             if module.pos_embed is not None:
                 init.zeros_(module.pos_embed)
+        else:
+            # Modules of heads built on this base (e.g. BatchNorm in a projector, with its buffers).
+            super()._init_weights(module)
 
 
 def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
