@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from datasets import DatasetInfo, Features
+from filelock import FileLock
 from datasets.splits import SplitDict, SplitInfo
 from tqdm.auto import tqdm
 
@@ -194,8 +195,26 @@ def prepare_source(
     else:
         ref = BuilderRef(source.source_name, None, source.__module__, source.__qualname__)
     cls = ref.load()
-    name = cls.source_name
     out_dir = Path(out_dir)
+    (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    # one preparation per source and output folder at a time (a second process waits, then skips)
+    with FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock")):
+        return _prepare_locked(ref, cls, data_dir, out_dir, num_proc, overwrite, records_per_shard, on_example, write_card, options)
+
+
+def _prepare_locked(
+    ref: BuilderRef,
+    cls: type[LvmMedSourceBuilder],
+    data_dir: str | os.PathLike,
+    out_dir: Path,
+    num_proc: int,
+    overwrite: bool,
+    records_per_shard: int | None,
+    on_example: Callable[[str, int, int], None] | None,
+    write_card: bool,
+    options: Mapping[str, Any],
+) -> SourceReport:
+    name = cls.source_name
     source_dir = out_dir / name
     state = source_dir / STATE_DIR
     cache_dir = str(out_dir / STATE_DIR / "cache")
@@ -335,6 +354,13 @@ def completed_sources(out_dir: str | os.PathLike) -> list[str]:
 def write_dataset_card(out_dir: str | os.PathLike) -> Path:
     """(Re)write ``<out_dir>/README.md``: ``configs:`` for every completed source + their facts and reports."""
     out = Path(out_dir)
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    # sources finishing at the same time in other processes must not drop each other from the card
+    with FileLock(str(out / STATE_DIR / "README.lock")):
+        return _write_card_locked(out)
+
+
+def _write_card_locked(out: Path) -> Path:
     names = completed_sources(out)
     infos = {n: json.loads((out / n / REPORT_NAME).read_text()) for n in names}
     licences = sorted({i["facts"]["license"] for i in infos.values()})
@@ -402,7 +428,6 @@ def write_dataset_card(out_dir: str | os.PathLike) -> Path:
         if f.get("citation"):
             lines += ["", "```bibtex", f["citation"].strip(), "```"]
     path = out / "README.md"
-    out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".tmp-README.md.{os.getpid()}"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)
