@@ -167,7 +167,9 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
             dataset = dataset.filter(lambda row: min(row[column].size) >= minimum)
             logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
     if data_args.max_train_samples is not None:
-        dataset = dataset.select(range(min(len(dataset), data_args.max_train_samples)))
+        # a seeded random subset: the corpus is ordered by source, its head is one modality
+        subset = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(training_args.seed))
+        dataset = dataset.select(sorted(subset[: data_args.max_train_samples].tolist()))
     return dataset
 
 
