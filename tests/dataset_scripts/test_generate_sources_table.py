@@ -1,11 +1,13 @@
-"""scripts/generate_sources_table.py: the docs table rendered from the builders' facts."""
+"""`lvmmed sources --markdown`: the docs table rendered from the builders' facts."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "generate_sources_table.py"
+from lvmmed_hf.cli import main as cli_main
+from lvmmed_hf.data import sources_table
+
+DOCS_TABLE = Path(__file__).resolve().parents[2] / "docs" / "sources.md"
 GROUP_2D = [
     "aml_cytomorphology",
     "aptos2019",
@@ -34,10 +36,7 @@ GROUP_2D = [
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("generate_sources_table", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return sources_table
 
 
 def fact(source, **kw):
@@ -83,10 +82,17 @@ def test_real_builders_and_check_mode(gen, tmp_path):
     names = {f["source"] for f in facts}
     assert set(GROUP_2D) <= names
     out = tmp_path / "sources.md"
-    assert gen.main(["--out", str(out)]) == 0
+    assert cli_main(["sources", "--markdown", "--out", str(out)]) == 0
     text = out.read_text()
     for name in GROUP_2D:
         assert f"(`{name}`)" in text
-    assert gen.main(["--out", str(out), "--check"]) == 0
+    assert cli_main(["sources", "--markdown", "--out", str(out), "--check"]) == 0
     out.write_text(text + "stale\n")
-    assert gen.main(["--out", str(out), "--check"]) == 1
+    assert cli_main(["sources", "--markdown", "--out", str(out), "--check"]) == 1
+
+
+def test_docs_table_is_generated_from_the_current_builders():
+    """docs/sources.md must be what the builders say today (regenerate with lvmmed sources --markdown)."""
+    expected = sources_table.render_sources_markdown(sources_table.collect_facts())
+    assert DOCS_TABLE.read_text(encoding="utf-8") == expected
+    assert expected.count("\n| ") >= 56  # header row + at least the 55 LVM-Med sources
