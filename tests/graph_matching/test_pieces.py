@@ -144,3 +144,16 @@ def test_local_affinity_rewards_the_same_image_seen_through_two_crops():
     assert torch.all(loc.diagonal() > 0.99)
     off = loc[~torch.eye(4, dtype=torch.bool)]
     assert torch.all(off < loc.diagonal().min())
+
+
+def test_residual_gcn_adds_its_input():
+    torch.manual_seed(0)
+    a = (torch.rand(2, 6, 6) > 0.5).float()
+    a = torch.maximum(a, a.transpose(1, 2)) * (1 - torch.eye(6))
+    h = torch.randn(2, 6, 5)
+    plain = GraphConvolutionalNetwork(5, 5, 2)
+    residual = GraphConvolutionalNetwork(5, 5, 2, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(residual(h, a), h + plain(h, a))
+    with pytest.raises(ValueError, match="in_dim == hidden_dim"):
+        GraphConvolutionalNetwork(5, 7, 2, residual=True)

