@@ -124,3 +124,44 @@ def test_group_split_never_straddles():
     keep, held = group_split_indices(groups, 0.5, seed=1)
     assert {groups[i] for i in keep}.isdisjoint({groups[i] for i in held})
     assert len(keep) + len(held) == len(groups)
+
+
+def test_prepared_dataset_dir_with_config(tmp_path):
+    # A prepared folder as `lvmmed prepare` writes it: Parquet per config + README configs.
+    from datasets import ClassLabel, Dataset, Features, Image as ImageFeature, Value
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = {"image": [], "label": [], "patient_id": []}
+    for i in range(24):
+        arr = rng.integers(0, 40, (32, 32), dtype=np.uint8)
+        if i % 2:
+            arr[8:24, 8:24] = 230
+        rows["image"].append(Image.fromarray(arr))
+        rows["label"].append(i % 2)
+        rows["patient_id"].append(f"p{i // 2}")
+    feats = Features(
+        {
+            "image": ImageFeature(),
+            "label": ClassLabel(names=["empty", "square"]),
+            "patient_id": Value("string"),
+        }
+    )
+    root = tmp_path / "prepared"
+    (root / "toy").mkdir(parents=True)
+    Dataset.from_dict(rows, features=feats).to_parquet(str(root / "toy" / "train-00000-of-00001.parquet"))
+    (root / "README.md").write_text(
+        "---\nconfigs:\n- config_name: toy\n  data_files:\n  - split: train\n    path: toy/train-*.parquet\n---\n"
+    )
+    args = ClassificationArguments(
+        backbone="tiny-cnn",
+        dataset_dir=str(root),
+        dataset_config="toy",
+        image_size=32,
+        group_column="patient_id",
+    )
+    results = run_classification(args, _targs(tmp_path / "out"))
+    entry = results["results"][0]
+    assert entry["dataset"]["config"] == "toy" and entry["dataset"]["split"] == "validation"
+    model = AutoModelForImageClassification.from_pretrained(tmp_path / "out")
+    assert model.config.id2label == {0: "empty", 1: "square"}

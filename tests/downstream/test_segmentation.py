@@ -115,3 +115,15 @@ def test_dice_ce_loss_against_hand_values():
     # Ignored pixels do not count: ignoring the wrong pixel of a half-wrong prediction gives ~0.
     half = torch.tensor([[[[20.0, 20.0]], [[-20.0, -20.0]]]])  # predicts class 0 everywhere
     assert DiceCELoss(ignore_index=255)(half, torch.tensor([[[0, 255]]])).item() < 1e-5
+
+
+def test_upernet_with_the_vit_backbone_forward_backward():
+    from lvmmed_hf.downstream.segmentation import build_segmentation_model
+
+    model = build_segmentation_model("upernet", "tiny-vit", 3, image_size=64)
+    assert isinstance(model.backbone, lvmmed_hf.LvmMedViTBackbone)
+    x = torch.randn(2, 3, 64, 64)
+    logits = model(pixel_values=x).logits
+    assert logits.shape == (2, 3, 64, 64)
+    DiceCELoss()(logits, torch.randint(0, 3, (2, 64, 64))).backward()
+    assert model.backbone.lvmmed.blocks[0].attn.qkv.weight.grad is not None
