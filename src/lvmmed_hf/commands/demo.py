@@ -44,6 +44,9 @@ def register(subparsers) -> None:
         default=d.gumbel_scale,
         help="scale of the Gumbel noise of the blackbox estimator (paper: 1.0; authors' later code: 0.05)",
     )
+    parser.add_argument(
+        "--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate (constant)"
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.set_defaults(func=_run)
 
@@ -61,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             view_size=args.view_size,
             batch_size=args.batch_size,
             gumbel_scale=args.gumbel_scale,
+            learning_rate=args.learning_rate,
             seed=args.seed,
         )
     )
