@@ -388,7 +388,9 @@ def render_report_md(r: dict) -> str:
         "",
         "The embedded corpus is small (a few hundred images from a few dozen studies), so one study "
         "more or less correctly predicted moves the accuracy by several points, and a few minutes of CPU pretraining is a smoke test of the "
-        "pipeline, not a reproduction of the paper (100 epochs on 1.3 M images, 16 A100 GPUs).",
+        "pipeline, not a reproduction of the paper (100 epochs on 1.3 M images, 16 A100 GPUs). The views' "
+        "photometric augmentations (colour jitter, grayscale, blur) also teach the backbone to ignore colour "
+        "and intensity statistics, which are strong cues of the imaging modality in this corpus.",
         "",
         f"Timings: prepare {r['timings_s']['prepare_s']:.0f} s, pretrain {r['timings_s']['pretrain_s']:.0f} s, "
         f"probe {r['timings_s']['probe_s']:.0f} s, total {r['timings_s']['total_s']:.0f} s.",
