@@ -169,3 +169,18 @@ def test_nan_affinities_are_rejected():
         blackbox_graph_matching(cv, ce, es, et, BruteForceSolver())
     with pytest.raises(ValueError, match="lambda"):
         blackbox_graph_matching(cv, ce, es, et, BruteForceSolver(), lam=0.0)
+
+
+def test_gradient_scales_with_the_loss_weight():
+    """Mean over graphs, gradient accumulation (loss / steps) and AMP loss scaling multiply the
+    loss: the estimate must scale the same way, with the same lambda-shifted solution."""
+    cv, ce, es, et = _instance(seed=9, num_graphs=3)
+    grads = []
+    for weight in (1.0, 0.5, 1.0 / 3, 1024.0):
+        a, b = cv.clone().requires_grad_(True), ce.clone().requires_grad_(True)
+        (weight * hamming_loss(blackbox_graph_matching(a, b, es, et, BruteForceSolver(), lam=LAM)).sum()).backward()
+        grads.append((a.grad / weight, b.grad / weight))
+    assert grads[0][0].abs().sum() > 0
+    for g_cv, g_ce in grads[1:]:
+        torch.testing.assert_close(g_cv, grads[0][0])
+        torch.testing.assert_close(g_ce, grads[0][1])

@@ -5,9 +5,11 @@ Vlastelica et al. (ICLR 2020) used by BB-GM (Rolinek et al., ECCV 2020). In affi
 form, with ``c = (c^v, c^e)`` and solutions ``y = (x, x[i,a] x[j,b])``:
 
     forward:   x~ = GM(c + eps)                                    (eps: Gumbel noise, saved)
-    backward:  c_lambda = (c + eps) - lambda * dL/dx~ ;  x_lambda = GM(c_lambda)
-               dL/dc^v = (x~ - x_lambda) / lambda
-               dL/dc^e = (x~[i,a] x~[j,b] - x_lambda[i,a] x_lambda[j,b]) / lambda
+    backward:  c_lambda = (c + eps) - lambda * g / s ;  x_lambda = GM(c_lambda)
+               dL/dc^v = s (x~ - x_lambda) / lambda
+               dL/dc^e = s (x~[i,a] x~[j,b] - x_lambda[i,a] x_lambda[j,b]) / lambda
+    with g = dL/dx~ and s = max |g| per graph (s = 1 for one graph's Hamming loss, the paper's
+    setting; the scale makes the estimate linear in the loss weight, see ``backward``).
 
 This is the exact gradient of ``F(c) = (max_y <c, y> - max_y <c - lambda g, y>) / lambda`` (g =
 dL/dx~ held fixed), a piecewise-linear interpolation of the loss; the tests check it against
@@ -75,11 +77,18 @@ class BlackboxGraphMatching(torch.autograd.Function):
         ce_p = ce_p if ctx.has_ce else None
         if not torch.isfinite(grad_x).all():
             raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
-        x_lam = _solve(ctx.solver, cv_p - ctx.lam * grad_x, ce_p, edges_s, edges_t, ctx.timer, "backward")
-        grad_cv = (x - x_lam) / ctx.lam
+        # Per-graph scale of the incoming gradient: the perturbation uses grad_x / scale (so lambda
+        # means the same whatever the loss weighting: mean over graphs, gradient accumulation, AMP
+        # loss scaling) and the result is multiplied back by scale. Without it the estimate does
+        # not scale with the loss ((x~ - x_lambda) / lambda has a fixed size), and halving the
+        # loss for accumulation would leave the gradient unchanged.
+        scale = grad_x.abs().amax((1, 2), keepdim=True)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        x_lam = _solve(ctx.solver, cv_p - ctx.lam * grad_x / safe, ce_p, edges_s, edges_t, ctx.timer, "backward")
+        grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
         if ctx.has_ce and ctx.needs_input_grad[1]:
-            grad_ce = (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t)) / ctx.lam
+            grad_ce = scale * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t)) / ctx.lam
         return grad_cv, grad_ce, None, None, None, None, None, None, None
 
 
