@@ -11,7 +11,7 @@ Peak memory is the peak of memory in use during one forward pass above what was 
 ``torch.cuda.max_memory_allocated`` on GPU; on CPU the glibc heap in use (``mallinfo2``: arena +
 mmapped blocks), sampled after every aten operator by a dispatch mode (separate from the timed runs).
 
-    python bench/bench_vit.py                       # CPU defaults (224 px batch 4, 1024 px batch 1), ~2 min on an idle 2-core machine
+    python bench/bench_vit.py  # CPU defaults: 224 px batch 4, 1024 px batch 1 (~2-3 min, idle 2 cores)
     python bench/bench_vit.py --device cuda --batch-size 32 --batch-size-1024 2 --iters 20
 """
 
@@ -34,7 +34,18 @@ from lvmmed_hf.models.modeling_lvmmed_vit import LvmMedViTModel
 class _Mallinfo2(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
     ]
 
 
@@ -97,7 +108,9 @@ def build_pair(image_size: int = 1024, seed: int = 0) -> tuple[LvmMedViTModel, S
     with torch.no_grad():
         for name, param in ours.named_parameters():
             noise = torch.randn(param.shape, generator=generator) * 0.02
-            param.copy_(noise + (1.0 if name.endswith("norm1.weight") or name.endswith("norm2.weight") else 0.0))
+            param.copy_(
+                noise + (1.0 if name.endswith("norm1.weight") or name.endswith("norm2.weight") else 0.0)
+            )
     stock = SamVisionModel(lvmmed_vit_to_hf_sam_config(config)).eval()
     stock.load_state_dict(lvmmed_vit_to_hf_sam_state_dict(ours.state_dict()), strict=True)
     return ours, stock
@@ -111,7 +124,9 @@ def bench_case(
     stock.vision_encoder.patch_embed.image_size = (size, size)
     pixel_values = torch.randn(batch, 3, size, size, device=device)
     with torch.inference_mode():
-        diff = (ours(pixel_values[:1]).last_hidden_state - stock(pixel_values[:1]).last_hidden_state).abs().max()
+        diff = (
+            (ours(pixel_values[:1]).last_hidden_state - stock(pixel_values[:1]).last_hidden_state).abs().max()
+        )
         times: dict[str, list[float]] = {"ours": [], "stock": []}
         for model in (ours, stock):  # warm-up
             _time_once(model, pixel_values)

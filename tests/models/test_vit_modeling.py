@@ -76,7 +76,10 @@ def test_config_defaults_are_lvmmed_vit_b():
     config = LvmMedViTConfig()
     assert config.model_type == "lvmmed_vit" and "resnet" not in config.model_type
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.mlp_dim) == (
-        768, 12, 12, 3072,
+        768,
+        12,
+        12,
+        3072,
     )
     assert (config.image_size, config.patch_size, config.window_size) == (1024, 16, 14)
     assert config.global_attn_indexes == [2, 5, 8, 11]
@@ -178,7 +181,10 @@ def test_model_outputs_shapes_and_pooling(size):
 def test_neck_output_and_feature_dim():
     model = randomise_(LvmMedViTModel(tiny(use_neck=True, output_channels=16))).eval()
     out = model(pixels(1), output_hidden_states=True)
-    assert out.last_hidden_state.shape == (1, 16, 8, 8) and out.pooler_output.shape == (1, model.config.feature_dim)
+    assert out.last_hidden_state.shape == (1, 16, 8, 8) and out.pooler_output.shape == (
+        1,
+        model.config.feature_dim,
+    )
     assert out.hidden_states[-1].shape == (1, 32, 8, 8)  # hidden states stay before the neck
     # LayerNorm2d output: per position, zero mean and unit variance over channels before the affine.
     ln = model.neck[3]
@@ -211,7 +217,11 @@ def test_modeling_file_is_self_contained_for_remote_code():
         if isinstance(node, ast.Import):
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            roots.add("." * node.level + (node.module or "").split(".")[0] if node.level else node.module.split(".")[0])
+            roots.add(
+                "." * node.level + (node.module or "").split(".")[0]
+                if node.level
+                else node.module.split(".")[0]
+            )
     assert roots <= {"__future__", "torch", "transformers", ".configuration_lvmmed_vit"}, roots
 
 
@@ -282,7 +292,9 @@ def test_window_partition_round_trip_with_padding():
 
 def test_init_weights():
     torch.manual_seed(0)
-    config = tiny(hidden_size=64, mlp_dim=256, use_neck=True, output_channels=16, use_abs_pos=True, num_labels=3)
+    config = tiny(
+        hidden_size=64, mlp_dim=256, use_neck=True, output_channels=16, use_abs_pos=True, num_labels=3
+    )
     model = LvmMedViTForImageClassification(config)
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) and module.weight.numel() >= 4096:
@@ -456,7 +468,9 @@ def test_classification_losses_follow_problem_type():
 
 
 def test_mlp_head_layout():
-    head = LvmMedViTForImageClassification(tiny(num_labels=5, classifier_hidden_sizes=[16, 8], classifier_dropout=0.1))
+    head = LvmMedViTForImageClassification(
+        tiny(num_labels=5, classifier_hidden_sizes=[16, 8], classifier_dropout=0.1)
+    )
     linears = [m for m in head.classifier if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(32, 16), (16, 8), (8, 5)]
     assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.1 for m in head.classifier) == 3
@@ -507,7 +521,11 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 def test_upernet_with_vit_backbone_forward_save_reload(tmp_path):
     backbone_config = tiny(num_hidden_layers=4, global_attn_indexes=[1, 3], out_indices=[1, 2, 3, 4])
     config = UperNetConfig(
-        backbone_config=backbone_config, hidden_size=16, auxiliary_channels=8, num_labels=3, pool_scales=[1, 2]
+        backbone_config=backbone_config,
+        hidden_size=16,
+        auxiliary_channels=8,
+        num_labels=3,
+        pool_scales=[1, 2],
     )
     model = UperNetForSemanticSegmentation(config).eval()
     assert type(model.backbone) is LvmMedViTBackbone and model.backbone.channels == [32] * 4
@@ -530,9 +548,18 @@ def test_upernet_with_vit_backbone_forward_save_reload(tmp_path):
 def test_detr_with_vit_backbone_forward_save_reload(tmp_path):
     backbone_config = tiny(out_features=["stage2"])
     config = DetrConfig(
-        use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone_config, num_labels=3,
-        d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5,
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
+        backbone_config=backbone_config,
+        num_labels=3,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=5,
     )
     model = DetrForObjectDetection(config).eval()
     assert type(model.model.backbone.model) is LvmMedViTBackbone

@@ -56,8 +56,10 @@ def randomise_(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> to
     with torch.no_grad():
         for name, param in model.named_parameters():
             noise = torch.randn(param.shape, generator=generator) * scale
-            is_scale = name.endswith("norm1.weight") or name.endswith("norm2.weight") or name.endswith(
-                ("neck.1.weight", "neck.3.weight")
+            is_scale = (
+                name.endswith("norm1.weight")
+                or name.endswith("norm2.weight")
+                or name.endswith(("neck.1.weight", "neck.3.weight"))
             )
             param.copy_(noise + (1.0 if is_scale else 0.0))
     return model
@@ -112,9 +114,22 @@ def test_key_mapping_covers_sam_vision_model_exactly():
 def test_config_round_trip_through_sam_vision_config():
     config = LvmMedViTConfig(use_neck=True, window_size=7, global_attn_indexes=[1, 4], image_size=512)
     back = hf_sam_to_lvmmed_vit_config(lvmmed_vit_to_hf_sam_config(config))
-    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_dim", "image_size", "patch_size",
-                 "window_size", "global_attn_indexes", "qkv_bias", "use_abs_pos", "use_rel_pos", "use_neck",
-                 "output_channels", "layer_norm_eps"):
+    for name in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "mlp_dim",
+        "image_size",
+        "patch_size",
+        "window_size",
+        "global_attn_indexes",
+        "qkv_bias",
+        "use_abs_pos",
+        "use_rel_pos",
+        "use_neck",
+        "output_channels",
+        "layer_norm_eps",
+    ):
         assert getattr(back, name) == getattr(config, name), name
 
 
@@ -139,11 +154,19 @@ def test_vit_b_geometry_parity_at_1024_native():
     # SAM ViT-B's token geometry (64 x 64 grid, 25 padded windows of 14, global attention over 4096
     # tokens, tables of 127 and 27 rows), narrow and 6 blocks deep (global 2 and 5) to stay fast.
     config = LvmMedViTConfig(
-        hidden_size=32, num_attention_heads=2, mlp_dim=64, num_hidden_layers=6, global_attn_indexes=[2, 5],
-        use_neck=True, output_channels=16,
+        hidden_size=32,
+        num_attention_heads=2,
+        mlp_dim=64,
+        num_hidden_layers=6,
+        global_attn_indexes=[2, 5],
+        use_neck=True,
+        output_channels=16,
     )
     ours, stock = pair(config, seed=3)
-    assert ours.blocks[2].attn.rel_pos_h.shape == (127, 16) and ours.blocks[0].attn.rel_pos_h.shape == (27, 16)
+    assert ours.blocks[2].attn.rel_pos_h.shape == (127, 16) and ours.blocks[0].attn.rel_pos_h.shape == (
+        27,
+        16,
+    )
     diffs = compare(ours, stock, torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(2)))
     assert diffs["neck"] <= TOL and diffs["pre_neck"] <= TOL and diffs["hidden"] <= TOL, diffs
 

@@ -100,7 +100,8 @@ class LvmMedViTConfig(BackboneConfigMixin, PreTrainedConfig):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size={self.hidden_size} must be divisible by num_attention_heads={self.num_attention_heads}"
+                f"hidden_size={self.hidden_size} must be divisible by "
+                f"num_attention_heads={self.num_attention_heads}"
             )
         if self.image_size <= 0 or self.image_size % self.patch_size:
             raise ValueError(

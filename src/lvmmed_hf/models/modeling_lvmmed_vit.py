@@ -291,7 +291,11 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
 
 def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
-        shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
+        shape = (
+            tuple(pixel_values.shape)
+            if isinstance(pixel_values, torch.Tensor)
+            else type(pixel_values).__name__
+        )
         raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}")
     channels, height, width = pixel_values.shape[1:]
     if channels != config.num_channels:
@@ -330,7 +334,9 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
             nn.Sequential(
                 nn.Conv2d(config.hidden_size, config.output_channels, kernel_size=1, bias=False),
                 LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
-                nn.Conv2d(config.output_channels, config.output_channels, kernel_size=3, padding=1, bias=False),
+                nn.Conv2d(
+                    config.output_channels, config.output_channels, kernel_size=3, padding=1, bias=False
+                ),
                 LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
             )
             if use_neck
@@ -449,7 +455,7 @@ class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> tuple | ImageClassifierOutputWithNoAttention:
-        """`labels`: ``(B,)`` class indices, ``(B, num_labels)`` multi-hot, or ``(B,)`` floats (regression)."""
+        """`labels`: ``(B,)`` class indices, ``(B, num_labels)`` multi-hot, or ``(B,)`` regression floats."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_backbone):
             outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
@@ -458,7 +464,9 @@ class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
         if not return_dict:
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
             return ((loss,) + output) if loss is not None else output
-        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return ImageClassifierOutputWithNoAttention(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states
+        )
 
 
 class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
@@ -494,7 +502,9 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
         )
         outputs = self.lvmmed(pixel_values, output_hidden_states=True, return_dict=True)
         feature_maps = tuple(
-            hidden for stage, hidden in zip(self.stage_names, outputs.hidden_states) if stage in self.out_features
+            hidden
+            for stage, hidden in zip(self.stage_names, outputs.hidden_states)
+            if stage in self.out_features
         )
         hidden_states = outputs.hidden_states if output_hidden_states else None
         if not return_dict:
