@@ -2,7 +2,7 @@
 
 Every function takes array-likes (lists, NumPy arrays or CPU torch tensors) and returns Python
 floats or NumPy arrays; nothing here needs network access. The same functions back the local
-``evaluate`` modules under ``lvmmed_hf/evaluation/metrics/<name>/`` (see :func:`metric_paths`).
+``evaluate`` modules under ``lvmmed_hf/evaluation/evaluate_modules/<name>/`` (see :func:`metric_paths`).
 
 Conventions (chosen to match what medical-imaging papers and MONAI report):
 
@@ -529,5 +529,5 @@ def metric_paths() -> dict[str, str]:
 
     ``evaluate.load(metric_paths()["dice"])`` loads offline; never load these by Hub name.
     """
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "evaluate_modules")
     return {name: os.path.join(root, name) for name in METRIC_NAMES}
