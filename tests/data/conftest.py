@@ -64,14 +64,14 @@ def mix_corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_corpus(tmp_path_factory) -> tuple[Path, dict]:
+def embedded_corpus(run_tmp) -> tuple[Path, dict]:
     """The embedded corpus, prepared once per session: (folder, reports)."""
     from filelock import FileLock
 
     from lvmmed_hf.data.embedded import prepare_embedded
 
     # shared by the pytest-xdist workers of one run: the first prepares, the others find it complete
-    shared = tmp_path_factory.getbasetemp().parent
+    shared = run_tmp
     out = shared / "lvmmed_embedded_corpus"
     with FileLock(str(shared / "lvmmed_embedded_corpus.lock")):
         reports = prepare_embedded(out, num_proc=2)

@@ -6,13 +6,12 @@ import pytest
 from filelock import FileLock
 
 
-
 @pytest.fixture(scope="session")
-def embedded_corpus(tmp_path_factory) -> Path:
+def embedded_corpus(run_tmp) -> Path:
     """The embedded corpus (real images from installed packages) prepared as Parquet."""
     from lvmmed_hf.data.embedded import prepare_embedded
 
-    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers of one run
+    root = run_tmp  # shared by the xdist workers of one run
     out = root / "embedded_corpus"
     with FileLock(str(root / "embedded_corpus.lock")):
         if not (out / ".complete").exists():
