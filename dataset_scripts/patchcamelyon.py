@@ -7,7 +7,7 @@ Accepted layout (the official files, gunzipped; the ``.h5.gz`` archives must be 
     (valid/test files and *_meta.csv are ignored)
 
 LVM-Med used the official training file (its list names ``camelyonpatch_level_2_split_train_x.h5``).
-One record per range of 4096 frames (``slice_index`` = frame number inside the range, the
+One record per range of 4096 frames (``slice_index`` = frame number in the whole file, the
 ``volume_id`` ends in ``@<start>``); the label of each patch (1 = tumour tissue in the centre
 32x32 px) is read from the ``_y`` file when present, else left empty.
 Verified: file names (``_train_x`` / ``_train_y``, shipped as ``.h5.gz`` on Zenodo 2546921) and keys
@@ -78,5 +78,5 @@ class PatchCamelyon(LvmMedSourceBuilder):
                 labels = np.asarray(f["y"][opts["start"] : opts["stop"]]).reshape(-1)
         for ex in super().examples_from_record(record, report):
             if labels is not None:
-                ex["label"] = int(labels[ex["slice_index"]])
+                ex["label"] = int(labels[ex["slice_index"] - record.reader_options["start"]])
             yield ex

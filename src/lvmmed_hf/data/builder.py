@@ -531,12 +531,13 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
                     "organ": self.organ,
                     "patient_id": record.patient_id,
                     "volume_id": volume_id,
-                    "slice_index": idx,
+                    # frames of a range read from a big file (HDF5) are numbered in the whole file
+                    "slice_index": idx + part.meta.get("frame_offset", 0) if idx >= 0 else idx,
                     "original_path": original,
                     "label": record.label,
                 }
-                for k in self.extra_features:
-                    ex[k] = record.extras.get(k)
+                for k, feature in self.extra_features.items():
+                    ex[k] = _extra_value(feature, record.extras.get(k))
                 yield ex
 
     def _original_path(self, record: Record, data: ImageData, idx: int, data_dir: Path) -> str:
@@ -585,6 +586,14 @@ def encode_png(img: np.ndarray, compress_level: int = 1) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)) + chunk(b"IEND", b"")
+
+
+def _extra_value(feature: Any, value: Any) -> Any:
+    """An extra column's value; an ``Image`` given as a file path is stored as the file's bytes,
+    so the Parquet output does not depend on the raw folder staying where it was."""
+    if isinstance(feature, datasets.Image) and isinstance(value, (str, os.PathLike)):
+        return {"bytes": Path(value).read_bytes(), "path": None}
+    return value
 
 
 def _relpath(path: Path, root: Path) -> str:

@@ -107,7 +107,16 @@ def _fingerprint(obj: Any) -> str:
 def _records_fingerprint(records: list[Record]) -> str:
     return _fingerprint(
         [
-            ([str(p) for p in r.paths], r.patient_id, r.volume_id, r.label, r.reader, r.reader_options, r.modality)
+            (
+                [str(p) for p in r.paths],
+                r.patient_id,
+                r.volume_id,
+                r.label,
+                r.reader,
+                r.reader_options,
+                r.modality,
+                sorted((k, str(v)) for k, v in r.extras.items()),  # e.g. a label file added between runs
+            )
             for r in records
         ]
     )
