@@ -318,3 +318,24 @@ def test_irregular_duplicates_and_second_series_are_reported(tmp_path: Path):
     reasons = {Path(p).name: r for p, r in data.meta["skipped"]}
     assert reasons["dup.dcm"].startswith("duplicate slice position")
     assert sum(r == "another series in the same folder" for r in reasons.values()) == 2
+
+
+def test_series_of_non_image_objects_is_not_an_image_not_unreadable(tmp_path):
+    """A folder of RT plans (real pydicom-data files) is skipped as not_an_image, not as broken."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    from lvmmed_hf.data.readers import NotAnImageError, read_dicom_series
+
+    folder = tmp_path / "RTPLAN-series"
+    folder.mkdir()
+    for i in range(2):
+        shutil.copy(get_testdata_file("rtplan.dcm"), folder / f"1-{i + 1:03d}.dcm")
+    with pytest.raises(NotAnImageError, match="no image in the series"):
+        read_dicom_series(folder)
+    # one truly broken slice among the non-images makes it unreadable again
+    (folder / "1-003.dcm").write_bytes(b"DICM broken")
+    with pytest.raises(UnreadableImageError) as info:
+        read_dicom_series(folder)
+    assert not isinstance(info.value, NotAnImageError)

@@ -420,6 +420,7 @@ def read_dicom_series(
         raise UnreadableImageError(label, "no DICOM files in the series folder")
     skipped: list[tuple[str, str]] = []
     slices = []
+    not_images = 0
     for f in files:
         try:
             ds = _dcmread(f)
@@ -435,9 +436,12 @@ def read_dicom_series(
             if not skip_unreadable:
                 raise
             skipped.append((str(f), e.reason))
+            not_images += isinstance(e, NotAnImageError)
             continue
         slices.append((f, ds, iop, ipp, arr, is_hu))
     if not slices:
+        if not_images == len(files):  # e.g. an RTSTRUCT or SEG series: not an image, not a broken one
+            raise NotAnImageError(label, f"no image in the series ({skipped[0][1]})")
         raise UnreadableImageError(label, f"no readable slices ({len(skipped)} unreadable)")
     # Majority series, orientation and size: a localiser, a stray slice or a second series left in
     # the same folder must not distort the volume.
