@@ -93,3 +93,42 @@ def test_leave_one_group_out_matches_sklearn():
     agree = np.mean([ours_by_sample[i] == p for i, p in zip(np.nonzero(use)[0], ref_pred)])
     assert agree >= 0.97  # identical objective; a borderline sample may flip within solver tolerance
     assert ours["accuracy"] == pytest.approx(np.mean(ref_pred == ys), abs=0.03)
+
+
+def test_batched_probes_match_single_fits():
+    from lvmmed_hf.downstream.linear_probe import fit_linear_probes_batched
+
+    rng = np.random.default_rng(4)
+    n, d, k = 40, 6, 3
+    y = rng.integers(0, k, n)
+    x = rng.normal(size=(n, d)) + np.eye(k, d)[y]
+    masks = np.stack([np.ones(n), rng.random(n) < 0.7, rng.random(n) < 0.7]).astype(float)
+    wds = [1e-2, 1e-1, 1.0]
+    xb = np.repeat(x[None], 3, 0)
+    import torch
+
+    w, b = fit_linear_probes_batched(
+        torch.as_tensor(xb), torch.as_tensor(y), torch.as_tensor(masks), k, torch.as_tensor(wds), max_iter=1000
+    )
+    for i in range(3):
+        sel = masks[i] > 0
+        w1, b1 = fit_linear_probe(x[sel], y[sel], k, weight_decay=wds[i], max_iter=500)
+        np.testing.assert_allclose(w[i].numpy(), w1.numpy(), atol=2e-3)
+
+
+def test_nested_weight_decay_never_sees_the_held_out_group():
+    from lvmmed_hf.downstream.linear_probe import leave_one_group_out_scores
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 24)
+    groups = np.array([f"{c}-{i % 4}" for i, c in enumerate(labels)])
+    x = rng.normal(size=(48, 5)) + 0.8 * np.eye(2, 5)[labels]
+    grid = [1e-3, 1e-1, 10.0]
+    ours = leave_one_group_out_scores(x, labels, groups, weight_decay=grid, progress=False)
+    assert len(ours["weight_decay_per_fold"]) == 8 and set(ours["weight_decay_per_fold"]) <= set(grid)
+    # Changing the held-out group's features must not change the strength chosen for its fold.
+    x2 = x.copy()
+    first = ours["group_ids"][0]
+    x2[groups == first] = rng.normal(size=(int((groups == first).sum()), 5)) * 50
+    other = leave_one_group_out_scores(x2, labels, groups, weight_decay=grid, progress=False)
+    assert other["weight_decay_per_fold"][0] == ours["weight_decay_per_fold"][0]

@@ -47,6 +47,19 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate (constant)"
     )
+    parser.add_argument(
+        "--view-augmentation",
+        choices=["medical", "paper"],
+        default=d.view_augmentation,
+        help="photometric augmentation of the pretraining views: 'medical' (no hue/saturation/grayscale, "
+        "brightness/contrast 0.2, blur scaled to the view) or 'paper' (VICRegL's)",
+    )
+    parser.add_argument(
+        "--random-inits",
+        type=int,
+        default=d.random_inits,
+        help="random initialisations probed as the baseline (the pretraining start + fresh seeds)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.set_defaults(func=_run)
 
@@ -65,12 +78,15 @@ def _run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             gumbel_scale=args.gumbel_scale,
             learning_rate=args.learning_rate,
+            view_augmentation=args.view_augmentation,
+            random_inits=args.random_inits,
             seed=args.seed,
         )
     )
-    lp = report["linear_probe"]
+    lp, rs = report["linear_probe"], report["random_init_summary"]
     print(
-        f"linear probe accuracy: pretrained {lp['pretrained']['accuracy']:.3f}, random init {lp['random_init']['accuracy']:.3f}; "
+        f"linear probe accuracy: pretrained {lp['pretrained']['accuracy']:.3f}, random inits "
+        f"{rs['accuracy']['mean']:.3f} +- {rs['accuracy']['std']:.3f} (n={rs['n']}); verdict {report['verdict']}; "
         f"matching accuracy {report['pretraining']['matching_accuracy_last']}; report: {args.output_dir}/report.md"
     )
     return 0
