@@ -33,9 +33,18 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     for name in ("pretrained", "random_init"):
         assert 0.0 <= report["linear_probe"][name]["accuracy"] <= 1.0
     assert len(report["probe_task"]["classes"]) >= 2
+    # The baseline is several random initialisations; the summary is their mean and spread.
+    rs = report["random_init_summary"]
+    accs = [report["linear_probe"][f"random_init_{i}"]["accuracy"] for i in range(rs["n"])]
+    assert rs["n"] == 5 and rs["accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    assert rs["accuracy"]["std"] == pytest.approx(np.std(accs))
+    assert report["verdict"] in ("beats", "does_not_beat", "inconclusive")
+    # Every fold's L2 strength comes from the configured grid.
+    grid = report["config"]["probe_weight_decays"]
+    assert set(report["linear_probe"]["pretrained"]["weight_decay_per_fold"]) <= set(grid)
     assert (out / "learning_curve.png").stat().st_size > 1000
     md = (out / "report.md").read_text()
-    assert "Linear probe" in md and "learning_curve.png" in md
+    assert "Linear probe" in md and "learning_curve.png" in md and "mean ± std" in md
     # The saved backbone reloads, differs from the random start after 2 steps, and carries a card.
     from transformers import AutoModel
 
@@ -44,6 +53,32 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     backbone = AutoModel.from_pretrained(report["backbone_dir"])
     assert (out / "pretraining" / "backbone" / "README.md").is_file()
     assert isinstance(backbone, lvmmed_hf.LvmMedCnnModel)
+
+
+def test_medical_view_override_reaches_the_views():
+    """The override replaces the config of the augmentation the collator calls: no hue/saturation, no grayscale."""
+    import torch
+
+    from lvmmed_hf.downstream.demo import ViewAugmentationOverride, medical_view_config
+    from lvmmed_hf.training.collator import GraphMatchingCollator
+    from lvmmed_hf.training.views import ViewAugmentationConfig
+
+    collator = GraphMatchingCollator(ViewAugmentationConfig(size=32))
+    loader = torch.utils.data.DataLoader([0], collate_fn=collator)
+    cfg = medical_view_config(64, 0.5)
+    cb = ViewAugmentationOverride(cfg)
+    cb.on_train_begin(None, None, None, train_dataloader=loader)
+    assert cb.applied and collator.augmentation.config is cfg
+    assert cfg.hue == 0 and cfg.saturation == 0 and cfg.grayscale_p == (0.0, 0.0)
+    assert cfg.blur_sigma[1] == pytest.approx(2.0 * 64 / 224)
+    # Colour of a colour image survives the medical views (no grayscale, no hue rotation).
+    img = torch.zeros(4, 3, 64, 64)
+    img[:, 0] = 0.8  # red
+    views = collator.augmentation(img)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    rgb = views["pixel_values_s"] * std + mean
+    assert (rgb[:, 0].mean((1, 2)) > rgb[:, 1].mean((1, 2)) + 0.3).all()
 
 
 def test_probe_subset_caps_groups_and_drops_tiny_images():
