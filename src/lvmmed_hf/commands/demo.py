@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "demo",
         help="prepare the embedded corpus, pretrain with graph matching, linear-probe vs random init, write a report",
         description="Runs the whole pipeline on the real medical images shipped in installed packages and writes "
-        "report.md, report.json and learning_curve.png to --output-dir (about 10 minutes on 2 CPU cores).",
+        "report.md, report.json and learning_curve.png to --output-dir (about 7 minutes on 2 CPU cores).",
     )
     parser.add_argument("--output-dir", default=d.output_dir)
     parser.add_argument(
