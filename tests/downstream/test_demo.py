@@ -55,22 +55,21 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     assert isinstance(backbone, lvmmed_hf.LvmMedCnnModel)
 
 
-def test_medical_view_override_reaches_the_views():
-    """The override replaces the config of the augmentation the collator calls: no hue/saturation, no grayscale."""
+def test_medical_views_reach_the_collator_of_the_pretraining():
+    """--view_augmentation medical builds the views the collator calls: no hue/saturation, no grayscale."""
     import torch
 
-    from lvmmed_hf.downstream.demo import ViewAugmentationOverride, medical_view_config
     from lvmmed_hf.training.collator import GraphMatchingCollator
-    from lvmmed_hf.training.views import ViewAugmentationConfig
+    from lvmmed_hf.training.pretraining import DataArguments, view_config
 
-    collator = GraphMatchingCollator(ViewAugmentationConfig(size=32))
-    loader = torch.utils.data.DataLoader([0], collate_fn=collator)
-    cfg = medical_view_config(64, 0.5)
-    cb = ViewAugmentationOverride(cfg)
-    cb.on_train_begin(None, None, None, train_dataloader=loader)
-    assert cb.applied and collator.augmentation.config is cfg
+    cfg = view_config(DataArguments(view_size=64, crop_scale_min=0.5, view_augmentation="medical"))
     assert cfg.hue == 0 and cfg.saturation == 0 and cfg.grayscale_p == (0.0, 0.0)
-    assert cfg.blur_sigma[1] == pytest.approx(2.0 * 64 / 224)
+    assert cfg.blur_sigma[1] == pytest.approx(2.0 * 64 / 224) and cfg.scale == (0.5, 1.0)
+    paper = view_config(DataArguments(view_size=64))
+    assert paper.hue > 0 and paper.grayscale_p[0] > 0  # the paper's default stays the default
+    with pytest.raises(ValueError, match="view_augmentation"):
+        view_config(DataArguments(view_augmentation="strong"))
+    collator = GraphMatchingCollator(cfg)
     # Colour of a colour image survives the medical views (no grayscale, no hue rotation).
     img = torch.zeros(4, 3, 64, 64)
     img[:, 0] = 0.8  # red

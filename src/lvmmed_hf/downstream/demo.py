@@ -19,7 +19,7 @@ Choices for a few-minute CPU run from a random initialisation (all options of
 graphs), Adam at a constant lr 1e-2, Gumbel scale 0.05 (the authors' later code; the paper's 1.0
 drowns the affinities in a short run) and residual message passing (the paper's plain GCN
 over-smooths from a random start), and views with the ``medical`` photometric augmentation
-(:func:`medical_view_config`). Images whose shorter side is below 32 px (1-pixel-wide DICOM test slices) are left
+(``ViewAugmentationConfig.medical``). Images whose shorter side is below 32 px (1-pixel-wide DICOM test slices) are left
 out of pretraining and of the probe; each group contributes at most ``max_per_group`` evenly spaced
 images to the probe, so one 3D template does not outweigh the 2D images.
 """
@@ -115,50 +115,6 @@ class TimeBudgetCallback(TrainerCallback):
             self.bar.close()
 
 
-def medical_view_config(size: int, crop_scale_min: float):
-    """Two-view augmentation for (mostly) grayscale medical images, ``size``-px views.
-
-    Against the VICRegL / paper defaults: no hue or saturation jitter and no random grayscale
-    (a grayscale image gains nothing from them, and colour is a real cue where it exists: fundus,
-    Doppler ultrasound), brightness and contrast +-20% instead of +-40% (intensity statistics
-    carry the modality; medical SSL recipes keep intensity changes mild), and the blur sigma
-    (0.1-2 px at 224 px) scaled with the view side, so a 64-px view is not blurred 3.5x harder.
-    """
-    from ..training.views import ViewAugmentationConfig
-
-    return ViewAugmentationConfig(
-        size=size,
-        scale=(crop_scale_min, 1.0),
-        brightness=0.2,
-        contrast=0.2,
-        saturation=0.0,
-        hue=0.0,
-        grayscale_p=(0.0, 0.0),
-        blur_sigma=(0.1 * size / 224, 2.0 * size / 224),
-    )
-
-
-class ViewAugmentationOverride(TrainerCallback):
-    """Sets the views' augmentation parameters at the start of training.
-
-    Stopgap: ``run_pretraining`` builds its :class:`TwoViewAugmentation` from ``DataArguments``,
-    which has no photometric options yet; the collator and the trainer share that one object, so
-    replacing its config before the first batch changes every view of the run.
-    """
-
-    def __init__(self, config):
-        self.config = config
-        self.applied = False
-
-    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-        collator = getattr(train_dataloader, "collate_fn", None)
-        augmentation = getattr(collator, "augmentation", None)
-        if augmentation is None:
-            raise RuntimeError("cannot reach the pretraining views' augmentation to override it")
-        augmentation.config = self.config
-        self.applied = True
-
-
 def _probe_subset(ds, min_size: int, max_per_group: int):
     """Indices of images with shorter side >= min_size, at most max_per_group evenly spaced per group."""
     sizes = [min(im.size) for im in ds["image"]]
@@ -234,6 +190,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         max_image_size=256,
         min_image_size=cfg.min_image_size,
         crop_scale_min=cfg.crop_scale_min,
+        view_augmentation=cfg.view_augmentation,
     )
     horizon = 10_000
     train_args = PretrainingArguments(
@@ -254,10 +211,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     )
     budget = TimeBudgetCallback(cfg.pretrain_minutes * 60, cfg.max_steps)
     callbacks: list = [budget]
-    if cfg.view_augmentation == "medical":
-        callbacks.append(ViewAugmentationOverride(medical_view_config(cfg.view_size, cfg.crop_scale_min)))
-    elif cfg.view_augmentation != "paper":
-        raise ValueError(f"view_augmentation must be 'medical' or 'paper', got {cfg.view_augmentation!r}")
     torch.manual_seed(cfg.seed)
     trainer = run_pretraining(model_args, data_args, gm_args, train_args, callbacks=callbacks)
     timings["pretrain_s"] = time.monotonic() - t

@@ -57,6 +57,7 @@ class DataArguments:
     max_train_samples: int | None = None
     view_size: int = field(default=224, metadata={"help": "side of the views (px)"})
     crop_scale_min: float = 0.2
+    view_augmentation: str = field(default="paper", metadata={"help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"})
     deterministic_views: bool = field(default=False, metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"})
     views_on_device: bool = field(default=False, metadata={"help": "collate raw images and make the views on the training device"})
     shuffle: bool = field(default=True, metadata={"help": "shuffle the training set every epoch"})
@@ -176,6 +177,10 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
 def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
     if data_args.deterministic_views:
         return ViewAugmentationConfig.deterministic(data_args.view_size)
+    if data_args.view_augmentation == "medical":
+        return ViewAugmentationConfig.medical(data_args.view_size, data_args.crop_scale_min)
+    if data_args.view_augmentation != "paper":
+        raise ValueError(f"view_augmentation must be 'paper' or 'medical', got {data_args.view_augmentation!r}")
     return ViewAugmentationConfig(size=data_args.view_size, scale=(data_args.crop_scale_min, 1.0))
 
 
