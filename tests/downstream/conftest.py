@@ -81,3 +81,26 @@ def coco_folder(tmp_path):
     }
     (root / "train.json").write_text(json.dumps(coco))
     return root
+
+
+def _tiny_training_args(out, max_steps: int = 3, batch_size: int = 4, learning_rate: float = 1e-3, **kw):
+    """TrainingArguments of the recipe tests: a few CPU steps, no saving, no reporting."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out),
+        max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
+        **kw,
+    )
+
+
+@pytest.fixture
+def tiny_training_args():
+    return _tiny_training_args

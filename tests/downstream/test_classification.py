@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForImageClassification, TrainingArguments
+from transformers import AutoModelForImageClassification
 
 import lvmmed_hf
 from lvmmed_hf.downstream.classification import (
@@ -21,28 +21,17 @@ from lvmmed_hf.evaluation.model_card import parse_metadata
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _targs(out, **kw):
-    return TrainingArguments(
-        output_dir=str(out),
-        max_steps=4,
-        per_device_train_batch_size=8,
-        per_device_eval_batch_size=8,
-        learning_rate=1e-2,
-        report_to=[],
-        save_strategy="no",
-        eval_strategy="no",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        seed=0,
-        **kw,
-    )
+# the classification tests take larger steps than the other recipes (as before: 4 x 8 images, lr 1e-2)
+CLASSIFICATION_STEPS = dict(
+    max_steps=4, batch_size=8, learning_rate=1e-2, eval_strategy="no", dataloader_num_workers=0
+)
 
 
-def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path):
+def test_finetune_multi_fcn_saves_reloads_and_evaluates(image_folder, tmp_path, tiny_training_args):
     args = ClassificationArguments(
         backbone="tiny-cnn", image_folder=str(image_folder), image_size=32, classifier_hidden_sizes=[16]
     )
-    results = run_classification(args, _targs(tmp_path / "out"))
+    results = run_classification(args, tiny_training_args(tmp_path / "out", **CLASSIFICATION_STEPS))
     out = tmp_path / "out"
     saved = json.loads((out / "results.json").read_text())
     assert saved == json.loads(json.dumps(results, default=float))
@@ -126,7 +115,7 @@ def test_group_split_never_straddles():
     assert len(keep) + len(held) == len(groups)
 
 
-def test_prepared_dataset_dir_with_config(tmp_path):
+def test_prepared_dataset_dir_with_config(tmp_path, tiny_training_args):
     # A prepared folder as `lvmmed prepare` writes it: Parquet per config + README configs.
     from datasets import ClassLabel, Dataset, Features, Image as ImageFeature, Value
     from PIL import Image
@@ -160,7 +149,7 @@ def test_prepared_dataset_dir_with_config(tmp_path):
         image_size=32,
         group_column="patient_id",
     )
-    results = run_classification(args, _targs(tmp_path / "out"))
+    results = run_classification(args, tiny_training_args(tmp_path / "out", **CLASSIFICATION_STEPS))
     entry = results["results"][0]
     assert entry["dataset"]["config"] == "toy" and entry["dataset"]["split"] == "validation"
     model = AutoModelForImageClassification.from_pretrained(tmp_path / "out")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from transformers import ConditionalDetrForObjectDetection, DetrForObjectDetection, TrainingArguments
+from transformers import ConditionalDetrForObjectDetection, DetrForObjectDetection
 
 import lvmmed_hf
 from lvmmed_hf.downstream.detection import (
@@ -38,7 +38,7 @@ def test_coco_categories_are_renumbered(coco_folder):
     "detector,cls",
     [("conditional_detr", ConditionalDetrForObjectDetection), ("detr", DetrForObjectDetection)],
 )
-def test_detection_recipe_end_to_end(coco_folder, backbone_dir, tmp_path, detector, cls):
+def test_detection_recipe_end_to_end(coco_folder, backbone_dir, tmp_path, detector, cls, tiny_training_args):
     bb_dir, bb = backbone_dir
     out = tmp_path / detector
     args = DetectionArguments(
@@ -50,17 +50,7 @@ def test_detection_recipe_end_to_end(coco_folder, backbone_dir, tmp_path, detect
         validation_fraction=0.25,
         **HEADS,
     )
-    targs = TrainingArguments(
-        output_dir=str(out),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        learning_rate=1e-3,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        seed=0,
-    )
+    targs = tiny_training_args(out)
     results = run_detection(args, targs)
     map50 = results["results"][0]["metrics"]["map50"]
     assert 0.0 <= map50 <= 1.0

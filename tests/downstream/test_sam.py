@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import torch
-from transformers import SamModel, TrainingArguments
+from transformers import SamModel
 
 from lvmmed_hf.downstream.sam import SamArguments, box_from_mask, build_sam_model, run_sam, sam_mask_loss
 from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig
@@ -83,7 +83,7 @@ def test_box_from_mask_and_jitter():
     assert box_from_mask(np.zeros((4, 4), bool)) is None
 
 
-def test_sam_recipe_end_to_end(seg_folders, tmp_path):
+def test_sam_recipe_end_to_end(seg_folders, tmp_path, tiny_training_args):
     img_dir, mask_dir = seg_folders
     d, _ = _vit_dir(tmp_path, use_neck=True)
     out = tmp_path / "sam"
@@ -95,17 +95,7 @@ def test_sam_recipe_end_to_end(seg_folders, tmp_path):
         box_jitter=4,
         validation_fraction=0.25,
     )
-    targs = TrainingArguments(
-        output_dir=str(out),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        learning_rate=1e-3,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        seed=0,
-    )
+    targs = tiny_training_args(out, max_steps=2)
     results = run_sam(args, targs)
     assert 0.0 <= results["results"][0]["metrics"]["dice"] <= 1.0
     # A stock SamModel folder: reloads without this package's classes and predicts.

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import TrainingArguments, UperNetForSemanticSegmentation
+from transformers import UperNetForSemanticSegmentation
 
 import lvmmed_hf
 from lvmmed_hf.downstream.segmentation import (
@@ -20,25 +20,11 @@ from lvmmed_hf.downstream.segmentation import (
 from lvmmed_hf.evaluation import metrics as M
 
 
-def _targs(out):
-    return TrainingArguments(
-        output_dir=str(out),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        learning_rate=1e-3,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        seed=0,
-    )
-
-
 @pytest.mark.parametrize(
     "architecture,cls",
     [("unet", LvmMedUNetForSemanticSegmentation), ("upernet", UperNetForSemanticSegmentation)],
 )
-def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_path, architecture, cls):
+def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_path, architecture, cls, tiny_training_args):
     img_dir, mask_dir = seg_folders
     backbone_dir = tmp_path / "backbone"
     cfg = lvmmed_hf.LvmMedCnnConfig(
@@ -56,7 +42,7 @@ def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_
         image_size=32,
         validation_fraction=0.25,
     )
-    results = run_segmentation(args, _targs(out))
+    results = run_segmentation(args, tiny_training_args(out))
     details = results["details"]
     assert details["num_volumes"] == 1  # 25% of 4 volumes held out, whole volumes
     saved = json.loads((out / "results.json").read_text())
