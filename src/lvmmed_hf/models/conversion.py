@@ -26,7 +26,6 @@ import re
 import shutil
 import zipfile
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -467,21 +466,6 @@ _REMOTE_CLASSES = {
     "cnn": ("configuration_lvmmed_cnn", "modeling_lvmmed_cnn", "LvmMedCnn"),
     "vit": ("configuration_lvmmed_vit", "modeling_lvmmed_vit", "LvmMedViT"),
 }
-
-
-@contextmanager
-def _no_auto_class(*classes):
-    # register_for_auto_class mutates the class; we write auto_map ourselves instead and make sure
-    # no class attribute leaks into later saves.
-    saved = [(cls, cls.__dict__.get("_auto_class", None)) for cls in classes]
-    try:
-        yield
-    finally:
-        for cls, value in saved:
-            if value is None and "_auto_class" in cls.__dict__:
-                delattr(cls, "_auto_class")
-            elif value is not None:
-                cls._auto_class = value
 
 
 def save_with_remote_code(
