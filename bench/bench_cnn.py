@@ -124,8 +124,14 @@ def _cpu_peak_child(which: str, batch_size: int, image_size: int, train: bool, c
 
 def cpu_peak_memory(which: str, args: argparse.Namespace, train: bool) -> float:
     command = [
-        sys.executable, __file__, "--_child", which, "--batch-size", str(args.batch_size),
-        "--image-size", str(args.image_size),
+        sys.executable,
+        __file__,
+        "--_child",
+        which,
+        "--batch-size",
+        str(args.batch_size),
+        "--image-size",
+        str(args.image_size),
     ]
     command += ["--train"] if train else []
     command += ["--channels-last"] if args.channels_last else []

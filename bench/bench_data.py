@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 BUILDERS = textwrap.dedent(
-    '''
+    """
     from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
     from lvmmed_hf.data.readers import list_dicom_files
 
@@ -73,7 +73,7 @@ BUILDERS = textwrap.dedent(
         def iter_records(self, data_dir):
             for p in sorted(data_dir.glob("*.jpg")):
                 yield Record(paths=p, reader="image")
-    '''
+    """
 )
 
 
@@ -272,13 +272,19 @@ def main(argv=None) -> int:
     prep = bench_prepare(root, scripts, raws)
     print(f"\nload average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("\n## Preparation (raw -> Parquet)")
-    print("| input | processes | slices | wall s | slices/s (wall) | slices per CPU-second | read-only reference per CPU-s | ratio |")
+    print(
+        "| input | processes | slices | wall s | slices/s (wall) | slices per CPU-second | read-only reference per CPU-s | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, procs, n, dt, rate, per_cpu, ref in prep:
-        print(f"| {name[6:]} | {procs} | {n} | {dt:.1f} | {rate:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} |")
+        print(
+            f"| {name[6:]} | {procs} | {n} | {dt:.1f} | {rate:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} |"
+        )
 
     print("\n## Streaming prepared Parquet -> DataLoader (decode + resize to 224)")
-    print("| source | resize | num_workers | images | images/s (wall) | images per CPU-second | decode-only reference per CPU-s | ratio | cores for 2,500 img/s |")
+    print(
+        "| source | resize | num_workers | images | images/s (wall) | images per CPU-second | decode-only reference per CPU-s | ratio | cores for 2,500 img/s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     out = root / "out_p1"
     for name in ("bench_jpeg", "bench_dicom"):
@@ -288,7 +294,9 @@ def main(argv=None) -> int:
             for workers in (0, 2):
                 n, dt, dc = bench_stream(out, name, workers, args.stream_limit, resize)
                 per_cpu = n / dc
-                print(f"| {name[6:]} | {label} | {workers} | {n} | {n / dt:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} | {2500 / per_cpu:.0f} |")
+                print(
+                    f"| {name[6:]} | {label} | {workers} | {n} | {n / dt:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} | {2500 / per_cpu:.0f} |"
+                )
     print("\nGPU target: R50 pretraining >= 2,500 images/s (A100, mixed precision).")
     return 0
 

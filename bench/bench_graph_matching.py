@@ -45,7 +45,9 @@ def time_it(fn, device, repeats):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=64, help="local batch (images per process)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
@@ -85,13 +87,19 @@ def main() -> None:
 
     t_backbone = time_it(backbone_step, device, args.backbone_repeats)
 
-    print(f"device: {device}, local batch {b} images ({b // 16} graphs of 16, k=5, 128-d), R50 at 224 px on {2 * b} views")
+    print(
+        f"device: {device}, local batch {b} images ({b // 16} graphs of 16, k=5, 128-d), R50 at 224 px on {2 * b} views"
+    )
     print()
     print("| part | seconds per step | share of backbone step |")
     print("|---|---:|---:|")
     print(f"| R50 forward+backward ({2 * b} views) | {t_backbone:.3f} | 100% |")
-    print(f"| graph-matching loss (graphs, GCN, affinities, 2 solves, backward) | {t_loss:.3f} | {100 * t_loss / t_backbone:.2f}% |")
-    print(f"| of which the two solves (quadratic) | {solver_share:.3f} | {100 * solver_share / t_backbone:.2f}% |")
+    print(
+        f"| graph-matching loss (graphs, GCN, affinities, 2 solves, backward) | {t_loss:.3f} | {100 * t_loss / t_backbone:.2f}% |"
+    )
+    print(
+        f"| of which the two solves (quadratic) | {solver_share:.3f} | {100 * solver_share / t_backbone:.2f}% |"
+    )
 
     # ---- solvers ---------------------------------------------------------------------------
     g = args.solver_graphs
@@ -128,7 +136,9 @@ def main() -> None:
             names.append(key)
     best = torch.stack([v[1] for v in results.values()]).max(0).values
     print()
-    print(f"Solvers on {g} graphs (16 nodes, k=5, Gumbel(0,1)-perturbed affinities of the loss); objective of Eq. 4")
+    print(
+        f"Solvers on {g} graphs (16 nodes, k=5, Gumbel(0,1)-perturbed affinities of the loss); objective of Eq. 4"
+    )
     print()
     print("| solver | graphs/s | mean gap to best | best on |")
     print("|---|---:|---:|---:|")

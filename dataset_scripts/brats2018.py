@@ -81,6 +81,10 @@ class Brats2018(MaskedSourceBuilder):
                     if img is None:
                         continue
                     yield Record(
-                        paths=img, patient_id=case, volume_id=f"{case}_{seq}", label=grade, reader="nifti",
+                        paths=img,
+                        patient_id=case,
+                        volume_id=f"{case}_{seq}",
+                        label=grade,
+                        reader="nifti",
                         extras={MASK_PATH: seg} if seg else {},
                     )

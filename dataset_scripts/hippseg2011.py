@@ -53,5 +53,10 @@ class Hippseg2011(MaskedSourceBuilder):
             if not hdr.with_suffix(".img").is_file():
                 continue  # an Analyze header without its data file cannot be read
             labels = hdr.with_name(f"{hdr.stem}_Hipp_Labels.hdr")
-            yield Record(paths=hdr, patient_id=hdr.stem, volume_id=hdr.stem, reader="nifti",
-                         extras={MASK_PATH: labels} if labels.is_file() else {})
+            yield Record(
+                paths=hdr,
+                patient_id=hdr.stem,
+                volume_id=hdr.stem,
+                reader="nifti",
+                extras={MASK_PATH: labels} if labels.is_file() else {},
+            )

@@ -58,8 +58,13 @@ class Kits19(MaskedSourceBuilder):
                 if img is None:
                     continue
                 seg = nifti_in(case_dir, "segmentation")
-                yield Record(paths=img, patient_id=case_dir.name, volume_id=case_dir.name, reader="nifti",
-                             extras={MASK_PATH: seg} if seg else {})
+                yield Record(
+                    paths=img,
+                    patient_id=case_dir.name,
+                    volume_id=case_dir.name,
+                    reader="nifti",
+                    extras={MASK_PATH: seg} if seg else {},
+                )
 
     def parse_file_list(self, path):
         entries = super().parse_file_list(path)

@@ -64,5 +64,10 @@ class Lits2017(MaskedSourceBuilder):
             n = int(m.group(1))
             cands = segs.get(n, [])
             seg = next((s for s in cands if s.parent == p.parent), cands[0] if cands else None)
-            yield Record(paths=p, patient_id=f"volume-{n}", volume_id=f"volume-{n}", reader="nifti",
-                         extras={MASK_PATH: seg} if seg else {})
+            yield Record(
+                paths=p,
+                patient_id=f"volume-{n}",
+                volume_id=f"volume-{n}",
+                reader="nifti",
+                extras={MASK_PATH: seg} if seg else {},
+            )

@@ -13,13 +13,23 @@ import sys
 
 from transformers import HfArgumentParser
 
-from lvmmed_hf.training.pretraining import DataArguments, GraphMatchingArguments, ModelArguments, PretrainingArguments, run_pretraining
+from lvmmed_hf.training.pretraining import (
+    DataArguments,
+    GraphMatchingArguments,
+    ModelArguments,
+    PretrainingArguments,
+    run_pretraining,
+)
 
 
 def main(argv=None) -> int:
     parser = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingArguments, PretrainingArguments))
     if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
-        args = parser.parse_yaml_file(sys.argv[1]) if not sys.argv[1].endswith(".json") else parser.parse_json_file(sys.argv[1])
+        args = (
+            parser.parse_yaml_file(sys.argv[1])
+            if not sys.argv[1].endswith(".json")
+            else parser.parse_json_file(sys.argv[1])
+        )
     else:
         args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)

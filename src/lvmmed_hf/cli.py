@@ -18,8 +18,12 @@ SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    parser = argparse.ArgumentParser(
+        prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"lvmmed_hf.commands.{name}").register(subparsers)

@@ -31,7 +31,11 @@ def write_dicom_slice(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = FileMetaDataset()
-    sop_class = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4", "CR": "1.2.840.10008.5.1.4.1.1.1"}[modality]
+    sop_class = {
+        "CT": "1.2.840.10008.5.1.4.1.1.2",
+        "MR": "1.2.840.10008.5.1.4.1.1.4",
+        "CR": "1.2.840.10008.5.1.4.1.1.1",
+    }[modality]
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -89,8 +93,14 @@ def write_ct_series(
         pos = n - 1 - k if reverse_names else k
         paths.append(
             write_dicom_slice(
-                folder / f"1-{pos + 1:03d}.dcm", stored[k], ipp=(-20.0, -30.0, z0 + k * dz), slope=slope,
-                intercept=intercept, instance=pos + 1, compress=compress, series_uid=series_uid,
+                folder / f"1-{pos + 1:03d}.dcm",
+                stored[k],
+                ipp=(-20.0, -30.0, z0 + k * dz),
+                slope=slope,
+                intercept=intercept,
+                instance=pos + 1,
+                compress=compress,
+                series_uid=series_uid,
             )
         )
     return paths

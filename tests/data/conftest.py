@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from _data_fixtures import BUILDER_SCRIPT, MIX_SCRIPT, MIX_SIZES, gradient_volume, write_ct_series
 
+
 @pytest.fixture
 def scripts_dir(tmp_path: Path) -> Path:
     d = tmp_path / "scripts"
@@ -37,8 +38,11 @@ def toy_ct_dir(tmp_path: Path) -> Path:
     """PATIENT_<nnnn>/<series>/1-<nnn>.dcm: 5 patients, one series of 4 slices each."""
     root = tmp_path / "raw_ct"
     for i in range(5):
-        write_ct_series(root / f"PATIENT_{i:04d}" / "1.000000-CT-1234", gradient_volume((4, 12, 10), seed=i),
-                        series_uid=f"1.2.826.0.1.3680043.8.498.{100 + i}")
+        write_ct_series(
+            root / f"PATIENT_{i:04d}" / "1.000000-CT-1234",
+            gradient_volume((4, 12, 10), seed=i),
+            series_uid=f"1.2.826.0.1.3680043.8.498.{100 + i}",
+        )
     return root
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from lvmmed_hf.data.prepare import prepare_source
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import datasets
     from lvmmed_hf.data.builder import LvmMedSourceBuilder, Record
 
@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
             for p in sorted(data_dir.glob("images/*.png")):
                 mask = data_dir / "masks" / p.name
                 yield Record(paths=p, patient_id=p.stem, extras={"mask": mask} if mask.is_file() else {})
-    '''
+    """
 )
 
 
@@ -54,7 +54,9 @@ def _write(root: Path, n: int, with_masks: bool) -> dict[str, np.ndarray]:
 
 
 def _load(out: Path, tmp_path: Path, tag: str) -> datasets.Dataset:
-    return datasets.load_dataset(str(out), "toy_masks", split="train", cache_dir=str(tmp_path / f"cache_{tag}"))
+    return datasets.load_dataset(
+        str(out), "toy_masks", split="train", cache_dir=str(tmp_path / f"cache_{tag}")
+    )
 
 
 def test_image_extras_are_stored_as_bytes_not_paths(tmp_path):
@@ -93,7 +95,9 @@ def test_masks_added_before_a_resume_are_not_lost(tmp_path):
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
-        prepare_source("toy_masks", raw, out, scripts_dirs=[scripts], records_per_shard=1, on_example=crash_at_3rd)
+        prepare_source(
+            "toy_masks", raw, out, scripts_dirs=[scripts], records_per_shard=1, on_example=crash_at_3rd
+        )
     # The masks arrive before the resume (a second download into the same folder).
     shutil.rmtree(raw)
     masks = _write(raw, 4, with_masks=True)

@@ -45,7 +45,9 @@ def test_embedded_series_and_multiframe(embedded_corpus):
 
 def test_embedded_skimage_bytes_unchanged(embedded_corpus):
     out, _ = embedded_corpus
-    ds = datasets.load_dataset(str(out), "embedded_skimage", split="train").cast_column("image", datasets.Image(decode=False))
+    ds = datasets.load_dataset(str(out), "embedded_skimage", split="train").cast_column(
+        "image", datasets.Image(decode=False)
+    )
     data_dir = Path(skimage.__file__).parent / "data"
     for row in ds:
         assert row["image"]["bytes"] == (data_dir / row["original_path"]).read_bytes()

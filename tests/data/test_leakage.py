@@ -35,7 +35,9 @@ def test_reencoded_copies_detected_others_ignored(embedded_corpus, tmp_path):
     changed = cell.copy()
     changed[5, 5] ^= 1
     Image.fromarray(changed).save(down / "near_copy.png")  # one pixel differs: not the same image
-    Image.fromarray(np.asarray(Image.open(data / "camera.png"))).save(down / "camera.png")  # not in the corpus
+    Image.fromarray(np.asarray(Image.open(data / "camera.png"))).save(
+        down / "camera.png"
+    )  # not in the corpus
     # a slice of the nilearn MNI template, exported as the stored 16-bit PNG would be, as TIFF
     import datasets
 
@@ -57,7 +59,21 @@ def test_cli_leakage_exit_code(embedded_corpus, tmp_path):
     clean.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (9, 9)).astype(np.uint8)).save(clean / "a.png")
     only = ["--corpus-sources", "embedded_skimage"]
-    assert cli_main(["leakage", "--corpus", str(out), *only, "--downstream", str(clean), "--report", str(tmp_path / "r.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "leakage",
+                "--corpus",
+                str(out),
+                *only,
+                "--downstream",
+                str(clean),
+                "--report",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "r.json").read_text())["corpus_images"] == 4
     Image.open(Path(skimage.__file__).parent / "data" / "ihc.png").save(clean / "b.png")
     assert cli_main(["leakage", "--corpus", str(out), *only, "--downstream", str(clean)]) == 1

@@ -27,11 +27,19 @@ def _sources(stream, n=N):
 def test_weights_closed_forms(mix_corpus):
     stats = source_stats(mix_corpus)
     assert {n: s["num_examples"] for n, s in stats.items()} == {"mix_a": 40, "mix_b": 80, "mix_c": 120}
-    assert mixture_weights(stats, "uniform") == pytest.approx({"mix_a": 1 / 3, "mix_b": 1 / 3, "mix_c": 1 / 3})
-    assert mixture_weights(stats, "size") == pytest.approx({"mix_a": 40 / 240, "mix_b": 80 / 240, "mix_c": 120 / 240})
+    assert mixture_weights(stats, "uniform") == pytest.approx(
+        {"mix_a": 1 / 3, "mix_b": 1 / 3, "mix_c": 1 / 3}
+    )
+    assert mixture_weights(stats, "size") == pytest.approx(
+        {"mix_a": 40 / 240, "mix_b": 80 / 240, "mix_c": 120 / 240}
+    )
     # two modalities get half each; the X-ray half is shared 40:120
-    assert mixture_weights(stats, "modality_balanced") == pytest.approx({"mix_a": 0.125, "mix_b": 0.5, "mix_c": 0.375})
-    assert mixture_weights(stats, {"mix_a": 2, "mix_b": 1}) == pytest.approx({"mix_a": 2 / 3, "mix_b": 1 / 3, "mix_c": 0})
+    assert mixture_weights(stats, "modality_balanced") == pytest.approx(
+        {"mix_a": 0.125, "mix_b": 0.5, "mix_c": 0.375}
+    )
+    assert mixture_weights(stats, {"mix_a": 2, "mix_b": 1}) == pytest.approx(
+        {"mix_a": 2 / 3, "mix_b": 1 / 3, "mix_c": 0}
+    )
     with pytest.raises(ValueError, match="unknown sources"):
         mixture_weights(stats, {"nope": 1.0})
     with pytest.raises(ValueError, match="weights must be one of"):
@@ -39,16 +47,26 @@ def test_weights_closed_forms(mix_corpus):
 
 
 def test_mixed_source_split_by_example_modality():
-    stats = {"s": {"num_examples": 30, "modalities": {"CT": 10, "MRI": 20}}, "t": {"num_examples": 10, "modalities": {"MRI": 10}}}
-    assert mixture_weights(stats, "modality_balanced") == pytest.approx({"s[CT]": 0.5, "s[MRI]": 0.5 * 20 / 30, "t": 0.5 * 10 / 30})
+    stats = {
+        "s": {"num_examples": 30, "modalities": {"CT": 10, "MRI": 20}},
+        "t": {"num_examples": 10, "modalities": {"MRI": 10}},
+    }
+    assert mixture_weights(stats, "modality_balanced") == pytest.approx(
+        {"s[CT]": 0.5, "s[MRI]": 0.5 * 20 / 30, "t": 0.5 * 10 / 30}
+    )
 
 
 @pytest.mark.parametrize("streaming, n", [(True, N), (False, 400)])
 def test_realised_proportions_match_weights(mix_corpus, streaming, n):
     """Streaming: an endless stream (every source repeats); map-style: the first 400 of the finite mixture."""
     weights = {"mix_a": 0.5, "mix_b": 0.3, "mix_c": 0.2}
-    mix = load_mixture(mix_corpus, weights=weights, seed=1, streaming=streaming,
-                       stopping_strategy="infinite" if streaming else "all_exhausted")
+    mix = load_mixture(
+        mix_corpus,
+        weights=weights,
+        seed=1,
+        streaming=streaming,
+        stopping_strategy="infinite" if streaming else "all_exhausted",
+    )
     counts = Counter(_sources(mix, n))
     assert sum(counts.values()) == n
     for name, p in weights.items():
@@ -58,8 +76,14 @@ def test_realised_proportions_match_weights(mix_corpus, streaming, n):
 
 def test_same_seed_same_order_other_seed_other_order(mix_corpus):
     def order(seed):
-        mix = load_mixture(mix_corpus, weights="uniform", seed=seed, streaming=True, shuffle_buffer=50,
-                           stopping_strategy="infinite")
+        mix = load_mixture(
+            mix_corpus,
+            weights="uniform",
+            seed=seed,
+            streaming=True,
+            shuffle_buffer=50,
+            stopping_strategy="infinite",
+        )
         return [(ex["source"], ex["original_path"]) for ex in itertools.islice(mix, 600)]
 
     assert order(7) == order(7)

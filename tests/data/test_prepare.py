@@ -30,13 +30,28 @@ def _keys(ds) -> list[tuple[str, int]]:
 
 def test_ct_series_prepared_loaded_and_streamed(tmp_path, scripts_dir, toy_ct_dir):
     out = tmp_path / "out"
-    report = prepare_source("toy_ct", toy_ct_dir, out, scripts_dirs=[scripts_dir], sample_fraction=1.0, num_proc=2)
+    report = prepare_source(
+        "toy_ct", toy_ct_dir, out, scripts_dirs=[scripts_dir], sample_fraction=1.0, num_proc=2
+    )
     assert report.examples_written == 20 and report.files_read == 20 and not report.skipped
     ds = _load(out, "toy_ct")
     assert len(ds) == 20
-    assert set(ds.features) == {"image", "source", "modality", "organ", "patient_id", "volume_id", "slice_index", "original_path", "label"}
+    assert set(ds.features) == {
+        "image",
+        "source",
+        "modality",
+        "organ",
+        "patient_id",
+        "volume_id",
+        "slice_index",
+        "original_path",
+        "label",
+    }
     assert isinstance(ds.features["image"], datasets.Image)
-    row = ds.filter(lambda v, s: v == "PATIENT_0002/1.000000-CT-1234" and s == 1, input_columns=["volume_id", "slice_index"])[0]
+    row = ds.filter(
+        lambda v, s: v == "PATIENT_0002/1.000000-CT-1234" and s == 1,
+        input_columns=["volume_id", "slice_index"],
+    )[0]
     # slice 1 in z order lives in file 1-003.dcm (names run against z); pixels are the windowed HU
     assert row["original_path"] == "PATIENT_0002/1.000000-CT-1234/1-003.dcm"
     hu = gradient_volume((4, 12, 10), seed=2)[1].astype(np.float64) - 1024.0
@@ -67,12 +82,17 @@ def test_16bit_xray_with_labels_and_original_bytes(tmp_path, scripts_dir, toy_xr
 
 def test_random_20pct_split_is_by_patient_and_seeded(tmp_path, scripts_dir, toy_ct_dir):
     for i in range(10):  # 10 patients; 0-4 now have two series each
-        write_ct_series(toy_ct_dir / f"PATIENT_{i:04d}" / "2.000000-CT-99", gradient_volume((2, 6, 6), seed=i),
-                        series_uid=f"1.2.3.{i}")
+        write_ct_series(
+            toy_ct_dir / f"PATIENT_{i:04d}" / "2.000000-CT-99",
+            gradient_volume((2, 6, 6), seed=i),
+            series_uid=f"1.2.3.{i}",
+        )
     n_series = {f"PATIENT_{i:04d}": 2 if i < 5 else 1 for i in range(10)}
     reports = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1), ("d", 2)):
-        reports[name] = prepare_source("toy_ct", toy_ct_dir, tmp_path / name, scripts_dirs=[scripts_dir], seed=seed)
+        reports[name] = prepare_source(
+            "toy_ct", toy_ct_dir, tmp_path / name, scripts_dirs=[scripts_dir], seed=seed
+        )
     chosen = {}
     for name in "abcd":
         ds = _load(tmp_path / name, "toy_ct")
@@ -96,15 +116,23 @@ def test_file_list_restricts_to_listed_slices(tmp_path, scripts_dir, toy_ct_dir)
     ]
     lst = tmp_path / "0_SSL_Toy_CT.txt"
     lst.write_text("\n".join(listed) + "\n\n")
-    report = prepare_source("toy_ct", toy_ct_dir, tmp_path / "out", scripts_dirs=[scripts_dir], file_list=str(lst))
+    report = prepare_source(
+        "toy_ct", toy_ct_dir, tmp_path / "out", scripts_dirs=[scripts_dir], file_list=str(lst)
+    )
     ds = _load(tmp_path / "out", "toy_ct")
     assert sorted(ds["original_path"]) == sorted(listed[:3])
-    assert report.skipped["not_in_list"] == 17 and report.list_entries == 4 and report.list_entries_unmatched == 1
+    assert (
+        report.skipped["not_in_list"] == 17
+        and report.list_entries == 4
+        and report.list_entries_unmatched == 1
+    )
     assert "not_in_split" not in report.skipped  # the list replaces the random sample
     bad = tmp_path / "bad.txt"
     bad.write_text("nothing/here.dcm\n")
     with pytest.raises(FileListError, match="none of the 1 entries"):
-        prepare_source("toy_ct", toy_ct_dir, tmp_path / "out2", scripts_dirs=[scripts_dir], file_list=str(bad))
+        prepare_source(
+            "toy_ct", toy_ct_dir, tmp_path / "out2", scripts_dirs=[scripts_dir], file_list=str(bad)
+        )
 
 
 def test_file_list_stem_mode(tmp_path, scripts_dir):
@@ -113,7 +141,10 @@ def test_file_list_stem_mode(tmp_path, scripts_dir):
     raw = tmp_path / "raw"
     (raw / "imagesTr").mkdir(parents=True)
     for name in ("case_1", "case_2", "case_3"):
-        nib.save(nib.Nifti1Image(gradient_volume((6, 7, 3)).astype(np.int16), np.diag([1, 1, 2, 1.0])), raw / "imagesTr" / f"{name}.nii.gz")
+        nib.save(
+            nib.Nifti1Image(gradient_volume((6, 7, 3)).astype(np.int16), np.diag([1, 1, 2, 1.0])),
+            raw / "imagesTr" / f"{name}.nii.gz",
+        )
     lst = tmp_path / "l.txt"
     lst.write_text("Task/imagesTr/case_2.nii.gz\ncase_3\n")
     prepare_source("toy_mri", raw, tmp_path / "out", scripts_dirs=[scripts_dir], file_list=str(lst))
@@ -123,14 +154,18 @@ def test_file_list_stem_mode(tmp_path, scripts_dir):
 
 
 def test_missing_empty_and_wrong_layout_errors(tmp_path, scripts_dir):
-    with pytest.raises(SourceDataMissingError, match=r"does not exist[\s\S]*example.org/toy-ct[\s\S]*DUA[\s\S]*CC BY 4.0"):
+    with pytest.raises(
+        SourceDataMissingError, match=r"does not exist[\s\S]*example.org/toy-ct[\s\S]*DUA[\s\S]*CC BY 4.0"
+    ):
         prepare_source("toy_ct", tmp_path / "nope", tmp_path / "out", scripts_dirs=[scripts_dir])
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceDataMissingError, match="is empty"):
         prepare_source("toy_ct", tmp_path / "empty", tmp_path / "out", scripts_dirs=[scripts_dir])
     wrong = tmp_path / "wrong"
     write_ct_series(wrong / "scans" / "s1", gradient_volume((2, 6, 6)))  # not PATIENT_*/<series>/
-    with pytest.raises(SourceDataMissingError, match=r"found no files of the expected layout[\s\S]*PATIENT_<nnnn>"):
+    with pytest.raises(
+        SourceDataMissingError, match=r"found no files of the expected layout[\s\S]*PATIENT_<nnnn>"
+    ):
         prepare_source("toy_ct", wrong, tmp_path / "out", scripts_dirs=[scripts_dir])
     with pytest.raises(UnknownSourceError, match="toy_ct"):
         get_source("no_such_source", [scripts_dir])
@@ -179,13 +214,29 @@ def test_interrupted_preparation_resumes_without_duplicates(tmp_path, scripts_di
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
-        prepare_source("toy_xray", toy_xray_dir, out, scripts_dirs=[scripts_dir], records_per_shard=3, on_example=crash_at_13th)
+        prepare_source(
+            "toy_xray",
+            toy_xray_dir,
+            out,
+            scripts_dirs=[scripts_dir],
+            records_per_shard=3,
+            on_example=crash_at_13th,
+        )
     visible = sorted(p.name for p in (out / "toy_xray").glob("train-*.parquet"))
     assert visible == [f"train-{i:05d}-of-00007.parquet" for i in range(4)]  # 4 whole shards, none partial
-    assert not list((out / "toy_xray").glob(".tmp-*")) and not (out / "toy_xray" / ".lvmmed" / "COMPLETE").exists()
+    assert (
+        not list((out / "toy_xray").glob(".tmp-*"))
+        and not (out / "toy_xray" / ".lvmmed" / "COMPLETE").exists()
+    )
     resumed_tasks = []
-    prepare_source("toy_xray", toy_xray_dir, out, scripts_dirs=[scripts_dir], records_per_shard=3,
-                   on_example=lambda s, t, n: resumed_tasks.append(t))
+    prepare_source(
+        "toy_xray",
+        toy_xray_dir,
+        out,
+        scripts_dirs=[scripts_dir],
+        records_per_shard=3,
+        on_example=lambda s, t, n: resumed_tasks.append(t),
+    )
     assert sorted(set(resumed_tasks)) == [4, 5, 6]  # finished shards were not redone
     ds, ref = _load(out, "toy_xray"), _load(ref_out, "toy_xray")
     assert sorted(ds["original_path"]) == sorted(ref["original_path"]) and len(set(ds["original_path"])) == 20
@@ -213,9 +264,28 @@ def test_killed_worker_process_then_resume(tmp_path, scripts_dir, toy_xray_dir):
 def test_cli_prepare_and_sources(tmp_path, scripts_dir, toy_xray_dir, capsys):
     rc = cli_main(["sources", "--scripts-dir", str(scripts_dir)])
     listing = capsys.readouterr().out
-    assert rc == 0 and "toy_xray" in listing and "X-ray" in listing and "CC0" in listing and "embedded_pydicom" in listing
-    rc = cli_main(["prepare", "--source", "toy_xray", "--data-dir", str(toy_xray_dir), "--out", str(tmp_path / "out"),
-                   "--scripts-dir", str(scripts_dir), "--num-proc", "2"])
+    assert (
+        rc == 0
+        and "toy_xray" in listing
+        and "X-ray" in listing
+        and "CC0" in listing
+        and "embedded_pydicom" in listing
+    )
+    rc = cli_main(
+        [
+            "prepare",
+            "--source",
+            "toy_xray",
+            "--data-dir",
+            str(toy_xray_dir),
+            "--out",
+            str(tmp_path / "out"),
+            "--scripts-dir",
+            str(scripts_dir),
+            "--num-proc",
+            "2",
+        ]
+    )
     assert rc == 0 and len(_load(tmp_path / "out", "toy_xray")) == 20
     rc = cli_main(["sources", "--json", "--scripts-dir", str(scripts_dir)])
     facts = {f["source"]: f for f in json.loads(capsys.readouterr().out)}
@@ -228,11 +298,18 @@ def test_4d_series_sliced_per_volume(tmp_path, scripts_dir):
     raw = tmp_path / "raw"
     for k in range(3):
         for j in range(2):
-            write_dicom_slice(raw / "PATIENT_0001" / "7.000000-ep2d_diff" / f"1-{2 * k + j + 1:02d}.dcm",
-                              gradient_volume((3, 8, 8), seed=j)[k], ipp=(0.0, 0.0, 4.0 * k), instance=2 * k + j + 1)
+            write_dicom_slice(
+                raw / "PATIENT_0001" / "7.000000-ep2d_diff" / f"1-{2 * k + j + 1:02d}.dcm",
+                gradient_volume((3, 8, 8), seed=j)[k],
+                ipp=(0.0, 0.0, 4.0 * k),
+                instance=2 * k + j + 1,
+            )
     prepare_source("toy_ct", raw, tmp_path / "out", scripts_dirs=[scripts_dir], sample_fraction=1.0)
     ds = _load(tmp_path / "out", "toy_ct")
-    assert sorted(set(ds["volume_id"])) == ["PATIENT_0001/7.000000-ep2d_diff_c0", "PATIENT_0001/7.000000-ep2d_diff_c1"]
+    assert sorted(set(ds["volume_id"])) == [
+        "PATIENT_0001/7.000000-ep2d_diff_c0",
+        "PATIENT_0001/7.000000-ep2d_diff_c1",
+    ]
     assert len(ds) == 6
 
 

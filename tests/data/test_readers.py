@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import tifffile
+from _data_fixtures import gradient_volume, write_ct_series, write_dicom_slice
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
@@ -25,16 +26,15 @@ from lvmmed_hf.data.readers import (
     read_nifti,
 )
 
-from _data_fixtures import gradient_volume, write_ct_series, write_dicom_slice
-
-
 # ------------------------------------------------------------------ DICOM
 
 
 @pytest.mark.parametrize("compress", [None, RLELossless])
 def test_dicom_series_sorted_by_position_and_in_hu(tmp_path: Path, compress):
     stored = gradient_volume((6, 12, 10))
-    write_ct_series(tmp_path / "series", stored, z0=-50.0, dz=2.5, slope=2.0, intercept=-1024.0, compress=compress)
+    write_ct_series(
+        tmp_path / "series", stored, z0=-50.0, dz=2.5, slope=2.0, intercept=-1024.0, compress=compress
+    )
     data = read_dicom_series(tmp_path / "series")
     assert data.kind == "volume" and data.is_hu and data.modality == "CT"
     # HU = stored * slope + intercept, slices in increasing z although names/instances run backwards
@@ -57,7 +57,9 @@ def test_dicom_series_oblique_sorted_along_normal(tmp_path: Path):
     stored = gradient_volume((5, 8, 8), seed=3)
     order = [3, 0, 4, 1, 2]  # file k holds slice order[k]
     for k, s in enumerate(order):
-        write_dicom_slice(tmp_path / "s" / f"{k}.dcm", stored[s], iop=iop, ipp=tuple(normal * 3.0 * s + [5, 0, 0]))
+        write_dicom_slice(
+            tmp_path / "s" / f"{k}.dcm", stored[s], iop=iop, ipp=tuple(normal * 3.0 * s + [5, 0, 0])
+        )
     data = read_dicom_series(tmp_path / "s")
     np.testing.assert_array_equal(data.array, stored.astype(np.float64) - 1024.0)
     np.testing.assert_allclose(data.affine[:3, 0], normal * 3.0, atol=1e-9)
@@ -84,8 +86,15 @@ def test_truncated_dicom_file_raises_naming_the_file(tmp_path: Path):
 
 def test_monochrome1_is_inverted(tmp_path: Path):
     stored = np.arange(64, dtype=np.uint16).reshape(8, 8) * 60
-    p = write_dicom_slice(tmp_path / "cr.dcm", stored, modality="CR", photometric="MONOCHROME1",
-                          bits_stored=12, slope=None, iop=None)
+    p = write_dicom_slice(
+        tmp_path / "cr.dcm",
+        stored,
+        modality="CR",
+        photometric="MONOCHROME1",
+        bits_stored=12,
+        slope=None,
+        iop=None,
+    )
     data = read_dicom(p)
     assert data.kind == "image" and data.array.dtype == np.uint16 and not data.is_hu
     np.testing.assert_array_equal(data.array, 4095 - stored)
@@ -104,7 +113,15 @@ def test_signed_ct_slice_rescaled(tmp_path: Path):
     [
         ("MR2_UNCR.dcm", ["MR2_J2KR.dcm"]),
         ("RG1_UNCR.dcm", ["RG1_J2KR.dcm"]),
-        ("emri_small.dcm", ["emri_small_RLE.dcm", "emri_small_jpeg_ls_lossless.dcm", "emri_small_jpeg_2k_lossless.dcm", "emri_small_big_endian.dcm"]),
+        (
+            "emri_small.dcm",
+            [
+                "emri_small_RLE.dcm",
+                "emri_small_jpeg_ls_lossless.dcm",
+                "emri_small_jpeg_2k_lossless.dcm",
+                "emri_small_big_endian.dcm",
+            ],
+        ),
         ("US1_UNCR.dcm", ["US1_J2KR.dcm"]),
     ],
 )
@@ -124,9 +141,13 @@ def test_enhanced_multiframe_ct_is_a_volume_sorted_along_the_normal():
     ds = pydicom.dcmread(path)
     data = read_dicom(path)
     assert data.kind == "volume" and data.is_hu and data.array.shape == (2, 512, 512)
-    iop = np.array(ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient, float)
+    iop = np.array(
+        ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient, float
+    )
     normal = np.cross(iop[:3], iop[3:])
-    pos = np.array([g.PlanePositionSequence[0].ImagePositionPatient for g in ds.PerFrameFunctionalGroupsSequence], float)
+    pos = np.array(
+        [g.PlanePositionSequence[0].ImagePositionPatient for g in ds.PerFrameFunctionalGroupsSequence], float
+    )
     order = np.argsort(pos @ normal)
     np.testing.assert_allclose(data.affine[:3, 3], pos[order[0]])
     t = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
@@ -219,7 +240,7 @@ def test_corrupt_nifti_header_raises(tmp_path: Path):
 
 def test_metaimage_pair_written_by_hand(tmp_path: Path):
     """Header text written here (not by SimpleITK): a flipped TransformMatrix, MET_SHORT, (z, y, x) data."""
-    vol = (gradient_volume((3, 4, 5)).astype(np.int16) - 1000)  # (z, y, x) on disk, x fastest
+    vol = gradient_volume((3, 4, 5)).astype(np.int16) - 1000  # (z, y, x) on disk, x fastest
     (tmp_path / "scan.raw").write_bytes(vol.astype("<i2").tobytes())
     (tmp_path / "scan.mhd").write_text(
         "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
@@ -237,7 +258,9 @@ def test_metaimage_pair_written_by_hand(tmp_path: Path):
 
 
 def test_metaimage_missing_raw_raises(tmp_path: Path):
-    (tmp_path / "a.mhd").write_text("ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\nElementDataFile = gone.raw\n")
+    (tmp_path / "a.mhd").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\nElementDataFile = gone.raw\n"
+    )
     with pytest.raises(UnreadableImageError, match="a.mhd"):
         read_metaimage(tmp_path / "a.mhd")
 
@@ -300,8 +323,14 @@ def test_two_images_per_position_form_a_4d_series(tmp_path: Path):
     for k in range(4):
         for j, vol in enumerate((b0, b800)):
             n = names[2 * k + j]
-            write_dicom_slice(tmp_path / "dwi" / f"1-{n:02d}.dcm", vol[k], modality="MR", slope=None,
-                              ipp=(0.0, 0.0, 3.0 * k), instance=1 + 2 * k + j)
+            write_dicom_slice(
+                tmp_path / "dwi" / f"1-{n:02d}.dcm",
+                vol[k],
+                modality="MR",
+                slope=None,
+                ipp=(0.0, 0.0, 3.0 * k),
+                instance=1 + 2 * k + j,
+            )
     data = read_dicom_series(tmp_path / "dwi")
     assert data.array.shape == (4, 8, 8, 2) and data.meta["images_per_position"] == 2
     np.testing.assert_array_equal(data.array[..., 0], b0)

@@ -37,7 +37,9 @@ def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any)
     report = prepare_source(source, data_dir, out_dir, **options)
     # A cache folder per output folder: datasets' cache key for a local folder can collide between
     # runs whose folders share a base name, and would hand back an earlier run's examples.
-    ds = datasets.load_dataset(str(out_dir), source, split="train", cache_dir=str(Path(out_dir).parent / "hf_cache"))
+    ds = datasets.load_dataset(
+        str(out_dir), source, split="train", cache_dir=str(Path(out_dir).parent / "hf_cache")
+    )
     return ds, report
 
 

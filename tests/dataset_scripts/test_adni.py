@@ -38,10 +38,14 @@ def test_adni_patients_labels_and_list(source, tmp_path, prepare_load):
     assert report.records_found == 6 and len(ds) == 18 and set(ds["modality"]) == {"MRI"}
     names = ds.features["label"].names
     assert names == ["CN", "MCI", "AD"]
-    got = {(v, p, names[l]) for v, p, l in zip(ds["volume_id"], ds["patient_id"], ds["label"])}
+    got = {(v, p, names[lab]) for v, p, lab in zip(ds["volume_id"], ds["patient_id"], ds["label"])}
     assert got == {
-        ("I119322", "002_S_0295", "CN"), ("I31102", "002_S_0295", "CN"), ("I40966", "002_S_0295", "CN"),
-        ("I48608", "011_S_0003", "MCI"), ("I66158", "067_S_0056", "AD"), ("I79792", "I79792", "MCI"),
+        ("I119322", "002_S_0295", "CN"),
+        ("I31102", "002_S_0295", "CN"),
+        ("I40966", "002_S_0295", "CN"),
+        ("I48608", "011_S_0003", "MCI"),
+        ("I66158", "067_S_0056", "AD"),
+        ("I79792", "I79792", "MCI"),
     }
     # the sample is by subject: 4 subjects -> round(0.5 * 4) = 2, each with all of its images
     ds, _ = prepare_load(source, raw, tmp_path / "out50", sample_fraction=0.5, seed=3)

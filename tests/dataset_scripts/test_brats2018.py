@@ -42,18 +42,29 @@ def test_brats_sample_by_case(tmp_path, prepare_load):
     lab = label_volume(n_classes=5)
     for ex in ds:
         np.testing.assert_array_equal(decode(ex["mask"]), expected_axial_slice(lab, ex["slice_index"]))
-        assert ex["original_path"] == f"MICCAI_BraTS_2018_Data_Training/{CASES[case]}/{case}/{ex['volume_id']}.nii.gz"
+        assert (
+            ex["original_path"]
+            == f"MICCAI_BraTS_2018_Data_Training/{CASES[case]}/{case}/{ex['volume_id']}.nii.gz"
+        )
 
 
 def test_brats_file_list_of_case_names(tmp_path, prepare_load):
     make_brats(tmp_path / "raw")
     lst = tmp_path / "0_SSL_BraTS2018_Brain.txt"
     lst.write_text("Brats18_TCIA01_235_1\nBrats18_TCIA13_633_1\nBrats18_CBICA_ZZZ_1\n")  # last one absent
-    ds, report = prepare_load("brats2018", tmp_path / "raw" / "MICCAI_BraTS_2018_Data_Training", tmp_path / "out", file_list=str(lst))
+    ds, report = prepare_load(
+        "brats2018",
+        tmp_path / "raw" / "MICCAI_BraTS_2018_Data_Training",
+        tmp_path / "out",
+        file_list=str(lst),
+    )
     assert sorted(set(ds["patient_id"])) == ["Brats18_TCIA01_235_1", "Brats18_TCIA13_633_1"]
     assert len(ds) == 2 * 4 * 3 and report.list_entries_unmatched == 1
     names = ds.features["label"].names
-    assert {(p, names[l]) for p, l in zip(ds["patient_id"], ds["label"])} == {("Brats18_TCIA01_235_1", "HGG"), ("Brats18_TCIA13_633_1", "LGG")}
+    assert {(p, names[lab]) for p, lab in zip(ds["patient_id"], ds["label"])} == {
+        ("Brats18_TCIA01_235_1", "HGG"),
+        ("Brats18_TCIA13_633_1", "LGG"),
+    }
 
 
 def test_brats_wrong_layout(tmp_path, prepare_load):

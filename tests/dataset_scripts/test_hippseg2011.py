@@ -39,7 +39,9 @@ def test_hippseg_all_and_sample(tmp_path, prepare_load):
 def test_hippseg_file_list(tmp_path, prepare_load):
     make_hipp(tmp_path / "raw")
     lst = tmp_path / "Hippseg2011_MRI_Brain.txt"
-    lst.write_text("HFH_008.hdr\nHFH_008.img\nHFH_005.hdr\nHFH_005.img\nHFH_014.hdr\nHFH_014.img\nHFH_025.hdr\nHFH_025.img")
+    lst.write_text(
+        "HFH_008.hdr\nHFH_008.img\nHFH_005.hdr\nHFH_005.img\nHFH_014.hdr\nHFH_014.img\nHFH_025.hdr\nHFH_025.img"
+    )
     ds, report = prepare_load("hippseg2011", tmp_path / "raw", tmp_path / "out", file_list=str(lst))
     assert sorted(set(ds["patient_id"])) == ["HFH_005", "HFH_008", "HFH_014", "HFH_025"] and len(ds) == 12
     assert report.list_entries == 4 and report.list_entries_unmatched == 0

@@ -26,14 +26,18 @@ def test_kits_sample(tmp_path, prepare_load):
     (case,) = set(ds["patient_id"])
     assert case in TRAIN and len(ds) == 3 and set(ds["modality"]) == {"CT"}
     for ex in ds:
-        np.testing.assert_array_equal(decode(ex["mask"]), expected_axial_slice(label_volume(), ex["slice_index"]))
+        np.testing.assert_array_equal(
+            decode(ex["mask"]), expected_axial_slice(label_volume(), ex["slice_index"])
+        )
         assert ex["original_path"] == f"data/{case}/imaging.nii.gz"
 
 
 def test_kits_file_list(tmp_path, prepare_load):
     make_kits(tmp_path / "kits19")
     lst = tmp_path / "KiTS19_CT_Kidney.txt"
-    lst.write_text("case_00154/imaging.nii.gz\ncase_00154/segmentation.nii.gz\ncase_00039/imaging.nii.gz\ncase_00039/segmentation.nii.gz\n")
+    lst.write_text(
+        "case_00154/imaging.nii.gz\ncase_00154/segmentation.nii.gz\ncase_00039/imaging.nii.gz\ncase_00039/segmentation.nii.gz\n"
+    )
     ds, report = prepare_load("kits19", tmp_path / "kits19" / "data", tmp_path / "out", file_list=str(lst))
     assert sorted(set(ds["patient_id"])) == ["case_00039", "case_00154"] and len(ds) == 6
     assert report.list_entries == 2 and report.list_entries_unmatched == 0  # segmentation lines dropped

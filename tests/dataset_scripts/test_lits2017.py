@@ -25,7 +25,9 @@ def test_lits_sample_and_masks(tmp_path, prepare_load):
     assert len(set(ds["patient_id"])) == 2 and len(ds) == 6  # round(0.2 * 10) volumes, whole
     assert set(ds["modality"]) == {"CT"}
     for ex in ds:
-        np.testing.assert_array_equal(decode(ex["mask"]), expected_axial_slice(label_volume(), ex["slice_index"]))
+        np.testing.assert_array_equal(
+            decode(ex["mask"]), expected_axial_slice(label_volume(), ex["slice_index"])
+        )
 
 
 def test_lits_file_list_and_kaggle_layout(tmp_path, prepare_load):

@@ -44,16 +44,25 @@ def test_mitoem_sample_by_slab_and_list(tmp_path, prepare_load):
     make_mitoem(tmp_path / "raw")
     ds, _ = prepare_load("mitoem", tmp_path / "raw", tmp_path / "out")
     # 10 slabs (2 stacks x z0000, z0100, z0300, z0400, z0600) -> round(0.2 * 10) = 2 kept, each whole
-    slabs = {f"{st}/z{z // 100 * 100:04d}-{z // 100 * 100 + 99:04d}" for st in ("MitoEM-H", "MitoEM-R") for z in Z}
+    slabs = {
+        f"{st}/z{z // 100 * 100:04d}-{z // 100 * 100 + 99:04d}" for st in ("MitoEM-H", "MitoEM-R") for z in Z
+    }
     kept = set(ds["patient_id"])
     assert len(kept) == round(0.2 * len(slabs)) and kept <= slabs
-    assert len(ds) == sum(1 for st in ("MitoEM-H", "MitoEM-R") for z in Z if f"{st}/z{z // 100 * 100:04d}-{z // 100 * 100 + 99:04d}" in kept)
+    assert len(ds) == sum(
+        1
+        for st in ("MitoEM-H", "MitoEM-R")
+        for z in Z
+        if f"{st}/z{z // 100 * 100:04d}-{z // 100 * 100 + 99:04d}" in kept
+    )
 
     lst = tmp_path / "MitoEM_SEM_Cells.txt"
     lst.write_text("\n".join(f"im{z:04d}" for z in range(400, 430)))  # LVM-Med's list: im0400 .. im0429
     ds, report = prepare_load("mitoem", tmp_path / "raw", tmp_path / "out_list", file_list=str(lst))
     # stems do not name the stack: the listed sections of both stacks are kept
-    assert sorted(zip(ds["volume_id"], ds["slice_index"])) == [(st, z) for st in ("MitoEM-H", "MitoEM-R") for z in (400, 401, 429)]
+    assert sorted(zip(ds["volume_id"], ds["slice_index"])) == [
+        (st, z) for st in ("MitoEM-H", "MitoEM-R") for z in (400, 401, 429)
+    ]
     assert report.list_entries == 30 and report.list_entries_unmatched == 27
 
 

@@ -19,7 +19,10 @@ def heart_label():
 
 def make_mmwhs(root, m, suffix=".nii.gz"):
     for n, i in enumerate(IDS):
-        write_nifti(root / f"{m}_train" / f"{m}_train_{i}_image{suffix}", random_volume(n, low=0, high=1500) if m == "mr" else random_volume(n))
+        write_nifti(
+            root / f"{m}_train" / f"{m}_train_{i}_image{suffix}",
+            random_volume(n, low=0, high=1500) if m == "mr" else random_volume(n),
+        )
         write_nifti(root / f"{m}_train" / f"{m}_train_{i}_label{suffix}", heart_label())
     write_nifti(root / f"{m}_test" / f"{m}_test_2001_image{suffix}", random_volume(77))
 
@@ -40,7 +43,9 @@ def test_mmwhs_official_train_masks_and_list(source, m, modality, tmp_path, prep
 
     # LVM-Med's list format: .nii names (the zips hold .nii.gz), image and label lines mixed
     lst = tmp_path / "list.txt"
-    lst.write_text(f"{m}_train_1005_label.nii\n{m}_train_1005_image.nii\n{m}_train_1020_image.nii\n{m}_train_1020_label.nii\n")
+    lst.write_text(
+        f"{m}_train_1005_label.nii\n{m}_train_1005_image.nii\n{m}_train_1020_image.nii\n{m}_train_1020_label.nii\n"
+    )
     ds, report = prepare_load(source, raw / f"{m}_train", tmp_path / "out_list", file_list=str(lst))
     assert sorted(set(ds["patient_id"])) == [f"{m}_train_1005", f"{m}_train_1020"] and len(ds) == 6
     assert report.list_entries == 2 and report.list_entries_unmatched == 0

@@ -11,21 +11,42 @@ import json
 
 import numpy as np
 import pytest
+from _fixtures_volumes import decode, expected_axial_slice, label_volume, random_volume, write_nifti
 
 from lvmmed_hf.data.builder import FileListError, SourceDataMissingError
 from lvmmed_hf.data.registry import get_source
-
-from _fixtures_volumes import decode, expected_axial_slice, label_volume, random_volume, write_nifti
 
 TASKS = {
     # source: (task folder, modality, real case names from MSD.txt)
     "msd_task02_heart": ("Task02_Heart", "MRI", ["la_003", "la_004", "la_005", "la_007", "la_009"]),
     "msd_task03_liver": ("Task03_Liver", "CT", ["liver_0", "liver_1", "liver_10", "liver_104", "liver_105"]),
     "msd_task06_lung": ("Task06_Lung", "CT", ["lung_001", "lung_003", "lung_004", "lung_005", "lung_006"]),
-    "msd_task07_pancreas": ("Task07_Pancreas", "CT", ["pancreas_001", "pancreas_004", "pancreas_005", "pancreas_006", "pancreas_007"]),
-    "msd_task08_hepaticvessel": ("Task08_HepaticVessel", "CT", ["hepaticvessel_001", "hepaticvessel_002", "hepaticvessel_004", "hepaticvessel_005", "hepaticvessel_007"]),
-    "msd_task09_spleen": ("Task09_Spleen", "CT", ["spleen_10", "spleen_12", "spleen_13", "spleen_14", "spleen_16"]),
-    "msd_task10_colon": ("Task10_Colon", "CT", ["colon_001", "colon_005", "colon_006", "colon_008", "colon_009"]),
+    "msd_task07_pancreas": (
+        "Task07_Pancreas",
+        "CT",
+        ["pancreas_001", "pancreas_004", "pancreas_005", "pancreas_006", "pancreas_007"],
+    ),
+    "msd_task08_hepaticvessel": (
+        "Task08_HepaticVessel",
+        "CT",
+        [
+            "hepaticvessel_001",
+            "hepaticvessel_002",
+            "hepaticvessel_004",
+            "hepaticvessel_005",
+            "hepaticvessel_007",
+        ],
+    ),
+    "msd_task09_spleen": (
+        "Task09_Spleen",
+        "CT",
+        ["spleen_10", "spleen_12", "spleen_13", "spleen_14", "spleen_16"],
+    ),
+    "msd_task10_colon": (
+        "Task10_Colon",
+        "CT",
+        ["colon_001", "colon_005", "colon_006", "colon_008", "colon_009"],
+    ),
 }
 
 
@@ -44,7 +65,9 @@ def make_task(root, task, cases, with_json=True):
         meta = {
             "name": task.split("_", 1)[1],
             "numTraining": len(cases),
-            "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in cases],
+            "training": [
+                {"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in cases
+            ],
             "test": [f"./imagesTs/{cases[0]}_test.nii.gz"],
         }
         (t / "dataset.json").write_text(json.dumps(meta))

@@ -15,7 +15,9 @@ from lvmmed_hf.data.registry import get_source
 
 def test_label_to_storable():
     assert label_to_storable(np.array([[0, 2], [1, 255]], dtype=np.int16)).dtype == np.uint8
-    np.testing.assert_array_equal(label_to_storable(np.array([[0.0, 2.0], [1.0, 4.0]], dtype=np.float32)), [[0, 2], [1, 4]])
+    np.testing.assert_array_equal(
+        label_to_storable(np.array([[0.0, 2.0], [1.0, 4.0]], dtype=np.float32)), [[0, 2], [1, 4]]
+    )
     assert label_to_storable(np.array([[0, 820]], dtype=np.float64)).dtype == np.uint16
     big = np.array([[0, 70000], [123456, 70000]], dtype=np.uint32)  # instance ids above uint16
     np.testing.assert_array_equal(label_to_storable(big), [[0, 1], [2, 1]])  # renumbered, order kept
@@ -58,19 +60,35 @@ def test_list_helpers():
     Msd = get_source("msd_task09_spleen")
     b = Msd.__new__(Msd)
     assert b.list_entry_key("Task09_Spleen/imagesTr/spleen_10.nii.gz") == "imagesTr/spleen_10.nii.gz"
-    assert drop_list_entries(["a_image.nii", "a_label.nii"], re.compile("_label"), "s", "labels") == ["a_image.nii"]
+    assert drop_list_entries(["a_image.nii", "a_label.nii"], re.compile("_label"), "s", "labels") == [
+        "a_image.nii"
+    ]
     assert ADNI_FLAT.match("I119322_CN.nii").groups()[:2] == ("119322", "CN")
     Adni = get_source("adni_3t")
     a = Adni.__new__(Adni)
     assert a.list_entry_key("I31518_MCI.nii") == "I31518"
-    assert a.list_entry_key("ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070219173850420_S21856_I40966.nii") == "I40966"
+    assert (
+        a.list_entry_key(
+            "ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070219173850420_S21856_I40966.nii"
+        )
+        == "I40966"
+    )
 
 
-@pytest.mark.parametrize("text", ["spleen_10.nii.gz\nimagesTr/spleen_12.nii.gz\n", "Task09_Spleen\nTask09_Spleen/imagesTr/spleen_10.nii.gz\nTask09_Spleen/imagesTr/spleen_12.nii.gz\nTask10_Colon\nTask10_Colon/imagesTr/colon_001.nii.gz\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "spleen_10.nii.gz\nimagesTr/spleen_12.nii.gz\n",
+        "Task09_Spleen\nTask09_Spleen/imagesTr/spleen_10.nii.gz\nTask09_Spleen/imagesTr/spleen_12.nii.gz\nTask10_Colon\nTask10_Colon/imagesTr/colon_001.nii.gz\n",
+    ],
+)
 def test_msd_list_forms(text, tmp_path):
     p = tmp_path / "l.txt"
     p.write_text(text)
     Msd = get_source("msd_task09_spleen")
     b = Msd.__new__(Msd)
     entries = b.parse_file_list(p)
-    assert [b.list_entry_key(e).rsplit("/", 1)[-1] for e in entries] == ["spleen_10.nii.gz", "spleen_12.nii.gz"]
+    assert [b.list_entry_key(e).rsplit("/", 1)[-1] for e in entries] == [
+        "spleen_10.nii.gz",
+        "spleen_12.nii.gz",
+    ]

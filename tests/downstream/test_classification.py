@@ -117,7 +117,8 @@ def test_group_split_never_straddles():
 
 def test_prepared_dataset_dir_with_config(tmp_path, tiny_training_args):
     # A prepared folder as `lvmmed prepare` writes it: Parquet per config + README configs.
-    from datasets import ClassLabel, Dataset, Features, Image as ImageFeature, Value
+    from datasets import ClassLabel, Dataset, Features, Value
+    from datasets import Image as ImageFeature
     from PIL import Image
 
     rng = np.random.default_rng(0)

@@ -108,7 +108,12 @@ def test_batched_probes_match_single_fits():
     import torch
 
     w, b = fit_linear_probes_batched(
-        torch.as_tensor(xb), torch.as_tensor(y), torch.as_tensor(masks), k, torch.as_tensor(wds), max_iter=1000
+        torch.as_tensor(xb),
+        torch.as_tensor(y),
+        torch.as_tensor(masks),
+        k,
+        torch.as_tensor(wds),
+        max_iter=1000,
     )
     for i in range(3):
         sel = masks[i] > 0

@@ -24,7 +24,9 @@ from lvmmed_hf.evaluation import metrics as M
     "architecture,cls",
     [("unet", LvmMedUNetForSemanticSegmentation), ("upernet", UperNetForSemanticSegmentation)],
 )
-def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(seg_folders, tmp_path, architecture, cls, tiny_training_args):
+def test_segmentation_recipe_trains_saves_reloads_evaluates_3d(
+    seg_folders, tmp_path, architecture, cls, tiny_training_args
+):
     img_dir, mask_dir = seg_folders
     backbone_dir = tmp_path / "backbone"
     cfg = lvmmed_hf.LvmMedCnnConfig(

@@ -49,10 +49,13 @@ def test_gradient_is_the_exact_gradient_of_the_interpolated_loss():
     hamming_loss(x).sum().backward()
     n = cv.shape[-1]
     g_x = 1 - 2 * torch.eye(n, dtype=torch.float64)
-    ng = (g_x[None] - 0 * cv)  # dL/dx for every graph
+    ng = g_x[None] - 0 * cv  # dL/dx for every graph
 
     def interp(g, cvv, cee):
-        return (_enumerated_max(cvv, cee, es[g], et[g]) - _enumerated_max(cvv - LAM * ng[g].detach(), cee, es[g], et[g])) / LAM
+        return (
+            _enumerated_max(cvv, cee, es[g], et[g])
+            - _enumerated_max(cvv - LAM * ng[g].detach(), cee, es[g], et[g])
+        ) / LAM
 
     h = 1e-6
     gen = torch.Generator().manual_seed(1)
@@ -62,14 +65,18 @@ def test_gradient_is_the_exact_gradient_of_the_interpolated_loss():
             i, a = torch.randint(0, n, (2,), generator=gen).tolist()
             d = torch.zeros_like(cv[g]).detach()
             d[i, a] = h
-            fd = (interp(g, cv[g].detach() + d, ce[g].detach()) - interp(g, cv[g].detach() - d, ce[g].detach())) / (2 * h)
+            fd = (
+                interp(g, cv[g].detach() + d, ce[g].detach()) - interp(g, cv[g].detach() - d, ce[g].detach())
+            ) / (2 * h)
             assert cv.grad[g, i, a].item() == pytest.approx(fd, abs=1e-6)
             checked_nonzero += fd != 0
         for _ in range(6):
             e, f = torch.randint(0, ce.shape[-1], (2,), generator=gen).tolist()
             d = torch.zeros_like(ce[g]).detach()
             d[e, f] = h
-            fd = (interp(g, cv[g].detach(), ce[g].detach() + d) - interp(g, cv[g].detach(), ce[g].detach() - d)) / (2 * h)
+            fd = (
+                interp(g, cv[g].detach(), ce[g].detach() + d) - interp(g, cv[g].detach(), ce[g].detach() - d)
+            ) / (2 * h)
             assert ce.grad[g, e, f].item() == pytest.approx(fd, abs=1e-6)
     # every nonzero gradient entry is +-1/lambda, and the gradient is not all zero
     assert cv.grad.abs().max().item() == pytest.approx(1 / LAM)
@@ -88,11 +95,17 @@ def test_gradient_matches_the_formula_with_the_lambda_shifted_solution():
         best, best_perm = -float("inf"), None
         for perm in itertools.permutations(range(n)):
             xp = torch.nn.functional.one_hot(torch.tensor(perm), n).double()
-            v = float((shifted[g] * xp).sum() + (ce[g].detach() * pair_indicators(xp[None], es[g : g + 1], et[g : g + 1])[0]).sum())
+            v = float(
+                (shifted[g] * xp).sum()
+                + (ce[g].detach() * pair_indicators(xp[None], es[g : g + 1], et[g : g + 1])[0]).sum()
+            )
             if v > best:
                 best, best_perm = v, xp
         torch.testing.assert_close(cv.grad[g], (x[g].detach() - best_perm) / LAM)
-        expected_e = (pair_indicators(x[g : g + 1].detach(), es[g : g + 1], et[g : g + 1]) - pair_indicators(best_perm[None], es[g : g + 1], et[g : g + 1]))[0] / LAM
+        expected_e = (
+            pair_indicators(x[g : g + 1].detach(), es[g : g + 1], et[g : g + 1])
+            - pair_indicators(best_perm[None], es[g : g + 1], et[g : g + 1])
+        )[0] / LAM
         torch.testing.assert_close(ce.grad[g], expected_e)
 
 
@@ -118,7 +131,9 @@ def test_one_gradient_step_on_the_affinities_lowers_the_hamming_loss():
     before.sum().backward()
     assert (before > 0).sum() >= 30
     with torch.no_grad():
-        after = hamming_loss(blackbox_graph_matching(cv - LAM * cv.grad, ce - LAM * ce.grad, es, et, solver, lam=LAM))
+        after = hamming_loss(
+            blackbox_graph_matching(cv - LAM * cv.grad, ce - LAM * ce.grad, es, et, solver, lam=LAM)
+        )
     assert torch.all(after <= before.detach())
     assert after.sum() < 0.5 * before.detach().sum()
 
@@ -127,9 +142,13 @@ def test_gumbel_noise_changes_the_forward_solution_but_not_the_rule():
     cv, ce, es, et = _instance(n=6, seed=5, num_graphs=20)
     cv, ce = 0.1 * cv.float(), 0.1 * ce.float()
     clean = blackbox_graph_matching(cv, ce, es, et, BruteForceSolver(), noise_scale=0.0)
-    noisy = blackbox_graph_matching(cv, ce, es, et, BruteForceSolver(), noise_scale=1.0, generator=torch.Generator().manual_seed(0))
+    noisy = blackbox_graph_matching(
+        cv, ce, es, et, BruteForceSolver(), noise_scale=1.0, generator=torch.Generator().manual_seed(0)
+    )
     assert not torch.equal(clean, noisy)
-    again = blackbox_graph_matching(cv, ce, es, et, BruteForceSolver(), noise_scale=1.0, generator=torch.Generator().manual_seed(0))
+    again = blackbox_graph_matching(
+        cv, ce, es, et, BruteForceSolver(), noise_scale=1.0, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(noisy, again)
 
 
@@ -178,7 +197,9 @@ def test_gradient_scales_with_the_loss_weight():
     grads = []
     for weight in (1.0, 0.5, 1.0 / 3, 1024.0):
         a, b = cv.clone().requires_grad_(True), ce.clone().requires_grad_(True)
-        (weight * hamming_loss(blackbox_graph_matching(a, b, es, et, BruteForceSolver(), lam=LAM)).sum()).backward()
+        (
+            weight * hamming_loss(blackbox_graph_matching(a, b, es, et, BruteForceSolver(), lam=LAM)).sum()
+        ).backward()
         grads.append((a.grad / weight, b.grad / weight))
     assert grads[0][0].abs().sum() > 0
     for g_cv, g_ce in grads[1:]:

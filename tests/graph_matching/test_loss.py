@@ -69,7 +69,7 @@ def test_second_order_switch_only_drops_the_edge_term():
 
 def test_message_passing_switch_only_removes_the_gcn():
     inp = _inputs()
-    on, off = _loss(), _loss(message_passing=False, local_similarity=False)
+    off = _loss(message_passing=False, local_similarity=False)
     assert off.gcn is None and len(list(off.parameters())) == 0
     cv, ce, gs, gt = off.affinities(*inp)
     torch.testing.assert_close(cv, global_affinity(inp[0].view(2, 16, D), inp[1].view(2, 16, D)))

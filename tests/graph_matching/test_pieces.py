@@ -100,7 +100,13 @@ def _local_reference(ys, yt, bs, bt, gamma):
 
     def positions(box):
         x0, y0, x1, y1 = box
-        return np.array([[x0 + (u + 0.5) / w * (x1 - x0), y0 + (v + 0.5) / h * (y1 - y0)] for v in range(h) for u in range(w)])
+        return np.array(
+            [
+                [x0 + (u + 0.5) / w * (x1 - x0), y0 + (v + 0.5) / h * (y1 - y0)]
+                for v in range(h)
+                for u in range(w)
+            ]
+        )
 
     def directed(fa, fb, ba, bb):
         out = np.zeros((n, n))
@@ -128,7 +134,9 @@ def test_local_affinity_matches_a_loop_reference():
     bs = torch.rand(1, n, 4)
     bt = torch.rand(1, n, 4)
     out = local_affinity(ys, yt, bs, bt, gamma=4)
-    ref = _local_reference(ys[0].double().numpy(), yt[0].double().numpy(), bs[0].double().numpy(), bt[0].double().numpy(), 4)
+    ref = _local_reference(
+        ys[0].double().numpy(), yt[0].double().numpy(), bs[0].double().numpy(), bt[0].double().numpy(), 4
+    )
     np.testing.assert_allclose(out[0].numpy(), ref, atol=1e-5)
 
 

@@ -47,7 +47,9 @@ def test_objective_and_lawler_matrix_agree_with_the_written_out_sum():
         perm = rng.permutation(5)
         x = torch.nn.functional.one_hot(torch.from_numpy(perm), 5).double().unsqueeze(0)
         ref = _objective_loop(perm, cv[g], ce[g], es[g], et[g])
-        assert qap_objective(x, cv[g : g + 1].double(), ce[g : g + 1].double(), es[g : g + 1], et[g : g + 1]).item() == pytest.approx(ref)
+        assert qap_objective(
+            x, cv[g : g + 1].double(), ce[g : g + 1].double(), es[g : g + 1], et[g : g + 1]
+        ).item() == pytest.approx(ref)
         v = x.reshape(-1)
         assert (v @ k[g] @ v).item() == pytest.approx(ref)
 
@@ -56,7 +58,9 @@ def test_brute_force_solver_is_the_enumerated_optimum():
     cv, ce, es, et = _instances(4, 5, 2, seed=1)
     x = BruteForceSolver()(cv, ce, es, et)
     for g in range(4):
-        best = max(itertools.permutations(range(5)), key=lambda p: _objective_loop(p, cv[g], ce[g], es[g], et[g]))
+        best = max(
+            itertools.permutations(range(5)), key=lambda p: _objective_loop(p, cv[g], ce[g], es[g], et[g])
+        )
         assert x[g].argmax(1).tolist() == list(best)
 
 
@@ -67,7 +71,9 @@ def test_linear_assignment_is_exact(backend):
     perm = linear_assignment(scores, backend)
     for g in range(20):
         r, c = linear_sum_assignment(scores[g].numpy(), maximize=True)
-        assert scores[g].numpy()[r, c].sum() == pytest.approx(scores[g].gather(1, perm[g : g + 1].T).sum().item(), abs=1e-5)
+        assert scores[g].numpy()[r, c].sum() == pytest.approx(
+            scores[g].gather(1, perm[g : g + 1].T).sum().item(), abs=1e-5
+        )
         assert sorted(perm[g].tolist()) == list(range(16))
 
 

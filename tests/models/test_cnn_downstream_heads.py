@@ -18,8 +18,12 @@ def test_upernet_with_our_backbone_runs_trains_and_reloads(tmp_path):
     torch.manual_seed(0)
     backbone_config = LvmMedCnnConfig(**TINY, out_features=["stage1", "stage2", "stage3", "stage4"])
     config = UperNetConfig(
-        backbone_config=backbone_config, hidden_size=16, auxiliary_in_channels=32, auxiliary_channels=8,
-        num_labels=3, pool_scales=[1, 2],
+        backbone_config=backbone_config,
+        hidden_size=16,
+        auxiliary_in_channels=32,
+        auxiliary_channels=8,
+        num_labels=3,
+        pool_scales=[1, 2],
     )
     model = UperNetForSemanticSegmentation(config)
     assert isinstance(model.backbone, LvmMedCnnBackbone)
@@ -42,10 +46,18 @@ def test_upernet_with_our_backbone_runs_trains_and_reloads(tmp_path):
 def test_detr_with_our_backbone_is_not_frozen_and_reloads(tmp_path):
     torch.manual_seed(0)
     config = DetrConfig(
-        use_timm_backbone=False, use_pretrained_backbone=False,
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
         backbone_config=LvmMedCnnConfig(**TINY, out_features=["stage4"]),
-        d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5, num_labels=2,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=5,
+        num_labels=2,
     )
     model = DetrForObjectDetection(config)
     backbone = model.model.backbone.model

@@ -85,14 +85,28 @@ def test_config_rejects_bad_values(kwargs, message):
 
 def test_config_round_trip_through_autoconfig(tmp_path):
     config = LvmMedCnnConfig(
-        **TINY, classifier_hidden_sizes=[12, 6], classifier_dropout=0.2, freeze_backbone=True,
-        num_labels=4, out_features=["stem", "stage2"],
+        **TINY,
+        classifier_hidden_sizes=[12, 6],
+        classifier_dropout=0.2,
+        freeze_backbone=True,
+        num_labels=4,
+        out_features=["stem", "stage2"],
     )
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert type(loaded) is LvmMedCnnConfig
-    for name in ("hidden_sizes", "depths", "layer_type", "embedding_size", "classifier_hidden_sizes",
-                 "classifier_dropout", "freeze_backbone", "num_labels", "out_features", "out_indices"):
+    for name in (
+        "hidden_sizes",
+        "depths",
+        "layer_type",
+        "embedding_size",
+        "classifier_hidden_sizes",
+        "classifier_dropout",
+        "freeze_backbone",
+        "num_labels",
+        "out_features",
+        "out_indices",
+    ):
         assert getattr(loaded, name) == getattr(config, name), name
     assert loaded.out_indices == [0, 2]
 

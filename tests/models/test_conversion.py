@@ -181,7 +181,10 @@ def test_shape_mismatch_is_reported(tmp_path):
 
 
 def test_wrong_architecture_is_a_clear_error(tmp_path):
-    bert_like = {"embeddings.word_embeddings.weight": torch.zeros(10, 4), "encoder.layer.0.output.dense.weight": torch.zeros(4, 4)}
+    bert_like = {
+        "embeddings.word_embeddings.weight": torch.zeros(10, 4),
+        "encoder.layer.0.output.dense.weight": torch.zeros(4, 4),
+    }
     with pytest.raises(ConversionError, match="neither a torchvision-layout ResNet"):
         convert_state_dict(bert_like)
     _, vit_sd = _authors_vit_checkpoint(tmp_path)
@@ -320,7 +323,9 @@ def test_fresh_process_loads_converted_folder_offline(tmp_path):
         "print('SHAPE', tuple(m(torch.zeros(1, 3, 64, 64)).pooler_output.shape))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SHAPE (1, 64)" in result.stdout
 
@@ -359,7 +364,9 @@ def test_image_classification_pipeline_on_converted_folder(tmp_path):
     out = tmp_path / "hf"
     convert_checkpoint(ckpt, out)
     labels = {0: "CT", 1: "MR", 2: "US"}
-    model = AutoModelForImageClassification.from_pretrained(out, id2label=labels, label2id={v: k for k, v in labels.items()})
+    model = AutoModelForImageClassification.from_pretrained(
+        out, id2label=labels, label2id={v: k for k, v in labels.items()}
+    )
     assert type(model).__name__ == "LvmMedCnnForImageClassification"
     model.save_pretrained(out / "cls")
     from transformers import AutoImageProcessor

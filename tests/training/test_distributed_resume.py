@@ -17,15 +17,14 @@ difference after one step can flip a matching in the next and the runs drift apa
 """
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-
-import os
-import subprocess
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PRETRAIN = REPO / "training" / "pretrain.py"
@@ -40,10 +39,36 @@ def run_entry_point(args: list[str], launcher: list[str] | None = None, timeout:
 
 
 COMMON = [
-    "--model_preset", "tiny_cnn", "--view_size", "32", "--max_image_size", "64", "--max_train_samples", "64",
-    "--projection_dim", "16", "--gcn_hidden_dim", "16", "--graph_size", "16", "--k", "5",
-    "--logging_steps", "1", "--report_to", "none", "--seed", "0", "--gpu_monitor", "False",
-    "--dataloader_num_workers", "0", "--use_cpu", "True", "--learning_rate", "2e-3",
+    "--model_preset",
+    "tiny_cnn",
+    "--view_size",
+    "32",
+    "--max_image_size",
+    "64",
+    "--max_train_samples",
+    "64",
+    "--projection_dim",
+    "16",
+    "--gcn_hidden_dim",
+    "16",
+    "--graph_size",
+    "16",
+    "--k",
+    "5",
+    "--logging_steps",
+    "1",
+    "--report_to",
+    "none",
+    "--seed",
+    "0",
+    "--gpu_monitor",
+    "False",
+    "--dataloader_num_workers",
+    "0",
+    "--use_cpu",
+    "True",
+    "--learning_rate",
+    "2e-3",
 ]
 
 
@@ -59,15 +84,47 @@ def _check(result, folder):
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process_with_gradient_accumulation(tmp_path, embedded_corpus):
-    det = ["--embedded", "--embedded_dir", str(embedded_corpus), "--deterministic_views", "True", "--gumbel", "False",
-           "--shuffle", "False", "--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "16",
-           "--optim", "sgd", "--learning_rate", "0.5", "--max_grad_norm", "0", "--lr_halvings", "-1"]
+    det = [
+        "--embedded",
+        "--embedded_dir",
+        str(embedded_corpus),
+        "--deterministic_views",
+        "True",
+        "--gumbel",
+        "False",
+        "--shuffle",
+        "False",
+        "--max_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--per_device_train_batch_size",
+        "16",
+        "--optim",
+        "sgd",
+        "--learning_rate",
+        "0.5",
+        "--max_grad_norm",
+        "0",
+        "--lr_halvings",
+        "-1",
+    ]
     ddp = run_entry_point(
         COMMON + det + ["--output_dir", str(tmp_path / "ddp")],
-        launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"],
+        launcher=[
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+        ],
     )
     _check(ddp, tmp_path / "ddp")
-    single = run_entry_point(COMMON + det + ["--output_dir", str(tmp_path / "ga"), "--gradient_accumulation_steps", "2"])
+    single = run_entry_point(
+        COMMON + det + ["--output_dir", str(tmp_path / "ga"), "--gradient_accumulation_steps", "2"]
+    )
     _check(single, tmp_path / "ga")
     a, b = _params(tmp_path / "ddp"), _params(tmp_path / "ga")
     assert a.keys() == b.keys() and len(a) > 10
@@ -75,10 +132,16 @@ def test_two_processes_equal_one_process_with_gradient_accumulation(tmp_path, em
     moved = 0
     worst = max((a[n] - b[n]).abs().max().item() for n in a)
     for name in a:
-        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=f"{name}: largest difference {worst}")
+        torch.testing.assert_close(
+            a[name], b[name], atol=1e-5, rtol=1e-4, msg=f"{name}: largest difference {worst}"
+        )
         moved += int(not torch.allclose(a[name], init[name]))
     assert moved > 10  # the comparison is not between two untrained models
-    state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text()) if (tmp_path / "ddp" / "checkpoint-3").exists() else None
+    state = (
+        json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text())
+        if (tmp_path / "ddp" / "checkpoint-3").exists()
+        else None
+    )
     assert state is None  # save_strategy=no
     # the backbone folder loads with AutoModel
     from transformers import AutoModel
@@ -96,8 +159,12 @@ def _params_of_fresh_model():
     from transformers import set_seed
 
     set_seed(0)
-    model = build_model(ModelArguments(model_preset="tiny_cnn", projection_dim=16), GraphMatchingArguments(gcn_hidden_dim=16))
-    return {k: v for k, v in model.state_dict().items() if "running_" not in k and "num_batches_tracked" not in k}
+    model = build_model(
+        ModelArguments(model_preset="tiny_cnn", projection_dim=16), GraphMatchingArguments(gcn_hidden_dim=16)
+    )
+    return {
+        k: v for k, v in model.state_dict().items() if "running_" not in k and "num_batches_tracked" not in k
+    }
 
 
 CRASH = """
@@ -121,20 +188,50 @@ def test_resume_after_a_kill_continues_at_the_right_step(tmp_path, embedded_corp
     """The Trainer restores optimizer, scheduler and data position, so the resumed run ends
     exactly where the uninterrupted one does. Deterministic views, no Gumbel noise and no
     shuffling make the two runs comparable step by step (see the module docstring)."""
-    args = COMMON + ["--embedded", "--embedded_dir", str(embedded_corpus), "--max_steps", "6", "--save_steps", "3",
-                     "--per_device_train_batch_size", "16", "--deterministic_views", "True", "--gumbel", "False",
-                     "--shuffle", "False"]
+    args = COMMON + [
+        "--embedded",
+        "--embedded_dir",
+        str(embedded_corpus),
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "16",
+        "--deterministic_views",
+        "True",
+        "--gumbel",
+        "False",
+        "--shuffle",
+        "False",
+    ]
     # The uninterrupted reference runs through the same script with a crash step never reached.
     # Both runs use one intra-op thread: with another thread count the float summation order
     # changes and the discontinuous solver can pick another matching (seen: divergence at step 2).
-    full = subprocess.run([sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "full")], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, CRASH_AT="-1", OMP_NUM_THREADS="1"))
+    full = subprocess.run(
+        [sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "full")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, CRASH_AT="-1", OMP_NUM_THREADS="1"),
+    )
     _check(full, tmp_path / "full")
-    crashed = subprocess.run([sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "crash")], cwd=REPO,
-                             capture_output=True, text=True, timeout=300, env=dict(os.environ, CRASH_AT="3", OMP_NUM_THREADS="1"))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH] + args + ["--output_dir", str(tmp_path / "crash")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, CRASH_AT="3", OMP_NUM_THREADS="1"),
+    )
     assert crashed.returncode == 17, crashed.stderr[-3000:]
-    assert (tmp_path / "crash" / "checkpoint-3").is_dir() and not (tmp_path / "crash" / "checkpoint-6").exists()
-    resumed = run_entry_point(args + ["--output_dir", str(tmp_path / "crash"), "--resume_from_checkpoint", "True"])
+    assert (tmp_path / "crash" / "checkpoint-3").is_dir() and not (
+        tmp_path / "crash" / "checkpoint-6"
+    ).exists()
+    resumed = run_entry_point(
+        args + ["--output_dir", str(tmp_path / "crash"), "--resume_from_checkpoint", "True"]
+    )
     _check(resumed, tmp_path / "crash")
     state = json.loads((tmp_path / "crash" / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
@@ -142,7 +239,10 @@ def test_resume_after_a_kill_continues_at_the_right_step(tmp_path, embedded_corp
     assert steps == [1, 2, 3, 4, 5, 6]
     full_state = json.loads((tmp_path / "full" / "checkpoint-6" / "trainer_state.json").read_text())
     losses = [e["loss"] for e in state["log_history"] if "loss" in e]
-    assert losses == [e["loss"] for e in full_state["log_history"] if "loss" in e], (losses, full_state["log_history"])
+    assert losses == [e["loss"] for e in full_state["log_history"] if "loss" in e], (
+        losses,
+        full_state["log_history"],
+    )
     a, b = _params(tmp_path / "full"), _params(tmp_path / "crash")
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)

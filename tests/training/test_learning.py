@@ -12,7 +12,13 @@ short run (accuracy stayed at its initial level): see docs/pretraining.md.
 import pytest
 import torch
 
-from lvmmed_hf.training.pretraining import DataArguments, GraphMatchingArguments, ModelArguments, PretrainingArguments, run_pretraining
+from lvmmed_hf.training.pretraining import (
+    DataArguments,
+    GraphMatchingArguments,
+    ModelArguments,
+    PretrainingArguments,
+    run_pretraining,
+)
 
 
 @pytest.mark.slow
@@ -20,13 +26,29 @@ def test_short_pretraining_run_learns(tmp_path, embedded_corpus):
     torch.set_num_threads(1)
     trainer = run_pretraining(
         ModelArguments(model_preset="tiny_cnn"),
-        DataArguments(embedded=True, embedded_dir=str(embedded_corpus), view_size=64, max_image_size=128,
-                      crop_scale_min=0.5, max_train_samples=128),
+        DataArguments(
+            embedded=True,
+            embedded_dir=str(embedded_corpus),
+            view_size=64,
+            max_image_size=128,
+            crop_scale_min=0.5,
+            max_train_samples=128,
+        ),
         GraphMatchingArguments(gumbel_scale=0.05, gcn_residual=True),
-        PretrainingArguments(output_dir=str(tmp_path / "run"), per_device_train_batch_size=32, max_steps=100,
-                             learning_rate=1e-2, lr_halvings=-1, lr_scheduler_type="constant", logging_steps=10,
-                             save_strategy="no", use_cpu=True,
-                             dataloader_num_workers=0, gpu_monitor=False, seed=0),
+        PretrainingArguments(
+            output_dir=str(tmp_path / "run"),
+            per_device_train_batch_size=32,
+            max_steps=100,
+            learning_rate=1e-2,
+            lr_halvings=-1,
+            lr_scheduler_type="constant",
+            logging_steps=10,
+            save_strategy="no",
+            use_cpu=True,
+            dataloader_num_workers=0,
+            gpu_monitor=False,
+            seed=0,
+        ),
     )
     logs = [entry for entry in trainer.state.log_history if "matching_accuracy" in entry]
     assert len(logs) == 10

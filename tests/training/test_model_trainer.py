@@ -8,18 +8,34 @@ from transformers import AutoModel, AutoModelForPreTraining, TrainingArguments
 from lvmmed_hf import LvmMedCnnConfig, LvmMedCnnForPretraining, LvmMedCnnModel, LvmMedViTForPretraining
 from lvmmed_hf.models.configuration_lvmmed_vit import LvmMedViTConfig
 from lvmmed_hf.models.modeling_lvmmed_vit import LvmMedViTModel
-from lvmmed_hf.training import GpuMonitorCallback, GraphMatchingCollator, GraphMatchingTrainer, ViewAugmentationConfig, step_halving_schedule
+from lvmmed_hf.training import (
+    GpuMonitorCallback,
+    GraphMatchingCollator,
+    GraphMatchingTrainer,
+    ViewAugmentationConfig,
+    step_halving_schedule,
+)
 
 TINY = dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
-TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8,
-                window_size=4, global_attn_indexes=[1])
+TINY_VIT = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    mlp_dim=64,
+    image_size=64,
+    patch_size=8,
+    window_size=4,
+    global_attn_indexes=[1],
+)
 
 
 def _batch(b=16, size=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(b, 3, size, size, generator=g)
     boxes = torch.tensor([0.0, 0.0, 1.0, 1.0]).repeat(b, 1)
-    return dict(pixel_values_s=x, pixel_values_t=torch.randn(x.shape, generator=g), boxes_s=boxes, boxes_t=boxes)
+    return dict(
+        pixel_values_s=x, pixel_values_t=torch.randn(x.shape, generator=g), boxes_s=boxes, boxes_t=boxes
+    )
 
 
 @pytest.mark.parametrize("family", ["cnn", "vit"])
@@ -34,9 +50,15 @@ def test_pretraining_model_saves_loads_and_exports_its_backbone(tmp_path, family
         base_cls = LvmMedViTModel
     batch = _batch()
     out = model(**batch)
-    assert out.loss.ndim == 0 and out.loss > 0 and 0 <= out.matching_accuracy <= 1 and int(out.num_graphs) == 1
+    assert (
+        out.loss.ndim == 0 and out.loss > 0 and 0 <= out.matching_accuracy <= 1 and int(out.num_graphs) == 1
+    )
     out.loss.backward()
-    assert model.lvmmed.patch_embed.proj.weight.grad.abs().sum() > 0 if family == "vit" else model.lvmmed.conv1.weight.grad.abs().sum() > 0
+    assert (
+        model.lvmmed.patch_embed.proj.weight.grad.abs().sum() > 0
+        if family == "vit"
+        else model.lvmmed.conv1.weight.grad.abs().sum() > 0
+    )
     model.save_pretrained(tmp_path / "pre")
     reloaded = AutoModelForPreTraining.from_pretrained(tmp_path / "pre")
     assert type(reloaded) is type(model)
@@ -52,12 +74,20 @@ def test_pretraining_model_saves_loads_and_exports_its_backbone(tmp_path, family
     for name, value in base.state_dict().items():
         torch.testing.assert_close(value, sd[name])
     with torch.no_grad():
-        torch.testing.assert_close(base(batch["pixel_values_s"]).pooler_output, model.lvmmed(batch["pixel_values_s"]).pooler_output)
+        torch.testing.assert_close(
+            base(batch["pixel_values_s"]).pooler_output, model.lvmmed(batch["pixel_values_s"]).pooler_output
+        )
 
 
 def test_mlp_projector_and_ablation_options_reach_the_loss():
-    model = LvmMedCnnForPretraining(LvmMedCnnConfig(**TINY, projection_dim=16, projector_hidden_sizes=[32],
-                                                    graph_matching={"second_order": False, "message_passing": False}))
+    model = LvmMedCnnForPretraining(
+        LvmMedCnnConfig(
+            **TINY,
+            projection_dim=16,
+            projector_hidden_sizes=[32],
+            graph_matching={"second_order": False, "message_passing": False},
+        )
+    )
     assert isinstance(model.projector, torch.nn.Sequential) and model.projector[-1].out_features == 16
     assert model.graph_matching.gcn is None and not model.graph_matching.config.second_order
     with pytest.raises(ValueError, match="unknown graph-matching options"):
@@ -93,16 +123,35 @@ def test_trainer_runs_logs_accuracy_and_solver_time_and_makes_views_on_device(tm
 
     rng = np.random.default_rng(0)
     images = [Image.fromarray((rng.random((48, 40)) * 65535).astype(np.uint16)) for _ in range(32)]
-    ds = datasets.Dataset.from_dict({"image": images, "label": list(range(32))}, features=datasets.Features(
-        {"image": datasets.Image(), "label": datasets.Value("int64")}))
+    ds = datasets.Dataset.from_dict(
+        {"image": images, "label": list(range(32))},
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")}),
+    )
     torch.manual_seed(0)
-    model = LvmMedCnnForPretraining(LvmMedCnnConfig(**TINY, projection_dim=16, graph_matching={"gcn_hidden_dim": 16}))
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=16, max_steps=4, logging_steps=2,
-                             remove_unused_columns=False, label_names=[], report_to="none", save_strategy="no",
-                             learning_rate=2e-3, use_cpu=True, dataloader_drop_last=True)
-    trainer = GraphMatchingTrainer(model=model, args=args, train_dataset=ds, lr_halvings=4,
-                                   data_collator=GraphMatchingCollator(on_device=True, max_size=64),
-                                   view_augmentation=None)
+    model = LvmMedCnnForPretraining(
+        LvmMedCnnConfig(**TINY, projection_dim=16, graph_matching={"gcn_hidden_dim": 16})
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=16,
+        max_steps=4,
+        logging_steps=2,
+        remove_unused_columns=False,
+        label_names=[],
+        report_to="none",
+        save_strategy="no",
+        learning_rate=2e-3,
+        use_cpu=True,
+        dataloader_drop_last=True,
+    )
+    trainer = GraphMatchingTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        lr_halvings=4,
+        data_collator=GraphMatchingCollator(on_device=True, max_size=64),
+        view_augmentation=None,
+    )
     trainer.view_augmentation.config = ViewAugmentationConfig(size=32)
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -113,4 +162,6 @@ def test_trainer_runs_logs_accuracy_and_solver_time_and_makes_views_on_device(tm
     rates = [entry["learning_rate"] for entry in logs]
     assert all(min(abs(r - 2e-3 / 2**k) for k in range(5)) < 1e-12 for r in rates) and rates[1] < rates[0]
     with pytest.raises(ValueError, match="remove_unused_columns=False"):
-        GraphMatchingTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+        GraphMatchingTrainer(
+            model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+        )

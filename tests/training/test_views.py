@@ -6,7 +6,12 @@ import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from lvmmed_hf.training import GraphMatchingCollator, TwoViewAugmentation, ViewAugmentationConfig, image_to_tensor
+from lvmmed_hf.training import (
+    GraphMatchingCollator,
+    TwoViewAugmentation,
+    ViewAugmentationConfig,
+    image_to_tensor,
+)
 from lvmmed_hf.training.views import IMAGENET_MEAN, IMAGENET_STD, gaussian_blur, sample_crop_boxes
 
 
@@ -47,7 +52,11 @@ def test_crop_boxes_respect_scale_and_ratio():
     boxes = sample_crop_boxes(sizes, (0.2, 1.0), (3 / 4, 4 / 3), torch.Generator().manual_seed(0))
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     area = w * h / (300 * 400)
-    assert torch.all(boxes[:, 0] >= 0) and torch.all(boxes[:, 2] <= 400 + 1e-3) and torch.all(boxes[:, 3] <= 300 + 1e-3)
+    assert (
+        torch.all(boxes[:, 0] >= 0)
+        and torch.all(boxes[:, 2] <= 400 + 1e-3)
+        and torch.all(boxes[:, 3] <= 300 + 1e-3)
+    )
     assert area.min() >= 0.2 - 1e-4 and area.max() <= 1 + 1e-4
     assert (w / h).min() >= 3 / 4 - 1e-4 and (w / h).max() <= 4 / 3 + 1e-4
     # an image far outside the ratio range falls back to a centred crop inside it
@@ -72,19 +81,28 @@ def test_gaussian_blur_matches_scipy():
     sig = torch.tensor([0.8, 1.7], dtype=torch.float64)
     out = gaussian_blur(x, sig, 23)
     for b in range(2):
-        ref = gaussian_filter(x[b, 0].numpy(), sigma=float(sig[b]), truncate=11 / float(sig[b]), mode="mirror")
+        ref = gaussian_filter(
+            x[b, 0].numpy(), sigma=float(sig[b]), truncate=11 / float(sig[b]), mode="mirror"
+        )
         np.testing.assert_allclose(out[b, 0].numpy()[12:-12, 12:-12], ref[12:-12, 12:-12], atol=1e-10)
 
 
 def test_photometric_ops_change_colours_but_not_geometry():
     images = _coordinate_images(8, 32, 32)
-    cfg = ViewAugmentationConfig(size=32, scale=(1, 1), ratio=(1, 1), flip_p=0, jitter_p=0, grayscale_p=(1.0, 0.0), blur_p=(0, 0))
+    cfg = ViewAugmentationConfig(
+        size=32, scale=(1, 1), ratio=(1, 1), flip_p=0, jitter_p=0, grayscale_p=(1.0, 0.0), blur_p=(0, 0)
+    )
     out = TwoViewAugmentation(cfg)(images)
     s = _unnormalise(out["pixel_values_s"])
-    assert torch.allclose(s[:, 0], s[:, 1], atol=1e-5) and torch.allclose(s[:, 1], s[:, 2], atol=1e-5)  # grayscale
+    assert torch.allclose(s[:, 0], s[:, 1], atol=1e-5) and torch.allclose(
+        s[:, 1], s[:, 2], atol=1e-5
+    )  # grayscale
     torch.testing.assert_close(_unnormalise(out["pixel_values_t"]), images, atol=1e-5, rtol=0)
-    jit = TwoViewAugmentation(ViewAugmentationConfig(size=32, scale=(1, 1), ratio=(1, 1), flip_p=0, jitter_p=1.0,
-                                                     grayscale_p=(0, 0), blur_p=(0, 0)))(images)
+    jit = TwoViewAugmentation(
+        ViewAugmentationConfig(
+            size=32, scale=(1, 1), ratio=(1, 1), flip_p=0, jitter_p=1.0, grayscale_p=(0, 0), blur_p=(0, 0)
+        )
+    )(images)
     j = _unnormalise(jit["pixel_values_s"])
     assert not torch.allclose(j, images, atol=1e-3)
     assert j.min() >= -1e-5 and j.max() <= 1 + 1e-5

@@ -19,9 +19,13 @@ def register(subparsers) -> None:
             "preprocessor_config.json and a model card."
         ),
     )
-    parser.add_argument("checkpoint", help="path to lvmmed_resnet.torch, lvmmed_vit.pth or a compatible state dict")
+    parser.add_argument(
+        "checkpoint", help="path to lvmmed_resnet.torch, lvmmed_vit.pth or a compatible state dict"
+    )
     parser.add_argument("output_dir", help="folder to write")
-    parser.add_argument("--family", choices=("cnn", "vit"), default=None, help="expected architecture (default: detect)")
+    parser.add_argument(
+        "--family", choices=("cnn", "vit"), default=None, help="expected architecture (default: detect)"
+    )
     parser.add_argument(
         "--export",
         choices=("native", "stock", "remote"),
@@ -29,8 +33,12 @@ def register(subparsers) -> None:
         help="native: lvmmed_hf classes; stock: transformers ResNetModel/SamVisionModel; "
         "remote: our classes plus their code for trust_remote_code=True",
     )
-    parser.add_argument("--allow-partial", action="store_true", help="write the folder even if keys are missing/unexpected")
-    parser.add_argument("--image-size", type=int, default=None, help="image processor size in pixels (default 224)")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="write the folder even if keys are missing/unexpected"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="image processor size in pixels (default 224)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -14,7 +14,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--corpus", required=True, help="folder prepared by `lvmmed prepare`")
     p.add_argument("--corpus-sources", nargs="+", default=None, help="only these sources of the corpus")
-    p.add_argument("--downstream", required=True, help="folder of downstream test images, or a prepared folder")
+    p.add_argument(
+        "--downstream", required=True, help="folder of downstream test images, or a prepared folder"
+    )
     p.add_argument("--downstream-source", help="with a prepared --downstream folder: the source to check")
     p.add_argument("--report", help="write the overlap report as JSON here")
     p.set_defaults(func=run)
@@ -24,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from lvmmed_hf.data.leakage import check_leakage
 
     report = check_leakage(
-        args.corpus, args.downstream, corpus_sources=args.corpus_sources,
-        downstream_source=args.downstream_source, report_path=args.report,
+        args.corpus,
+        args.downstream,
+        corpus_sources=args.corpus_sources,
+        downstream_source=args.downstream_source,
+        report_path=args.report,
     )
     return 1 if report.num_overlapping else 0

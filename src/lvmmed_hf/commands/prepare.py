@@ -21,20 +21,37 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="output folder (one sub-folder of Parquet shards per source)")
-    p.add_argument("--embedded", action="store_true", help="prepare the embedded corpus (pydicom-data, nilearn, scikit-image)")
+    p.add_argument(
+        "--embedded",
+        action="store_true",
+        help="prepare the embedded corpus (pydicom-data, nilearn, scikit-image)",
+    )
     p.add_argument("--source", help="source name (see `lvmmed sources`)")
     p.add_argument("--data-dir", help="raw folder of --source, laid out as the dataset is distributed")
-    p.add_argument("--sources", nargs="+", default=[], metavar="NAME=DIR", help="several sources with their raw folders")
-    p.add_argument("--file-list", action="append", default=[], metavar="[NAME=]PATH",
-                   help="LVM-Med's published file list (restricts the source to exactly those files)")
+    p.add_argument(
+        "--sources", nargs="+", default=[], metavar="NAME=DIR", help="several sources with their raw folders"
+    )
+    p.add_argument(
+        "--file-list",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="LVM-Med's published file list (restricts the source to exactly those files)",
+    )
     p.add_argument("--num-proc", type=int, default=1, help="worker processes")
     p.add_argument("--seed", type=int, default=0, help="seed of the 20%% sample by patient/volume")
     p.add_argument("--sample-fraction", type=float, default=0.2)
     p.add_argument("--stride", type=int, default=1, help="keep every N-th axial slice")
-    p.add_argument("--ct-window", type=float, nargs=2, default=(40.0, 400.0), metavar=("CENTRE", "WIDTH"), help="HU")
+    p.add_argument(
+        "--ct-window", type=float, nargs=2, default=(40.0, 400.0), metavar=("CENTRE", "WIDTH"), help="HU"
+    )
     p.add_argument("--raw-hu", action="store_true", help="store CT as uint16(HU + 1024) instead of windowing")
-    p.add_argument("--bits", type=int, choices=(8, 16), default=16, help="precision of windowed/scaled volumes")
-    p.add_argument("--overwrite", action="store_true", help="redo sources that were prepared with other options")
+    p.add_argument(
+        "--bits", type=int, choices=(8, 16), default=16, help="precision of windowed/scaled volumes"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="redo sources that were prepared with other options"
+    )
     p.add_argument("--scripts-dir", action="append", default=[], help="extra folder of source builders")
     p.set_defaults(func=run)
 
@@ -74,15 +91,29 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise SystemExit("lvmmed prepare: with several sources, give --file-list NAME=PATH")
     if not sources and not args.embedded:
-        raise SystemExit("lvmmed prepare: give --embedded, --source NAME --data-dir DIR, or --sources NAME=DIR ...")
+        raise SystemExit(
+            "lvmmed prepare: give --embedded, --source NAME --data-dir DIR, or --sources NAME=DIR ..."
+        )
     reports = {}
     if args.embedded:
-        reports.update(prepare_embedded(args.out, num_proc=args.num_proc, overwrite=args.overwrite, **options))
+        reports.update(
+            prepare_embedded(args.out, num_proc=args.num_proc, overwrite=args.overwrite, **options)
+        )
     if sources:
         reports.update(
-            prepare(sources, args.out, num_proc=args.num_proc, overwrite=args.overwrite,
-                    scripts_dirs=args.scripts_dir, file_lists=file_lists, **options)
+            prepare(
+                sources,
+                args.out,
+                num_proc=args.num_proc,
+                overwrite=args.overwrite,
+                scripts_dirs=args.scripts_dir,
+                file_lists=file_lists,
+                **options,
+            )
         )
-    summary = {n: {"examples": r.examples_written, "files_read": r.files_read, "skipped": dict(r.skipped)} for n, r in reports.items()}
+    summary = {
+        n: {"examples": r.examples_written, "files_read": r.files_read, "skipped": dict(r.skipped)}
+        for n, r in reports.items()
+    }
     logger.info("prepared %s", json.dumps(summary, sort_keys=True))
     return 0

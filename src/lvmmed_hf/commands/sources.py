@@ -16,7 +16,9 @@ def register(subparsers) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the builders' facts as JSON")
     fmt.add_argument("--markdown", action="store_true", help="the Markdown table of docs/sources.md")
-    p.add_argument("--out", type=Path, default=None, help="with --markdown: write to this file instead of stdout")
+    p.add_argument(
+        "--out", type=Path, default=None, help="with --markdown: write to this file instead of stdout"
+    )
     p.add_argument("--check", action="store_true", help="with --markdown --out: exit 1 if the file is stale")
     p.add_argument("--scripts-dir", action="append", default=[], help="extra folder of source builders")
     p.set_defaults(func=run)
@@ -37,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
             if current != text:
-                logger.error("%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out)
+                logger.error(
+                    "%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out
+                )
                 return 1
             return 0
         args.out.parent.mkdir(parents=True, exist_ok=True)

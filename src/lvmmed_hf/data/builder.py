@@ -223,7 +223,14 @@ class LvmMedSourceConfig(datasets.BuilderConfig):
 
 
 OPTION_NAMES: tuple[str, ...] = (
-    "file_list", "seed", "sample_fraction", "stride", "ct_window", "mr_percentiles", "bits", "empty_tolerance",
+    "file_list",
+    "seed",
+    "sample_fraction",
+    "stride",
+    "ct_window",
+    "mr_percentiles",
+    "bits",
+    "empty_tolerance",
 )
 
 
@@ -250,7 +257,9 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     organ: ClassVar[str] = ""
     dimensionality: ClassVar[str] = "2d"  # "2d" or "3d"
     split_rule: ClassVar[str] = "official_train"  # or "random_20pct_by_volume"
-    layout: ClassVar[str] = ""  # the expected raw layout, shown in errors, e.g. "CXR_png/CHNCXR_<nnnn>_<0|1>.png"
+    layout: ClassVar[str] = (
+        ""  # the expected raw layout, shown in errors, e.g. "CXR_png/CHNCXR_<nnnn>_<0|1>.png"
+    )
     label_names: ClassVar[Sequence[str] | None] = None  # ClassLabel names; None = string label (or None)
     # ---- knobs (defaults usually right) ----------------------------------------------------
     file_list_match: ClassVar[str] = "path"  # how list entries name records, see LIST_MATCH_MODES
@@ -332,7 +341,9 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     @classmethod
     def features(cls) -> datasets.Features:
         """Per-example features (same for every source, except ``label`` and ``extra_features``)."""
-        label = datasets.ClassLabel(names=list(cls.label_names)) if cls.label_names else datasets.Value("string")
+        label = (
+            datasets.ClassLabel(names=list(cls.label_names)) if cls.label_names else datasets.Value("string")
+        )
         feats = {
             "image": datasets.Image(),
             "source": datasets.Value("string"),
@@ -458,7 +469,10 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         if report.list_entries_unmatched:
             logger.warning(
                 "%s: %d of %d file-list entries matched no file under %s",
-                self.source_name, report.list_entries_unmatched, len(wanted), data_dir,
+                self.source_name,
+                report.list_entries_unmatched,
+                len(wanted),
+                data_dir,
             )
         return kept
 
@@ -470,7 +484,12 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         kept = [r for r in records if r.patient_id in chosen]
         dropped = len(records) - len(kept)
         if dropped:
-            report.skip(NOT_IN_SPLIT, "", f"{dropped} records of {len(groups) - n_keep} patients not in the sample", count=dropped)
+            report.skip(
+                NOT_IN_SPLIT,
+                "",
+                f"{dropped} records of {len(groups) - n_keep} patients not in the sample",
+                count=dropped,
+            )
         return kept
 
     def slice_options(self) -> SliceOptions:
@@ -508,7 +527,12 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         if data.kind == "volume" and data.array.ndim == 4 and not data.is_color:
             # 4D NIfTI (several sequences or time points): each 3D volume is sliced on its own.
             parts = [
-                (f"{record.volume_id}_c{t}", ImageData(data.array[..., t], "volume", data.affine, data.modality, data.is_hu, data.files))
+                (
+                    f"{record.volume_id}_c{t}",
+                    ImageData(
+                        data.array[..., t], "volume", data.affine, data.modality, data.is_hu, data.files
+                    ),
+                )
                 for t in range(data.array.shape[3])
             ]
         for volume_id, part in parts:
@@ -582,10 +606,20 @@ def encode_png(img: np.ndarray, compress_level: int = 1) -> bytes:
     raw[:, 1:] = rows
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _extra_value(feature: Any, value: Any) -> Any:

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from .builder import LvmMedSourceBuilder, Record, SourceReport
-from .readers import DICOM_MODALITY_NAMES, NON_IMAGE_MODALITIES, UnreadableImageError, _dcmread, _quiet_pydicom
+from .readers import (
+    DICOM_MODALITY_NAMES,
+    NON_IMAGE_MODALITIES,
+    UnreadableImageError,
+    _dcmread,
+    _quiet_pydicom,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,22 +125,35 @@ class EmbeddedPydicom(_EmbeddedBuilder):
             # codec variants of one image share the series UID and the position: not a series
             positions = [tuple(getattr(ds, "ImagePositionPatient", ()) or ()) for _, ds in items]
             series_like = (
-                uid and len(items) > 1 and mod not in NON_IMAGE_MODALITIES
-                and all(p and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1 for p, (_, ds) in zip(positions, items))
+                uid
+                and len(items) > 1
+                and mod not in NON_IMAGE_MODALITIES
+                and all(
+                    p and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
+                    for p, (_, ds) in zip(positions, items)
+                )
                 and len(set(positions)) == len(positions)
             )
             if series_like:
                 yield Record(
-                    paths=[f for f, _ in items], patient_id=study, volume_id=f"{folder.name}:{uid[-12:]}",
-                    reader="dicom_series", modality=label, label=label if label in EMBEDDED_MODALITIES else None,
+                    paths=[f for f, _ in items],
+                    patient_id=study,
+                    volume_id=f"{folder.name}:{uid[-12:]}",
+                    reader="dicom_series",
+                    modality=label,
+                    label=label if label in EMBEDDED_MODALITIES else None,
                 )
                 continue
             for f, ds in items:
                 m = str(getattr(ds, "Modality", "")).upper()
                 lab = DICOM_MODALITY_NAMES.get(m)
                 yield Record(
-                    paths=f, patient_id=study, volume_id=f.name, reader="dicom",
-                    modality=lab or m, label=lab if lab in EMBEDDED_MODALITIES else None,
+                    paths=f,
+                    patient_id=study,
+                    volume_id=f.name,
+                    reader="dicom",
+                    modality=lab or m,
+                    label=lab if lab in EMBEDDED_MODALITIES else None,
                 )
 
 
@@ -147,7 +166,9 @@ class EmbeddedNilearn(_EmbeddedBuilder):
 
     source_name = "embedded_nilearn"
     pretty_name = "MNI152 ICBM 2009a templates (nilearn)"
-    description = "The MNI152 ICBM 2009a nonlinear symmetric T1 template and its grey/white-matter maps (1 mm)."
+    description = (
+        "The MNI152 ICBM 2009a nonlinear symmetric T1 template and its grey/white-matter maps (1 mm)."
+    )
     homepage = "https://nist.mni.mcgill.ca/icbm-152-nonlinear-atlases-2009/"
     license = "MNI ICBM 2009 template licence (free use with attribution); nilearn BSD-3-Clause"
     citation = "@article{fonov2011unbiased, title={Unbiased average age-appropriate atlases for pediatric studies}, journal={NeuroImage}, year={2011}}"
@@ -165,7 +186,13 @@ class EmbeddedNilearn(_EmbeddedBuilder):
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
         for p in sorted(data_dir.glob("mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz")):
-            yield Record(paths=p, patient_id="mni152_2009a", volume_id=p.name.split("_")[2], reader="nifti", label="MRI")
+            yield Record(
+                paths=p,
+                patient_id="mni152_2009a",
+                volume_id=p.name.split("_")[2],
+                reader="nifti",
+                label="MRI",
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,11 +242,15 @@ def embedded_sources() -> dict[str, Path]:
         try:
             out[cls.source_name] = cls.default_data_dir()
         except ImportError as e:
-            logger.warning("embedded source %s unavailable (%s); install lvmmed-hf[embedded]", cls.source_name, e)
+            logger.warning(
+                "embedded source %s unavailable (%s); install lvmmed-hf[embedded]", cls.source_name, e
+            )
     return out
 
 
-def prepare_embedded(out_dir: str | os.PathLike, *, num_proc: int = 1, overwrite: bool = False, **options: Any) -> dict[str, SourceReport]:
+def prepare_embedded(
+    out_dir: str | os.PathLike, *, num_proc: int = 1, overwrite: bool = False, **options: Any
+) -> dict[str, SourceReport]:
     """Prepare the embedded corpus into ``out_dir`` (Parquet + README for ``load_dataset``)."""
     from .prepare import prepare_source, write_dataset_card
 

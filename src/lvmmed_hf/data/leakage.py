@@ -43,7 +43,12 @@ def canonical_pixels(image: Any) -> np.ndarray:
         arr = arr[..., :3]
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    if arr.ndim == 3 and arr.shape[-1] == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+    if (
+        arr.ndim == 3
+        and arr.shape[-1] == 3
+        and np.array_equal(arr[..., 0], arr[..., 1])
+        and np.array_equal(arr[..., 0], arr[..., 2])
+    ):
         arr = arr[..., 0]
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
@@ -68,7 +73,9 @@ def hash_image_bytes(data: bytes) -> str:
         return pixel_hash(im)
 
 
-def iter_prepared_hashes(corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
+def iter_prepared_hashes(
+    corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None
+) -> Iterator[tuple[str, str, str]]:
     """``(hash, source, original_path)`` for every stored image of the prepared sources (read from Parquet)."""
     import pyarrow.parquet as pq
 
@@ -147,7 +154,9 @@ def check_leakage(
     folder ``downstream``) whose pixels occur in the prepared corpus; optionally saved as JSON."""
     index: dict[str, list[dict[str, str]]] = {}
     report = LeakageReport()
-    for h, src, path in tqdm(iter_prepared_hashes(corpus_dir, corpus_sources), desc="hash corpus", unit="img"):
+    for h, src, path in tqdm(
+        iter_prepared_hashes(corpus_dir, corpus_sources), desc="hash corpus", unit="img"
+    ):
         report.corpus_images += 1
         index.setdefault(h, []).append({"source": src, "original_path": path})
     if downstream_source:
@@ -161,10 +170,16 @@ def check_leakage(
     if report.overlaps:
         logger.warning(
             "%d of %d downstream images also occur in the pretraining corpus (first: %s)",
-            report.num_overlapping, report.downstream_images, report.overlaps[0]["downstream"],
+            report.num_overlapping,
+            report.downstream_images,
+            report.overlaps[0]["downstream"],
         )
     else:
-        logger.info("no overlap between %d downstream and %d corpus images", report.downstream_images, report.corpus_images)
+        logger.info(
+            "no overlap between %d downstream and %d corpus images",
+            report.downstream_images,
+            report.corpus_images,
+        )
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     return report

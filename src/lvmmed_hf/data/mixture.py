@@ -37,11 +37,22 @@ from .prepare import REPORT_NAME, completed_sources
 logger = logging.getLogger(__name__)
 
 # Columns shared by every source (``label`` differs between sources and is dropped from mixtures).
-COMMON_COLUMNS = ("image", "source", "modality", "organ", "patient_id", "volume_id", "slice_index", "original_path")
+COMMON_COLUMNS = (
+    "image",
+    "source",
+    "modality",
+    "organ",
+    "patient_id",
+    "volume_id",
+    "slice_index",
+    "original_path",
+)
 WEIGHT_SCHEMES = ("uniform", "size", "modality_balanced")
 
 
-def source_stats(corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def source_stats(
+    corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per prepared source: ``num_examples``, declared ``modality``, ``organ`` and ``modalities``
     (examples per modality; several for ``"mixed"`` sources), from its preparation report."""
     corpus = Path(corpus_dir)
@@ -49,7 +60,9 @@ def source_stats(corpus_dir: str | os.PathLike, sources: Iterable[str] | None = 
     names = list(sources) if sources is not None else done
     missing = [n for n in names if n not in done]
     if missing:
-        raise FileNotFoundError(f"sources {missing} are not prepared in {corpus} (prepared: {done or 'none'})")
+        raise FileNotFoundError(
+            f"sources {missing} are not prepared in {corpus} (prepared: {done or 'none'})"
+        )
     out = {}
     for n in names:
         info = json.loads((corpus / n / REPORT_NAME).read_text())
@@ -68,7 +81,9 @@ def component_key(source: str, modality: str | None) -> str:
     return source if modality is None else f"{source}[{modality}]"
 
 
-def mixture_weights(stats: Mapping[str, Mapping[str, Any]], weights: str | Mapping[str, float] = "modality_balanced") -> dict[str, float]:
+def mixture_weights(
+    stats: Mapping[str, Mapping[str, Any]], weights: str | Mapping[str, float] = "modality_balanced"
+) -> dict[str, float]:
     """Sampling probability per mixture component (sums to 1); ``stats`` as from :func:`source_stats`.
 
     Components are whole sources, except for ``"modality_balanced"``, where a source holding several
@@ -99,7 +114,9 @@ def mixture_weights(stats: Mapping[str, Mapping[str, Any]], weights: str | Mappi
             for key, c in members:
                 raw[key] = (c / total) / len(parts)
     else:
-        raise ValueError(f"weights must be one of {WEIGHT_SCHEMES} or a dict of source weights, got {weights!r}")
+        raise ValueError(
+            f"weights must be one of {WEIGHT_SCHEMES} or a dict of source weights, got {weights!r}"
+        )
     if any(v < 0 for v in raw.values()) or sum(raw.values()) <= 0:
         raise ValueError(f"weights must be non-negative with a positive sum, got {raw}")
     total = sum(raw.values())
@@ -150,8 +167,13 @@ def load_mixture(
     stats = source_stats(corpus_dir, sources)
     probs = {k: p for k, p in mixture_weights(stats, weights).items() if p > 0}
     keys = list(probs)
-    split_keys = {k: (k.split("[", 1)[0], k[len(k.split("[", 1)[0]) + 1 : -1]) if k not in stats else (k, None) for k in keys}
-    parts = load_sources(corpus_dir, sorted({src for src, _ in split_keys.values()}), streaming=streaming, columns=columns)
+    split_keys = {
+        k: (k.split("[", 1)[0], k[len(k.split("[", 1)[0]) + 1 : -1]) if k not in stats else (k, None)
+        for k in keys
+    }
+    parts = load_sources(
+        corpus_dir, sorted({src for src, _ in split_keys.values()}), streaming=streaming, columns=columns
+    )
     distributed = world_size is not None and world_size > 1
     if distributed and (rank is None or not 0 <= rank < world_size):
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
@@ -171,12 +193,16 @@ def load_mixture(
         if infinite:
             ds = ds.repeat(None)
         dsets.append(ds)
-    logger.info("mixture of %d components, probabilities %s", len(keys), {k: round(probs[k], 4) for k in keys})
+    logger.info(
+        "mixture of %d components, probabilities %s", len(keys), {k: round(probs[k], 4) for k in keys}
+    )
     if len(dsets) == 1:
         mixed = dsets[0]
     else:
         mixed = datasets.interleave_datasets(
-            dsets, probabilities=[probs[k] for k in keys], seed=seed,
+            dsets,
+            probabilities=[probs[k] for k in keys],
+            seed=seed,
             stopping_strategy="first_exhausted" if infinite else stopping_strategy,
         )
     return mixed

@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from datasets import DatasetInfo, Features
-from filelock import FileLock
 from datasets.splits import SplitDict, SplitInfo
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from .builder import OPTION_NAMES, LvmMedSourceBuilder, Record, SourceReport
@@ -122,7 +122,9 @@ def _records_fingerprint(records: list[Record]) -> str:
     )
 
 
-def _make_builder(cls: type[LvmMedSourceBuilder], data_dir: str | os.PathLike, cache_dir: str, options: Mapping[str, Any]) -> LvmMedSourceBuilder:
+def _make_builder(
+    cls: type[LvmMedSourceBuilder], data_dir: str | os.PathLike, cache_dir: str, options: Mapping[str, Any]
+) -> LvmMedSourceBuilder:
     kwargs = {k: v for k, v in options.items() if k in OPTION_NAMES and v is not None or k == "ct_window"}
     return cls(cache_dir=cache_dir, data_dir=str(data_dir), **kwargs)
 
@@ -208,7 +210,18 @@ def prepare_source(
     (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
     # one preparation per source and output folder at a time (a second process waits, then skips)
     with FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock")):
-        return _prepare_locked(ref, cls, data_dir, out_dir, num_proc, overwrite, records_per_shard, on_example, write_card, options)
+        return _prepare_locked(
+            ref,
+            cls,
+            data_dir,
+            out_dir,
+            num_proc,
+            overwrite,
+            records_per_shard,
+            on_example,
+            write_card,
+            options,
+        )
 
 
 def _prepare_locked(
@@ -235,7 +248,9 @@ def _prepare_locked(
     if complete.exists() and not overwrite:
         done = json.loads(complete.read_text())
         if done.get("options_fingerprint") == opts_fp:
-            logger.info("%s: already prepared in %s (delete it or pass overwrite=True to redo)", name, source_dir)
+            logger.info(
+                "%s: already prepared in %s (delete it or pass overwrite=True to redo)", name, source_dir
+            )
             if write_card:
                 write_dataset_card(out_dir)
             return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
@@ -253,8 +268,12 @@ def _prepare_locked(
     state.mkdir(parents=True, exist_ok=True)
     plan_path = state / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
-    if plan is not None and (plan.get("options_fingerprint") != opts_fp or plan.get("records_fingerprint") != rec_fp):
-        logger.warning("%s: the unfinished preparation in %s used other options or data; starting over", name, source_dir)
+    if plan is not None and (
+        plan.get("options_fingerprint") != opts_fp or plan.get("records_fingerprint") != rec_fp
+    ):
+        logger.warning(
+            "%s: the unfinished preparation in %s used other options or data; starting over", name, source_dir
+        )
         shutil.rmtree(source_dir)
         state.mkdir(parents=True)
         plan = None
@@ -274,7 +293,7 @@ def _prepare_locked(
     bounds = [round(i * len(records) / n_tasks) for i in range(n_tasks + 1)]
     kwargs = {**{k: v for k, v in opts.items() if k in OPTION_NAMES}, "data_dir": str(data_dir)}
     tasks = [
-        _Task(ref, kwargs, records[bounds[i]: bounds[i + 1]], i, n_tasks, str(source_dir), cache_dir)
+        _Task(ref, kwargs, records[bounds[i] : bounds[i + 1]], i, n_tasks, str(source_dir), cache_dir)
         for i in range(n_tasks)
         if not (state / f"task-{i:05d}.json").exists()
     ]
@@ -293,7 +312,9 @@ def _prepare_locked(
                 _run_task(t, on_example)
                 bar.update(1)
         else:
-            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            ctx = multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            )
             with ProcessPoolExecutor(max_workers=min(num_proc, len(tasks)), mp_context=ctx) as pool:
                 futures = [pool.submit(_task_entry, t) for t in tasks]
                 for fut in as_completed(futures):
@@ -306,22 +327,53 @@ def _prepare_locked(
     shards = []
     for i in range(n_tasks):
         part = json.loads((state / f"task-{i:05d}.json").read_text())
-        report.merge(SourceReport.from_dict({k: part[k] for k in ("source", "files_read", "examples_written", "skipped", "details", "examples_by_modality")}))
+        report.merge(
+            SourceReport.from_dict(
+                {
+                    k: part[k]
+                    for k in (
+                        "source",
+                        "files_read",
+                        "examples_written",
+                        "skipped",
+                        "details",
+                        "examples_by_modality",
+                    )
+                }
+            )
+        )
         shards.append({"file": part["shard"], "num_examples": part["num_examples"]})
     seconds = time.time() - t0
     _write_json_atomic(
         source_dir / REPORT_NAME,
         {
-            "source": name, "facts": cls.facts(), "options": opts, "report": report.to_dict(), "shards": shards,
-            "seconds": seconds, "features": cls.features().to_dict(),
+            "source": name,
+            "facts": cls.facts(),
+            "options": opts,
+            "report": report.to_dict(),
+            "shards": shards,
+            "seconds": seconds,
+            "features": cls.features().to_dict(),
             "num_bytes": sum((source_dir / s["file"]).stat().st_size for s in shards),
         },
     )
     logger.info(
         "%s: %d files read, %d examples written, skipped %s (report: %s)",
-        name, report.files_read, report.examples_written, dict(report.skipped) or "nothing", source_dir / REPORT_NAME,
+        name,
+        report.files_read,
+        report.examples_written,
+        dict(report.skipped) or "nothing",
+        source_dir / REPORT_NAME,
     )
-    _write_json_atomic(complete, {"source": name, "options": opts, "options_fingerprint": opts_fp, "num_examples": report.examples_written})
+    _write_json_atomic(
+        complete,
+        {
+            "source": name,
+            "options": opts,
+            "options_fingerprint": opts_fp,
+            "num_examples": report.examples_written,
+        },
+    )
     if write_card:
         write_dataset_card(out_dir)
     return report
@@ -344,7 +396,14 @@ def prepare(
         if file_lists and name in file_lists:
             opts["file_list"] = str(file_lists[name])
         reports[name] = prepare_source(
-            name, data_dir, out_dir, num_proc=num_proc, overwrite=overwrite, scripts_dirs=scripts_dirs, write_card=False, **opts
+            name,
+            data_dir,
+            out_dir,
+            num_proc=num_proc,
+            overwrite=overwrite,
+            scripts_dirs=scripts_dirs,
+            write_card=False,
+            **opts,
         )
     write_dataset_card(out_dir)
     return reports
@@ -378,19 +437,30 @@ def _write_card_locked(out: Path) -> Path:
     dataset_info = []
     for n in names:
         splits = SplitDict()
-        splits.add(SplitInfo(name="train", num_bytes=infos[n]["num_bytes"], num_examples=infos[n]["report"]["examples_written"]))
+        splits.add(
+            SplitInfo(
+                name="train",
+                num_bytes=infos[n]["num_bytes"],
+                num_examples=infos[n]["report"]["examples_written"],
+            )
+        )
         info = DatasetInfo(
-            features=Features.from_dict(infos[n]["features"]), splits=splits, config_name=n,
-            download_size=infos[n]["num_bytes"], dataset_size=infos[n]["num_bytes"],
+            features=Features.from_dict(infos[n]["features"]),
+            splits=splits,
+            config_name=n,
+            download_size=infos[n]["num_bytes"],
+            dataset_size=infos[n]["num_bytes"],
         )
         dataset_info.append(info._to_yaml_dict())
     front = {
         "configs": [
-            {"config_name": n, "data_files": [{"split": "train", "path": f"{n}/train-*.parquet"}]} for n in names
+            {"config_name": n, "data_files": [{"split": "train", "path": f"{n}/train-*.parquet"}]}
+            for n in names
         ],
         "dataset_info": dataset_info,
         "license": "other",
-        "license_details": "Each source keeps its own licence: " + "; ".join(f"{n}: {infos[n]['facts']['license']}" for n in names),
+        "license_details": "Each source keeps its own licence: "
+        + "; ".join(f"{n}: {infos[n]['facts']['license']}" for n in names),
         "tags": ["medical", "lvm-med", "lvmmed-hf"],
         "task_categories": ["image-feature-extraction"],
         "pretty_name": "LVM-Med pretraining corpus (prepared with lvmmed-hf)",
@@ -403,7 +473,7 @@ def _write_card_locked(out: Path) -> Path:
         "# LVM-Med pretraining corpus",
         "",
         "Prepared with `lvmmed prepare` (lvmmed-hf). Load one source with",
-        "`datasets.load_dataset(\"<this folder>\", \"<source>\", split=\"train\")`; mix several with",
+        '`datasets.load_dataset("<this folder>", "<source>", split="train")`; mix several with',
         "`lvmmed_hf.data.mixture.load_mixture`. Each source keeps its own licence and terms of use",
         f"(here: {', '.join(licences) if licences else 'none yet'}); check them before redistributing.",
         "",
@@ -429,7 +499,12 @@ def _write_card_locked(out: Path) -> Path:
             f"- Access: {f['access']}",
             f"- Licence: {f['license']}",
             f"- Modality / organ / dimensionality: {f['modality']} / {f['organ']} / {f['dimensionality']}",
-            f"- Split taken: {f['split_rule']}" + (f" (restricted to the file list {Path(opts['file_list']).name})" if opts.get("file_list") else ""),
+            f"- Split taken: {f['split_rule']}"
+            + (
+                f" (restricted to the file list {Path(opts['file_list']).name})"
+                if opts.get("file_list")
+                else ""
+            ),
             f"- Options: {json.dumps({k: v for k, v in opts.items() if k != 'file_list'}, sort_keys=True)}",
         ]
         if f.get("label_names"):

@@ -123,10 +123,14 @@ def guess_reader(path: str | os.PathLike) -> str:
             return kind
     if is_dicom_file(p):
         return "dicom"
-    raise UnreadableImageError(p, "unknown file type (expected DICOM, NIfTI/Analyze, MetaImage, HDF5 or an image)")
+    raise UnreadableImageError(
+        p, "unknown file type (expected DICOM, NIfTI/Analyze, MetaImage, HDF5 or an image)"
+    )
 
 
-def read_image_data(paths: str | os.PathLike | Sequence[str | os.PathLike], reader: str = "auto", **options: Any) -> ImageData:
+def read_image_data(
+    paths: str | os.PathLike | Sequence[str | os.PathLike], reader: str = "auto", **options: Any
+) -> ImageData:
     """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -141,7 +145,13 @@ def read_image_data(paths: str | os.PathLike | Sequence[str | os.PathLike], read
         return read_dicom_series(paths[0] if len(paths) == 1 else paths, **options)
     if len(paths) != 1:
         raise ValueError(f"reader {reader!r} takes one file, got {len(paths)}: {paths[:3]}...")
-    fn = {"dicom": read_dicom, "nifti": read_nifti, "metaimage": read_metaimage, "hdf5": read_hdf5, "image": read_image}
+    fn = {
+        "dicom": read_dicom,
+        "nifti": read_nifti,
+        "metaimage": read_metaimage,
+        "hdf5": read_hdf5,
+        "image": read_image,
+    }
     return fn[reader](paths[0], **options)
 
 
@@ -352,7 +362,10 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
     color = str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR"
     modality = _dicom_modality(ds)
-    meta = {"photometric": str(getattr(ds, "PhotometricInterpretation", "")), "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", ""))}
+    meta = {
+        "photometric": str(getattr(ds, "PhotometricInterpretation", "")),
+        "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")),
+    }
     if n_frames == 1:
         if arr.ndim == (4 if color else 3):  # a single frame returned with a frame axis
             arr = arr[0]
@@ -372,7 +385,9 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
         order = np.argsort(positions @ normal, kind="stable")
         stack, positions = stack[order], positions[order]
         aff = _series_affine(iop, positions, spacing)
-        return ImageData(stack, "volume", affine=aff, modality=modality, is_hu=is_hu, files=(str(path),), meta=meta)
+        return ImageData(
+            stack, "volume", affine=aff, modality=modality, is_hu=is_hu, files=(str(path),), meta=meta
+        )
     return ImageData(stack, "frames", modality=modality, is_hu=is_hu, files=(str(path),), meta=meta)
 
 
@@ -431,7 +446,9 @@ def read_dicom_series(
             arr = _dicom_pixels(ds, f)
             arr, is_hu = _dicom_gray_to_float(ds, arr)
             if arr.ndim != 2:
-                raise UnreadableImageError(f, f"expected one grayscale frame per slice, got shape {arr.shape}")
+                raise UnreadableImageError(
+                    f, f"expected one grayscale frame per slice, got shape {arr.shape}"
+                )
         except UnreadableImageError as e:
             if not skip_unreadable:
                 raise
@@ -445,14 +462,20 @@ def read_dicom_series(
         raise UnreadableImageError(label, f"no readable slices ({len(skipped)} unreadable)")
     # Majority series, orientation and size: a localiser, a stray slice or a second series left in
     # the same folder must not distort the volume.
-    keys = [(str(getattr(s[1], "SeriesInstanceUID", "")), tuple(np.round(s[2], 3)), s[4].shape) for s in slices]
+    keys = [
+        (str(getattr(s[1], "SeriesInstanceUID", "")), tuple(np.round(s[2], 3)), s[4].shape) for s in slices
+    ]
     majority = max(set(keys), key=keys.count)
     kept = []
     for s, k in zip(slices, keys):
         if k == majority:
             kept.append(s)
         else:
-            why = "another series in the same folder" if k[0] != majority[0] else "orientation or size differs from the rest of the series"
+            why = (
+                "another series in the same folder"
+                if k[0] != majority[0]
+                else "orientation or size differs from the rest of the series"
+            )
             skipped.append((str(s[0]), why))
     iop = kept[0][2]
     normal = np.cross(iop[:3], iop[3:])
@@ -471,7 +494,9 @@ def read_dicom_series(
     if len(uniq) < len(kept):
         if counts.min() == counts.max():
             k = int(counts[0])
-            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept]).reshape((len(uniq), k) + kept[0][4].shape)
+            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept]).reshape(
+                (len(uniq), k) + kept[0][4].shape
+            )
             stack = np.moveaxis(stack, 1, -1)
             meta["images_per_position"] = k
         else:
@@ -481,7 +506,11 @@ def read_dicom_series(
                     skipped.append((str(s[0]), "duplicate slice position (irregular multi-image series)"))
             kept = [s for i, s in enumerate(kept) if i in keep]
             stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
-        positions = np.stack([kept[i][3] for i in first_idx]) if len(kept) > len(uniq) else np.stack([s[3] for s in kept])
+        positions = (
+            np.stack([kept[i][3] for i in first_idx])
+            if len(kept) > len(uniq)
+            else np.stack([s[3] for s in kept])
+        )
         dist = uniq
     else:
         stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
@@ -556,12 +585,17 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
         img = sitk.ReadImage(str(path))
         arr = sitk.GetArrayFromImage(img)
     except Exception as e:
-        raise UnreadableImageError(path, f"invalid MetaImage ({str(e).strip().splitlines()[-1] if str(e) else type(e).__name__})") from e
+        raise UnreadableImageError(
+            path, f"invalid MetaImage ({str(e).strip().splitlines()[-1] if str(e) else type(e).__name__})"
+        ) from e
     dim = img.GetDimension()
     if dim == 2:
         return ImageData(arr, "image", files=(str(path),))
     if dim != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise UnreadableImageError(path, f"expected a 3D scalar image, got dimension {dim} with {img.GetNumberOfComponentsPerPixel()} components")
+        raise UnreadableImageError(
+            path,
+            f"expected a 3D scalar image, got dimension {dim} with {img.GetNumberOfComponentsPerPixel()} components",
+        )
     direction = np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
     spacing = np.asarray(img.GetSpacing(), dtype=float)
     aff = np.eye(4)
@@ -576,7 +610,9 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
 # HDF5 (h5py)
 
 
-def read_hdf5(path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: int | None = None, **_: Any) -> ImageData:
+def read_hdf5(
+    path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: int | None = None, **_: Any
+) -> ImageData:
     """Frames ``[start:stop]`` of an (N, H, W[, C]) dataset ``key``; only that range is read from disk."""
     import h5py
 
@@ -587,7 +623,9 @@ def read_hdf5(path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: 
                 raise UnreadableImageError(path, f"no dataset {key!r} (found {sorted(f.keys())})")
             dset = f[key]
             if dset.ndim not in (3, 4):
-                raise UnreadableImageError(path, f"dataset {key!r} has shape {dset.shape}, expected (N, H, W[, C])")
+                raise UnreadableImageError(
+                    path, f"dataset {key!r} has shape {dset.shape}, expected (N, H, W[, C])"
+                )
             arr = dset[start:stop]
     except UnreadableImageError:
         raise
@@ -647,8 +685,14 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
                 arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
-    keep = fmt in ("PNG", "JPEG") and mode in ("L", "RGB", "I;16", "I;16B") and arr.dtype in (np.uint8, np.uint16)
-    return ImageData(arr, "image", files=(str(path),), encoded=data if keep else None, meta={"format": fmt, "mode": mode})
+    keep = (
+        fmt in ("PNG", "JPEG")
+        and mode in ("L", "RGB", "I;16", "I;16B")
+        and arr.dtype in (np.uint8, np.uint16)
+    )
+    return ImageData(
+        arr, "image", files=(str(path),), encoded=data if keep else None, meta={"format": fmt, "mode": mode}
+    )
 
 
 def _read_tiff(path: Path) -> ImageData:

@@ -57,7 +57,11 @@ class BuilderRef:
     qualname: str
 
     def load(self) -> type[LvmMedSourceBuilder]:
-        module = _import_script(Path(self.module_file)) if self.module_file else importlib.import_module(self.module_name)
+        module = (
+            _import_script(Path(self.module_file))
+            if self.module_file
+            else importlib.import_module(self.module_name)
+        )
         obj = module
         for part in self.qualname.split("."):
             obj = getattr(obj, part)
@@ -156,7 +160,9 @@ def discover_refs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> dict[str,
     return refs
 
 
-def available_sources(extra_dirs: list[str | os.PathLike] | tuple = ()) -> dict[str, type[LvmMedSourceBuilder]]:
+def available_sources(
+    extra_dirs: list[str | os.PathLike] | tuple = (),
+) -> dict[str, type[LvmMedSourceBuilder]]:
     """Source name -> builder class, sorted by name."""
     refs = discover_refs(extra_dirs)
     return {name: refs[name].load() for name in sorted(refs)}

@@ -71,7 +71,9 @@ def to_axial_stack(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, n
 # intensity
 
 
-def window_ct(hu: np.ndarray, center: float = DEFAULT_CT_WINDOW[0], width: float = DEFAULT_CT_WINDOW[1]) -> np.ndarray:
+def window_ct(
+    hu: np.ndarray, center: float = DEFAULT_CT_WINDOW[0], width: float = DEFAULT_CT_WINDOW[1]
+) -> np.ndarray:
     """Linear CT window: HU in [center - width/2, center + width/2] -> [0, 1] (float32), clipped."""
     if width <= 0:
         raise ValueError(f"CT window width must be positive, got {width}")
@@ -79,7 +81,9 @@ def window_ct(hu: np.ndarray, center: float = DEFAULT_CT_WINDOW[0], width: float
     return np.clip((np.asarray(hu, dtype=np.float32) - np.float32(lo)) / np.float32(width), 0.0, 1.0)
 
 
-def percentile_scale(volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0], high: float = DEFAULT_MR_PERCENTILES[1]) -> np.ndarray:
+def percentile_scale(
+    volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0], high: float = DEFAULT_MR_PERCENTILES[1]
+) -> np.ndarray:
     """Scale so the ``low``-th..``high``-th percentiles of the whole volume map to [0, 1] (float32), clipped."""
     v = np.asarray(volume, dtype=np.float32)
     finite = v[np.isfinite(v)]
@@ -195,7 +199,9 @@ def _transform(arr: np.ndarray, how: str, options: SliceOptions) -> np.ndarray:
     raise ValueError(f"unknown intensity transform {how!r}; expected ct_window, hu_raw, percentile or native")
 
 
-def iter_slices(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[tuple[int, np.ndarray | None]]:
+def iter_slices(
+    data: ImageData, modality: str | None, options: SliceOptions
+) -> Iterator[tuple[int, np.ndarray | None]]:
     """Yield ``(slice_index, image)`` for every stored 2D image of ``data``.
 
     ``image`` is None for a near-constant slice that was dropped (so the caller can count it).

@@ -244,7 +244,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     models = {"pretrained": pretrained, **{f"random_init_{i}": m for i, m in enumerate(randoms)}}
     probes = {}
     for k, m in tqdm(models.items(), desc="linear probes", unit="backbone"):
-        f = extract_features(m, ds, size=cfg.probe_image_size, desc=f"features ({k})", pooling=cfg.probe_pooling)
+        f = extract_features(
+            m, ds, size=cfg.probe_image_size, desc=f"features ({k})", pooling=cfg.probe_pooling
+        )
         probes[k] = leave_one_group_out_scores(f, labels, groups, list(cfg.probe_weight_decays))
     metric_names = ("accuracy", "study_accuracy", "macro_f1")
     random_keys = [k for k in probes if k.startswith("random_init_")]
@@ -294,10 +296,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             "protocol": "leave-one-group-out",
         },
         "linear_probe": {
-            k: {
-                m: v[m]
-                for m in (*metric_names, "group_ids", "group_accuracy", "weight_decay_per_fold")
-            }
+            k: {m: v[m] for m in (*metric_names, "group_ids", "group_accuracy", "weight_decay_per_fold")}
             for k, v in probes.items()
         },
         "random_init_summary": {"n": len(random_keys), **random_summary},
@@ -311,7 +310,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     }
     # Against the spread of random initialisations, not one draw: "beats" needs all three metrics
     # above the random mean + 1 std, "does not beat" all three below the random mean.
-    above = [probes["pretrained"][m] > random_summary[m]["mean"] + random_summary[m]["std"] for m in metric_names]
+    above = [
+        probes["pretrained"][m] > random_summary[m]["mean"] + random_summary[m]["std"] for m in metric_names
+    ]
     below = [probes["pretrained"][m] < random_summary[m]["mean"] for m in metric_names]
     report["verdict"] = "beats" if all(above) else ("does_not_beat" if all(below) else "inconclusive")
     report["pretrained_beats_random"] = report["verdict"] == "beats"
@@ -421,7 +422,10 @@ def render_report_md(r: dict) -> str:
     rs = r["random_init_summary"]
     lines.append(
         f"| random initialisations, mean ± std over {rs['n']} seeds | "
-        + " | ".join(f"{_fmt(rs[m]['mean'])} ± {_fmt(rs[m]['std'])}" for m in ("accuracy", "study_accuracy", "macro_f1"))
+        + " | ".join(
+            f"{_fmt(rs[m]['mean'])} ± {_fmt(rs[m]['std'])}"
+            for m in ("accuracy", "study_accuracy", "macro_f1")
+        )
         + " |"
     )
     lines += [

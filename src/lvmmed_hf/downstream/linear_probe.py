@@ -196,7 +196,11 @@ def _fit_predict_logits(
 
 
 def fit_linear_probes_batched(
-    x: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor, num_classes: int, weight_decay: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor,
+    num_classes: int,
+    weight_decay: torch.Tensor,
     max_iter: int = 300,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """P independent probes of :func:`fit_linear_probe` in one L-BFGS run (their losses are summed,
@@ -268,8 +272,12 @@ def select_weight_decay(
     x = torch.as_tensor(np.stack(xs), dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.long)
     w, b = fit_linear_probes_batched(
-        x, yt, torch.as_tensor(np.stack(masks), dtype=torch.float64), num_classes,
-        torch.as_tensor(wds, dtype=torch.float64), max_iter=100,
+        x,
+        yt,
+        torch.as_tensor(np.stack(masks), dtype=torch.float64),
+        num_classes,
+        torch.as_tensor(wds, dtype=torch.float64),
+        max_iter=100,
     )
     logits = torch.einsum("pnd,pcd->pnc", x, w) + b[:, None, :]
     ce = -logits.log_softmax(-1).gather(2, yt.expand(len(xs), -1)[..., None])[..., 0]  # (P, N)
@@ -305,7 +313,9 @@ def leave_one_group_out_scores(
         raise ValueError(f"leave-one-group-out probe needs two classes with two or more groups, got {kept}")
     grid = [float(weight_decay)] if np.isscalar(weight_decay) else [float(w) for w in weight_decay]
     if not grid or min(grid) < 0:
-        raise ValueError(f"weight_decay must be >= 0 or a non-empty grid of such values, got {weight_decay!r}")
+        raise ValueError(
+            f"weight_decay must be >= 0 or a non-empty grid of such values, got {weight_decay!r}"
+        )
     use = np.isin(labels, kept)
     remap = {c: i for i, c in enumerate(kept)}
     y = np.array([remap.get(c, -1) for c in labels])

@@ -43,7 +43,9 @@ def _solve(solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: st
     except SolverError:
         raise
     except Exception as err:
-        raise SolverError(f"graph-matching solver {type(solver).__name__} failed in the {what} solve: {err}") from err
+        raise SolverError(
+            f"graph-matching solver {type(solver).__name__} failed in the {what} solve: {err}"
+        ) from err
     if timer is not None:
         timer.seconds += time.perf_counter() - start
         timer.calls += 1
@@ -84,11 +86,17 @@ class BlackboxGraphMatching(torch.autograd.Function):
         # loss for accumulation would leave the gradient unchanged.
         scale = grad_x.abs().amax((1, 2), keepdim=True)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        x_lam = _solve(ctx.solver, cv_p - ctx.lam * grad_x / safe, ce_p, edges_s, edges_t, ctx.timer, "backward")
+        x_lam = _solve(
+            ctx.solver, cv_p - ctx.lam * grad_x / safe, ce_p, edges_s, edges_t, ctx.timer, "backward"
+        )
         grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
         if ctx.has_ce and ctx.needs_input_grad[1]:
-            grad_ce = scale * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t)) / ctx.lam
+            grad_ce = (
+                scale
+                * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t))
+                / ctx.lam
+            )
         return grad_cv, grad_ce, None, None, None, None, None, None, None
 
 

@@ -69,7 +69,7 @@ class GraphMatchingLossConfig:
     solver_kwargs: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "GraphMatchingLossConfig":
+    def from_dict(cls, values: dict | None) -> GraphMatchingLossConfig:
         values = dict(values or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -120,7 +120,9 @@ class GraphMatchingLoss(nn.Module):
         if not 0.0 <= config.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {config.alpha}")
         self.gcn = (
-            GraphConvolutionalNetwork(config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers, config.gcn_residual)
+            GraphConvolutionalNetwork(
+                config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers, config.gcn_residual
+            )
             if config.message_passing
             else None
         )
@@ -169,7 +171,6 @@ class GraphMatchingLoss(nn.Module):
             solver_seconds=self.timer.seconds - before,
         )
 
-
     def affinities(
         self,
         z_s: torch.Tensor,
@@ -185,7 +186,9 @@ class GraphMatchingLoss(nn.Module):
         _check_finite("z_s", z_s)
         _check_finite("z_t", z_t)
         if z_s.shape != z_t.shape or z_s.dim() != 2:
-            raise ValueError(f"z_s and z_t must both be (batch, dim), got {tuple(z_s.shape)} and {tuple(z_t.shape)}")
+            raise ValueError(
+                f"z_s and z_t must both be (batch, dim), got {tuple(z_s.shape)} and {tuple(z_t.shape)}"
+            )
         zs, zt = split_into_graphs(z_s, cfg.graph_size), split_into_graphs(z_t, cfg.graph_size)
         graphs_s, graphs_t = knn_graphs(zs, cfg.k), knn_graphs(zt, cfg.k)
         if self.gcn is not None:
@@ -195,7 +198,9 @@ class GraphMatchingLoss(nn.Module):
         local = None
         if cfg.local_similarity:
             if y_s is None or y_t is None or boxes_s is None or boxes_t is None:
-                raise ValueError("local_similarity=True needs the feature maps y_s, y_t and the crop boxes boxes_s, boxes_t")
+                raise ValueError(
+                    "local_similarity=True needs the feature maps y_s, y_t and the crop boxes boxes_s, boxes_t"
+                )
             _check_finite("y_s", y_s)
             _check_finite("y_t", y_t)
             local = local_affinity(
@@ -206,7 +211,11 @@ class GraphMatchingLoss(nn.Module):
                 gamma=cfg.gamma,
             )
         cv = vertex_affinity(hs.float(), ht.float(), local, cfg.alpha)
-        ce = edge_affinity(hs.float(), ht.float(), graphs_s.edges, graphs_t.edges) if cfg.second_order else None
+        ce = (
+            edge_affinity(hs.float(), ht.float(), graphs_s.edges, graphs_t.edges)
+            if cfg.second_order
+            else None
+        )
         return cv, ce, graphs_s, graphs_t
 
 
@@ -219,4 +228,6 @@ def _solver_kwargs(config: GraphMatchingLossConfig) -> dict:
 
 def _check_finite(name: str, t: torch.Tensor) -> None:
     if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or inf values (shape {tuple(t.shape)}); the graph-matching loss needs finite inputs")
+        raise ValueError(
+            f"{name} contains NaN or inf values (shape {tuple(t.shape)}); the graph-matching loss needs finite inputs"
+        )

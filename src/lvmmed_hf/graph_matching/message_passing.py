@@ -32,7 +32,9 @@ class GraphConvolutionalNetwork(nn.Module):
             is weak; the residual keeps each node's own embedding.
     """
 
-    def __init__(self, in_dim: int = 128, hidden_dim: int = 128, num_layers: int = 2, residual: bool = False) -> None:
+    def __init__(
+        self, in_dim: int = 128, hidden_dim: int = 128, num_layers: int = 2, residual: bool = False
+    ) -> None:
         super().__init__()
         if residual and in_dim != hidden_dim:
             raise ValueError(f"a residual GCN needs in_dim == hidden_dim, got {in_dim} and {hidden_dim}")

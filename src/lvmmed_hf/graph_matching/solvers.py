@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -323,9 +324,9 @@ class QuadraticSolver:
         iterations = self.local_search_iterations if self.local_search_iterations is not None else 2 * n
         perms = two_opt(torch.cat([k, k], dim=0), starts, iterations)
         xs = _perm_to_matrix(perms, n, work.dtype)
-        values = (xs.reshape(2 * num_graphs, 1, -1) @ torch.cat([k, k]) @ xs.reshape(2 * num_graphs, -1, 1)).view(
-            2, num_graphs
-        )
+        values = (
+            xs.reshape(2 * num_graphs, 1, -1) @ torch.cat([k, k]) @ xs.reshape(2 * num_graphs, -1, 1)
+        ).view(2, num_graphs)
         pick = values.argmax(0)
         best = torch.where(pick.view(-1, 1, 1) == 0, xs[:num_graphs], xs[num_graphs:])
         return best.to(cv.dtype)

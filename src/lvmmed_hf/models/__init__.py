@@ -22,7 +22,9 @@ AutoConfig.register(LvmMedCnnConfig.model_type, LvmMedCnnConfig, exist_ok=True)
 AutoModel.register(LvmMedCnnConfig, LvmMedCnnModel, exist_ok=True)
 AutoModelForImageClassification.register(LvmMedCnnConfig, LvmMedCnnForImageClassification, exist_ok=True)
 AutoBackbone.register(LvmMedCnnConfig, LvmMedCnnBackbone, exist_ok=True)
-AutoImageProcessor.register(LvmMedCnnConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True)
+AutoImageProcessor.register(
+    LvmMedCnnConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True
+)
 
 __all__ = [
     "LvmMedCnnBackbone",
@@ -46,7 +48,9 @@ AutoConfig.register(LvmMedViTConfig.model_type, LvmMedViTConfig, exist_ok=True)
 AutoModel.register(LvmMedViTConfig, LvmMedViTModel, exist_ok=True)
 AutoModelForImageClassification.register(LvmMedViTConfig, LvmMedViTForImageClassification, exist_ok=True)
 AutoBackbone.register(LvmMedViTConfig, LvmMedViTBackbone, exist_ok=True)
-AutoImageProcessor.register(LvmMedViTConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True)
+AutoImageProcessor.register(
+    LvmMedViTConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True
+)
 
 __all__ += [
     "LvmMedViTBackbone",

@@ -140,7 +140,9 @@ def _is_tensor_dict(obj: Mapping) -> bool:
     return len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def strip_wrapper_prefixes(
+    state_dict: Mapping[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Remove prefixes shared by all backbone keys (``module.``, ``backbone.``, ...).
 
     When a full SAM checkpoint is given, only the ``image_encoder.`` entries are kept.
@@ -404,7 +406,9 @@ def convert_checkpoint(
     where this package is not installed. Writes ``conversion_report.json`` too.
     """
     state_dict = load_checkpoint(checkpoint)
-    model, report = convert_state_dict(state_dict, family=family, allow_partial=allow_partial, **config_overrides)
+    model, report = convert_state_dict(
+        state_dict, family=family, allow_partial=allow_partial, **config_overrides
+    )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     processor = default_image_processor(report.family, image_size)
@@ -419,7 +423,9 @@ def convert_checkpoint(
     else:
         raise ValueError(f"export must be 'native', 'stock' or 'remote', got {export!r}")
     write_model_card(output_dir, report.family, str(checkpoint), report)
-    (output_dir / "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    (output_dir / "conversion_report.json").write_text(
+        json.dumps(report.to_dict(), indent=2), encoding="utf-8"
+    )
     logger.info("Wrote %s (%s export)", output_dir, export)
     return report
 

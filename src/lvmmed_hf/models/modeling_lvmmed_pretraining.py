@@ -71,7 +71,9 @@ class _GraphMatchingPretrainingMixin:
 
     def _init_heads(self, config) -> None:
         config.projection_dim = int(getattr(config, "projection_dim", 128))
-        config.projector_hidden_sizes = [int(h) for h in (getattr(config, "projector_hidden_sizes", None) or [])]
+        config.projector_hidden_sizes = [
+            int(h) for h in (getattr(config, "projector_hidden_sizes", None) or [])
+        ]
         gm = graph_matching_config(config)
         config.graph_matching = gm.to_dict()
         self.projector = build_projector(config.feature_dim, config)

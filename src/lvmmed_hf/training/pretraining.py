@@ -30,36 +30,82 @@ PRESETS = {
     "tiny_cnn": ("cnn", TINY_CNN),
     "small_cnn": ("cnn", SMALL_CNN),
     "vit_b": ("vit", dict(image_size=224)),
-    "tiny_vit": ("vit", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64,
-                             patch_size=8, window_size=4, global_attn_indexes=[1])),
+    "tiny_vit": (
+        "vit",
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_dim=64,
+            image_size=64,
+            patch_size=8,
+            window_size=4,
+            global_attn_indexes=[1],
+        ),
+    ),
 }
 
 
 @dataclass
 class ModelArguments:
-    model_preset: str = field(default="resnet50", metadata={"help": f"architecture when starting from scratch: {sorted(PRESETS)}"})
-    model_name_or_path: str | None = field(default=None, metadata={"help": "local folder of an LvmMed*Model / *ForPretraining to start from (e.g. converted ImageNet R50 or SAM ViT-B)"})
+    model_preset: str = field(
+        default="resnet50", metadata={"help": f"architecture when starting from scratch: {sorted(PRESETS)}"}
+    )
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "local folder of an LvmMed*Model / *ForPretraining to start from (e.g. converted ImageNet R50 or SAM ViT-B)"
+        },
+    )
     projection_dim: int = field(default=128, metadata={"help": "size of z (paper: 128)"})
-    projector_hidden_sizes: list[int] = field(default_factory=list, metadata={"help": "empty = Linear projector; e.g. 2048 = MLP"})
-    sync_batchnorm: bool = field(default=False, metadata={"help": "convert BatchNorm to SyncBatchNorm under data parallelism (GPU)"})
+    projector_hidden_sizes: list[int] = field(
+        default_factory=list, metadata={"help": "empty = Linear projector; e.g. 2048 = MLP"}
+    )
+    sync_batchnorm: bool = field(
+        default=False, metadata={"help": "convert BatchNorm to SyncBatchNorm under data parallelism (GPU)"}
+    )
 
 
 @dataclass
 class DataArguments:
-    embedded: bool = field(default=False, metadata={"help": "train on the embedded corpus (images shipped in installed packages)"})
-    embedded_dir: str | None = field(default=None, metadata={"help": "where the embedded corpus is prepared (default: <output_dir>/../embedded_corpus)"})
-    dataset_dir: str | None = field(default=None, metadata={"help": "prepared corpus folder (lvmmed prepare)"})
-    sources: list[str] = field(default_factory=list, metadata={"help": "sources of --dataset_dir to use (default: all)"})
-    mixture_weights: str = field(default="modality_balanced", metadata={"help": "weights of the source mixture"})
+    embedded: bool = field(
+        default=False,
+        metadata={"help": "train on the embedded corpus (images shipped in installed packages)"},
+    )
+    embedded_dir: str | None = field(
+        default=None,
+        metadata={"help": "where the embedded corpus is prepared (default: <output_dir>/../embedded_corpus)"},
+    )
+    dataset_dir: str | None = field(
+        default=None, metadata={"help": "prepared corpus folder (lvmmed prepare)"}
+    )
+    sources: list[str] = field(
+        default_factory=list, metadata={"help": "sources of --dataset_dir to use (default: all)"}
+    )
+    mixture_weights: str = field(
+        default="modality_balanced", metadata={"help": "weights of the source mixture"}
+    )
     image_column: str = "image"
-    min_image_size: int = field(default=32, metadata={"help": "drop images whose shorter side is below this (px); 0 keeps all"})
+    min_image_size: int = field(
+        default=32, metadata={"help": "drop images whose shorter side is below this (px); 0 keeps all"}
+    )
     max_image_size: int = field(default=512, metadata={"help": "longer side cap before cropping (px)"})
     max_train_samples: int | None = None
     view_size: int = field(default=224, metadata={"help": "side of the views (px)"})
     crop_scale_min: float = 0.2
-    view_augmentation: str = field(default="paper", metadata={"help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"})
-    deterministic_views: bool = field(default=False, metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"})
-    views_on_device: bool = field(default=False, metadata={"help": "collate raw images and make the views on the training device"})
+    view_augmentation: str = field(
+        default="paper",
+        metadata={
+            "help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"
+        },
+    )
+    deterministic_views: bool = field(
+        default=False,
+        metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"},
+    )
+    views_on_device: bool = field(
+        default=False, metadata={"help": "collate raw images and make the views on the training device"}
+    )
     shuffle: bool = field(default=True, metadata={"help": "shuffle the training set every epoch"})
 
 
@@ -96,7 +142,10 @@ class PretrainingArguments(TrainingArguments):
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     optim: str = "adamw_torch"
-    lr_halvings: int = field(default=4, metadata={"help": "halve the lr this many times in equal phases; -1 = use lr_scheduler_type"})
+    lr_halvings: int = field(
+        default=4,
+        metadata={"help": "halve the lr this many times in equal phases; -1 = use lr_scheduler_type"},
+    )
     remove_unused_columns: bool = False
     ddp_find_unused_parameters: bool | None = False
     dataloader_drop_last: bool = True
@@ -134,7 +183,9 @@ def build_model(model_args: ModelArguments, gm_args: GraphMatchingArguments):
         # The backbone loads from a bare model or a pretraining folder alike (base_model_prefix).
         return cls.from_pretrained(model_args.model_name_or_path, config=config)
     if model_args.model_preset not in PRESETS:
-        raise ValueError(f"unknown model_preset {model_args.model_preset!r}; expected one of {sorted(PRESETS)}")
+        raise ValueError(
+            f"unknown model_preset {model_args.model_preset!r}; expected one of {sorted(PRESETS)}"
+        )
     family, kwargs = PRESETS[model_args.model_preset]
     if family == "cnn":
         return LvmMedCnnForPretraining(LvmMedCnnConfig(**kwargs, **head_options))
@@ -157,10 +208,15 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
             from ..data.mixture import load_mixture
 
             if not Path(data_args.dataset_dir).is_dir():
-                raise FileNotFoundError(f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)")
+                raise FileNotFoundError(
+                    f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)"
+                )
             dataset = load_mixture(
-                data_args.dataset_dir, data_args.sources or None, weights=data_args.mixture_weights,
-                seed=training_args.seed, streaming=False,
+                data_args.dataset_dir,
+                data_args.sources or None,
+                weights=data_args.mixture_weights,
+                seed=training_args.seed,
+                streaming=False,
             )
         if data_args.min_image_size > 0:
             column, minimum = data_args.image_column, data_args.min_image_size
@@ -180,7 +236,9 @@ def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
     if data_args.view_augmentation == "medical":
         return ViewAugmentationConfig.medical(data_args.view_size, data_args.crop_scale_min)
     if data_args.view_augmentation != "paper":
-        raise ValueError(f"view_augmentation must be 'paper' or 'medical', got {data_args.view_augmentation!r}")
+        raise ValueError(
+            f"view_augmentation must be 'paper' or 'medical', got {data_args.view_augmentation!r}"
+        )
     return ViewAugmentationConfig(size=data_args.view_size, scale=(data_args.crop_scale_min, 1.0))
 
 
@@ -214,8 +272,12 @@ def run_pretraining(
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     dataset = load_training_data(data_args, training_args)
     augmentation = TwoViewAugmentation(view_config(data_args))
-    collator = GraphMatchingCollator(augmentation, image_column=data_args.image_column,
-                                     max_size=data_args.max_image_size, on_device=data_args.views_on_device)
+    collator = GraphMatchingCollator(
+        augmentation,
+        image_column=data_args.image_column,
+        max_size=data_args.max_image_size,
+        on_device=data_args.views_on_device,
+    )
     trainer_cls = GraphMatchingTrainer if data_args.shuffle else _SequentialTrainer
     trainer = trainer_cls(
         model=model,
@@ -236,7 +298,9 @@ def run_pretraining(
         backbone_dir = os.path.join(training_args.output_dir, "backbone")
         base = trainer.accelerator.unwrap_model(trainer.model).lvmmed
         base.save_pretrained(backbone_dir)
-        LvmMedImageProcessor(size={"height": data_args.view_size, "width": data_args.view_size}).save_pretrained(backbone_dir)
+        LvmMedImageProcessor(
+            size={"height": data_args.view_size, "width": data_args.view_size}
+        ).save_pretrained(backbone_dir)
         logger.info("backbone written to %s", backbone_dir)
     return trainer
 

@@ -23,7 +23,9 @@ def _halving_factor(step: int, num_training_steps: int, num_halvings: int) -> fl
 def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> LambdaLR:
     """The paper's recipe "lr 2e-3, halved four times": ``num_halvings + 1`` equal phases, the
     learning rate halved at the start of each phase after the first."""
-    return LambdaLR(optimizer, partial(_halving_factor, num_training_steps=num_training_steps, num_halvings=num_halvings))
+    return LambdaLR(
+        optimizer, partial(_halving_factor, num_training_steps=num_training_steps, num_halvings=num_halvings)
+    )
 
 
 class GraphMatchingTrainer(Trainer):
@@ -44,8 +46,14 @@ class GraphMatchingTrainer(Trainer):
     # compute_loss returns a per-batch mean: let the Trainer divide by the accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, view_augmentation: TwoViewAugmentation | None = None, lr_halvings: int | None = None,
-                 gpu_monitor: bool = True, **kwargs):
+    def __init__(
+        self,
+        *args,
+        view_augmentation: TwoViewAugmentation | None = None,
+        lr_halvings: int | None = None,
+        gpu_monitor: bool = True,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if self.args.remove_unused_columns:
             raise ValueError("GraphMatchingTrainer needs TrainingArguments(remove_unused_columns=False)")
@@ -62,7 +70,9 @@ class GraphMatchingTrainer(Trainer):
         if self.lr_halvings is None:
             return super().create_scheduler(num_training_steps, optimizer)
         if self.lr_scheduler is None:
-            self.lr_scheduler = step_halving_schedule(optimizer or self.optimizer, num_training_steps, self.lr_halvings)
+            self.lr_scheduler = step_halving_schedule(
+                optimizer or self.optimizer, num_training_steps, self.lr_halvings
+            )
             self._created_lr_scheduler = True
         return self.lr_scheduler
 

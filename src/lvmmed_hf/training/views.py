@@ -47,7 +47,7 @@ class ViewAugmentationConfig:
     std: tuple[float, float, float] = IMAGENET_STD
 
     @classmethod
-    def medical(cls, size: int = 224, crop_scale_min: float = 0.2) -> "ViewAugmentationConfig":
+    def medical(cls, size: int = 224, crop_scale_min: float = 0.2) -> ViewAugmentationConfig:
         """Views for (mostly) grayscale medical images, ``size``-px views.
 
         Against the VICRegL / paper defaults: no hue or saturation jitter and no random grayscale
@@ -69,12 +69,18 @@ class ViewAugmentationConfig:
         )
 
     @classmethod
-    def deterministic(cls, size: int = 224) -> "ViewAugmentationConfig":
+    def deterministic(cls, size: int = 224) -> ViewAugmentationConfig:
         """No randomness: both views are the whole image, view s unchanged, view t in grayscale
         and blurred (sigma 1 px), so the two views still differ. For tests and debugging."""
         return cls(
-            size=size, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0,
-            grayscale_p=(0.0, 1.0), blur_p=(0.0, 1.0), blur_sigma=(1.0, 1.0),
+            size=size,
+            scale=(1.0, 1.0),
+            ratio=(1.0, 1.0),
+            flip_p=0.0,
+            jitter_p=0.0,
+            grayscale_p=(0.0, 1.0),
+            blur_p=(0.0, 1.0),
+            blur_sigma=(1.0, 1.0),
         )
 
 
@@ -83,7 +89,11 @@ def _uniform(shape, low, high, like, generator):
 
 
 def sample_crop_boxes(
-    sizes: torch.Tensor, scale: tuple[float, float], ratio: tuple[float, float], generator=None, tries: int = 10
+    sizes: torch.Tensor,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    generator=None,
+    tries: int = 10,
 ) -> torch.Tensor:
     """Random-resized-crop boxes in pixels ``(B, 4)`` = (x0, y0, x1, y1) inside each image.
 
@@ -115,7 +125,9 @@ def sample_crop_boxes(
     return torch.stack([x0, y0, x0 + cw_s, y0 + ch_s], dim=1)
 
 
-def crop_resize(images: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, out_size: int) -> torch.Tensor:
+def crop_resize(
+    images: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, out_size: int
+) -> torch.Tensor:
     """Bilinear crop-and-resize of each image's normalised ``boxes`` (mirrored = flipped) to
     ``out_size`` px. ``images: (B, C, H, W)`` padded canvas whose top-left ``sizes[b]`` is real."""
     b, _, canvas_h, canvas_w = images.shape
@@ -140,7 +152,9 @@ def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Hue rotation by ``angle`` (radians, per image) in YIQ space (a linear approximation of the
     HSV hue shift)."""
     to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=x.dtype, device=x.device
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+        dtype=x.dtype,
+        device=x.device,
     )
     from_yiq = torch.linalg.inv(to_yiq)
     cos, sin = angle.cos(), angle.sin()

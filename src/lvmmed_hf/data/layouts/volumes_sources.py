@@ -71,7 +71,9 @@ def drop_list_entries(entries: Sequence[str], drop: re.Pattern[str], source: str
     if len(kept) != len(entries):
         logger.info(
             "%s: %d file-list entries name %s, not images; they select nothing",
-            source, len(entries) - len(kept), what,
+            source,
+            len(entries) - len(kept),
+            what,
         )
     if not kept:
         raise FileListError(f"the file list for source {source!r} names only {what}, no image")
@@ -273,7 +275,7 @@ class MsdTaskBuilder(MaskedSourceBuilder):
 
     def list_entry_key(self, entry: str) -> str:
         prefix = self.task + "/"
-        return entry[len(prefix):] if entry.startswith(prefix) else entry
+        return entry[len(prefix) :] if entry.startswith(prefix) else entry
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +381,10 @@ class AdniBuilder(LvmMedSourceBuilder):
             if img.group and group is None:
                 logger.warning(
                     "%s: %s has group %r, not one of %s; stored without label",
-                    self.source_name, img.path.name, img.group, ADNI_GROUPS,
+                    self.source_name,
+                    img.path.name,
+                    img.group,
+                    ADNI_GROUPS,
                 )
             patient = img.subject or img.image_id
             yield Record(
