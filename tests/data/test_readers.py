@@ -126,7 +126,8 @@ def test_signed_ct_slice_rescaled(tmp_path: Path):
     ],
 )
 def test_lossless_compressed_dicoms_decode_like_uncompressed(reference, variants):
-    """The uncompressed file is the independent reference for each lossless encoding (pylibjpeg plugins, RLE)."""
+    """The uncompressed file is the independent reference for each lossless encoding (pylibjpeg
+    plugins, RLE)."""
     ref = read_image_data(get_testdata_file(reference))
     for v in variants:
         data = read_image_data(get_testdata_file(v))
@@ -145,10 +146,14 @@ def test_enhanced_multiframe_ct_is_a_volume_sorted_along_the_normal():
         ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient, float
     )
     normal = np.cross(iop[:3], iop[3:])
+    # docs/data.md: frames run along the normal turned towards its largest positive patient axis
+    # (here the IOP normal points inferior, so frames are stored inferior to superior)
+    normal = normal if normal[np.argmax(np.abs(normal))] > 0 else -normal
     pos = np.array(
         [g.PlanePositionSequence[0].ImagePositionPatient for g in ds.PerFrameFunctionalGroupsSequence], float
     )
     order = np.argsort(pos @ normal)
+    assert data.native_slices and pos[order[0], 2] < pos[order[-1], 2]
     np.testing.assert_allclose(data.affine[:3, 3], pos[order[0]])
     t = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
     expected = ds.pixel_array[order].astype(np.float64) * float(t.RescaleSlope) + float(t.RescaleIntercept)
@@ -259,7 +264,8 @@ def test_metaimage_pair_written_by_hand(tmp_path: Path):
 
 def test_metaimage_missing_raw_raises(tmp_path: Path):
     (tmp_path / "a.mhd").write_text(
-        "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\nElementDataFile = gone.raw\n"
+        "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\n"
+        "ElementDataFile = gone.raw\n"
     )
     with pytest.raises(UnreadableImageError, match="a.mhd"):
         read_metaimage(tmp_path / "a.mhd")
@@ -315,8 +321,9 @@ def test_unknown_file_type(tmp_path: Path):
         read_image_data(tmp_path / "notes.txt")
 
 
-def test_two_images_per_position_form_a_4d_series(tmp_path: Path):
-    """Diffusion-like series: b=0 and b=800 at each position (instances interleaved, names shuffled)."""
+def test_two_images_per_position_become_two_grayscale_sub_series(tmp_path: Path):
+    """Diffusion-like series without a b-value tag: b=0 and b=800 at each position (instances
+    interleaved, names shuffled) fall back to instance order: the k-th image at each position."""
     b0, b800 = gradient_volume((4, 8, 8), seed=1), gradient_volume((4, 8, 8), seed=2)
     rng = np.random.default_rng(0)
     names = rng.permutation(8)
@@ -332,21 +339,34 @@ def test_two_images_per_position_form_a_4d_series(tmp_path: Path):
                 instance=1 + 2 * k + j,
             )
     data = read_dicom_series(tmp_path / "dwi")
-    assert data.array.shape == (4, 8, 8, 2) and data.meta["images_per_position"] == 2
-    np.testing.assert_array_equal(data.array[..., 0], b0)
-    np.testing.assert_array_equal(data.array[..., 1], b800)
+    parts = data.split()
+    assert [sfx for sfx, _ in parts] == ["_c0", "_c1"]
+    assert not data.is_color and all(not p.is_color and p.array.shape == (4, 8, 8) for _, p in parts)
+    np.testing.assert_array_equal(parts[0][1].array, b0)
+    np.testing.assert_array_equal(parts[1][1].array, b800)
+    assert parts[1][1].meta["sub_series"]["attribute"] == "InstanceNumber order"
 
 
-def test_irregular_duplicates_and_second_series_are_reported(tmp_path: Path):
+def test_irregular_duplicates_are_kept_and_second_series_reported(tmp_path: Path):
+    """One image per stored instance: an extra instance at a taken position is its own sub-series;
+    the same SOP instance twice is read once; another series in the folder is reported."""
+    import shutil
+
     vol = gradient_volume((3, 8, 8), seed=4)
-    write_ct_series(tmp_path / "s", vol, reverse_names=False)
+    paths = write_ct_series(tmp_path / "s", vol, reverse_names=False)
     write_dicom_slice(tmp_path / "s" / "dup.dcm", vol[1] + 7, ipp=(-20.0, -30.0, -50.0 + 2.5), instance=99)
+    shutil.copy(paths[0], tmp_path / "s" / "copy-of-1.dcm")
     write_ct_series(tmp_path / "s" / "other", gradient_volume((2, 8, 8), seed=5), series_uid="1.2.3.999")
     data = read_dicom_series(tmp_path / "s")
-    np.testing.assert_array_equal(data.array, vol.astype(np.float64) - 1024)
+    parts = dict(data.split())
+    np.testing.assert_array_equal(parts["_c0"].array, vol.astype(np.float64) - 1024)
+    np.testing.assert_array_equal(parts["_c1"].array, vol[1:2].astype(np.float64) + 7 - 1024)
+    assert [Path(f).name for f in parts["_c1"].files] == ["dup.dcm"]
     reasons = {Path(p).name: r for p, r in data.meta["skipped"]}
-    assert reasons["dup.dcm"].startswith("duplicate slice position")
     assert sum(r == "another series in the same folder" for r in reasons.values()) == 2
+    assert reasons[sorted(n for n in reasons if n in ("1-001.dcm", "copy-of-1.dcm"))[-1]].startswith(
+        "duplicate instance"
+    )
 
 
 def test_series_of_non_image_objects_is_not_an_image_not_unreadable(tmp_path):

@@ -92,7 +92,7 @@ def test_near_constant():
 
 
 def test_iter_slices_ct_window_stride_and_empty_counting():
-    hu = np.full((6, 8, 8), -1000.0, np.float32)  # air
+    hu = np.full((6, 16, 16), -1000.0, np.float32)  # air
     hu[1:5, 2:6, 2:6] = np.linspace(-100, 200, 16).reshape(4, 4)  # body in slices 1-4
     aff = np.diag([0.7, 0.7, 2.0, 1.0])  # voxel axis 2 is z
     data = ImageData(np.transpose(hu, (1, 2, 0)), "volume", affine=aff, modality="CT", is_hu=True)
@@ -112,7 +112,7 @@ def test_iter_slices_2d_keeps_dtype_and_colour():
     [(idx, img)] = list(iter_slices(ImageData(g16, "image"), "X-ray", SliceOptions()))
     assert idx == -1 and img is g16
     rgb16 = (np.random.default_rng(1).integers(0, 65535, (9, 9, 3))).astype(np.uint16)
-    [(_, img)] = list(iter_slices(ImageData(rgb16, "image"), "fundus", SliceOptions()))
+    [(_, img)] = list(iter_slices(ImageData(rgb16, "image", color=True), "fundus", SliceOptions()))
     assert img.dtype == np.uint8 and img.shape == (9, 9, 3)
     np.testing.assert_array_equal(img, (rgb16 >> 8).astype(np.uint8))
 

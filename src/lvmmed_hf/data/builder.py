@@ -37,7 +37,7 @@ import datasets
 import numpy as np
 
 from .readers import ImageData, NotAnImageError, UnreadableImageError, read_image_data
-from .volumes import SliceOptions, iter_slices
+from .volumes import SliceOptions, iter_slice_results, slice_source_file
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ LIST_MATCH_MODES = ("path", "stem", "id", "dir")
 # Skip reasons counted in reports.
 UNREADABLE = "unreadable"
 EMPTY_SLICE = "empty_slice"
+DEGENERATE_SLICE = "degenerate_slice"  # thinner than the minimum side or too elongated (volumes.py)
 NOT_IN_LIST = "not_in_list"
 NOT_AN_IMAGE = "not_an_image"
 NOT_IN_SPLIT = "not_in_split"
@@ -523,28 +524,19 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         report.files_read += len(data.files) or 1
         modality = record.modality or (data.modality if self.modality == "mixed" else None) or self.modality
         options = self.slice_options()
-        parts = [(record.volume_id, data)]
-        if data.kind == "volume" and data.array.ndim == 4 and not data.is_color:
-            # 4D NIfTI (several sequences or time points): each 3D volume is sliced on its own.
-            parts = [
-                (
-                    f"{record.volume_id}_c{t}",
-                    ImageData(
-                        data.array[..., t], "volume", data.affine, data.modality, data.is_hu, data.files
-                    ),
-                )
-                for t in range(data.array.shape[3])
-            ]
+        # 4D NIfTI volumes, DICOM sub-series (b-values, echoes, planes), TIFF series: sliced apart
+        parts = [(record.volume_id + suffix, part) for suffix, part in data.split()]
         for volume_id, part in parts:
             try:
-                slices = list(iter_slices(part, modality, options))
+                slices = list(iter_slice_results(part, modality, options))
             except (ValueError, MemoryError) as e:
                 report.skip(UNREADABLE, _relpath(record.paths[0], data_dir), f"cannot slice: {e}")
                 continue
-            for idx, img in slices:
+            for res in slices:
+                idx, img = res.index, res.image
                 original = self._original_path(record, part, idx, data_dir)
                 if img is None:
-                    report.skip(EMPTY_SLICE, original)
+                    report.skip(res.reason or EMPTY_SLICE, original, res.message)
                     continue
                 report.examples_written += 1
                 report.examples_by_modality[modality] += 1
@@ -565,14 +557,10 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
                 yield ex
 
     def _original_path(self, record: Record, data: ImageData, idx: int, data_dir: Path) -> str:
-        """The file a stored image came from: the slice file for axial DICOM series, else the record's path."""
-        if data.kind == "volume" and len(data.files) > 1 and idx >= 0 and data.affine is not None:
-            from .volumes import axial_axis
-
-            if axial_axis(data.affine) == 0 and data.array.shape[0] == len(data.files):
-                # to_axial_stack flips the slice axis when it points inferior
-                src = idx if data.affine[2, 0] >= 0 else len(data.files) - 1 - idx
-                return _relpath(Path(data.files[src]), data_dir)
+        """The file a stored image came from: the instance file for DICOM series, else the record's path."""
+        src = slice_source_file(data, idx) if len(data.files) > 1 else None
+        if src is not None:
+            return _relpath(Path(src), data_dir)
         if len(record.paths) == 1:
             return _relpath(record.paths[0], data_dir)
         return _relpath(record.paths[0].parent, data_dir)

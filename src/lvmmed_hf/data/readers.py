@@ -20,6 +20,7 @@ file and the reason; builders count those as skipped "unreadable" files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -76,9 +77,28 @@ class NotAnImageError(UnreadableImageError):
     """A valid file that holds no image (DICOM RT structure set, SR, SEG, ...)."""
 
 
+INTENSITY_KINDS: tuple[str, ...] = ("hu", "display", "unknown")
+
+# Decoded-size limits for hostile files (see :func:`check_declared_size`): deflate cannot expand
+# data by more than 1032:1 (RFC 1951: at most 258 bytes per 2-bit code), so a zlib/gzip stream
+# shorter than 1/1032 of the declared size cannot hold the image.
+DEFLATE_MAX_RATIO = 1032
+
+
 @dataclass
 class ImageData:
-    """Decoded pixels plus what the slicing and intensity steps need (see module docstring)."""
+    """Decoded pixels plus what the slicing and intensity steps need (see module docstring).
+
+    ``color`` comes from the format's metadata (DICOM SamplesPerPixel / PhotometricInterpretation,
+    NIfTI RGB24/RGBA32, TIFF photometric, the PIL mode); a trailing axis of size 3 or 4 alone never
+    makes data colour. ``intensity_kind`` says what the gray values are: ``"hu"`` (calibrated
+    Hounsfield units, e.g. DICOM CT with RescaleSlope/Intercept), ``"display"`` (display gray levels
+    of a PNG/JPEG/BMP/TIFF/HDF5 image, kept as they are), ``"unknown"`` (scanner values: MR, NIfTI,
+    MetaImage). ``native_slices``: a volume whose first axis is the acquisition's own slice axis
+    (one image per stored DICOM instance / frame), stored as is rather than resliced axially.
+    ``parts``: several volumes or frame sets read from one record (DICOM sub-series, TIFF series);
+    :meth:`split` gives them with their ``volume_id`` suffix.
+    """
 
     array: np.ndarray
     kind: Kind
@@ -89,11 +109,58 @@ class ImageData:
     # Original compressed bytes when they can be stored unchanged (plain 8-bit/16-bit PNG or JPEG).
     encoded: bytes | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    color: bool = False
+    intensity_kind: str = ""
+    native_slices: bool = False
+    parts: list[tuple[str, ImageData]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.is_hu:
+            self.intensity_kind = "hu"
+        elif not self.intensity_kind:
+            self.intensity_kind = "unknown"
+        if self.intensity_kind not in INTENSITY_KINDS:
+            raise ValueError(f"intensity_kind must be one of {INTENSITY_KINDS}, got {self.intensity_kind!r}")
+        self.is_hu = self.intensity_kind == "hu"
+        gray = {"image": 2, "frames": 3, "volume": 3}.get(self.kind)
+        if gray is None:
+            raise ValueError(f"ImageData kind must be image, frames or volume, got {self.kind!r}")
+        nd = np.ndim(self.array)
+        if self.color:
+            ok = nd == gray + 1 and self.array.shape[-1] == 3
+        else:
+            ok = nd == gray or (self.kind == "volume" and nd == 4)  # 4D: several volumes, see split()
+        if not ok:
+            raise ValueError(
+                f"ImageData of kind {self.kind!r} (color={self.color}) cannot hold an array of shape "
+                f"{np.shape(self.array)}"
+            )
 
     @property
     def is_color(self) -> bool:
-        ndim_gray = {"image": 2, "frames": 3, "volume": 3}[self.kind]
-        return self.array.ndim == ndim_gray + 1 and self.array.shape[-1] in (3, 4)
+        """Colour as the file's metadata declares it (never guessed from the array's shape)."""
+        return self.color
+
+    def split(self) -> list[tuple[str, ImageData]]:
+        """The independently sliced units of this data, each with its ``volume_id`` suffix.
+
+        DICOM sub-series (b-values, echoes, time points, orientations) and TIFF series come from
+        ``parts``; a 4D grayscale volume (4D NIfTI) gives one 3D volume per index of its 4th axis
+        (suffix ``_c<t>``); anything else is one unit with an empty suffix.
+        """
+        if self.parts:
+            return list(self.parts)
+        if self.kind == "volume" and self.array.ndim == 4 and not self.color:
+            return [
+                (
+                    f"_c{t}",
+                    dataclasses.replace(
+                        self, array=self.array[..., t], meta={**self.meta, "component": t}, parts=[]
+                    ),
+                )
+                for t in range(self.array.shape[3])
+            ]
+        return [("", self)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,49 +318,79 @@ def _ybr_full_to_rgb(ybr: np.ndarray) -> np.ndarray:
     return out.reshape(ybr.shape)
 
 
+def _dicom_rescale(ds, frame_index: int | None = None) -> tuple[float, float, bool]:
+    """(slope, intercept, present): the modality LUT of a slice, also from enhanced functional groups."""
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        return slope, intercept, True
+    # Enhanced CT/MR put the rescale in the (shared or per-frame) functional groups.
+    groups = []
+    if frame_index is not None and "PerFrameFunctionalGroupsSequence" in ds:
+        groups.append(ds.PerFrameFunctionalGroupsSequence[frame_index])
+    if "SharedFunctionalGroupsSequence" in ds:
+        groups.append(ds.SharedFunctionalGroupsSequence[0])
+    for g in groups:
+        if "PixelValueTransformationSequence" in g:
+            t = g.PixelValueTransformationSequence[0]
+            slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0)
+            intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0)
+            return slope, intercept, True
+    return 1.0, 0.0, False
+
+
+def _dicom_intensity_kind(ds, rescaled: bool) -> str:
+    """``hu`` for CT pixels with a modality LUT (or 16-bit CT, whose IOD requires one), ``display`` for
+    8-bit grayscale without a rescale (secondary captures, screenshots), else ``unknown``."""
+    modality = str(getattr(ds, "Modality", "")).upper()
+    bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+    if modality == "CT" and (rescaled or bits > 8):
+        return "hu"
+    if bits <= 8 and not rescaled:
+        return "display"
+    return "unknown"
+
+
 def _dicom_gray_to_float(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, bool]:
     """Apply the modality transform (slope/intercept) and MONOCHROME1 inversion.
 
     Returns the array and whether it is in HU. Keeps integer dtype where no rescale applies so
     that 16-bit X-rays stay 16-bit.
     """
-    slope, intercept = 1.0, 0.0
-    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    else:
-        # Enhanced CT/MR put the rescale in the (shared or per-frame) functional groups.
-        groups = []
-        if frame_index is not None and "PerFrameFunctionalGroupsSequence" in ds:
-            groups.append(ds.PerFrameFunctionalGroupsSequence[frame_index])
-        if "SharedFunctionalGroupsSequence" in ds:
-            groups.append(ds.SharedFunctionalGroupsSequence[0])
-        for g in groups:
-            if "PixelValueTransformationSequence" in g:
-                t = g.PixelValueTransformationSequence[0]
-                slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0)
-                intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0)
-                break
-    modality = str(getattr(ds, "Modality", "")).upper()
-    is_hu = modality == "CT"
+    arr, kind = _dicom_gray(ds, arr, frame_index)
+    return arr, kind == "hu"
+
+
+def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
+    """:func:`_dicom_gray_to_float` returning the intensity kind (``hu``, ``display``, ``unknown``)."""
+    slope, intercept, rescaled = _dicom_rescale(ds, frame_index)
+    kind = _dicom_intensity_kind(ds, rescaled)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         bits = int(getattr(ds, "BitsStored", 8 * arr.dtype.itemsize))
         if int(getattr(ds, "PixelRepresentation", 0)) == 0:
             arr = ((1 << bits) - 1 - arr.astype(np.int64)).astype(arr.dtype)
         else:
             arr = -arr.astype(np.int64)
-    if slope != 1.0 or intercept != 0.0 or is_hu:
-        return arr.astype(np.float32) * np.float32(slope) + np.float32(intercept), is_hu
-    return arr, is_hu
+    if slope != 1.0 or intercept != 0.0 or kind == "hu":
+        return arr.astype(np.float32) * np.float32(slope) + np.float32(intercept), kind
+    return arr, kind
 
 
 def _iop_ipp(item) -> tuple[np.ndarray | None, np.ndarray | None]:
     iop = getattr(item, "ImageOrientationPatient", None)
     ipp = getattr(item, "ImagePositionPatient", None)
-    return (
-        np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None,
-        np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None,
-    )
+    try:
+        iop_a = np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None
+        ipp_a = np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None
+    except (TypeError, ValueError):
+        return None, None
+    if iop_a is not None and (
+        not np.all(np.isfinite(iop_a)) or np.linalg.norm(np.cross(iop_a[:3], iop_a[3:])) < 1e-3
+    ):
+        iop_a = None  # degenerate orientation: no usable geometry
+    if ipp_a is not None and not np.all(np.isfinite(ipp_a)):
+        ipp_a = None
+    return iop_a, ipp_a
 
 
 def _pixel_spacing(item) -> tuple[float, float]:
@@ -303,15 +400,24 @@ def _pixel_spacing(item) -> tuple[float, float]:
     return float(ps[0]), float(ps[1])
 
 
+def _slice_normal(iop: np.ndarray) -> np.ndarray:
+    """Unit normal of the IOP plane, oriented so that its largest patient-axis component is positive
+    (axial: inferior to superior, sagittal: right to left, coronal: anterior to posterior)."""
+    normal = np.cross(iop[:3], iop[3:])
+    normal = normal / np.linalg.norm(normal)
+    if normal[int(np.argmax(np.abs(normal)))] < 0:
+        normal = -normal
+    return normal
+
+
 def _series_affine(iop: np.ndarray, positions: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Affine for an array indexed (slice, row, column) from IOP, sorted IPPs (S, 3) and PixelSpacing."""
     row_dir, col_dir = iop[:3], iop[3:]  # row_dir: direction of increasing column index
-    normal = np.cross(row_dir, col_dir)
     aff = np.eye(4)
     if len(positions) > 1:
         step = (positions[-1] - positions[0]) / (len(positions) - 1)
     else:
-        step = normal
+        step = _slice_normal(iop)
     aff[:3, 0] = step
     aff[:3, 1] = col_dir * spacing[0]  # PixelSpacing[0] is the distance between rows
     aff[:3, 2] = row_dir * spacing[1]
@@ -319,44 +425,335 @@ def _series_affine(iop: np.ndarray, positions: np.ndarray, spacing: tuple[float,
     return aff
 
 
-def _enhanced_frame_geometry(ds) -> tuple[np.ndarray, np.ndarray, tuple[float, float]] | None:
-    """(IOP, per-frame IPP (F, 3), spacing) of an enhanced multi-frame CT/MR, or None."""
+def _number(v: Any) -> Any:
+    """A header value as a hashable, comparable value (numbers as rounded floats)."""
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        v = v.decode("latin-1", "replace").strip("\x00 ")
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return tuple(_number(x) for x in v)
+    try:
+        return round(float(v), 4)
+    except (TypeError, ValueError):
+        return str(v).strip()
+
+
+def _private_first_number(v: Any) -> Any:
+    """First number of a private tag value (GE (0043,1039) holds ``b, ...`` with 10^9 added to b)."""
+    v = _number(v)
+    if isinstance(v, tuple):
+        v = v[0] if v else None
+    if isinstance(v, str):
+        try:
+            v = round(float(v.replace("\\", " ").split()[0]), 4)
+        except (ValueError, IndexError):
+            return v
+    if isinstance(v, float) and v >= 1e9:
+        v = round(v % 1e9, 4)
+    return v
+
+
+def _instance_number(ds) -> int:
+    v = _number(getattr(ds, "InstanceNumber", None))
+    return int(v) if isinstance(v, float) else 0
+
+
+def _classic_attrs(ds) -> dict[str, Any]:
+    """Attributes that tell apart several images at one slice position of a classic DICOM series."""
+
+    def get(tag):
+        el = ds.get(tag)
+        return None if el is None else el.value
+
+    return {
+        "DiffusionBValue": _number(get((0x0018, 0x9087))),
+        "SiemensBValue(0019,100C)": _private_first_number(get((0x0019, 0x100C))),
+        "GEBValue(0043,1039)": _private_first_number(get((0x0043, 0x1039))),
+        "PhilipsBValue(2001,1003)": _private_first_number(get((0x2001, 0x1003))),
+        "EchoTime": _number(get((0x0018, 0x0081))),
+        "EchoNumbers": _number(get((0x0018, 0x0086))),
+        "InversionTime": _number(get((0x0018, 0x0082))),
+        "TemporalPositionIdentifier": _number(get((0x0020, 0x0100))),
+        "TriggerTime": _number(get((0x0018, 0x1060))),
+        "AcquisitionNumber": _number(get((0x0020, 0x0012))),
+        "ImageType": _number(get((0x0008, 0x0008))),
+    }
+
+
+def _frame_attrs(group) -> dict[str, Any]:
+    """The same attributes for one frame of an enhanced multi-frame file (per-frame functional group)."""
+
+    def seq_value(seq_name: str, attr: str):
+        if seq_name in group and len(group[seq_name].value):
+            return _number(getattr(group[seq_name].value[0], attr, None))
+        return None
+
+    return {
+        "DiffusionBValue": seq_value("MRDiffusionSequence", "DiffusionBValue"),
+        "EffectiveEchoTime": seq_value("MREchoSequence", "EffectiveEchoTime"),
+        "TemporalPositionIndex": seq_value("FrameContentSequence", "TemporalPositionIndex"),
+        "StackID": seq_value("FrameContentSequence", "StackID"),
+        "FrameType": seq_value("MRImageFrameTypeSequence", "FrameType")
+        or seq_value("CTImageFrameTypeSequence", "FrameType"),
+    }
+
+
+@dataclass
+class _Instance:
+    """One stored 2D image of a series (a classic instance or a frame of a multi-frame file)."""
+
+    path: str
+    uid: str
+    iop: np.ndarray | None
+    ipp: np.ndarray | None
+    array: np.ndarray
+    intensity_kind: str
+    instance: int
+    spacing: tuple[float, float]
+    attrs: dict[str, Any]
+
+
+def _orientation_groups(items: list[_Instance]) -> list[list[_Instance]]:
+    """Instances with the same orientation (IOP within 1e-3) and image size, largest group first."""
+    groups: list[list[_Instance]] = []
+    for it in items:
+        for g in groups:
+            ref = g[0]
+            if ref.array.shape == it.array.shape and np.abs(ref.iop - it.iop).max() < 1e-3:
+                g.append(it)
+                break
+        else:
+            groups.append([it])
+    groups.sort(key=lambda g: -len(g))
+    return groups
+
+
+def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, list[list[int]]]:
+    """Split instances that share slice positions into sub-series without repeated positions.
+
+    The distinguishing attribute is the first of the instances' attributes (b-value, echo time,
+    temporal position, acquisition number, image type...) that gives as many sub-series as there
+    are images at the most crowded position and repeats no position within a sub-series; failing
+    that, the k-th image at each position (by InstanceNumber, then file order) goes to sub-series k.
+    Returns the attribute name (None for instance order) and the index lists, sub-series ordered
+    by the attribute's value.
+    """
+    counts: dict[float, int] = {}
+    for p in pos:
+        counts[p] = counts.get(p, 0) + 1
+    n_max = max(counts.values())
+    for name in items[0].attrs:
+        values = [it.attrs.get(name) for it in items]
+        distinct = set(values)
+        if len(distinct) != n_max:
+            continue
+        groups: dict[Any, list[int]] = {}
+        for i, v in enumerate(values):
+            groups.setdefault(v, []).append(i)
+        if all(len({pos[i] for i in g}) == len(g) for g in groups.values()):
+
+            def order(v):
+                return (v is None, v if isinstance(v, float) else 0.0, str(v))
+
+            return name, [groups[v] for v in sorted(groups, key=order)]
+    rank: dict[float, int] = {}
+    subs: dict[int, list[int]] = {}
+    for i in sorted(range(len(items)), key=lambda i: (items[i].instance, i)):
+        k = rank.get(pos[i], 0)
+        rank[pos[i]] = k + 1
+        subs.setdefault(k, []).append(i)
+    return None, [subs[k] for k in sorted(subs)]
+
+
+def _assemble_series(
+    items: list[_Instance], modality: str | None, skipped: list[tuple[str, str]]
+) -> list[tuple[str, ImageData]]:
+    """Instances of one series -> native-slice volumes (and frame sets for instances without geometry).
+
+    Every instance is kept: one group per orientation and image size (a 3-plane localizer gives
+    three stacks), each sorted along its own normal; several images per position are split into
+    sub-series (:func:`_sub_series`). Identical SOP instances (the same file twice) are kept once.
+    """
+    seen: set[str] = set()
+    unique = []
+    for it in items:
+        if it.uid in seen:
+            skipped.append((it.path, "duplicate instance (same SOPInstanceUID as another file)"))
+            continue
+        seen.add(it.uid)
+        unique.append(it)
+    with_geom = [it for it in unique if it.iop is not None and it.ipp is not None]
+    without = [it for it in unique if it.iop is None or it.ipp is None]
+    units: list[tuple[str, ImageData]] = []  # (plane suffix, data)
+    for group in _orientation_groups(with_geom):
+        normal = _slice_normal(group[0].iop)
+        pos = np.round(np.array([it.ipp @ normal for it in group]), 2)
+        if len(set(pos.tolist())) < len(group):
+            attr, subs = _sub_series(group, pos)
+        else:
+            attr, subs = None, [list(range(len(group)))]
+        for k, idx in enumerate(subs):
+            idx = sorted(idx, key=lambda i: (pos[i], group[i].instance))
+            members = [group[i] for i in idx]
+            dtype = np.result_type(*[m.array.dtype for m in members])
+            stack = np.stack([m.array.astype(dtype, copy=False) for m in members])
+            positions = np.stack([m.ipp for m in members])
+            meta: dict[str, Any] = {"slice_positions_mm": [float(pos[i]) for i in idx]}
+            if len(subs) > 1:
+                meta["sub_series"] = {
+                    "attribute": attr or "InstanceNumber order",
+                    "value": members[0].attrs.get(attr) if attr else k,
+                    "index": k,
+                }
+            data = ImageData(
+                stack,
+                "volume",
+                affine=_series_affine(group[0].iop, positions, members[0].spacing),
+                modality=modality,
+                intensity_kind=members[0].intensity_kind,
+                files=tuple(m.path for m in members),
+                meta=meta,
+                native_slices=True,
+            )
+            units.append((f"_c{k}" if len(subs) > 1 else "", data))
+    # instances without geometry: independent frames, one set per image size, in InstanceNumber order
+    by_shape: dict[tuple[int, ...], list[_Instance]] = {}
+    for it in sorted(without, key=lambda it: it.instance):
+        by_shape.setdefault(it.array.shape, []).append(it)
+    for members in by_shape.values():
+        dtype = np.result_type(*[m.array.dtype for m in members])
+        stack = np.stack([m.array.astype(dtype, copy=False) for m in members])
+        units.append(
+            (
+                "",
+                ImageData(
+                    stack,
+                    "frames",
+                    modality=modality,
+                    intensity_kind=members[0].intensity_kind,
+                    files=tuple(m.path for m in members),
+                    meta={"geometry": "none"},
+                    native_slices=True,
+                ),
+            )
+        )
+    if len(units) == 1:
+        return units
+    n_planes = len(units) - sum(1 for sfx, _ in units if sfx not in ("", "_c0"))
+    out = []
+    plane = -1
+    for sfx, data in units:
+        if sfx in ("", "_c0"):
+            plane += 1
+        out.append(((f"_p{plane}" if n_planes > 1 else "") + sfx, data))
+    return out
+
+
+def _combine_parts(
+    parts: list[tuple[str, ImageData]], files: Sequence[str], meta: dict[str, Any]
+) -> ImageData:
+    """One :class:`ImageData` for a record: the part itself, or the first part carrying all in ``parts``."""
+    if len(parts) == 1:
+        data = parts[0][1]
+        data.meta = {**data.meta, **meta}
+        return data
+    first = parts[0][1]
+    return dataclasses.replace(
+        first,
+        files=tuple(files),
+        meta={**meta, "parts": [sfx for sfx, _ in parts]},
+        parts=parts,
+    )
+
+
+def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
+    """The frames of an enhanced multi-frame CT/MR with per-frame positions, or None."""
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
     per_frame = ds.PerFrameFunctionalGroupsSequence if "PerFrameFunctionalGroupsSequence" in ds else None
-    if per_frame is None:
+    if per_frame is None or len(per_frame) != arr.shape[0]:
         return None
 
-    def first(item_seq_names):
-        for g in ([per_frame[0]] if per_frame else []) + ([shared] if shared is not None else []):
-            for name in item_seq_names:
-                if name in g:
-                    return g[name].value[0]
+    def first(g, name):
+        for item in (g, shared):
+            if item is not None and name in item and len(item[name].value):
+                return item[name].value[0]
         return None
 
-    orient = first(["PlaneOrientationSequence"])
-    measures = first(["PixelMeasuresSequence"])
-    if orient is None:
-        return None
-    iop, _ = _iop_ipp(orient)
-    positions = []
-    for g in per_frame:
-        if "PlanePositionSequence" not in g:
+    out = []
+    for i, g in enumerate(per_frame):
+        orient, position = first(g, "PlaneOrientationSequence"), first(g, "PlanePositionSequence")
+        if orient is None or position is None:
             return None
-        _, ipp = _iop_ipp(g.PlanePositionSequence[0])
-        if ipp is None:
+        iop, _ = _iop_ipp(orient)
+        _, ipp = _iop_ipp(position)
+        if iop is None or ipp is None:
             return None
-        positions.append(ipp)
-    if iop is None:
-        return None
-    spacing = _pixel_spacing(measures) if measures is not None else (1.0, 1.0)
-    return iop, np.stack(positions), spacing
+        measures = first(g, "PixelMeasuresSequence")
+        img, kind = _dicom_gray(ds, arr[i], frame_index=i)
+        attrs = _frame_attrs(g)
+        out.append(
+            _Instance(
+                str(path),
+                f"{path}#{i}",
+                iop,
+                ipp,
+                img,
+                kind,
+                i,
+                _pixel_spacing(measures) if measures is not None else (1.0, 1.0),
+                attrs,
+            )
+        )
+    return out
+
+
+def _check_dicom_pixel_size(ds, path: Path) -> None:
+    """Refuse a header whose Rows x Columns x frames x samples does not fit its pixel data (before any
+    decoding allocates the declared size)."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 8) or 8)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise UnreadableImageError(path, f"DICOM image attributes missing or invalid ({e})") from e
+    if min(rows, cols, frames, samples, bits) <= 0:
+        raise UnreadableImageError(
+            path, f"invalid DICOM image size Rows={rows} Columns={cols} NumberOfFrames={frames}"
+        )
+    expected = rows * cols * frames * samples * bits // 8
+    if "PixelData" not in ds:
+        return
+    n = len(ds.PixelData or b"")
+    if ds.file_meta.get("TransferSyntaxUID") is not None and ds.file_meta.TransferSyntaxUID.is_compressed:
+        # encapsulated: no exact bound, but a decoded size far beyond any codec's ratio is a bomb
+        if expected > 64 * 2**20 and expected > 2000 * max(n, 1):
+            raise UnreadableImageError(
+                path,
+                f"declared image size {rows}x{cols}x{frames} ({expected} bytes decoded) does not fit "
+                f"{n} bytes of compressed pixel data",
+            )
+        return
+    if n < expected:
+        raise UnreadableImageError(
+            path,
+            f"pixel data holds {n} bytes but Rows x Columns x NumberOfFrames x SamplesPerPixel x "
+            f"BitsAllocated = {rows}x{cols}x{frames}x{samples}x{bits} needs {expected} (truncated file?)",
+        )
 
 
 def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
-    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume."""
+    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume.
+
+    An enhanced multi-frame file with per-frame positions is a native-slice volume (frames sorted
+    along their normal); several frames per position (b-values, echoes, time points) and several
+    orientations become separate parts (:meth:`ImageData.split`).
+    """
     path = Path(path)
     ds = _dcmread(path)
     _check_dicom_image(ds, path)
+    _check_dicom_pixel_size(ds, path)
     arr = _dicom_pixels(ds, path)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
@@ -366,29 +763,41 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
         "photometric": str(getattr(ds, "PhotometricInterpretation", "")),
         "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")),
     }
-    if n_frames == 1:
-        if arr.ndim == (4 if color else 3):  # a single frame returned with a frame axis
-            arr = arr[0]
-        if color:
-            return ImageData(arr, "image", modality=modality, files=(str(path),), meta=meta)
-        arr, is_hu = _dicom_gray_to_float(ds, arr)
-        return ImageData(arr, "image", modality=modality, is_hu=is_hu, files=(str(path),), meta=meta)
     if color:
-        return ImageData(arr, "frames", modality=modality, files=(str(path),), meta=meta)
-    geom = _enhanced_frame_geometry(ds)
-    frames = [(_dicom_gray_to_float(ds, arr[i], frame_index=i)) for i in range(n_frames)]
-    is_hu = frames[0][1]
-    stack = np.stack([f[0] for f in frames])
-    if geom is not None:
-        iop, positions, spacing = geom
-        normal = np.cross(iop[:3], iop[3:])
-        order = np.argsort(positions @ normal, kind="stable")
-        stack, positions = stack[order], positions[order]
-        aff = _series_affine(iop, positions, spacing)
+        if arr.ndim == (4 if n_frames > 1 else 3) and arr.shape[-1] == 4:
+            arr = arr[..., :3]
+        if n_frames == 1 and arr.ndim == 4:
+            arr = arr[0]
+        expected_nd = 4 if n_frames > 1 else 3
+        if arr.ndim != expected_nd or arr.shape[-1] != 3:
+            raise UnreadableImageError(path, f"colour pixel data of unexpected shape {arr.shape}")
         return ImageData(
-            stack, "volume", affine=aff, modality=modality, is_hu=is_hu, files=(str(path),), meta=meta
+            arr,
+            "frames" if n_frames > 1 else "image",
+            modality=modality,
+            files=(str(path),),
+            meta=meta,
+            color=True,
+            intensity_kind="display",
         )
-    return ImageData(stack, "frames", modality=modality, is_hu=is_hu, files=(str(path),), meta=meta)
+    if n_frames == 1:
+        if arr.ndim == 3:  # a single frame returned with a frame axis
+            arr = arr[0]
+        arr, kind = _dicom_gray(ds, arr)
+        return ImageData(arr, "image", modality=modality, intensity_kind=kind, files=(str(path),), meta=meta)
+    if arr.ndim != 3:
+        raise UnreadableImageError(path, f"multi-frame pixel data of unexpected shape {arr.shape}")
+    frames = _enhanced_frames(ds, arr, path)
+    if frames is not None:
+        skipped: list[tuple[str, str]] = []
+        parts = _assemble_series(frames, modality, skipped)
+        meta["skipped"] = skipped
+        return _combine_parts(parts, [str(path)], meta)
+    conv = [_dicom_gray(ds, arr[i], frame_index=i) for i in range(n_frames)]
+    stack = np.stack([c[0] for c in conv])
+    return ImageData(
+        stack, "frames", modality=modality, intensity_kind=conv[0][1], files=(str(path),), meta=meta
+    )
 
 
 def list_dicom_files(folder: str | os.PathLike) -> list[Path]:
@@ -418,12 +827,19 @@ def group_dicom_series(files: Iterable[str | os.PathLike]) -> dict[str, list[Pat
 def read_dicom_series(
     source: str | os.PathLike | Sequence[str | os.PathLike], *, skip_unreadable: bool = True, **_: Any
 ) -> ImageData:
-    """A DICOM series (a folder, or a list of slice files) as one volume indexed (slice, row, col).
+    """A DICOM series (a folder, or a list of slice files): one image per stored instance.
 
-    Slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of
-    the two ImageOrientationPatient directions), never by file name or InstanceNumber. Slices that
-    cannot be read, or whose orientation or size differs from the majority, are left out and listed
-    in ``meta["skipped"]`` as ``(path, reason)`` when ``skip_unreadable``; otherwise they raise.
+    The series is kept in its own acquisition plane (never resliced): instances are sorted by
+    ImagePositionPatient projected on the slice normal (the cross product of the two
+    ImageOrientationPatient directions, pointing along its largest positive patient axis), never by
+    file name or InstanceNumber. Several images per position (diffusion b-values, echoes, phases,
+    time points) become grayscale sub-series, told apart by DiffusionBValue / (0019,100C) /
+    EchoTime / TemporalPositionIdentifier / AcquisitionNumber ... or else by instance order; several
+    orientations or image sizes (3-plane localisers) become separate stacks. These are the
+    :attr:`ImageData.parts` (``volume_id`` suffixes ``_c<k>`` / ``_p<g>``); with one part the part
+    itself is returned. Unreadable slices and files of another series in the same folder are left
+    out and listed in ``meta["skipped"]`` as ``(path, reason)`` when ``skip_unreadable``; otherwise
+    they raise.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         files = list_dicom_files(source)
@@ -440,120 +856,188 @@ def read_dicom_series(
         try:
             ds = _dcmread(f)
             _check_dicom_image(ds, f)
-            iop, ipp = _iop_ipp(ds)
-            if iop is None or ipp is None:
-                raise UnreadableImageError(f, "slice has no ImageOrientationPatient/ImagePositionPatient")
+            _check_dicom_pixel_size(ds, f)
+            photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+            if str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR":
+                raise UnreadableImageError(f, "colour image in a grayscale series")
             arr = _dicom_pixels(ds, f)
-            arr, is_hu = _dicom_gray_to_float(ds, arr)
             if arr.ndim != 2:
                 raise UnreadableImageError(
                     f, f"expected one grayscale frame per slice, got shape {arr.shape}"
                 )
+            arr, kind = _dicom_gray(ds, arr)
+            iop, ipp = _iop_ipp(ds)
         except UnreadableImageError as e:
             if not skip_unreadable:
                 raise
             skipped.append((str(f), e.reason))
             not_images += isinstance(e, NotAnImageError)
             continue
-        slices.append((f, ds, iop, ipp, arr, is_hu))
+        inst = _Instance(
+            str(f),
+            str(getattr(ds, "SOPInstanceUID", "")) or str(f),
+            iop,
+            ipp,
+            arr,
+            kind,
+            _instance_number(ds),
+            _pixel_spacing(ds),
+            _classic_attrs(ds),
+        )
+        slices.append((str(getattr(ds, "SeriesInstanceUID", "")), _dicom_modality(ds), inst))
     if not slices:
         if not_images == len(files):  # e.g. an RTSTRUCT or SEG series: not an image, not a broken one
             raise NotAnImageError(label, f"no image in the series ({skipped[0][1]})")
         raise UnreadableImageError(label, f"no readable slices ({len(skipped)} unreadable)")
-    # Majority series, orientation and size: a localiser, a stray slice or a second series left in
-    # the same folder must not distort the volume.
-    keys = [
-        (str(getattr(s[1], "SeriesInstanceUID", "")), tuple(np.round(s[2], 3)), s[4].shape) for s in slices
-    ]
-    majority = max(set(keys), key=keys.count)
-    kept = []
-    for s, k in zip(slices, keys):
-        if k == majority:
-            kept.append(s)
+    # A second series left in the same folder must not be mixed in: the majority series is read.
+    uids = [s[0] for s in slices]
+    majority = max(set(uids), key=uids.count)
+    items = []
+    for uid, _, inst in slices:
+        if uid == majority:
+            items.append(inst)
         else:
-            why = (
-                "another series in the same folder"
-                if k[0] != majority[0]
-                else "orientation or size differs from the rest of the series"
-            )
-            skipped.append((str(s[0]), why))
-    iop = kept[0][2]
-    normal = np.cross(iop[:3], iop[3:])
-    dist = np.array([s[3] @ normal for s in kept])
-    instance = np.array([int(getattr(s[1], "InstanceNumber", 0) or 0) for s in kept])
-    order = np.lexsort((instance, np.round(dist, 2)))
-    kept = [kept[i] for i in order]
-    dist = dist[order]
-    dtype = np.result_type(*[s[4].dtype for s in kept])
-    # Several images per position (MR echoes, diffusion b-values, time points): with the same count
-    # at every position they form a 4D series (position, row, col, image), sliced per 3D volume;
-    # otherwise the first image (lowest InstanceNumber) per position is kept and the rest reported.
-    pos_keys = np.round(dist, 2)
-    uniq, first_idx, counts = np.unique(pos_keys, return_index=True, return_counts=True)
+            skipped.append((inst.path, "another series in the same folder"))
+    modality = next(m for uid, m, _ in slices if uid == majority)
+    parts = _assemble_series(items, modality, skipped)
     meta: dict[str, Any] = {"skipped": skipped}
-    if len(uniq) < len(kept):
-        if counts.min() == counts.max():
-            k = int(counts[0])
-            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept]).reshape(
-                (len(uniq), k) + kept[0][4].shape
-            )
-            stack = np.moveaxis(stack, 1, -1)
-            meta["images_per_position"] = k
-        else:
-            keep = set(first_idx.tolist())
-            for i, s in enumerate(kept):
-                if i not in keep:
-                    skipped.append((str(s[0]), "duplicate slice position (irregular multi-image series)"))
-            kept = [s for i, s in enumerate(kept) if i in keep]
-            stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
-        positions = (
-            np.stack([kept[i][3] for i in first_idx])
-            if len(kept) > len(uniq)
-            else np.stack([s[3] for s in kept])
-        )
-        dist = uniq
+    return _combine_parts(parts, [it.path for it in items], meta)
+
+
+# --------------------------------------------------------------------------------------------
+# declared sizes of hostile headers
+
+
+def _gzip_isize(path: Path) -> int | None:
+    """The ISIZE field of a gzip file (uncompressed length of its last member, modulo 2**32)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return None
+
+
+def _gzip_holds(path: Path, required: int) -> bool:
+    """Whether a gzip file decompresses to at least ``required`` bytes, decided without holding them:
+    the deflate ratio bound, then the ISIZE trailer, then (multi-member files) a streamed count."""
+    import gzip
+    import zlib
+
+    size = path.stat().st_size
+    if size * DEFLATE_MAX_RATIO < required:
+        return False
+    isize = _gzip_isize(path)
+    if required < 2**32 and isize is not None and isize >= required:
+        return True
+    total = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while total < required:
+                chunk = f.read(1 << 22)
+                if not chunk:
+                    break
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return total >= required
+
+
+def check_declared_size(
+    path: Path, required: int, what: str, compressed: str | None = None, header: Path | None = None
+) -> None:
+    """Refuse ``path`` when it cannot hold the ``required`` bytes its header declares (before allocating).
+
+    ``compressed``: ``"gzip"`` for a .gz file (see :func:`_gzip_holds`), ``"zlib"`` for raw zlib data
+    (deflate ratio bound only), None for uncompressed data. ``header``: the file the user named when
+    the data lives in another file (Analyze .img, MetaImage .raw); the error names both.
+    """
+    named = header if header is not None else path
+    where = f" (data file {path})" if header is not None and header != path else ""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise UnreadableImageError(named, f"data file missing or unreadable{where} ({e})") from e
+    if compressed == "gzip":
+        ok = _gzip_holds(path, required)
+    elif compressed == "zlib":
+        ok = size * DEFLATE_MAX_RATIO >= required
     else:
-        stack = np.stack([s[4].astype(dtype, copy=False) for s in kept])
-        positions = np.stack([s[3] for s in kept])
-    meta["slice_positions_mm"] = np.asarray(dist).tolist()
-    aff = _series_affine(iop, positions, _pixel_spacing(kept[0][1]))
-    return ImageData(
-        stack,
-        "volume",
-        affine=aff,
-        modality=_dicom_modality(kept[0][1]),
-        is_hu=kept[0][5],
-        files=tuple(str(s[0]) for s in kept),
-        meta=meta,
-    )
+        ok = size >= required
+    if not ok:
+        raise UnreadableImageError(
+            named,
+            f"header declares {what} ({required} bytes) but the file{where} holds {size} bytes"
+            + (" compressed" if compressed else "")
+            + "; refused before reading (truncated or hostile file)",
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # NIfTI / Analyze (nibabel), MetaImage (SimpleITK)
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_NIFTI_RGB_CODES = {128: 3, 2304: 4}  # NIfTI datatype RGB24, RGBA32 (nifti1.h)
+
+
+def _check_nifti_size(img, path: Path) -> None:
+    header = img.header
+    shape = tuple(int(n) for n in header.get_data_shape())
+    if not shape or min(shape) <= 0:
+        raise UnreadableImageError(path, f"header declares an empty or invalid shape {shape}")
+    itemsize = header.get_data_dtype().itemsize
+    required = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * itemsize
+    fmap = img.file_map.get("image")
+    data_path = Path(fmap.filename) if fmap is not None and fmap.filename else path
+    gz = data_path.name.lower().endswith(".gz")
+    dims = "x".join(str(n) for n in shape)
+    check_declared_size(
+        data_path, required, f"{dims} voxels of {header.get_data_dtype()}", "gzip" if gz else None, path
+    )
 
 
 def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any) -> ImageData:
     """NIfTI-1/2 or Analyze 7.5 (.hdr/.img) volume; affine converted from RAS to LPS.
 
     Analyze has no orientation field: nibabel's default affine (voxel sizes, no rotation) is used,
-    and ``meta["orientation_known"]`` is False.
+    and ``meta["orientation_known"]`` is False. Colour only for the RGB24/RGBA32 data types (alpha
+    dropped); a 4D grayscale file keeps its 4th axis (one 3D volume per index, see
+    :meth:`ImageData.split`). A header declaring more data than the file holds is refused before
+    any voxel is read.
     """
     import nibabel as nib
 
     path = Path(path)
     try:
         img = nib.load(str(path))
-        arr = np.asanyarray(img.dataobj)
     except Exception as e:
         raise UnreadableImageError(path, f"invalid NIfTI/Analyze file ({type(e).__name__}: {e})") from e
-    if arr.ndim == 2:
+    _check_nifti_size(img, path)
+    try:
+        arr = np.asanyarray(img.dataobj)
+    except Exception as e:
+        raise UnreadableImageError(path, f"invalid NIfTI/Analyze data ({type(e).__name__}: {e})") from e
+    code = int(img.header["datatype"]) if "datatype" in img.header else 0
+    color = code in _NIFTI_RGB_CODES
+    if color:
+        names = arr.dtype.names or ()
+        if not {"R", "G", "B"} <= set(names):
+            raise UnreadableImageError(path, f"RGB datatype {code} without R, G, B fields ({arr.dtype})")
+        arr = np.stack([arr["R"], arr["G"], arr["B"]], axis=-1).astype(np.uint8)
+    gray_nd = arr.ndim - int(color)
+    while gray_nd > 4 and arr.shape[3 if not color else 3] == 1:
+        arr = np.squeeze(arr, axis=3)
+        gray_nd -= 1
+    if gray_nd == 2:
         arr = arr[:, :, None]
-    if arr.ndim not in (3, 4):
+        gray_nd = 3
+    if gray_nd == 4 and arr.shape[3] == 1:
+        arr = arr[:, :, :, 0]
+        gray_nd = 3
+    if gray_nd not in (3, 4) or (color and gray_nd != 3):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    if arr.ndim == 4 and arr.shape[3] == 1:
-        arr = arr[..., 0]
+    if gray_nd == 4 and arr.ndim > 4:
+        raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
     affine = np.asarray(img.affine, dtype=float)
     known = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) and (
         int(img.header["qform_code"]) > 0 or int(img.header["sform_code"]) > 0
@@ -566,7 +1050,76 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         affine=_RAS_TO_LPS @ affine,
         modality=modality,
         files=(str(path),),
-        meta={"orientation_known": bool(known), "four_d": arr.ndim == 4},
+        meta={"orientation_known": bool(known), "four_d": gray_nd == 4},
+        color=color,
+        intensity_kind="display" if color else "unknown",
+    )
+
+
+_MET_SIZES = {
+    "MET_CHAR": 1,
+    "MET_UCHAR": 1,
+    "MET_SHORT": 2,
+    "MET_USHORT": 2,
+    "MET_INT": 4,
+    "MET_UINT": 4,
+    "MET_LONG": 4,
+    "MET_ULONG": 4,
+    "MET_LONG_LONG": 8,
+    "MET_ULONG_LONG": 8,
+    "MET_FLOAT": 4,
+    "MET_DOUBLE": 8,
+}
+
+
+def _metaimage_header(path: Path) -> tuple[dict[str, str], int]:
+    """``Key = Value`` fields of a MetaImage header up to ElementDataFile, and the header's length."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError as e:
+        raise UnreadableImageError(path, f"cannot open MetaImage header ({e})") from e
+    fields: dict[str, str] = {}
+    offset = 0
+    for raw in head.split(b"\n"):
+        offset += len(raw) + 1
+        line = raw.decode("latin-1").strip()
+        if "=" not in line:
+            continue
+        key, value = (t.strip() for t in line.split("=", 1))
+        fields[key] = value
+        if key == "ElementDataFile":
+            break
+    return fields, offset
+
+
+def _check_metaimage_size(path: Path) -> None:
+    """Refuse a MetaImage whose DimSize x ElementType does not fit its data file (LIST / pattern data
+    files and unknown element types are left to SimpleITK)."""
+    fields, header_len = _metaimage_header(path)
+    try:
+        dims = [int(v) for v in fields.get("DimSize", "").split()]
+        channels = int(fields.get("ElementNumberOfChannels", "1"))
+    except ValueError as e:
+        raise UnreadableImageError(path, f"invalid DimSize / ElementNumberOfChannels ({e})") from e
+    item = _MET_SIZES.get(fields.get("ElementType", ""))
+    data_file = fields.get("ElementDataFile", "")
+    if not dims or item is None or not data_file:
+        return
+    if min(dims) <= 0 or channels <= 0:
+        raise UnreadableImageError(path, f"header declares an empty or invalid DimSize {dims}")
+    required = int(np.prod(dims, dtype=np.int64)) * channels * item
+    compressed = fields.get("CompressedData", "False").lower() == "true"
+    if data_file.upper() == "LOCAL":
+        target, start = path, header_len
+    elif data_file.upper().startswith("LIST") or "%" in data_file or " " in data_file.strip():
+        return
+    else:
+        target, start = path.parent / data_file, 0
+    header_size = int(fields.get("HeaderSize", "0") or 0) if fields.get("HeaderSize", "0") != "-1" else 0
+    what = f"{'x'.join(map(str, dims))} elements of {fields.get('ElementType')}"
+    check_declared_size(
+        target, required + start + max(header_size, 0), what, "zlib" if compressed else None, path
     )
 
 
@@ -577,10 +1130,12 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
     (zlib-compressed ``CompressedData``, ``ElementDataFile = LIST``, big-endian ``BinaryDataByteOrderMSB``,
     ``TransformMatrix`` with flips) are all handled by ITK. ITK's direction matrix is LPS, and
     ``GetArrayFromImage`` indexes the array (z, y, x), so the affine's columns are reversed to match.
+    The header's declared size is checked against the data file before ITK allocates it.
     """
     import SimpleITK as sitk
 
     path = Path(path)
+    _check_metaimage_size(path)
     try:
         img = sitk.ReadImage(str(path))
         arr = sitk.GetArrayFromImage(img)
@@ -589,12 +1144,14 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
             path, f"invalid MetaImage ({str(e).strip().splitlines()[-1] if str(e) else type(e).__name__})"
         ) from e
     dim = img.GetDimension()
-    if dim == 2:
+    comps = img.GetNumberOfComponentsPerPixel()
+    if dim == 2 and comps == 1:
         return ImageData(arr, "image", files=(str(path),))
-    if dim != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+    if dim == 2 and comps in (3, 4) and arr.dtype == np.uint8:
+        return ImageData(arr[..., :3], "image", files=(str(path),), color=True, intensity_kind="display")
+    if dim != 3 or comps != 1:
         raise UnreadableImageError(
-            path,
-            f"expected a 3D scalar image, got dimension {dim} with {img.GetNumberOfComponentsPerPixel()} components",
+            path, f"expected a 3D scalar image, got dimension {dim} with {comps} components"
         )
     direction = np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
     spacing = np.asarray(img.GetSpacing(), dtype=float)
@@ -613,8 +1170,14 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
 def read_hdf5(
     path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: int | None = None, **_: Any
 ) -> ImageData:
-    """Frames ``[start:stop]`` of an (N, H, W[, C]) dataset ``key``; only that range is read from disk."""
+    """Frames ``[start:stop]`` of an (N, H, W) or (N, H, W, C) dataset ``key``; only that range is read.
+
+    HDF5 has no colour metadata: the dataset's rank says it (the layout PCam and the other HDF5
+    sources document): (N, H, W) is grayscale, whatever W is; the last axis of a 4D dataset holds
+    the channels (C = 3 RGB, 4 RGBA with alpha dropped, 1 grayscale; other C are refused).
+    """
     import h5py
+    from PIL import Image
 
     path = Path(path)
     try:
@@ -626,14 +1189,34 @@ def read_hdf5(
                 raise UnreadableImageError(
                     path, f"dataset {key!r} has shape {dset.shape}, expected (N, H, W[, C])"
                 )
+            if dset.ndim == 4 and dset.shape[-1] not in (1, 3, 4):
+                raise UnreadableImageError(
+                    path, f"dataset {key!r} has {dset.shape[-1]} channels, expected 1, 3 or 4"
+                )
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
+            if dset.shape[1] * dset.shape[2] > limit:
+                raise UnreadableImageError(
+                    path, f"frames of {dset.shape[1]}x{dset.shape[2]} px exceed the decompression-bomb limit"
+                )
             arr = dset[start:stop]
     except UnreadableImageError:
         raise
     except Exception as e:
         raise UnreadableImageError(path, f"invalid HDF5 ({type(e).__name__}: {e})") from e
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    return ImageData(arr, "frames", files=(str(path),), meta={"frame_offset": int(start)})
+    color = False
+    if arr.ndim == 4:
+        if arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        else:
+            arr, color = arr[..., :3], True
+    return ImageData(
+        arr,
+        "frames",
+        files=(str(path),),
+        meta={"frame_offset": int(start)},
+        color=color,
+        intensity_kind="display",
+    )
 
 
 def hdf5_length(path: str | os.PathLike, key: str = "x") -> int:
@@ -652,11 +1235,14 @@ def hdf5_length(path: str | os.PathLike, key: str = "x") -> int:
 
 
 def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
-    """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit and multi-page through tifffile).
+    """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit, multi-page and multi-series through tifffile).
 
-    Grayscale stays (H, W) with its dtype (uint8 or uint16); palette, alpha and CMYK images become
-    8-bit RGB. A PNG or JPEG that is already 8-bit L/RGB or 16-bit grayscale keeps its original
-    bytes in ``encoded`` so it can be stored without re-encoding.
+    Colour follows the PIL mode: grayscale modes stay (H, W) with their dtype (uint8 or uint16);
+    RGB, palette, alpha and CMYK images become 8-bit RGB. A PNG or JPEG that is already 8-bit L/RGB
+    or 16-bit grayscale keeps its original bytes in ``encoded`` so it can be stored without
+    re-encoding. A decompression bomb (more than twice PIL's ``MAX_IMAGE_PIXELS``) raises
+    :class:`UnreadableImageError` naming the file; between once and twice the limit a warning
+    naming the file is logged and the image is read (PIL's own rule).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -665,49 +1251,154 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         return _read_tiff(path)
     try:
         data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            fmt, mode = im.format, im.mode
-            if mode in ("I;16", "I;16B", "I;16L"):
-                arr = np.asarray(im).astype(np.uint16)
-            elif mode == "I":
-                a = np.asarray(im)
-                arr = a.astype(np.uint16) if a.min() >= 0 and a.max() < 65536 else a.astype(np.int32)
-            elif mode == "F":
-                arr = np.asarray(im).astype(np.float32)
-            elif mode in ("L", "RGB"):
-                arr = np.asarray(im)
-            elif mode in ("1",):
-                arr = np.asarray(im.convert("L"))
-            elif mode in ("LA",):
-                arr = np.asarray(im.convert("L"))
-            else:
-                arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                fmt, mode = im.format, im.mode
+                if mode in ("I;16", "I;16B", "I;16L"):
+                    arr = np.asarray(im).astype(np.uint16)
+                elif mode == "I":
+                    a = np.asarray(im)
+                    arr = a.astype(np.uint16) if a.min() >= 0 and a.max() < 65536 else a.astype(np.int32)
+                elif mode == "F":
+                    arr = np.asarray(im).astype(np.float32)
+                elif mode in ("L", "RGB"):
+                    arr = np.asarray(im)
+                elif mode in ("1", "LA", "La"):
+                    arr = np.asarray(im.convert("L"))
+                else:
+                    arr = np.asarray(im.convert("RGB"))
+        for w in caught:
+            if issubclass(w.category, Image.DecompressionBombWarning):
+                logger.warning("%s: large image (%s)", path, w.message)
+    except Image.DecompressionBombError as e:
+        raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
+    color = arr.ndim == 3
     keep = (
         fmt in ("PNG", "JPEG")
         and mode in ("L", "RGB", "I;16", "I;16B")
         and arr.dtype in (np.uint8, np.uint16)
     )
     return ImageData(
-        arr, "image", files=(str(path),), encoded=data if keep else None, meta={"format": fmt, "mode": mode}
+        arr,
+        "image",
+        files=(str(path),),
+        encoded=data if keep else None,
+        meta={"format": fmt, "mode": mode},
+        color=color,
+        intensity_kind="display" if arr.dtype in (np.uint8, np.uint16) else "unknown",
     )
 
 
-def _read_tiff(path: Path) -> ImageData:
+def _tiff_series_frames(series, path: Path) -> tuple[np.ndarray, bool]:
+    """One tifffile series as (F, H, W) grayscale frames or (F, H, W, 3) RGB, from its metadata.
+
+    Colour only when the photometric interpretation is RGB / YCbCr (tifffile returns RGB) or a
+    palette; the sample axis ``S`` of any other photometric holds separate grayscale channels
+    (extra alpha samples dropped). Every other axis (pages, Z, T, C, ...) gives frames.
+    """
     import tifffile
 
+    page = series.keyframe
+    axes = series.axes
+    photometric = page.photometric
+    arr = series.asarray()
+    if "Y" not in axes or "X" not in axes:
+        raise UnreadableImageError(path, f"TIFF series without Y/X axes ({axes}, shape {arr.shape})")
+    color = False
+    if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None and "S" not in axes:
+        cmap = np.asarray(page.colormap)  # (3, 2**bits) uint16
+        cmap8 = (cmap >> 8).astype(np.uint8) if cmap.max() > 255 else cmap.astype(np.uint8)
+        arr = np.moveaxis(cmap8[:, arr], 0, -1)
+        axes = axes + "S"
+        color = True
+    elif "S" in axes:
+        s = axes.index("S")
+        arr = np.moveaxis(arr, s, -1)
+        axes = axes.replace("S", "") + "S"
+        alpha = {1, 2}  # ExtraSamples: associated / unassociated alpha
+        extras = list(page.extrasamples or ())
+        n = arr.shape[-1]
+        if photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR) and n >= 3:
+            arr = arr[..., :3]
+            color = True
+        else:
+            keep = [
+                i for i in range(n) if not (i >= n - len(extras) and extras[i - (n - len(extras))] in alpha)
+            ]
+            arr = arr[..., keep]
+            # separate channels: channel axis becomes a frame axis just before Y
+            arr = np.moveaxis(arr, -1, 0)
+            axes = "S" + axes[:-1]
+    if not color and photometric == tifffile.PHOTOMETRIC.MINISWHITE and np.issubdtype(arr.dtype, np.integer):
+        arr = np.iinfo(arr.dtype).max - arr
+    # frames: every axis other than Y, X (and the colour samples) flattened in order
+    y, x = axes.index("Y"), axes.index("X")
+    if color:
+        arr = np.moveaxis(arr, [y, x], [-3, -2])
+        frames = arr.reshape((-1,) + arr.shape[-3:])
+    else:
+        arr = np.moveaxis(arr, [y, x], [-2, -1])
+        frames = arr.reshape((-1,) + arr.shape[-2:])
+    if frames.dtype == np.uint16 and color:
+        frames = (frames >> 8).astype(np.uint8)
+    return frames, color
+
+
+def _read_tiff(path: Path) -> ImageData:
+    """Every series of a TIFF through tifffile; colour and page/sample axes from its metadata."""
+    import tifffile
+    from PIL import Image
+
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
+    parts: list[tuple[str, ImageData]] = []
     try:
-        arr = tifffile.imread(path)
+        size = path.stat().st_size
+        with tifffile.TiffFile(path) as tif:
+            series_list = list(tif.series)
+            if not series_list:
+                raise UnreadableImageError(path, "TIFF holds no image series")
+            for i, series in enumerate(series_list):
+                shape = tuple(int(n) for n in series.shape)
+                axes = series.axes
+                h = shape[axes.index("Y")] if "Y" in axes else 0
+                w = shape[axes.index("X")] if "X" in axes else 0
+                if h * w > limit:
+                    raise UnreadableImageError(
+                        path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
+                    )
+                nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
+                uncompressed = series.keyframe.compression == tifffile.COMPRESSION.NONE
+                if (uncompressed and nbytes > size) or (nbytes > 64 * 2**20 and nbytes > 2000 * size):
+                    raise UnreadableImageError(
+                        path,
+                        f"series {i} declares {nbytes} bytes of pixels but the file holds {size} bytes; "
+                        "refused before reading",
+                    )
+                frames, color = _tiff_series_frames(series, path)
+                kind = "image" if frames.shape[0] == 1 else "frames"
+                arr = frames[0] if kind == "image" else frames
+                parts.append(
+                    (
+                        f"_s{i}" if len(series_list) > 1 else "",
+                        ImageData(
+                            arr,
+                            kind,
+                            files=(str(path),),
+                            meta={"format": "TIFF", "series": i, "axes": series.axes},
+                            color=color,
+                            intensity_kind="display" if arr.dtype in (np.uint8, np.uint16) else "unknown",
+                        ),
+                    )
+                )
+    except UnreadableImageError:
+        raise
     except Exception as e:
         raise UnreadableImageError(path, f"invalid TIFF ({type(e).__name__}: {e})") from e
-    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
-        arr = np.moveaxis(arr, 0, -1)  # planar-configured RGB
-    if arr.ndim == 3 and arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3):
-        return ImageData(arr, "image", files=(str(path),), meta={"format": "TIFF"})
-    if arr.ndim in (3, 4):
-        return ImageData(arr, "frames", files=(str(path),), meta={"format": "TIFF"})
-    raise UnreadableImageError(path, f"unsupported TIFF shape {arr.shape}")
+    if len(parts) == 1:
+        return parts[0][1]
+    first = parts[0][1]
+    return dataclasses.replace(first, meta={**first.meta, "parts": [s for s, _ in parts]}, parts=parts)

@@ -29,41 +29,33 @@ DEFAULT_MR_PERCENTILES = (0.5, 99.5)
 # orientation
 
 
+_AXIAL_TARGET = np.array([[2.0, 1.0], [1.0, 1.0], [0.0, 1.0]])  # (slice=+z, row=+y, col=+x) in LPS
+
+
 def axial_axis(affine: np.ndarray) -> int:
-    """Index (0, 1 or 2) of the voxel axis closest to the patient's superior-inferior direction."""
-    cols = np.asarray(affine, dtype=float)[:3, :3]
-    norms = np.linalg.norm(cols, axis=0)
-    norms[norms == 0] = 1.0
-    return int(np.argmax(np.abs(cols[2]) / norms))
+    """Index (0, 1 or 2) of the voxel axis closest to the patient's superior-inferior direction
+    (nibabel's :func:`~nibabel.orientations.io_orientation` assignment of voxel to world axes)."""
+    from nibabel.orientations import io_orientation
+
+    ornt = io_orientation(np.asarray(affine, dtype=float))
+    return int(np.flatnonzero(ornt[:, 0] == 2)[0])
 
 
 def to_axial_stack(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reorder a volume to (slice, row, col[, ...]) axial slices in radiological layout.
 
     ``array`` is indexed like the affine's voxel axes (extra trailing axes are carried along).
+    The voxel axes are matched to the LPS world axes with nibabel's orientation tools
+    (``io_orientation`` / ``ornt_transform`` / ``apply_orientation``): slices run inferior to
+    superior (+z), rows anterior to posterior (+y), columns patient right to left (+x).
     Returns the reordered array and the new (4, 4) affine of its first three axes.
     """
+    from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
+
     affine = np.asarray(affine, dtype=float)
-    cols = affine[:3, :3] / np.maximum(np.linalg.norm(affine[:3, :3], axis=0), 1e-12)
-    z_axis = axial_axis(affine)
-    rest = [a for a in range(3) if a != z_axis]
-    # the in-plane axis closer to y (anterior-posterior) becomes the row axis
-    if abs(cols[1, rest[0]]) >= abs(cols[1, rest[1]]):
-        row_axis, col_axis = rest
-    else:
-        col_axis, row_axis = rest
-    order = [z_axis, row_axis, col_axis]
-    out = np.transpose(array, order + list(range(3, array.ndim)))
-    new_aff = np.eye(4)
-    new_aff[:3, :3] = affine[:3, order]
-    new_aff[:3, 3] = affine[:3, 3]
-    # flip so the slice axis points superior (+z), rows posterior (+y), columns left (+x)
-    for new_axis, world in enumerate((2, 1, 0)):
-        if new_aff[world, new_axis] < 0:
-            n = out.shape[new_axis]
-            out = np.flip(out, axis=new_axis)
-            new_aff[:3, 3] = new_aff[:3, 3] + new_aff[:3, new_axis] * (n - 1)
-            new_aff[:3, new_axis] = -new_aff[:3, new_axis]
+    transform = ornt_transform(io_orientation(affine), _AXIAL_TARGET)
+    out = apply_orientation(array, transform)
+    new_aff = affine @ inv_ornt_aff(transform, np.shape(array)[:3])
     return np.ascontiguousarray(out), new_aff
 
 
@@ -84,7 +76,8 @@ def window_ct(
 def percentile_scale(
     volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0], high: float = DEFAULT_MR_PERCENTILES[1]
 ) -> np.ndarray:
-    """Scale so the ``low``-th..``high``-th percentiles of the whole volume map to [0, 1] (float32), clipped."""
+    """Scale so the ``low``-th..``high``-th percentiles of the whole volume map to [0, 1] (float32),
+    clipped."""
     v = np.asarray(volume, dtype=np.float32)
     finite = v[np.isfinite(v)]
     if finite.size == 0:
@@ -160,9 +153,21 @@ def is_near_constant(img: np.ndarray, tolerance: float = 0.005) -> bool:
 # slicing
 
 
+# Skip reasons of stored slices (counted in the source report, see builder.SourceReport).
+EMPTY_SLICE = "empty_slice"
+DEGENERATE_SLICE = "degenerate_slice"
+
+MIN_SLICE_SIDE = 16  # px: a slice cut from a volume with a shorter side is not stored
+MAX_ASPECT_RATIO = 10.0  # long side / short side above which no image is stored
+
+
 @dataclass
 class SliceOptions:
-    """How :func:`iter_slices` turns decoded data into stored 2D images (see the module docstring)."""
+    """How :func:`iter_slices` turns decoded data into stored 2D images (see the module docstring).
+
+    ``min_side`` applies to slices of volumes (the acquisition or axial slices), ``max_aspect`` to
+    every stored image; such degenerate images are skipped with the reason ``degenerate_slice``.
+    """
 
     intensity: str = "auto"  # "auto" | "ct_window" | "hu_raw" | "percentile" | "native"
     ct_window: tuple[float, float] | None = DEFAULT_CT_WINDOW  # (centre, width) HU; None = raw HU
@@ -171,18 +176,41 @@ class SliceOptions:
     stride: int = 1
     empty_tolerance: float = 0.005
     drop_empty: bool = True
+    min_side: int = MIN_SLICE_SIDE
+    max_aspect: float = MAX_ASPECT_RATIO
+
+
+@dataclass
+class SliceResult:
+    """One stored 2D image (``image``), or one that was not stored (``image`` None, ``reason`` and
+    ``message`` say why)."""
+
+    index: int
+    image: np.ndarray | None
+    reason: str = ""
+    message: str = ""
 
 
 def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptions) -> str:
-    """The intensity transform for this data: explicit option, else CT -> window, 3D -> percentile, 2D -> native."""
+    """The intensity transform for this data: it follows what the pixels are, not the modality label.
+
+    Explicit option first; then colour -> native; Hounsfield units (``data.intensity_kind ==
+    "hu"``: DICOM CT with a modality LUT) -> CT window (or raw HU when ``ct_window`` is None);
+    display gray levels (PNG/JPEG/BMP/TIFF/HDF5, 8-bit DICOM captures) -> native, also in a CT
+    source; a volume of unknown scale in a CT source (NIfTI/MetaImage CT, stored in HU by the
+    datasets that ship them) -> CT window; other volumes -> percentile; other 2D data -> native.
+    """
     if options.intensity != "auto":
         return options.intensity
+    ct = "ct_window" if options.ct_window is not None else "hu_raw"
     if data.is_color:
         return "native"
-    if data.is_hu or modality == "CT":
-        return "ct_window" if options.ct_window is not None else "hu_raw"
+    if data.intensity_kind == "hu":
+        return ct
+    if data.intensity_kind == "display":
+        return "native"
     if data.kind == "volume":
-        return "percentile"
+        return ct if modality == "CT" else "percentile"
     return "native"
 
 
@@ -199,17 +227,30 @@ def _transform(arr: np.ndarray, how: str, options: SliceOptions) -> np.ndarray:
     raise ValueError(f"unknown intensity transform {how!r}; expected ct_window, hu_raw, percentile or native")
 
 
-def iter_slices(
-    data: ImageData, modality: str | None, options: SliceOptions
-) -> Iterator[tuple[int, np.ndarray | None]]:
-    """Yield ``(slice_index, image)`` for every stored 2D image of ``data``.
+def degenerate_reason(shape: tuple[int, ...], options: SliceOptions, from_volume: bool) -> str:
+    """Why a 2D image of ``shape`` (H, W[, 3]) is degenerate ('' when it is not)."""
+    h, w = int(shape[0]), int(shape[1])
+    short, long = min(h, w), max(h, w)
+    if from_volume and short < options.min_side:
+        return f"{h}x{w} px slice: a side is below the minimum of {options.min_side} px"
+    if short == 0 or long / short > options.max_aspect:
+        return f"{h}x{w} px image: aspect ratio above {options.max_aspect:g}:1"
+    return ""
 
-    ``image`` is None for a near-constant slice that was dropped (so the caller can count it).
-    For ``kind="image"`` the index is -1; frames and axial slices are numbered from 0 in stored
-    order (inferior to superior for volumes), before the stride is applied.
+
+def iter_slice_results(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[SliceResult]:
+    """Every 2D image of one unit of ``data`` (see :meth:`ImageData.split`), stored or skipped.
+
+    ``kind="image"``: one image, index -1. ``frames``: frame i, index i. ``volume``: DICOM data
+    with per-instance geometry (``native_slices``) is sliced along its own first axis, one image per
+    stored instance in the reader's order (along the slice normal); other volumes (NIfTI,
+    MetaImage, Analyze) are reoriented to axial slices (:func:`to_axial_stack`), inferior to
+    superior. Indices count before the stride. Skipped: degenerate images (``degenerate_slice``,
+    :func:`degenerate_reason`) and near-constant ones (``empty_slice``).
     """
     how = resolve_intensity(data, modality, options)
     stride = max(1, int(options.stride))
+    from_volume = data.kind == "volume"
     if data.kind == "image":
         slices: list[tuple[int, np.ndarray]] = [(-1, data.array)]
         per_slice = True
@@ -217,22 +258,58 @@ def iter_slices(
         slices = [(i, data.array[i]) for i in range(0, data.array.shape[0], stride)]
         per_slice = True
     else:
-        if data.affine is None:
-            raise ValueError("a volume needs an affine to find its axial axis")
         vol = data.array
         extra = vol.shape[3:] if vol.ndim > 3 else ()
-        stack, _ = to_axial_stack(vol, data.affine)
         if extra and not data.is_color:
             raise ValueError(f"volume has extra axes {extra}; split 4D data into 3D volumes before slicing")
+        if data.native_slices:
+            stack = vol
+        else:
+            if data.affine is None:
+                raise ValueError("a volume needs an affine to find its axial axis")
+            stack, _ = to_axial_stack(vol, data.affine)
+        why = degenerate_reason(stack.shape[1:3], options, True)
+        if why:
+            for i in range(0, stack.shape[0], stride):
+                yield SliceResult(i, None, DEGENERATE_SLICE, why)
+            return
         # Percentile scaling is per volume, so transform the whole stack once.
         stack = _transform(stack, how, options) if how != "native" else stack
         slices = [(i, stack[i]) for i in range(0, stack.shape[0], stride)]
         per_slice = False
     for idx, img in slices:
+        why = "" if from_volume else degenerate_reason(img.shape, options, False)
+        if why:
+            yield SliceResult(idx, None, DEGENERATE_SLICE, why)
+            continue
         if per_slice:
             img = _transform(img, how, options) if how != "native" else img
         img = native_2d(img)
         if options.drop_empty and is_near_constant(img, options.empty_tolerance):
-            yield idx, None
+            yield SliceResult(idx, None, EMPTY_SLICE, "")
         else:
-            yield idx, img
+            yield SliceResult(idx, img)
+
+
+def iter_slices(
+    data: ImageData, modality: str | None, options: SliceOptions
+) -> Iterator[tuple[int, np.ndarray | None]]:
+    """Yield ``(slice_index, image)`` for every 2D image of ``data`` (:func:`iter_slice_results`).
+
+    ``image`` is None for a slice that was not stored (near-constant or degenerate), so the caller
+    can count it; :func:`iter_slice_results` also gives the reason.
+    """
+    for r in iter_slice_results(data, modality, options):
+        yield r.index, r.image
+
+
+def slice_source_file(data: ImageData, index: int) -> str | None:
+    """The file stored image ``index`` of ``data`` came from, when one file is known.
+
+    Native DICOM slices map to their own instance file; single-file data to that file.
+    """
+    if data.native_slices and index >= 0 and len(data.files) == data.array.shape[0]:
+        return data.files[index]
+    if len(data.files) == 1:
+        return data.files[0]
+    return None
