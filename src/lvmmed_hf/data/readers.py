@@ -370,7 +370,7 @@ def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np
         if int(getattr(ds, "PixelRepresentation", 0)) == 0:
             arr = ((1 << bits) - 1 - arr.astype(np.int64)).astype(arr.dtype)
         else:
-            arr = -arr.astype(np.int64)
+            arr = -1 - arr.astype(np.int64)  # (min + max) - x of the signed range, as GDCM
     if slope != 1.0 or intercept != 0.0 or kind == "hu":
         return arr.astype(np.float32) * np.float32(slope) + np.float32(intercept), kind
     return arr, kind

@@ -157,7 +157,7 @@ def is_near_constant(img: np.ndarray, tolerance: float = 0.005) -> bool:
 EMPTY_SLICE = "empty_slice"
 DEGENERATE_SLICE = "degenerate_slice"
 
-MIN_SLICE_SIDE = 16  # px: a slice cut from a volume with a shorter side is not stored
+MIN_SLICE_SIDE = 6  # px: a volume slice with a shorter side (3-5 px localizer strips) is not stored
 MAX_ASPECT_RATIO = 10.0  # long side / short side above which no image is stored
 
 
