@@ -34,8 +34,11 @@ def test_embedded_series_and_multiframe(embedded_corpus):
     out, _ = embedded_corpus
     ds = datasets.load_dataset(str(out), "embedded_pydicom", split="train")
     vols = Counter(ds["volume_id"])
-    # the dicomdirtests MR series folders are read as series, the YBR cine as 30 frames
-    assert any(v.startswith("MR700:") and n > 1 for v, n in vols.items())
+    # the dicomdirtests MR series folders are read as series: MR700 holds 7 radial 16 x 16 images
+    # (7 orientations about one axis), stored as 7 native images, one per instance (not resliced)
+    mr700 = [i for i, v in enumerate(ds["volume_id"]) if v.startswith("MR700:")]
+    assert len(mr700) == 7 and all(ds[i]["image"].size == (16, 16) for i in mr700)
+    # the YBR cine as 30 frames
     assert vols["examples_ybr_color.dcm"] == 30
     # a CR X-ray (MONOCHROME1) is stored 16-bit and inverted: equal to 2^bits-1 - stored values
     row = ds.filter(lambda v: v == "RG1_UNCR.dcm", input_columns="volume_id")[0]

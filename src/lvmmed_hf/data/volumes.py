@@ -198,7 +198,8 @@ def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptio
     "hu"``: DICOM CT with a modality LUT) -> CT window (or raw HU when ``ct_window`` is None);
     display gray levels (PNG/JPEG/BMP/TIFF/HDF5, 8-bit DICOM captures) -> native, also in a CT
     source; a volume of unknown scale in a CT source (NIfTI/MetaImage CT, stored in HU by the
-    datasets that ship them) -> CT window; other volumes -> percentile; other 2D data -> native.
+    datasets that ship them) -> CT window, unless the file names another modality (a DICOM MR
+    series); other volumes -> percentile; other 2D data -> native.
     """
     if options.intensity != "auto":
         return options.intensity
@@ -210,7 +211,8 @@ def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptio
     if data.intensity_kind == "display":
         return "native"
     if data.kind == "volume":
-        return ct if modality == "CT" else "percentile"
+        # the file's own modality (DICOM) overrides the source label: an MR series is not HU
+        return ct if modality == "CT" and data.modality in (None, "CT") else "percentile"
     return "native"
 
 
