@@ -5,16 +5,23 @@ Every reader returns an :class:`ImageData`:
 - ``kind="image"``: one 2D image, ``array`` (H, W) grayscale or (H, W, 3) RGB.
 - ``kind="frames"``: independent 2D frames (ultrasound cine, HDF5 patch stacks, multi-page TIFF),
   ``array`` (F, H, W) or (F, H, W, 3); no geometry between frames.
-- ``kind="volume"``: a 3D image, ``array`` indexed by voxel (n0, n1, n2) [+ trailing 4th axis for
-  4D NIfTI], ``affine`` (4, 4) mapping voxel indices (i, j, k, 1) to patient coordinates in mm, in the
-  DICOM/ITK LPS convention (+x patient left, +y posterior, +z superior). NIfTI's RAS affines are
-  converted to LPS here so that :mod:`lvmmed_hf.data.volumes` sees one convention.
+- ``kind="volume"``: a 3D image, ``array`` indexed by voxel (n0, n1, n2) [+ a 4th axis for 4D
+  NIfTI, or RGB], ``affine`` (4, 4) mapping voxel indices (i, j, k, 1) to patient coordinates in
+  mm, in the DICOM/ITK LPS convention (+x patient left, +y posterior, +z superior). NIfTI's RAS
+  affines are converted to LPS here so that :mod:`lvmmed_hf.data.volumes` sees one convention.
+  DICOM volumes are ``native_slices``: axis 0 is one stored instance per index, in its own plane.
 
-Grayscale intensities are returned as read, after the modality transform: CT comes back in HU
-(``is_hu=True``, DICOM RescaleSlope/Intercept applied; NIfTI/MetaImage CT is stored in HU by the
-datasets that use it). MONOCHROME1 DICOMs are inverted so that higher means brighter, YBR and palette
-colour become RGB. A file that cannot be decoded raises :class:`UnreadableImageError`, which names the
-file and the reason; builders count those as skipped "unreadable" files.
+Colour (``color``) is what the format's metadata declares, never guessed from a trailing axis of
+3 or 4. Several units read from one record (DICOM sub-series per b-value / echo / time point /
+plane, 4D NIfTI volumes, TIFF series) come out of :meth:`ImageData.split`.
+
+Grayscale intensities are returned as read, after the modality transform; ``intensity_kind`` says
+what they are: ``"hu"`` (DICOM CT, RescaleSlope/Intercept applied), ``"display"`` (gray levels of
+PNG/JPEG/TIFF/HDF5 images), ``"unknown"`` (MR, NIfTI, MetaImage). MONOCHROME1 DICOMs are inverted
+so that higher means brighter, YBR and palette colour become RGB. A file that cannot be decoded,
+or whose header declares more data than it holds (checked before anything is allocated), raises
+:class:`UnreadableImageError`, which names the file and the reason; builders count those as
+skipped "unreadable" files.
 """
 
 from __future__ import annotations
