@@ -348,12 +348,13 @@ def _dicom_rescale(ds, frame_index: int | None = None) -> tuple[float, float, bo
 
 def _dicom_intensity_kind(ds, rescaled: bool) -> str:
     """``hu`` for CT pixels with a modality LUT (or 16-bit CT, whose IOD requires one), ``display`` for
-    8-bit grayscale without a rescale (secondary captures, screenshots), else ``unknown``."""
+    8-bit grayscale without a rescale (screenshots, secondary captures, ultrasound, 8-bit X-ray), else
+    ``unknown`` (MR and other scanner values, scaled per volume)."""
     modality = str(getattr(ds, "Modality", "")).upper()
     bits = int(getattr(ds, "BitsAllocated", 16) or 16)
     if modality == "CT" and (rescaled or bits > 8):
         return "hu"
-    if bits <= 8 and not rescaled:
+    if bits <= 8 and not rescaled and modality not in ("MR", "PT", "NM"):
         return "display"
     return "unknown"
 
@@ -475,9 +476,11 @@ def _classic_attrs(ds) -> dict[str, Any]:
 
     return {
         "DiffusionBValue": _number(get((0x0018, 0x9087))),
+        "DiffusionGradientOrientation": _number(get((0x0018, 0x9089))),
         "SiemensBValue(0019,100C)": _private_first_number(get((0x0019, 0x100C))),
         "GEBValue(0043,1039)": _private_first_number(get((0x0043, 0x1039))),
         "PhilipsBValue(2001,1003)": _private_first_number(get((0x2001, 0x1003))),
+        "SequenceName": _number(get((0x0018, 0x0024))),  # Siemens "*ep_b50t", "*ep_b800t"
         "EchoTime": _number(get((0x0018, 0x0081))),
         "EchoNumbers": _number(get((0x0018, 0x0086))),
         "InversionTime": _number(get((0x0018, 0x0082))),
