@@ -52,14 +52,21 @@ def test_nifti_declaring_1024_cubed_in_1kb_is_refused_before_reading(tmp_path: P
 
 def test_peak_memory_stays_small_on_a_16_gib_declaration(tmp_path: Path):
     """Measured in a fresh process: its peak RSS (ru_maxrss) while refusing a 16 GiB declaration."""
+    import lvmmed_hf.data.readers as readers_module
+
     p = tmp_path / "huge.nii.gz"
     with gzip.open(p, "wb") as f:
         f.write(_nifti_header_bytes((2048, 2048, 2048)) + b"\x00" * 4096)
     code = textwrap.dedent(
         f"""
-        import resource
+        import importlib.util, resource, sys
         import nibabel
-        from lvmmed_hf.data.readers import UnreadableImageError, read_nifti
+        # the reader module alone (the package would import torch and transformers first)
+        spec = importlib.util.spec_from_file_location("readers_alone", {readers_module.__file__!r})
+        readers = importlib.util.module_from_spec(spec)
+        sys.modules["readers_alone"] = readers
+        spec.loader.exec_module(readers)
+        UnreadableImageError, read_nifti = readers.UnreadableImageError, readers.read_nifti
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             read_nifti({str(p)!r})
