@@ -243,3 +243,27 @@ def test_one_bomb_costs_only_itself_in_a_prepared_source(tmp_path: Path, scripts
     assert report.examples_written == 20 and report.skipped["unreadable"] == 1
     [detail] = [d for d in report.details if d["reason"] == "unreadable"]
     assert detail["path"] == "train/normal/p99_0.png" and "decompression bomb" in detail["message"]
+
+
+def test_hdf5_frames_beyond_the_bomb_limit_are_refused(tmp_path: Path):
+    import h5py
+
+    side = int(np.sqrt(2 * Image.MAX_IMAGE_PIXELS)) + 100
+    with h5py.File(tmp_path / "big.h5", "w") as f:  # chunked, nothing written: a few KB on disk
+        f.create_dataset("x", shape=(10, side, side), dtype="u1", chunks=(1, 64, 64))
+    assert (tmp_path / "big.h5").stat().st_size < 100_000
+    with pytest.raises(UnreadableImageError, match=r"big\.h5.*bomb"):
+        read_image_data(tmp_path / "big.h5", "hdf5", key="x", start=0, stop=2)
+
+
+def test_unforeseen_decoder_failure_is_a_reader_error_naming_the_file(tmp_path: Path):
+    """A MetaImage header with a non-numeric HeaderSize: whatever fails inside, the caller gets the
+    reader's error type with the path (the builder then skips this file only)."""
+    p = tmp_path / "odd.mhd"
+    p.write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_SHORT\nHeaderSize = many\n"
+        "ElementDataFile = odd.raw\n"
+    )
+    (tmp_path / "odd.raw").write_bytes(b"\x00" * 128)
+    with pytest.raises(UnreadableImageError, match=r"odd\.mhd"):
+        read_image_data(p)

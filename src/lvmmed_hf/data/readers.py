@@ -205,7 +205,12 @@ def guess_reader(path: str | os.PathLike) -> str:
 def read_image_data(
     paths: str | os.PathLike | Sequence[str | os.PathLike], reader: str = "auto", **options: Any
 ) -> ImageData:
-    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader."""
+    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader.
+
+    Every failure of a file (a decoder's own exception, a header the checks did not foresee, memory)
+    comes out as :class:`UnreadableImageError` naming the file, so a builder skips it with a
+    reason instead of stopping; a wrong ``reader`` name or file count is a ``ValueError``.
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -215,18 +220,28 @@ def read_image_data(
         raise ValueError(f"unknown reader {reader!r}; expected one of {READER_KINDS}")
     if reader == "auto":
         reader = "dicom_series" if len(paths) > 1 else guess_reader(paths[0])
-    if reader == "dicom_series":
-        return read_dicom_series(paths[0] if len(paths) == 1 else paths, **options)
-    if len(paths) != 1:
+    if reader != "dicom_series" and len(paths) != 1:
         raise ValueError(f"reader {reader!r} takes one file, got {len(paths)}: {paths[:3]}...")
     fn = {
+        "dicom_series": lambda _, **o: read_dicom_series(paths[0] if len(paths) == 1 else paths, **o),
         "dicom": read_dicom,
         "nifti": read_nifti,
         "metaimage": read_metaimage,
         "hdf5": read_hdf5,
         "image": read_image,
     }
-    return fn[reader](paths[0], **options)
+    try:
+        return fn[reader](paths[0], **options)
+    except UnreadableImageError:
+        raise
+    except MemoryError as e:
+        raise UnreadableImageError(paths[0], f"out of memory while decoding ({e})") from e
+    except Exception as e:  # a decoder bug or a header no check foresaw: this file only
+        logger.debug("reader %s failed on %s", reader, paths[0], exc_info=True)
+        raise UnreadableImageError(
+            paths[0] if len(paths) == 1 else paths[0].parent,
+            f"{reader} reader failed ({type(e).__name__}: {e})",
+        ) from e
 
 
 # --------------------------------------------------------------------------------------------
@@ -1022,7 +1037,12 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         img = nib.load(str(path))
     except Exception as e:
         raise UnreadableImageError(path, f"invalid NIfTI/Analyze file ({type(e).__name__}: {e})") from e
-    _check_nifti_size(img, path)
+    try:
+        _check_nifti_size(img, path)
+    except UnreadableImageError:
+        raise
+    except Exception as e:
+        raise UnreadableImageError(path, f"invalid NIfTI/Analyze header ({type(e).__name__}: {e})") from e
     try:
         arr = np.asanyarray(img.dataobj)
     except Exception as e:
@@ -1126,7 +1146,10 @@ def _check_metaimage_size(path: Path) -> None:
         return
     else:
         target, start = path.parent / data_file, 0
-    header_size = int(fields.get("HeaderSize", "0") or 0) if fields.get("HeaderSize", "0") != "-1" else 0
+    try:
+        header_size = int(fields.get("HeaderSize", "0") or 0)
+    except ValueError as e:
+        raise UnreadableImageError(path, f"invalid HeaderSize {fields.get('HeaderSize')!r}") from e
     what = f"{'x'.join(map(str, dims))} elements of {fields.get('ElementType')}"
     check_declared_size(
         target, required + start + max(header_size, 0), what, "zlib" if compressed else None, path
