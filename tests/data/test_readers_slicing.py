@@ -362,3 +362,38 @@ def test_dicom_ct_is_hu_and_8bit_capture_is_display(tmp_path: Path):
     ds.save_as(tmp_path / "sc.dcm")
     data = read_image_data(tmp_path / "sc.dcm")
     assert data.intensity_kind == "display" and data.array.dtype == np.uint8
+
+
+def test_listed_localizer_files_each_yield_their_own_native_image(tmp_path: Path, slice_scripts):
+    """A 3-plane localizer (one series: axial, sagittal, coronal instance) restricted by a file list
+    naming its three files: three 40 x 32 images, each with its own file as original_path."""
+    raw = tmp_path / "raw"
+    planes = {
+        "1-1.dcm": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        "1-2.dcm": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
+        "1-3.dcm": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
+    }
+    pixels = {}
+    for i, (name, iop) in enumerate(planes.items()):
+        pixels[name] = _noise((40, 32), 20 + i)
+        write_dicom_slice(
+            raw / "1.000000-localizer-54321" / name,
+            pixels[name],
+            modality="MR",
+            slope=None,
+            iop=iop,
+            ipp=(-10.0 * i, 5.0, 3.0),
+            instance=i + 1,
+        )
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"1.000000-localizer-54321/{n}\n" for n in planes))
+    report, ds = _prepare("slice_mr_dicom", raw, tmp_path / "out", slice_scripts, file_list=str(lst))
+    assert report.examples_written == 3 and report.list_entries_unmatched == 0
+    by_path = {r["original_path"]: np.asarray(r["image"]) for r in ds}
+    assert sorted(by_path) == [f"1.000000-localizer-54321/{n}" for n in planes]
+    for name, img in by_path.items():
+        assert img.shape == (40, 32)
+        # one image per plane: scaled by the percentiles of its own pixels (docs/data.md)
+        src = pixels[name.rsplit("/", 1)[1]].astype(np.float64)
+        lo, hi = np.percentile(src, [0.5, 99.5])
+        np.testing.assert_allclose(img, np.clip((src - lo) / (hi - lo), 0, 1) * 65535, atol=1.0)

@@ -558,7 +558,7 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
 
     def _original_path(self, record: Record, data: ImageData, idx: int, data_dir: Path) -> str:
         """The file a stored image came from: the instance file for DICOM series, else the record's path."""
-        src = slice_source_file(data, idx) if len(data.files) > 1 else None
+        src = slice_source_file(data, idx)
         if src is not None:
             return _relpath(Path(src), data_dir)
         if len(record.paths) == 1:
