@@ -1,14 +1,19 @@
-"""From decoded pixels to stored 2D images: orientation, axial slicing, CT windowing, MR scaling.
+"""From decoded pixels to stored 2D images: slicing, orientation, CT windowing, MR scaling.
 
-Conventions (see :mod:`lvmmed_hf.data.readers`): volumes come with an LPS affine. The axial axis is
-the voxel axis whose direction has the largest superior-inferior (z) component; slices are ordered
-inferior to superior, and each slice is laid out radiologically: rows run anterior to posterior
-(+y), columns run patient right to patient left (+x).
+Slicing (docs/data.md, "Slicing rules"): DICOM volumes (``ImageData.native_slices``) are stored one
+image per instance in their own acquisition plane, in the reader's order along the slice normal;
+volumes without per-instance geometry (NIfTI, MetaImage, Analyze; LPS affine, see
+:mod:`lvmmed_hf.data.readers`) are reoriented with ``nibabel.orientations`` to axial slices ordered
+inferior to superior, each laid out radiologically: rows run anterior to posterior (+y), columns
+run patient right to patient left (+x). Degenerate images (a volume slice with a side below
+:data:`MIN_SLICE_SIDE` px, or any image more elongated than :data:`MAX_ASPECT_RATIO`) and
+near-constant ones are skipped with a reason (:class:`SliceResult`).
 
-Stored precision: volumes (CT windowed, MR percentile-scaled) are quantised to ``bits`` (16 by
-default, so a 400 HU window keeps 0.006 HU steps; 8 is available for compact corpora). Raw HU is
-stored as ``uint16(HU + 1024)`` (the usual CT offset; clipped to [0, 65535]). 2D grayscale images
-keep their dtype (uint8 stays uint8, uint16 stays uint16); colour becomes 8-bit RGB.
+Intensity follows what the pixels are (:func:`resolve_intensity`), not the modality label. Stored
+precision: volumes (CT windowed, MR percentile-scaled) are quantised to ``bits`` (16 by default, so
+a 400 HU window keeps 0.006 HU steps; 8 is available for compact corpora). Raw HU is stored as
+``uint16(HU + 1024)`` (the usual CT offset; clipped to [0, 65535]). 2D grayscale images keep their
+dtype (uint8 stays uint8, uint16 stays uint16); colour becomes 8-bit RGB.
 """
 
 from __future__ import annotations
