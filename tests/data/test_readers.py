@@ -388,3 +388,30 @@ def test_series_of_non_image_objects_is_not_an_image_not_unreadable(tmp_path):
     with pytest.raises(UnreadableImageError) as info:
         read_dicom_series(folder)
     assert not isinstance(info.value, NotAnImageError)
+
+
+def test_enhanced_multiframe_with_two_b_values_at_one_position_is_two_sub_series(tmp_path: Path):
+    """Enhanced multi-frame: frames sharing a position, told apart by the per-frame MR Diffusion
+    Sequence (PS3.3 C.8.13.5.9), become two sub-series ordered by b-value."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(get_testdata_file("eCT_Supplemental.dcm"))
+    frames = ds.PerFrameFunctionalGroupsSequence
+    frames[1].PlanePositionSequence[0].ImagePositionPatient = list(
+        frames[0].PlanePositionSequence[0].ImagePositionPatient
+    )
+    for group, b in zip(frames, (1000.0, 0.0)):
+        item = Dataset()
+        item.DiffusionBValue = b
+        group.MRDiffusionSequence = Sequence([item])
+    ds.save_as(tmp_path / "e.dcm")
+    data = read_dicom(tmp_path / "e.dcm")
+    parts = data.split()
+    assert [s for s, _ in parts] == ["_c0", "_c1"]
+    t = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    hu = ds.pixel_array.astype(np.float64) * float(t.RescaleSlope) + float(t.RescaleIntercept)
+    np.testing.assert_array_equal(parts[0][1].array, hu[1:2])  # b = 0 first
+    np.testing.assert_array_equal(parts[1][1].array, hu[0:1])
+    assert parts[0][1].meta["sub_series"] == {"attribute": "DiffusionBValue", "value": 0.0, "index": 0}
