@@ -48,6 +48,7 @@ from lvmmed_hf.data.builder import NOT_IN_SPLIT, UNREADABLE, Record
 from lvmmed_hf.data.layouts.tcia import (
     TCIA_ACCESS,
     TCIA_CITATION,
+    UNMATCHED_FOLDER,
     TciaCollectionBuilder,
     collection_root,
     find_named_dirs,
@@ -124,7 +125,15 @@ class CbisDdsm(TciaCollectionBuilder):
         return True
 
     def iter_records(self, data_dir):
-        cases = find_named_dirs(collection_root(data_dir, self.collection_names), _CASE)
+        others: list = []
+        cases = find_named_dirs(collection_root(data_dir, self.collection_names), _CASE, unmatched=others)
+        for d in others:
+            self._skip(
+                UNMATCHED_FOLDER,
+                d.relative_to(data_dir).as_posix(),
+                f"folder name {d.name!r} is not a CBIS-DDSM case folder ({_CASE}); its files were not read",
+                1,
+            )
         if not cases:
             yield from self._iter_kaggle_jpeg(data_dir)
             return

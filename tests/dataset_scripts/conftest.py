@@ -7,6 +7,7 @@ prepares it through the real pipeline (builder -> Parquet + dataset card) and lo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,21 @@ def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any)
 @pytest.fixture
 def prepare_load():
     return prepare_and_load
+
+
+@pytest.fixture
+def list_tmp(tmp_path):
+    """A scratch folder for the list-coverage fixture trees (tens of thousands of tiny files):
+    in memory (``/dev/shm``) where the machine has it, else ``tmp_path``; removed afterwards."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        d = Path(tempfile.mkdtemp(prefix="lvmmed-lists-", dir=shm))
+        try:
+            yield d
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        yield tmp_path

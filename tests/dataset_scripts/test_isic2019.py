@@ -93,11 +93,11 @@ def test_every_image_gets_its_label_downsampled_included(tmp_path):
 LIST_CLASS = {"MV": "NV"}
 
 
-def test_lvmmed_list_every_entry_mapped_and_labelled(tmp_path):
+def test_lvmmed_list_every_entry_mapped_and_labelled(list_tmp):
     """All 5,101 entries of ISIC2019_Color_Skin (411 of them ``_downsampled``) select one image each,
     and each image's label is the class LVM-Med's list gives it."""
     lines = list_lines("ISIC2019_Color_Skin")
-    raw = tmp_path / "raw"
+    raw = list_tmp / "raw"
     w = TreeWriter(raw)
     gt = ["image," + ",".join(CLASSES)]
     expected = {}
@@ -109,7 +109,7 @@ def test_lvmmed_list_every_entry_mapped_and_labelled(tmp_path):
         gt.append(stem + "," + ",".join("1.0" if c == cls else "0.0" for c in CLASSES))
         expected[f"ISIC_2019_Training_Input/{name}"] = cls
     write_text(raw / "ISIC_2019_Training_GroundTruth.csv", "\n".join(gt) + "\n")
-    cov = list_coverage("isic2019", raw, reference_list("ISIC2019_Color_Skin"), tmp_path / "cache")
+    cov = list_coverage("isic2019", raw, reference_list("ISIC2019_Color_Skin"), list_tmp / "cache")
     assert_full_coverage(cov)
     assert cov.summary() == {"entries": 5101, "mapped": 5101, "excluded": {}}
     got = {r.paths[0].relative_to(raw).as_posix(): r.label for r in cov.records}

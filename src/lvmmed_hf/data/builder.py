@@ -40,6 +40,10 @@ from .readers import ImageData, NotAnImageError, UnreadableImageError, read_imag
 from .volumes import SliceOptions, iter_slices
 
 logger = logging.getLogger(__name__)
+# Raw folders are local: keep this module on pathlib/os.path instead of the URL-aware wrappers that
+# ``datasets`` installs in every builder module on builder creation (``extend_module_for_streaming``
+# checks this marker); the wrappers made each ``str(path)`` parse a URL (see layouts/tcia.py).
+_patched_for_streaming = True
 
 # Modality names used across the package (true modality, see docs/sources.md).
 MODALITIES: tuple[str, ...] = (
