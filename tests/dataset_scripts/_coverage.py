@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lvmmed_hf.data.builder import LvmMedSourceBuilder, SourceReport
 from lvmmed_hf.data.registry import get_source
+from lvmmed_hf.data.sources_table import LIST_COVERAGE, LIST_EXCLUSIONS
 
 LISTS_ENV = "LVMMED_FILE_LISTS"
 _REL = Path("shared") / "reference" / "lvmmed-file-lists"
@@ -73,6 +76,41 @@ def image_bytes(suffix: str) -> bytes:
         return buf.getvalue()
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}[suffix]
     Image.fromarray(arr).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+DICOM_SOP = {
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "MG": "1.2.840.10008.5.1.4.1.1.1.2",
+}
+
+
+def dicom_bytes(modality: str, patient: str, study_uid: str, series_uid: str) -> bytes:
+    """One small valid Part 10 slice (4 x 4, 16 bit) of the given series."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DICOM_SOP[modality]
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = DICOM_SOP[modality]
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PatientID = patient
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ds.ImagePositionPatient = [0.0, 0.0, 0.0]
+    ds.PixelSpacing = [1.0, 1.0]
+    ds.Rows = ds.Columns = 4
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = (np.arange(16, dtype=np.uint16) * 50).tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
 
 
@@ -143,6 +181,17 @@ def list_coverage(
     ``list_exclusion_reason`` (a documented reason), else it counts as unmatched.
     """
     b = make_builder(source, data_dir, cache_dir, file_list=str(list_path), **options)
+    # Remember the keys the builder's own restriction computes (the real method, called once per
+    # path) so the mapping below does not compute them a second time.
+    keys_of: dict[Path, set[str]] = {}
+    real_list_keys = b.list_keys
+
+    def list_keys(rec, p, d):
+        if p not in keys_of:
+            keys_of[p] = real_list_keys(rec, p, d)
+        return keys_of[p]
+
+    b.list_keys = list_keys
     report = SourceReport(source)
     records = b.plan_records(report)
     raw = LvmMedSourceBuilder.parse_file_list(b, list_path)  # the lines, before the builder's own filter
@@ -152,7 +201,7 @@ def list_coverage(
     hits: dict[str, set[Path]] = {}
     for rec in records:
         for p in rec.paths:
-            for k in b.list_keys(rec, p, data_dir):
+            for k in list_keys(rec, p, data_dir):
                 hits.setdefault(k, set()).add(p)
     for e in raw:
         if kept_count[e] > 0:
@@ -184,3 +233,8 @@ def assert_full_coverage(cov: Coverage) -> None:
     )
     assert cov.mapped + sum(cov.excluded.values()) == cov.entries
     assert cov.report is not None and cov.report.list_entries_unmatched == 0
+    # docs/sources.md publishes these numbers (rendered from sources_table.LIST_COVERAGE)
+    entries, mapped, excluded, _unit = LIST_COVERAGE[cov.source]
+    assert cov.summary() == {"entries": entries, "mapped": mapped, "excluded": excluded}
+    for reason in cov.excluded:
+        assert reason in LIST_EXCLUSIONS, f"exclusion {reason!r} is not documented"

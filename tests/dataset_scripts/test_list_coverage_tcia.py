@@ -11,21 +11,19 @@ per entry); one end-to-end prepare per layout family is done in the per-collecti
 
 from __future__ import annotations
 
-import io
 import re
 
-import numpy as np
 import pytest
 from _coverage import (
     TreeWriter,
     assert_full_coverage,
+    dicom_bytes,
     list_coverage,
     list_lines,
     make_builder,
     reference_list,
 )
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from lvmmed_hf.data.builder import SourceReport
 from lvmmed_hf.data.layouts.tcia import UNMATCHED_FOLDER
@@ -46,35 +44,6 @@ TCIA_LISTS = {
     "tcga_sarc": ("0_SSL_TCGA-SARC_Mixed_Multi", "TCGA-SARC"),
     "tcga_thca": ("0_SSL_TCGA-THCA_CT_Thyroid", "TCGA-THCA"),
 }
-_SOP = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
-
-
-def dicom_bytes(modality: str, patient: str, study_uid: str, series_uid: str) -> bytes:
-    """One small valid Part 10 slice (4 x 4, 16 bit) of the given series."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = _SOP[modality]
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = _SOP[modality]
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = modality
-    ds.PatientID = patient
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ds.ImagePositionPatient = [0.0, 0.0, 0.0]
-    ds.PixelSpacing = [1.0, 1.0]
-    ds.Rows = ds.Columns = 4
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = (np.arange(16, dtype=np.uint16) * 50).tobytes()
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def write_tree_from_list(root, collection: str, lines: list[str], modality: str) -> int:
