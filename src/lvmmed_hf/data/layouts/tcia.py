@@ -4,20 +4,28 @@ The NBIA Data Retriever (the download tool of The Cancer Imaging Archive) writes
 layouts, chosen in its "Directory Type" setting::
 
     descriptive (what LVM-Med's file lists name):
-        [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of StudyInstanceUID>/
+        [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of
+        StudyInstanceUID>/
             <SeriesNumber>-<SeriesDescription>-<last 5 digits of SeriesInstanceUID>/<acq>-<instance>.dcm
-        e.g. Pelvic-Reference-Data/Pelvic-Ref-001/11-24-2012-NA-Infinity-1 TreatTx Plan-96820/47628.000000-NewCBCT-96129/1-01.dcm
+        e.g. Pelvic-Reference-Data/Pelvic-Ref-001/11-24-2012-NA-Infinity-1 TreatTx
+        Plan-96820/47628.000000-NewCBCT-96129/1-01.dcm
     classic:
         <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm
 
 Slice files are named ``<acquisition ordinal>-<instance ordinal>.dcm``, left-padded with zeros
-(NBIA Data Retriever 3.6 release notes), so ``1-001.dcm``,
+(NBIA Data Retriever 3.6 release notes,
+https://wiki.nci.nih.gov/display/NBIA/NBIA+Data+Retriever+3.6+Release+Notes), so ``1-001.dcm``,
 ``1-09.dcm`` and ``02-03.dcm`` all occur; older downloads (e.g. CBIS-DDSM's CSV paths) use
 ``000000.dcm``. Nothing here depends on file names: every DICOM file under a patient folder is
 found (by suffix or the DICM magic) and grouped by folder. A retriever series folder
 (``<patient>/<study>/<series>/``) is one series once its first and last files agree on
 SeriesInstanceUID; any other folder (a flat export, a hand-merged folder), or one whose first and
 last files disagree, is regrouped by the SeriesInstanceUID header of every file.
+
+Patient folders are the folders whose name fully matches the collection's ``patient_pattern``,
+taken from the patient ids of LVM-Med's lists and of the collection pages (TCGA-COAD has
+``TCGA-AY-6197A``-like ids besides ``TCGA-CK-6747``); every other non-hidden folder beside them
+is reported as ``unmatched_folder`` with its path (and logged), never dropped silently.
 
 For each series the header of one file decides what happens to it:
 
@@ -71,10 +79,15 @@ TCIA_ACCESS = (
     "TCIA: download the collection's manifest (.tcia) from its page and open it with the NBIA Data Retriever "
     "(either directory type); accept the TCIA Data Usage Policy"
 )
-TCIA_LICENSE = "TCIA Data Usage Policy; the collection page states its licence (Creative Commons for public collections) and the DOI to cite"
+TCIA_LICENSE = (
+    "TCIA Data Usage Policy; the collection page states its licence (Creative Commons for public "
+    "collections) and the DOI to cite"
+)
 TCIA_CITATION = """@article{clark2013tcia,
   title={The Cancer Imaging Archive (TCIA): maintaining and operating a public information repository},
-  author={Clark, Kenneth and Vendt, Bruce and Smith, Kirk and Freymann, John and Kirby, Justin and Koppel, Paul and Moore, Stephen and Phillips, Stanley and Maffitt, David and Pringle, Michael and Tarbox, Lawrence and Prior, Fred},
+  author={Clark, Kenneth and Vendt, Bruce and Smith, Kirk and Freymann, John and Kirby, Justin and Koppel,
+      Paul and Moore, Stephen and Phillips, Stanley and Maffitt, David and Pringle, Michael and Tarbox,
+      Lawrence and Prior, Fred},
   journal={Journal of Digital Imaging}, volume={26}, number={6}, pages={1045--1057}, year={2013}
 }"""
 # TCGA patient ids are the TCGA barcode ``TCGA-<tissue source site>-<participant>`` (2 and 4
@@ -300,7 +313,8 @@ def folder_key(name: str) -> str:
 
 
 def list_key(parts: Sequence[str]) -> str | None:
-    """``<patient>/<study>/<series>/<file>`` (last four parts) -> ``tcia:<patient>/<5 digits>/<5 digits>/<file>``."""
+    """``<patient>/<study>/<series>/<file>`` (last four parts) ->
+    ``tcia:<patient>/<5 digits>/<5 digits>/<file>``."""
     if len(parts) < 4:
         return None
     patient, study, series, name = parts[-4:]
@@ -343,7 +357,8 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     skip_localizers: ClassVar[bool] = True
     layout = (
         "[manifest-<ms>/]<Collection>/<PatientID>/<StudyDate-StudyDescription-nnnnn>/<SeriesNumber-SeriesDescription-nnnnn>/"
-        "<a>-<n>.dcm (NBIA Data Retriever 'descriptive'), or <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/*.dcm ('classic')"
+        "<a>-<n>.dcm (NBIA Data Retriever 'descriptive'), or "
+        "<Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/*.dcm ('classic')"
     )
 
     _scan_report: SourceReport | None = None
@@ -397,7 +412,8 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
                     self._skip(
                         OTHER_MODALITY,
                         rel,
-                        f"modality {s.modality or '?'} is not part of this source ({', '.join(self.accepted_modalities)})",
+                        f"modality {s.modality or '?'} is not part of this source "
+                        f"({', '.join(self.accepted_modalities)})",
                         len(s.files),
                     )
                 elif s.is_localizer and not keep_localizers:
