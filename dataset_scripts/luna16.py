@@ -13,6 +13,9 @@ One record per scan, identified by its SeriesInstanceUID. The file names carry n
 the sampling unit is the scan. Verified: LVM-Med's list ``0_SSL_LUNA2016_Lung`` names
 ``<seriesuid>.mhd`` / ``.raw`` pairs (178 scans = its 20% sample; both entries match the scan
 by stem); ``subset<k>/`` and ``seg-lungs-LUNA16/`` against public loaders of the challenge data.
+Public sources: https://luna16.grand-challenge.org/Data/ and the Zenodo records of the download
+(``subset0.zip``..``subset9.zip`` holding ``<seriesuid>.mhd`` + ``.raw``; ``seg-lungs-LUNA16``;
+``CSVFILES/annotations.csv``), as public LUNA16 loaders lay the folders out.
 """
 
 from pathlib import Path
