@@ -10,6 +10,9 @@ Labels: 0 no DR, 1 mild, 2 moderate, 3 severe, 4 proliferative DR. LVM-Med's lis
 grade (``0_014508ccb9cb.png``); :meth:`list_entry_key` strips it. Each image is its own group
 (no patient ids are published).
 Verified: file and column names from the competition data page; list naming from the LVM-Med list.
+Public source: https://www.kaggle.com/competitions/aptos2019-blindness-detection/data
+(``train_images/<id_code>.png``, ``train.csv`` with columns ``id_code,diagnosis``; public
+PyTorch loaders of the competition read exactly these two columns).
 """
 
 import re

@@ -11,7 +11,10 @@ LVM-Med's list has 292 images = the official ``trainval`` set (205 train + 87 va
 yields ``trainval`` (from trainval.txt, else train.txt + val.txt; without ImageSets every image).
 The boxes go into the ``objects`` feature (``bbox`` = [xmin, ymin, xmax, ymax] px, ``category``).
 Verified: names from the LVM-Med list; BCCD/JPEGImages, Annotations and ImageSets/Main (train, val,
-trainval, test .txt) from public loaders of the repository.
+trainval, test .txt) from public loaders of the repository. Public sources: the repository
+https://github.com/Shenggan/BCCD_Dataset (``BCCD/{JPEGImages,Annotations,ImageSets/Main}``, VOC
+format) and VOC-style loaders that read ``ImageSets/Main/<split>.txt`` under that folder with
+classes rbc, wbc, platelets (e.g. chainercv's ``BCCDBboxDataset``).
 """
 
 import logging

@@ -44,12 +44,14 @@ class Brats2018(MaskedSourceBuilder):
   volume={34}, number={10}, pages={1993--2024}, year={2015}
 }
 @article{bakas2017advancing,
-  title={Advancing The Cancer Genome Atlas glioma MRI collections with expert segmentation labels and radiomic features},
+  title={Advancing The Cancer Genome Atlas glioma MRI collections with expert segmentation labels and radiomic
+      features},
   author={Bakas, Spyridon and Akbari, Hamed and Sotiras, Aristeidis and others},
   journal={Scientific Data}, volume={4}, pages={170117}, year={2017}
 }
 @article{bakas2018identifying,
-  title={Identifying the Best Machine Learning Algorithms for Brain Tumor Segmentation, Progression Assessment, and Overall Survival Prediction in the BRATS Challenge},
+  title={Identifying the Best Machine Learning Algorithms for Brain Tumor Segmentation, Progression
+      Assessment, and Overall Survival Prediction in the BRATS Challenge},
   author={Bakas, Spyridon and Reyes, Mauricio and Jakab, Andras and others},
   journal={arXiv preprint arXiv:1811.02629}, year={2018}
 }"""

@@ -10,6 +10,9 @@ Label = the class folder (``all`` = acute lymphoblastic leukemia blast, ``hem`` 
 patient = the subject token (``UID_44`` for ALL subjects, ``UID_H15`` for healthy ones).
 Verified: file names from the LVM-Med list (10,661 = the full training set); both folder forms
 (Kaggle ``C-NMC_Leukemia/training_data``, TCIA ``C-NMC_training_data``) from public loaders.
+Public sources: the Kaggle mirror https://www.kaggle.com/datasets/andrewmvd/leukemia-classification
+(``C-NMC_Leukemia/training_data/fold_<k>/{all,hem}/*.bmp``) and the TCIA collection page
+(https://www.cancerimagingarchive.net/collection/c-nmc-2019/).
 """
 
 import re

@@ -3,8 +3,10 @@
 Accepted layouts (NBIA Data Retriever, either directory type; the case folders are found up to three
 levels down, e.g. under ``manifest-<ms>/CBIS-DDSM/``)::
 
-    <Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>/<study>/<series>/<file>.dcm      full mammogram
-    <Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>_<k>/<study>/<series>/<file>.dcm  abnormality k:
+    <Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>/<study>/<series>/<file>.dcm      full
+    mammogram
+    <Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>_<k>/<study>/<series>/<file>.dcm  abnormality
+    k:
         ROI mask and cropped image (two series, or one series with two files in the re-released data)
     descriptive folders: 07-20-2016-DDSM-74994/1-full mammogram images-24515/000000.dcm (older) or 1-1.dcm;
     classic folders: <StudyInstanceUID>/<SeriesInstanceUID>/000000.dcm (the form the CSV descriptions quote).
@@ -12,7 +14,8 @@ levels down, e.g. under ``manifest-<ms>/CBIS-DDSM/``)::
 
     Kaggle JPEG re-export ("cbis-ddsm-breast-cancer-image-dataset"), used when no DICOM case folder exists:
         jpeg/<SeriesInstanceUID>/<a>-<n>.jpg
-        csv/dicom_info.csv        image_path (CBIS-DDSM/jpeg/<uid>/<a>-<n>.jpg), PatientID (the case folder name), ...
+        csv/dicom_info.csv        image_path (CBIS-DDSM/jpeg/<uid>/<a>-<n>.jpg), PatientID (the case folder
+        name), ...
         csv/{mass,calc}_case_description_{train,test}_set.csv
 
 Without a file list the builder yields the full mammograms of the official *Training* cases (the Test
@@ -48,6 +51,7 @@ from lvmmed_hf.data.builder import NOT_IN_SPLIT, UNREADABLE, Record
 from lvmmed_hf.data.layouts.tcia import (
     TCIA_ACCESS,
     TCIA_CITATION,
+    UNMATCHED_FOLDER,
     TciaCollectionBuilder,
     collection_root,
     find_named_dirs,
@@ -93,7 +97,8 @@ class CbisDdsm(TciaCollectionBuilder):
         + """
 @article{lee2017cbis,
   title={A curated mammography data set for use in computer-aided detection and diagnosis research},
-  author={Lee, Rebecca Sawyer and Gimenez, Francisco and Hoogi, Assaf and Miyake, Kanae Kawai and Gorovoy, Mia and Rubin, Daniel L.},
+  author={Lee, Rebecca Sawyer and Gimenez, Francisco and Hoogi, Assaf and Miyake, Kanae Kawai and Gorovoy, Mia
+      and Rubin, Daniel L.},
   journal={Scientific Data}, volume={4}, pages={170177}, year={2017}
 }"""
     )
@@ -102,7 +107,8 @@ class CbisDdsm(TciaCollectionBuilder):
     dimensionality = "2d"
     split_rule = "random_20pct_by_volume"
     layout = (
-        "[CBIS-DDSM/]<Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>[_<k>]/<study>/<series>/<file>.dcm "
+        "[CBIS-DDSM/]<Mass|Calc>-<Training|Test>_P_<nnnnn>_<LEFT|RIGHT>_<CC|MLO>[_<k>]/"
+        "<study>/<series>/<file>.dcm "
         "(+ optional <mass|calc>_case_description_<train|test>_set.csv), or the Kaggle JPEG form "
         "jpeg/<SeriesInstanceUID>/<a>-<n>.jpg + csv/dicom_info.csv"
     )
@@ -124,7 +130,15 @@ class CbisDdsm(TciaCollectionBuilder):
         return True
 
     def iter_records(self, data_dir):
-        cases = find_named_dirs(collection_root(data_dir, self.collection_names), _CASE)
+        others: list = []
+        cases = find_named_dirs(collection_root(data_dir, self.collection_names), _CASE, unmatched=others)
+        for d in others:
+            self._skip(
+                UNMATCHED_FOLDER,
+                d.relative_to(data_dir).as_posix(),
+                f"folder name {d.name!r} is not a CBIS-DDSM case folder ({_CASE}); its files were not read",
+                1,
+            )
         if not cases:
             yield from self._iter_kaggle_jpeg(data_dir)
             return

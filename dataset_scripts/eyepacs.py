@@ -13,6 +13,10 @@ patient (the numeric id, so both eyes of a patient stay together, unlike LVM-Med
 draw); pass the list to get LVM-Med's exact images. The list prefixes the grade
 (``0_10003_left.jpeg``); :meth:`list_entry_key` strips it.
 Verified: names and columns from the competition data page; list naming from the LVM-Med list.
+Public sources: https://www.kaggle.com/competitions/diabetic-retinopathy-detection/data
+(``train/<id>_<left|right>.jpeg``, ``trainLabels.csv`` with columns ``image`` (the file stem)
+and ``level`` 0-4), also read this way by TFDS' ``diabetic_retinopathy_detection`` builder and
+by deepchem's ``load_images_DR`` (``DR/train/`` + ``DR/trainLabels.csv``).
 """
 
 import re

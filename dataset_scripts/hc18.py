@@ -11,7 +11,11 @@ Subject = the leading number, so ``010_HC`` and ``010_2HC`` stay together in the
 head circumference is a regression target: ``label`` stays empty and typed extra features
 ``head_circumference_mm`` / ``pixel_size_mm`` hold the CSV values.
 Verified: names and CSV columns from the challenge page and public loaders (``_2HC`` variants,
-``_Annotation`` masks); image names from the LVM-Med list.
+``_Annotation`` masks); image names from the LVM-Med list. Public sources: the Zenodo record
+https://zenodo.org/record/1327317 linked from https://hc18.grand-challenge.org/
+(``training_set/`` with ``<nnn>_HC.png`` and ``<nnn>_HC_Annotation.png``, and
+``training_set_pixel_size_and_HC.csv`` with ``filename``, ``pixel size(mm)``,
+``head circumference (mm)``).
 """
 
 import re

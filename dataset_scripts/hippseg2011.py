@@ -34,7 +34,8 @@ class Hippseg2011(MaskedSourceBuilder):
     license = "no standard licence stated; NITRC project terms, cite the data paper"
     access = "log in to NITRC and download the release from the hippseg_2011 project page"
     citation = """@article{jafari2011dataset,
-  title={Dataset of magnetic resonance images of nonepileptic subjects and temporal lobe epilepsy patients for validation of hippocampal segmentation techniques},
+  title={Dataset of magnetic resonance images of nonepileptic subjects and temporal lobe epilepsy patients for
+      validation of hippocampal segmentation techniques},
   author={Jafari-Khouzani, Kourosh and Elisevich, Kost V and Patel, Suresh and Soltanian-Zadeh, Hamid},
   journal={Neuroinformatics}, volume={9}, number={4}, pages={335--346}, year={2011}
 }"""

@@ -24,7 +24,8 @@ class Hnscc(TciaCollectionBuilder):
     source_name = "hnscc"
     pretty_name = "HNSCC (TCIA)"
     description = (
-        "Head and neck squamous cell carcinoma patients treated with radiotherapy at MD Anderson: planning and "
+        "Head and neck squamous cell carcinoma patients treated with radiotherapy at MD Anderson: planning "
+        "and "
         "follow-up CT (the collection also holds PET, RT structures, doses and plans, which are skipped)."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/hnscc/"
@@ -34,7 +35,8 @@ class Hnscc(TciaCollectionBuilder):
         TCIA_CITATION
         + """
 @article{grossberg2018hnscc,
-  title={Imaging and clinical data archive for head and neck squamous cell carcinoma patients treated with radiotherapy},
+  title={Imaging and clinical data archive for head and neck squamous cell carcinoma patients treated with
+      radiotherapy},
   author={Grossberg, Aaron J. and Mohamed, Abdallah S. R. and Elhalawani, Hesham and others},
   journal={Scientific Data}, volume={5}, pages={180173}, year={2018}
 }"""

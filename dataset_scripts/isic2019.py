@@ -3,14 +3,30 @@
 Accepted layout (the ISIC challenge downloads, unzipped)::
 
     <data_dir>/ISIC_2019_Training_Input/ISIC_<nnnnnnn>[_downsampled].jpg
-    <data_dir>/ISIC_2019_Training_GroundTruth.csv   image, MEL, NV, BCC, AK, BKL, DF, VASC, SCC, UNK (one-hot)
-    <data_dir>/ISIC_2019_Training_Metadata.csv      optional: image, ..., lesion_id (groups the 20% sample)
+    <data_dir>/ISIC_2019_Training_GroundTruth.csv
+        image, MEL, NV, BCC, AK, BKL, DF, VASC, SCC, UNK (one-hot, values 0.0 / 1.0)
+    <data_dir>/ISIC_2019_Training_Metadata.csv      optional
+        image, age_approx, anatom_site_general, lesion_id, sex (lesion_id groups the 20% sample)
 
-Group for the sample = ``lesion_id`` when the metadata gives one (several images of one lesion stay
-together), else the image id. LVM-Med's list prefixes the class (``AK_ISIC_0024763.jpg``, with
-``MV`` for NV); :meth:`list_entry_key` keeps the part from ``ISIC_``.
-Verified: file names, the one-hot columns and ``lesion_id`` in the metadata from public loaders of
-the challenge download; list naming from the LVM-Med list.
+The ``image`` column of both CSVs is the file name without ``.jpg``, *including* the
+``_downsampled`` suffix of the MSK images (``ISIC_0012669_downsampled``): the label is looked up
+under the full file stem. Group for the sample = ``lesion_id`` when the metadata gives one
+(several images of one lesion stay together; it is empty for some images), else the image id.
+LVM-Med's list prefixes the class (``AK_ISIC_0024763.jpg``, with ``MV`` for NV, and
+``BKL_ISIC_0012103_downsampled.jpg``); :meth:`list_entry_key` keeps the part from ``ISIC_``.
+
+Public sources of these facts:
+
+- download names and the folder ``ISIC_2019_Training_Input/``: the challenge data page
+  (https://challenge.isic-archive.com/data/#2019) and FLamby's download script
+  (``flamby/datasets/fed_isic2019/dataset_creation_scripts/download_isic.py``: the three files
+  ``ISIC_2019_Training_Input.zip``, ``ISIC_2019_Training_Metadata.csv``,
+  ``ISIC_2019_Training_GroundTruth.csv``; images opened as ``<image>.jpg`` in that folder; rows
+  with an empty ``lesion_id`` exist);
+- the CSV columns and the ``_downsampled`` ids: FLamby's split file
+  (``fed_isic2019/dataset_creation_scripts/train_test_split``, header
+  ``image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK,...``, rows such as ``ISIC_0012669_downsampled``);
+- list naming: LVM-Med's ``ISIC2019_Color_Skin`` list.
 """
 
 from pathlib import Path
@@ -87,7 +103,8 @@ class Isic2019(LvmMedSourceBuilder):
         except LayoutError as e:
             raise self.missing_data_error(str(e)) from e
         for p in list_images(images, (".jpg", ".jpeg")):
-            image_id = p.stem.replace("_downsampled", "")
+            # The CSVs name an image by its file stem, "_downsampled" included (see the docstring).
+            image_id = p.stem
             row = truth.get(image_id)
             label = one_hot_class(row, CLASSES) if row else None
             group = (meta.get(image_id) or {}).get("lesion_id") or image_id

@@ -12,6 +12,9 @@ the training partition; LVM-Med's 20% sample was drawn from them. Verified: LVM-
 ``KiTS19_CT_Kidney`` names ``case_<nnnnn>/imaging.nii.gz`` and ``.../segmentation.nii.gz`` pairs of
 34 training cases (the segmentation lines are labels and select nothing); the naming matches the
 kits19 repository's ``data/case_<nnnnn>/{imaging,segmentation}.nii.gz``.
+Public source: the README of https://github.com/neheller/kits19 (the ``data/`` tree after
+``starter_code.get_imaging``: ``case_00000``..``case_00209``, each ``imaging.nii.gz`` and
+``segmentation.nii.gz``; 0 background, 1 kidney, 2 tumour).
 """
 
 import re
@@ -35,7 +38,8 @@ class Kits19(MaskedSourceBuilder):
     license = "CC BY-NC-SA 4.0"
     access = "clone github.com/neheller/kits19 and run its get_imaging script (no registration)"
     citation = """@article{heller2019kits19,
-  title={The KiTS19 Challenge Data: 300 Kidney Tumor Cases with Clinical Context, CT Semantic Segmentations, and Surgical Outcomes},
+  title={The KiTS19 Challenge Data: 300 Kidney Tumor Cases with Clinical Context, CT Semantic Segmentations,
+      and Surgical Outcomes},
   author={Heller, Nicholas and Sathianathen, Niranjan and Kalapara, Arveen and others},
   journal={arXiv preprint arXiv:1904.00445}, year={2019}
 }"""
@@ -69,3 +73,8 @@ class Kits19(MaskedSourceBuilder):
     def parse_file_list(self, path):
         entries = super().parse_file_list(path)
         return drop_list_entries(entries, re.compile(r"^segmentation\."), self.source_name, "segmentations")
+
+    def list_exclusion_reason(self, entry: str) -> str | None:
+        """``segmentation_mask`` for the list's ``case_<n>/segmentation.nii.gz`` entries: the
+        ground-truth labels of a case (its ``mask`` feature), not an image of their own."""
+        return "segmentation_mask" if re.match(r"^segmentation\.", entry.rsplit("/", 1)[-1]) else None

@@ -13,6 +13,9 @@ One record per scan, identified by its SeriesInstanceUID. The file names carry n
 the sampling unit is the scan. Verified: LVM-Med's list ``0_SSL_LUNA2016_Lung`` names
 ``<seriesuid>.mhd`` / ``.raw`` pairs (178 scans = its 20% sample; both entries match the scan
 by stem); ``subset<k>/`` and ``seg-lungs-LUNA16/`` against public loaders of the challenge data.
+Public sources: https://luna16.grand-challenge.org/Data/ and the Zenodo records of the download
+(``subset0.zip``..``subset9.zip`` holding ``<seriesuid>.mhd`` + ``.raw``; ``seg-lungs-LUNA16``;
+``CSVFILES/annotations.csv``), as public LUNA16 loaders lay the folders out.
 """
 
 from pathlib import Path
@@ -32,12 +35,14 @@ class Luna16(MaskedSourceBuilder):
     license = "CC BY 4.0 (LIDC-IDRI via TCIA)"
     access = "register on grand-challenge, download subset0-9 from the LUNA16 page (Zenodo mirror)"
     citation = """@article{setio2017validation,
-  title={Validation, comparison, and combination of algorithms for automatic detection of pulmonary nodules in computed tomography images: The LUNA16 challenge},
+  title={Validation, comparison, and combination of algorithms for automatic detection of pulmonary nodules in
+      computed tomography images: The LUNA16 challenge},
   author={Setio, Arnaud Arindra Adiyoso and Traverso, Alberto and De Bel, Thomas and others},
   journal={Medical Image Analysis}, volume={42}, pages={1--13}, year={2017}
 }
 @article{armato2011lung,
-  title={The Lung Image Database Consortium (LIDC) and Image Database Resource Initiative (IDRI): a completed reference database of lung nodules on CT scans},
+  title={The Lung Image Database Consortium (LIDC) and Image Database Resource Initiative (IDRI): a completed
+      reference database of lung nodules on CT scans},
   author={Armato III, Samuel G and McLennan, Geoffrey and Bidaut, Luc and others},
   journal={Medical Physics}, volume={38}, number={2}, pages={915--931}, year={2011}
 }"""

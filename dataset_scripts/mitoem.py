@@ -44,7 +44,8 @@ class MitoEm(MaskedSourceBuilder):
     access = "download the image and label zips from the MitoEM grand-challenge page (no DUA)"
     citation = """@inproceedings{wei2020mitoem,
   title={MitoEM Dataset: Large-scale 3D Mitochondria Instance Segmentation from EM Images},
-  author={Wei, Donglai and Lin, Zudi and Franco-Barranco, Daniel and Wendt, Nils and Liu, Xingyu and Yin, Wenjie and Huang, Xin and Gupta, Aarush and Jang, Won-Dong and Wang, Xueying and others},
+  author={Wei, Donglai and Lin, Zudi and Franco-Barranco, Daniel and Wendt, Nils and Liu, Xingyu and Yin,
+      Wenjie and Huang, Xin and Gupta, Aarush and Jang, Won-Dong and Wang, Xueying and others},
   booktitle={Medical Image Computing and Computer Assisted Intervention (MICCAI)},
   pages={66--76}, year={2020}
 }"""

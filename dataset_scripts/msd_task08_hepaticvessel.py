@@ -4,8 +4,10 @@ Accepted layout (the official ``Task08_HepaticVessel.tar`` from medicaldecathlon
 mirror, unpacked)::
 
     <data_dir>/Task08_HepaticVessel/dataset.json                ("training": image/label pairs)
-    <data_dir>/Task08_HepaticVessel/imagesTr/hepaticvessel_<nnn>.nii.gz     (images; ``._*`` macOS forks ignored)
-    <data_dir>/Task08_HepaticVessel/labelsTr/hepaticvessel_<nnn>.nii.gz     (-> ``mask`` feature, same slice index)
+    <data_dir>/Task08_HepaticVessel/imagesTr/hepaticvessel_<nnn>.nii.gz     (images; ``._*`` macOS forks
+    ignored)
+    <data_dir>/Task08_HepaticVessel/labelsTr/hepaticvessel_<nnn>.nii.gz     (-> ``mask`` feature, same slice
+    index)
     <data_dir>/Task08_HepaticVessel/imagesTs/...                (test images, unlabelled: not used)
 
 ``data_dir`` may also be the ``Task08_HepaticVessel`` folder itself. Verified against LVM-Med's

@@ -9,6 +9,10 @@ Patient/slide group = the name before ``_IMG_`` (``C100P61ThinF``), so the 20% s
 cells of a smear together. LVM-Med's own list (6,120 cells) has cells of nearly every smear, i.e.
 it sampled cells; pass the list to reproduce it exactly (the default stays leakage-safe).
 Verified: file naming from the LVM-Med list; folders from the NLM data page and Rajaraman et al. 2018.
+Public sources: TFDS' ``malaria`` builder (``tensorflow_datasets/image/malaria.py``, archive
+``cell_images.zip`` from the NLM, class names parasitized / uninfected, 27,558 PNG cells) and the
+Kaggle mirror ``iarunava/cell-images-for-detecting-malaria`` (``cell_images/{Parasitized,
+Uninfected}/<slide>_IMG_<date>_<time>_cell_<n>.png``).
 """
 
 from pathlib import Path

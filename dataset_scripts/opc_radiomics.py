@@ -24,7 +24,8 @@ class OpcRadiomics(TciaCollectionBuilder):
     source_name = "opc_radiomics"
     pretty_name = "OPC-Radiomics (TCIA)"
     description = (
-        "Radiotherapy planning CT of oropharyngeal cancer patients from Princess Margaret Cancer Centre, with RT "
+        "Radiotherapy planning CT of oropharyngeal cancer patients from Princess Margaret Cancer Centre, "
+        "with RT "
         "structure sets (skipped here)."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/opc-radiomics/"
@@ -34,9 +35,11 @@ class OpcRadiomics(TciaCollectionBuilder):
         TCIA_CITATION
         + """
 @article{kwan2018opc,
-  title={Radiomic biomarkers to refine risk models for distant metastasis in HPV-related oropharyngeal carcinoma},
+  title={Radiomic biomarkers to refine risk models for distant metastasis in HPV-related oropharyngeal
+      carcinoma},
   author={Kwan, Jennifer Y. Y. and Su, Jie and Huang, Shao Hui and others},
-  journal={International Journal of Radiation Oncology, Biology, Physics}, volume={102}, number={4}, pages={1107--1116}, year={2018}
+  journal={International Journal of Radiation Oncology, Biology, Physics}, volume={102}, number={4},
+      pages={1107--1116}, year={2018}
 }"""
     )
     modality = "CT"

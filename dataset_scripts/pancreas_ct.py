@@ -36,8 +36,10 @@ class PancreasCt(TciaCollectionBuilder):
         + """
 @inproceedings{roth2015deeporgan,
   title={DeepOrgan: Multi-level deep convolutional networks for automated pancreas segmentation},
-  author={Roth, Holger R. and Lu, Le and Farag, Amal and Shin, Hoo-Chang and Liu, Jiamin and Turkbey, Evrim B. and Summers, Ronald M.},
-  booktitle={Medical Image Computing and Computer-Assisted Intervention (MICCAI)}, pages={556--564}, year={2015}
+  author={Roth, Holger R. and Lu, Le and Farag, Amal and Shin, Hoo-Chang and Liu, Jiamin and Turkbey, Evrim B.
+      and Summers, Ronald M.},
+  booktitle={Medical Image Computing and Computer-Assisted Intervention (MICCAI)}, pages={556--564},
+      year={2015}
 }"""
     )
     modality = "CT"

@@ -26,7 +26,8 @@ class PelvicReferenceData(TciaCollectionBuilder):
     source_name = "pelvic_reference_data"
     pretty_name = "Pelvic-Reference-Data (TCIA)"
     description = (
-        "Pelvic simulation CT and cone-beam CT (modality CT in the DICOM header) of radiotherapy patients, with RT "
+        "Pelvic simulation CT and cone-beam CT (modality CT in the DICOM header) of radiotherapy patients, "
+        "with RT "
         "structure sets (skipped here)."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/pelvic-reference-data/"

@@ -11,7 +11,10 @@ Labels: a regression target, so ``label`` is left empty and the values go into t
 features ``boneage_months`` (float32) and ``male`` (bool); None where the CSV lacks the id.
 Each image is one patient.
 Verified: the doubly nested folder and the CSV (id, boneage, male) from public loaders of the Kaggle
-mirror; ids from the LVM-Med list.
+mirror; ids from the LVM-Med list. Public sources: the Kaggle mirror
+https://www.kaggle.com/datasets/kmader/rsna-bone-age (``boneage-training-dataset/
+boneage-training-dataset/<id>.png`` and ``boneage-training-dataset.csv`` with ``id,boneage,male``,
+as the README of github.com/josepablito16/RSNA-Bone-Age shows the tree).
 """
 
 from pathlib import Path

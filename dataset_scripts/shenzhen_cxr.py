@@ -39,8 +39,10 @@ class ShenzhenCxr(LvmMedSourceBuilder):
     access = "direct download from the NLM (ChinaSet_AllFiles.zip), no registration; also mirrored on Kaggle"
     citation = """@article{jaeger2014two,
   title={Two public chest X-ray datasets for computer-aided screening of pulmonary diseases},
-  author={Jaeger, Stefan and Candemir, Sema and Antani, Sameer and W{\\'a}ng, Yi-Xiang J. and Lu, Pu-Xuan and Thoma, George},
-  journal={Quantitative Imaging in Medicine and Surgery}, volume={4}, number={6}, pages={475--477}, year={2014}
+  author={Jaeger, Stefan and Candemir, Sema and Antani, Sameer and W{\\'a}ng, Yi-Xiang J. and Lu, Pu-Xuan and
+      Thoma, George},
+  journal={Quantitative Imaging in Medicine and Surgery}, volume={4}, number={6}, pages={475--477},
+      year={2014}
 }"""
     modality = "X-ray"
     organ = "chest"

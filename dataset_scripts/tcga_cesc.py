@@ -31,7 +31,8 @@ class TcgaCesc(TciaCollectionBuilder):
     source_name = "tcga_cesc"
     pretty_name = "TCGA-CESC (TCIA)"
     description = (
-        "Clinical MRI of The Cancer Genome Atlas cervical squamous cell carcinoma and endocervical adenocarcinoma patients, matched to "
+        "Clinical MRI of The Cancer Genome Atlas cervical squamous cell carcinoma and endocervical "
+        "adenocarcinoma patients, matched to "
         "their TCGA genomic data."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/tcga-cesc/"

@@ -31,7 +31,8 @@ class TcgaKirc(TciaCollectionBuilder):
     source_name = "tcga_kirc"
     pretty_name = "TCGA-KIRC (TCIA)"
     description = (
-        "Clinical CT and MRI of The Cancer Genome Atlas kidney renal clear cell carcinoma patients, matched to "
+        "Clinical CT and MRI of The Cancer Genome Atlas kidney renal clear cell carcinoma patients, matched "
+        "to "
         "their TCGA genomic data."
     )
     homepage = "https://www.cancerimagingarchive.net/collection/tcga-kirc/"

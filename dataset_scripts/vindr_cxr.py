@@ -1,10 +1,12 @@
-"""VinDr-CXR (VinBigData): 18,000 postero-anterior chest radiographs, of which the 15,000 training images are used.
+"""VinDr-CXR (VinBigData): 18,000 postero-anterior chest radiographs, of which the 15,000 training images are
+used.
 
 Accepted layouts (the ``train`` folder is found up to four levels down)::
 
     PhysioNet (vindr-cxr/1.0.0, DICOM originals):
         train/<image_id>.dicom                       (32 hex digits; test/ is not read)
-        annotations/image_labels_train.csv           image_id, rad_ID, <28 label columns of 0/1> (3 rows per image)
+        annotations/image_labels_train.csv           image_id, rad_ID, <28 label columns of 0/1> (3 rows per
+        image)
         annotations/annotations_train.csv            image_id, rad_id, class_name, x_min, y_min, x_max, y_max
     Kaggle competition "vinbigdata-chest-xray-abnormalities-detection" (DICOM):
         train/<image_id>.dicom, train.csv            image_id, class_name, class_id, rad_id, x_min, ...
@@ -67,13 +69,18 @@ class VindrCxr(LvmMedSourceBuilder):
     source_name = "vindr_cxr"
     pretty_name = "VinDr-CXR"
     description = (
-        "Postero-anterior chest X-rays from Hospital 108 and Hanoi Medical University Hospital (Vietnam), each "
+        "Postero-anterior chest X-rays from Hospital 108 and Hanoi Medical University Hospital (Vietnam), "
+        "each "
         "training image labelled by 3 radiologists with 22 local findings (boxes) and 6 global diagnoses."
     )
     homepage = "https://physionet.org/content/vindr-cxr/1.0.0/"
-    license = "PhysioNet Credentialed Health Data License 1.5.0 (DICOM release); Kaggle competition rules for the Kaggle copy"
+    license = (
+        "PhysioNet Credentialed Health Data License 1.5.0 (DICOM release); Kaggle competition rules for the "
+        "Kaggle copy"
+    )
     access = (
-        "PhysioNet credentialed access (account, CITI training, data use agreement), or the Kaggle competition "
+        "PhysioNet credentialed access (account, CITI training, data use agreement), or the Kaggle "
+        "competition "
         "'vinbigdata-chest-xray-abnormalities-detection' after accepting its rules"
     )
     citation = """@article{nguyen2022vindr,
@@ -85,7 +92,10 @@ class VindrCxr(LvmMedSourceBuilder):
     organ = "chest"
     dimensionality = "2d"
     split_rule = "official_train"
-    layout = "train/<image_id>.dicom (+ annotations/image_labels_train.csv or train.csv), or PNG exports train/<image_id>.png"
+    layout = (
+        "train/<image_id>.dicom (+ annotations/image_labels_train.csv or train.csv), or PNG exports "
+        "train/<image_id>.png"
+    )
     lvmmed_file_list = "0_SSL_VinBigData_X-ray_Lung"
     file_list_match = "stem"  # the list names <image_id>.png; the stem matches .dicom originals too
 

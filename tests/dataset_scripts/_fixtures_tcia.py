@@ -39,7 +39,8 @@ _seed = itertools.count(1)
 
 
 def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any):
-    """Prepare ``source`` into ``out_dir`` and load it back with ``datasets.load_dataset`` (train split, report).
+    """Prepare ``source`` into ``out_dir`` and load it back with ``datasets.load_dataset`` (train split,
+    report).
 
     Like conftest's helper (conftest modules are not importable by name in pytest's default import
     mode), but with a cache folder beside ``out_dir``: ``datasets`` names its cache after the output
@@ -178,7 +179,8 @@ class TciaCase:
 
 
 def write_tcia(root: Path, case: TciaCase) -> Path:
-    """Write the collection folder under ``root/manifest-1600000000000/<Collection>/`` (as the retriever does)."""
+    """Write the collection folder under ``root/manifest-1600000000000/<Collection>/`` (as the
+    retriever does)."""
     coll = root / "manifest-1600000000000" / case.collection
     study_uids: dict[tuple[str, str], str] = {}
 
@@ -296,7 +298,8 @@ def check_tcia_source(tmp_path: Path, case: TciaCase) -> None:
 
 
 def check_missing_layout(tmp_path: Path, source: str, dicom_not_in_patient_folder: bool = False) -> None:
-    """Empty folder, missing folder, and DICOM files outside the expected folder names raise the builder's error."""
+    """Empty folder, missing folder, and DICOM files outside the expected folder names raise the
+    builder's error."""
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(SourceDataMissingError, match="Expected layout"):

@@ -7,6 +7,7 @@ prepares it through the real pipeline (builder -> Parquet + dataset card) and lo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,22 @@ def prepare_and_load(source: str, data_dir: Path, out_dir: Path, **options: Any)
 @pytest.fixture
 def prepare_load():
     return prepare_and_load
+
+
+@pytest.fixture
+def list_tmp(tmp_path):
+    """A scratch folder for the list-coverage fixture trees (tens of thousands of tiny files):
+    in memory (``/dev/shm``) where the machine has room there, else under ``tmp_path``; removed
+    afterwards."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    # each tiny file takes a 4 KiB page there: 100,000 files need about 0.4 GiB (containers often
+    # mount a 64 MiB /dev/shm, which is then skipped for tmp_path)
+    in_memory = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * 2**30
+    d = Path(tempfile.mkdtemp(prefix="lvmmed-lists-", dir=shm if in_memory else tmp_path))
+    try:
+        yield d
+    finally:  # not left to pytest's tmp_path retention: these trees hold up to 10^5 files
+        shutil.rmtree(d, ignore_errors=True)

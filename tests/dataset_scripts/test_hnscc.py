@@ -1,7 +1,9 @@
-"""HNSCC (TCIA) on the NBIA descriptive layout, with real names from public loaders of the TCIA download (LVM-Med's list is missing upstream).
+"""HNSCC (TCIA) on the NBIA descriptive layout, with real names from public loaders of the TCIA download
+(LVM-Med's list is missing upstream).
 
 Fixture: ``manifest-<ms>/HNSCC/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
-series and file names (HNSCC-01-<nnnn>, `10-21-2002-RT SIMULATION-79781`), an RT structure set (not_an_image) and a PET series (other_modality).
+series and file names (HNSCC-01-<nnnn>, `10-21-2002-RT SIMULATION-79781`), an RT structure set (not_an_image)
+and a PET series (other_modality).
 """
 
 from __future__ import annotations

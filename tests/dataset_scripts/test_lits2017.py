@@ -1,4 +1,5 @@
-"""LiTS 2017 on the CodaLab layout (Training Batch 1/2) and the Kaggle mirror (volume_pt*/ + segmentations/)."""
+"""LiTS 2017 on the CodaLab layout (Training Batch 1/2) and the Kaggle mirror
+(volume_pt*/ + segmentations/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""MitoEM on the challenge zips' layout: <stack>/im/im<zzzz>.png + <stack>/mito-{train,val}-v2/seg<zzzz>.tif."""
+"""MitoEM on the challenge zips' layout: <stack>/im/im<zzzz>.png +
+<stack>/mito-{train,val}-v2/seg<zzzz>.tif."""
 
 from __future__ import annotations
 

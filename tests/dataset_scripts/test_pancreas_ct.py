@@ -1,7 +1,8 @@
 """Pancreas-CT (TCIA) on the NBIA descriptive layout, with real names from 0_SSL_Pancreas-CT_CT_Pancreas.txt.
 
 Fixture: ``manifest-<ms>/Pancreas-CT/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
-series and file names (series folders without a series number, `Pancreas-22230`), and a stray RT structure set (not_an_image).
+series and file names (series folders without a series number, `Pancreas-22230`), and a stray RT structure set
+(not_an_image).
 """
 
 from __future__ import annotations

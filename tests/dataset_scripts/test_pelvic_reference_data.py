@@ -1,6 +1,8 @@
-"""Pelvic-Reference-Data (TCIA) on the NBIA descriptive layout, with real names from 0_SSL_Pelvic-Reference-Data_CT_Pelvic.txt.
+"""Pelvic-Reference-Data (TCIA) on the NBIA descriptive layout, with real names from
+0_SSL_Pelvic-Reference-Data_CT_Pelvic.txt.
 
-Fixture: ``manifest-<ms>/Pelvic-Reference-Data/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
+Fixture: ``manifest-<ms>/Pelvic-Reference-Data/<patient>/<study>/<series>/<file>.dcm`` with real patient,
+study,
 series and file names (NewSimCT and New_CBCT series), and RT structure sets (not_an_image).
 """
 

@@ -1,4 +1,5 @@
-"""Shenzhen CXR on the NLM archive layout and the Kaggle double-nested mirror, real names from LVM-Med's list."""
+"""Shenzhen CXR on the NLM archive layout and the Kaggle double-nested mirror, real names from
+LVM-Med's list."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """TCGA-KICH (TCIA) on the NBIA descriptive layout, with real names from 0_SSL_TCGA-KICH_Mixed_Kidney.txt.
 
 Fixture: ``manifest-<ms>/TCGA-KICH/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
-series and file names (`02-03.dcm` names); CT and MR patients, modality per series from the header, a PET series skipped (other_modality).
+series and file names (`02-03.dcm` names); CT and MR patients, modality per series from the header, a PET
+series skipped (other_modality).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """TCGA-KIRC (TCIA) on the NBIA descriptive layout, with real names from 0_SSL_TCGA-KIRC_Mixed_Multi.txt.
 
 Fixture: ``manifest-<ms>/TCGA-KIRC/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
-series and file names (a series folder with two acquisitions `1-009.dcm`/`2-044.dcm`); CT and MR patients, and a localizer.
+series and file names (a series folder with two acquisitions `1-009.dcm`/`2-044.dcm`); CT and MR patients, and
+a localizer.
 """
 
 from __future__ import annotations

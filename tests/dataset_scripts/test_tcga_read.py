@@ -1,7 +1,8 @@
 """TCGA-READ (TCIA) on the NBIA descriptive layout, with real names from 0_SSL_TCGA-READ_Mixed_Rectum.txt.
 
 Fixture: ``manifest-<ms>/TCGA-READ/<patient>/<study>/<series>/<file>.dcm`` with real patient, study,
-series and file names; the `Topogram` series LVM-Med's list names is skipped as localizer without a file list and kept with one.
+series and file names; the `Topogram` series LVM-Med's list names is skipped as localizer without a file list
+and kept with one.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def test_vindr_cxr_kaggle_png_export(tmp_path):
     dicom_arr = write_2d(raw / "train" / f"{IDS[0]}.dicom", modality="DX")
     (raw / "train.csv").write_text(
         "image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n"
-        f"{IDS[0]},No finding,14,R11,,,,\n{IDS[1]},Nodule/Mass,8,R9,10,10,20,20\n{IDS[1]},Pleural thickening,11,R9,1,1,5,5\n"
+        f"{IDS[0]},No finding,14,R11,,,,\n{IDS[1]},Nodule/Mass,8,R9,10,10,20,20\n{IDS[1]},Pleural "
+        "thickening,11,R9,1,1,5,5\n"
     )
     ds, _ = prepare_and_load("vindr_cxr", raw, tmp_path / "out")
     assert len(ds) == 3

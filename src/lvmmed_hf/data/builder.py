@@ -40,6 +40,10 @@ from .readers import ImageData, NotAnImageError, UnreadableImageError, read_imag
 from .volumes import SliceOptions, iter_slice_results, slice_source_file
 
 logger = logging.getLogger(__name__)
+# Raw folders are local: keep this module on pathlib/os.path instead of the URL-aware wrappers that
+# ``datasets`` installs in every builder module on builder creation (``extend_module_for_streaming``
+# checks this marker); the wrappers made each ``str(path)`` parse a URL (see layouts/tcia.py).
+_patched_for_streaming = True
 
 # Modality names used across the package (true modality, see docs/sources.md).
 MODALITIES: tuple[str, ...] = (
@@ -619,6 +623,11 @@ def _extra_value(feature: Any, value: Any) -> Any:
 
 
 def _relpath(path: Path, root: Path) -> str:
+    # Paths found by walking ``root`` start with it: a prefix cut is several times cheaper than
+    # os.path.relpath, which dominated file-list matching of lists with 10^5 entries.
+    p, r = str(path), str(root).rstrip(os.sep)
+    if r and p.startswith(r + os.sep):
+        return p[len(r) + 1 :].replace(os.sep, "/")
     try:
         return Path(os.path.relpath(path, root)).as_posix() if str(root) else Path(path).as_posix()
     except ValueError:

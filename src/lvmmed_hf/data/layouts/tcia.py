@@ -4,20 +4,28 @@ The NBIA Data Retriever (the download tool of The Cancer Imaging Archive) writes
 layouts, chosen in its "Directory Type" setting::
 
     descriptive (what LVM-Med's file lists name):
-        [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of StudyInstanceUID>/
+        [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of
+        StudyInstanceUID>/
             <SeriesNumber>-<SeriesDescription>-<last 5 digits of SeriesInstanceUID>/<acq>-<instance>.dcm
-        e.g. Pelvic-Reference-Data/Pelvic-Ref-001/11-24-2012-NA-Infinity-1 TreatTx Plan-96820/47628.000000-NewCBCT-96129/1-01.dcm
+        e.g. Pelvic-Reference-Data/Pelvic-Ref-001/11-24-2012-NA-Infinity-1 TreatTx
+        Plan-96820/47628.000000-NewCBCT-96129/1-01.dcm
     classic:
         <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm
 
 Slice files are named ``<acquisition ordinal>-<instance ordinal>.dcm``, left-padded with zeros
-(NBIA Data Retriever 3.6 release notes), so ``1-001.dcm``,
+(NBIA Data Retriever 3.6 release notes,
+https://wiki.nci.nih.gov/display/NBIA/NBIA+Data+Retriever+3.6+Release+Notes), so ``1-001.dcm``,
 ``1-09.dcm`` and ``02-03.dcm`` all occur; older downloads (e.g. CBIS-DDSM's CSV paths) use
 ``000000.dcm``. Nothing here depends on file names: every DICOM file under a patient folder is
 found (by suffix or the DICM magic) and grouped by folder. A retriever series folder
 (``<patient>/<study>/<series>/``) is one series once its first and last files agree on
 SeriesInstanceUID; any other folder (a flat export, a hand-merged folder), or one whose first and
 last files disagree, is regrouped by the SeriesInstanceUID header of every file.
+
+Patient folders are the folders whose name fully matches the collection's ``patient_pattern``,
+taken from the patient ids of LVM-Med's lists and of the collection pages (TCGA-COAD has
+``TCGA-AY-6197A``-like ids besides ``TCGA-CK-6747``); every other non-hidden folder beside them
+is reported as ``unmatched_folder`` with its path (and logged), never dropped silently.
 
 For each series the header of one file decides what happens to it:
 
@@ -41,6 +49,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,21 +66,42 @@ from ..readers import (
 
 logger = logging.getLogger(__name__)
 
+# ``datasets`` "extends for streaming" the module of every builder class in a builder's MRO when
+# the builder is created: it replaces ``Path``, ``open`` and ``os.path.*`` in that module with
+# URL-aware wrappers (each call parses its argument as a URL). TCIA collections are local folders
+# of tens of thousands of files, where the wrappers made record planning several times slower;
+# this marker (the one ``datasets.streaming.extend_module_for_streaming`` checks) keeps the module
+# on the standard library. :class:`TciaCollectionBuilder` sets it on its subclasses' modules too.
+_patched_for_streaming = True
+
 # Shared facts of TCIA collections (builders add their collection's data paper).
 TCIA_ACCESS = (
     "TCIA: download the collection's manifest (.tcia) from its page and open it with the NBIA Data Retriever "
     "(either directory type); accept the TCIA Data Usage Policy"
 )
-TCIA_LICENSE = "TCIA Data Usage Policy; the collection page states its licence (Creative Commons for public collections) and the DOI to cite"
+TCIA_LICENSE = (
+    "TCIA Data Usage Policy; the collection page states its licence (Creative Commons for public "
+    "collections) and the DOI to cite"
+)
 TCIA_CITATION = """@article{clark2013tcia,
   title={The Cancer Imaging Archive (TCIA): maintaining and operating a public information repository},
-  author={Clark, Kenneth and Vendt, Bruce and Smith, Kirk and Freymann, John and Kirby, Justin and Koppel, Paul and Moore, Stephen and Phillips, Stanley and Maffitt, David and Pringle, Michael and Tarbox, Lawrence and Prior, Fred},
+  author={Clark, Kenneth and Vendt, Bruce and Smith, Kirk and Freymann, John and Kirby, Justin and Koppel,
+      Paul and Moore, Stephen and Phillips, Stanley and Maffitt, David and Pringle, Michael and Tarbox,
+      Lawrence and Prior, Fred},
   journal={Journal of Digital Imaging}, volume={26}, number={6}, pages={1045--1057}, year={2013}
 }"""
-TCGA_PATIENT_PATTERN = r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}"
+# TCGA patient ids are the TCGA barcode ``TCGA-<tissue source site>-<participant>`` (2 and 4
+# alphanumerics), but TCIA's TCGA collections also hold patients with a trailing letter:
+# ``TCGA-AY-4070A``, ``TCGA-AY-5543A``, ``TCGA-AY-6197A`` and ``TCGA-AY-6386A`` in TCGA-COAD
+# (TCIA's collection patient list, and 834 of the 1,647 entries of LVM-Med's TCGA-COAD list).
+# The pattern below fully matches every patient folder of LVM-Med's eight TCGA lists.
+TCGA_PATIENT_PATTERN = r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}[A-Z]?"
 
 LOCALIZER = "localizer"
 OTHER_MODALITY = "other_modality"
+# A folder beside the patient folders whose name is not a patient id of the collection: its files
+# are not read, and the folder is reported under this reason with its path.
+UNMATCHED_FOLDER = "unmatched_folder"
 
 # Words that name a localizer series in SeriesDescription (split on non-alphanumerics, lowercase).
 LOCALIZER_WORDS = frozenset(
@@ -159,26 +189,37 @@ def read_header(path: Path) -> dict[str, Any] | None:
     return out
 
 
-def find_named_dirs(data_dir: Path, pattern: str, max_depth: int = 3) -> list[Path]:
+def find_named_dirs(
+    data_dir: Path, pattern: str, max_depth: int = 3, unmatched: list[Path] | None = None
+) -> list[Path]:
     """Folders whose name fully matches ``pattern``, at the shallowest depth (0..max_depth) holding any.
 
     ``data_dir`` may be the collection folder, the folder holding it, or a ``manifest-<ms>`` folder
-    above it; the search stops descending at a matching folder.
+    above it; the search stops descending at a matching folder. ``unmatched``, when given,
+    receives the other (non-hidden) folders that sit beside a matching one: in a collection folder
+    these are patients whose id the pattern does not cover, which the caller reports.
     """
     rx = re.compile(pattern)
     frontier = [data_dir]
     for _ in range(max_depth + 1):
-        found, nxt = [], []
+        found, nxt, beside = [], [], []
         for d in frontier:
             try:
                 entries = sorted(os.scandir(d), key=lambda e: e.name)
             except OSError:
                 continue
+            here_found, here_other = [], []
             for e in entries:
                 if not e.is_dir():
                     continue
-                (found if rx.fullmatch(e.name) else nxt).append(Path(e.path))
+                (here_found if rx.fullmatch(e.name) else here_other).append(Path(e.path))
+            found += here_found
+            nxt += here_other
+            if here_found:
+                beside += [p for p in here_other if not p.name.startswith(".")]
         if found:
+            if unmatched is not None:
+                unmatched.extend(sorted(beside))
             return sorted(found)
         frontier = nxt
     return []
@@ -272,7 +313,8 @@ def folder_key(name: str) -> str:
 
 
 def list_key(parts: Sequence[str]) -> str | None:
-    """``<patient>/<study>/<series>/<file>`` (last four parts) -> ``tcia:<patient>/<5 digits>/<5 digits>/<file>``."""
+    """``<patient>/<study>/<series>/<file>`` (last four parts) ->
+    ``tcia:<patient>/<5 digits>/<5 digits>/<file>``."""
     if len(parts) < 4:
         return None
     patient, study, series, name = parts[-4:]
@@ -280,10 +322,19 @@ def list_key(parts: Sequence[str]) -> str | None:
 
 
 def _relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a POSIX string.
+
+    Paths found by walking ``root`` start with it, so a prefix cut does (it is much cheaper than
+    ``os.path.relpath``, which ``datasets`` wraps with URL parsing inside builder modules, and
+    the TCIA lists run to 34,000 files); anything else falls back to ``os.path.relpath``.
+    """
+    p, r = str(path), str(root).rstrip(os.sep)
+    if r and p.startswith(r + os.sep):
+        return p[len(r) + 1 :].replace(os.sep, "/")
     try:
         return Path(os.path.relpath(path, root)).as_posix()
     except ValueError:
-        return path.as_posix()
+        return Path(path).as_posix()
 
 
 class TciaCollectionBuilder(LvmMedSourceBuilder):
@@ -306,10 +357,17 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     skip_localizers: ClassVar[bool] = True
     layout = (
         "[manifest-<ms>/]<Collection>/<PatientID>/<StudyDate-StudyDescription-nnnnn>/<SeriesNumber-SeriesDescription-nnnnn>/"
-        "<a>-<n>.dcm (NBIA Data Retriever 'descriptive'), or <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/*.dcm ('classic')"
+        "<a>-<n>.dcm (NBIA Data Retriever 'descriptive'), or "
+        "<Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/*.dcm ('classic')"
     )
 
     _scan_report: SourceReport | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        module = sys.modules.get(cls.__module__)
+        if module is not None:
+            module._patched_for_streaming = True  # see the note at the top of this module
 
     def plan_records(self, report: SourceReport | None = None) -> list[Record]:
         # iter_records has no report argument; keep the planning report to count skipped series in.
@@ -321,8 +379,19 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
             self._scan_report.skip(reason, path, message, count=count)
 
     def patient_dirs(self, data_dir: Path) -> list[Path]:
+        """Patient folders (names fully matching ``patient_pattern``); the other folders beside
+        them are reported as ``unmatched_folder`` with their path, never silently dropped."""
         root = collection_root(data_dir, self.collection_names)
-        return find_named_dirs(root, self.patient_pattern)
+        others: list[Path] = []
+        found = find_named_dirs(root, self.patient_pattern, unmatched=others)
+        for d in others:
+            msg = (
+                f"folder name {d.name!r} is not a patient id of {self.pretty_name or self.source_name} "
+                f"(pattern {self.patient_pattern!r}); its files were not read"
+            )
+            logger.warning("%s: %s", self.source_name, msg)
+            self._skip(UNMATCHED_FOLDER, _relpath(d, data_dir), msg, 1)
+        return found
 
     def iter_tcia_series(self, data_dir: Path) -> Iterator[TciaSeries]:
         """Image series of the source's modalities; the others are counted in the report and left out."""
@@ -343,7 +412,8 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
                     self._skip(
                         OTHER_MODALITY,
                         rel,
-                        f"modality {s.modality or '?'} is not part of this source ({', '.join(self.accepted_modalities)})",
+                        f"modality {s.modality or '?'} is not part of this source "
+                        f"({', '.join(self.accepted_modalities)})",
                         len(s.files),
                     )
                 elif s.is_localizer and not keep_localizers:
@@ -354,8 +424,12 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     def list_keys(self, record: Record, path: Path, data_dir: Path) -> set[str]:
         # LVM-Med's lists name <patient>/<study>/<series>/<file> in one retriever version's
         # descriptive naming; the UID digits in the folder names match any version and the classic type.
-        keys = super().list_keys(record, path, data_dir)
-        key = list_key(_relpath(path, data_dir).split("/"))
+        parts = _relpath(path, data_dir).split("/")
+        if self.file_list_match == "path":
+            keys = {"/".join(parts[i:]) for i in range(len(parts))}  # the base's "path" keys
+        else:
+            keys = super().list_keys(record, path, data_dir)
+        key = list_key(parts)
         return keys | {key} if key else keys
 
     def list_entry_key(self, entry: str) -> str:

@@ -178,7 +178,9 @@ class MaskedSourceBuilder(LvmMedSourceBuilder):
 
 MSD_CITATION = """@article{antonelli2022medical,
   title={The Medical Segmentation Decathlon},
-  author={Antonelli, Michela and Reinke, Annika and Bakas, Spyridon and Farahani, Keyvan and Kopp-Schneider, Annette and Landman, Bennett A and Litjens, Geert and Menze, Bjoern and Ronneberger, Olaf and Summers, Ronald M and others},
+  author={Antonelli, Michela and Reinke, Annika and Bakas, Spyridon and Farahani, Keyvan and Kopp-Schneider,
+      Annette and Landman, Bennett A and Litjens, Geert and Menze, Bjoern and Ronneberger, Olaf and Summers,
+      Ronald M and others},
   journal={Nature Communications},
   volume={13},
   number={1},
@@ -277,6 +279,15 @@ class MsdTaskBuilder(MaskedSourceBuilder):
         prefix = self.task + "/"
         return entry[len(prefix) :] if entry.startswith(prefix) else entry
 
+    def list_exclusion_reason(self, entry: str) -> str | None:
+        """``msd_task_header`` for the ``TaskXX_Name`` lines that open each task's block of
+        LVM-Med's MSD list; ``other_msd_task`` for the entries of the other tasks' blocks."""
+        if _MSD_HEADER.match(entry):
+            return "msd_task_header"
+        return (
+            "other_msd_task" if entry.startswith("Task") and not entry.startswith(self.task + "/") else None
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # ADNI
@@ -367,7 +378,9 @@ class AdniBuilder(LvmMedSourceBuilder):
     access = "apply for access at ida.loni.usc.edu, accept the ADNI DUA, download the collection as NIfTI"
     citation = """@article{jack2008alzheimer,
   title={The Alzheimer's disease neuroimaging initiative (ADNI): MRI methods},
-  author={Jack Jr, Clifford R and Bernstein, Matt A and Fox, Nick C and Thompson, Paul and Alexander, Gene and Harvey, Danielle and Borowski, Bret and Britson, Paula J and L. Whitwell, Jennifer and Ward, Chadwick and others},
+  author={Jack Jr, Clifford R and Bernstein, Matt A and Fox, Nick C and Thompson, Paul and Alexander, Gene and
+      Harvey, Danielle and Borowski, Bret and Britson, Paula J and L. Whitwell, Jennifer and Ward, Chadwick
+      and others},
   journal={Journal of Magnetic Resonance Imaging},
   volume={27},
   number={4},
@@ -405,7 +418,8 @@ class AdniBuilder(LvmMedSourceBuilder):
 
 
 MMWHS_CITATION = """@article{zhuang2019evaluation,
-  title={Evaluation of algorithms for Multi-Modality Whole Heart Segmentation: An open-access grand challenge},
+  title={Evaluation of algorithms for Multi-Modality Whole Heart Segmentation: An open-access grand
+      challenge},
   author={Zhuang, Xiahai and Li, Lei and Payer, Christian and others},
   journal={Medical Image Analysis}, volume={58}, pages={101537}, year={2019}
 }
@@ -456,3 +470,8 @@ class MmwhsBuilder(MaskedSourceBuilder):
     def parse_file_list(self, path: str | os.PathLike) -> list[str]:
         entries = super().parse_file_list(path)
         return drop_list_entries(entries, re.compile(r"_label\.nii"), self.source_name, "label volumes")
+
+    def list_exclusion_reason(self, entry: str) -> str | None:
+        """``label_volume`` for the list's ``<prefix>_train_<id>_label.nii`` entries: the
+        ground-truth labels of a volume (its ``mask`` feature), not an image of their own."""
+        return "label_volume" if re.search(r"_label\.nii", entry.rsplit("/", 1)[-1]) else None
