@@ -158,6 +158,7 @@ def crop_resize(
     boxes: torch.Tensor,
     out_size: int,
     batched: bool | None = None,
+    regions: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Bilinear crop-and-resize of each image's normalised ``boxes`` (mirrored = flipped) to
     ``out_size`` px, float32. ``images: (B, C, H, W)`` padded canvas whose top-left ``sizes[b]``
@@ -168,7 +169,9 @@ def crop_resize(
     into a view (each image behaves as if it were alone, with border padding).
     ``batched=True`` samples the whole canvas at once (accelerators); ``False`` converts and
     samples each image's real region only (cheaper on the CPU when sizes differ); ``None``
-    chooses by device. Both give the same values up to float rounding.
+    chooses by device. Both give the same values up to float rounding. ``regions`` (per-image
+    path): the images' real regions already as floats (:func:`image_regions`), to convert once
+    for both views.
     """
     b, _, canvas_h, canvas_w = images.shape
     if batched is None:
@@ -193,16 +196,25 @@ def crop_resize(
         canvas = images if images.is_floating_point() else to_unit_range(images)
         g = grid(x * w / canvas_w * 2 - 1, y * h / canvas_h * 2 - 1)
         return F.grid_sample(canvas, g, mode="bilinear", padding_mode="border", align_corners=False)
+    if regions is None:
+        regions = image_regions(images, sizes)
     out = torch.empty(b, images.shape[1], out_size, out_size, dtype=dtype, device=images.device)
     g = grid(x * 2 - 1, y * 2 - 1)
-    for i, (hi, wi) in enumerate(sizes.tolist()):
-        region = images[i : i + 1, :, :hi, :wi]
-        if not region.is_floating_point():
-            region = to_unit_range(region)
+    for i, region in enumerate(regions):
         out[i] = F.grid_sample(
-            region, g[i : i + 1], mode="bilinear", padding_mode="border", align_corners=False
+            region[None], g[i : i + 1], mode="bilinear", padding_mode="border", align_corners=False
         )[0]
     return out
+
+
+def image_regions(images: torch.Tensor, sizes: torch.Tensor) -> list[torch.Tensor]:
+    """Each image's real region of a padded canvas, as floats in [0, 1] (codes converted by
+    :func:`lvmmed_hf.intensity.to_unit_range`, only the real pixels)."""
+    regions = []
+    for i, (h, w) in enumerate(sizes.tolist()):
+        region = images[i, :, :h, :w]
+        regions.append(region if region.is_floating_point() else to_unit_range(region))
+    return regions
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -305,7 +317,7 @@ class TwoViewAugmentation:
     def _batched(self, x: torch.Tensor) -> bool:
         return self.batched if self.batched is not None else x.device.type != "cpu"
 
-    def view(self, images: torch.Tensor, sizes: torch.Tensor, which: int, generator=None):
+    def view(self, images: torch.Tensor, sizes: torch.Tensor, which: int, generator=None, regions=None):
         cfg = self.config
         b = images.shape[0]
         pixel = sample_crop_boxes(sizes, cfg.scale, cfg.ratio, generator)
@@ -313,7 +325,7 @@ class TwoViewAugmentation:
         boxes = pixel / torch.stack([w, h, w, h], dim=1)
         flip = torch.rand(b, device=images.device, generator=generator) < cfg.flip_p
         boxes = torch.where(flip.unsqueeze(1), boxes[:, [2, 1, 0, 3]], boxes)
-        x = crop_resize(images, sizes, boxes, cfg.size, batched=self._batched(images))
+        x = crop_resize(images, sizes, boxes, cfg.size, batched=self._batched(images), regions=regions)
         x = self._photometric(x, which, generator)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
@@ -376,6 +388,7 @@ class TwoViewAugmentation:
         if sizes is None:
             sizes = torch.tensor(images.shape[2:], device=images.device).expand(images.shape[0], 2)
         sizes = sizes.to(images.device)
-        xs, bs = self.view(images, sizes, 0, generator)
-        xt, bt = self.view(images, sizes, 1, generator)
+        regions = None if self._batched(images) else image_regions(images, sizes)
+        xs, bs = self.view(images, sizes, 0, generator, regions)
+        xt, bt = self.view(images, sizes, 1, generator, regions)
         return {"pixel_values_s": xs, "pixel_values_t": xt, "boxes_s": bs, "boxes_t": bt}
