@@ -266,3 +266,27 @@ def test_where_the_views_are_made_by_default():
     assert resolve_views_on_device(None, torch.device("cuda", 1)) is True
     assert resolve_views_on_device(None, "cpu") is False
     assert resolve_views_on_device(False, "cuda") is False and resolve_views_on_device(True, "cpu") is True
+
+
+@pytest.mark.parametrize("mode", ["I;16", "L", "RGB"])
+def test_size_cap_is_the_antialiased_bilinear_resize(mode):
+    """Images above max_size are resized by Pillow in the collator: the same filter as torch's
+    antialiased bilinear resize of the [0, 1] values (16-bit exact to a 16-bit step, 8-bit to
+    about one 8-bit step: Pillow resamples 8-bit images in fixed point)."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    shape = (90, 120, 3) if mode == "RGB" else (90, 120)
+    full = 65535 if mode == "I;16" else 255
+    array = (rng.random(shape) * full).astype(np.uint16 if mode == "I;16" else np.uint8)
+    image = Image.fromarray(array)
+    assert image.mode == mode
+    codes = GraphMatchingCollator(max_size=40, on_device=True)([{"image": image}])["images"][0]
+    assert codes.shape[-2:] == (30, 40)
+    unit = torch.from_numpy(array.astype(np.float64) / full)
+    unit = unit.permute(2, 0, 1) if unit.ndim == 3 else unit[None]
+    reference = F.interpolate(
+        unit[None], size=(30, 40), mode="bilinear", antialias=True, align_corners=False
+    )[0]
+    error = (codes.double() / 65535 - reference).abs().max().item()
+    assert error < (2 / 65535 if mode == "I;16" else 1.5 / 255)

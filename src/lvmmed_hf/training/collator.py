@@ -33,6 +33,11 @@ from ..intensity import (
 )
 from .views import TwoViewAugmentation, ViewAugmentationConfig
 
+try:  # Pillow is a dependency of the package
+    from PIL import Image
+except ImportError:  # pragma: no cover
+    Image = None
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,15 +52,36 @@ def image_to_tensor(image: Any) -> torch.Tensor:
     return load_unit_image(image)
 
 
+def _capped_size(height: int, width: int, max_size: int) -> tuple[int, int]:
+    scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def _resize_longer_side(unit: torch.Tensor, max_size: int) -> torch.Tensor:
-    scale = max_size / max(unit.shape[-2:])
-    new = [max(1, round(s * scale)) for s in unit.shape[-2:]]
+    new = _capped_size(*unit.shape[-2:], max_size)
     return F.interpolate(unit[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
+
+
+#: PIL modes resized by Pillow itself (same antialiased bilinear filter as torch's, about twice as
+#: fast on 8-bit RGB); 16-bit is resampled as 32-bit "I" and stays exact to one 16-bit step.
+_PIL_RESIZE_MODES = {"L": "L", "RGB": "RGB", "I;16": "I", "I;16L": "I", "I;16B": "I"}
 
 
 def image_to_codes(image: Any, max_size: int | None = None) -> np.ndarray:
     """Decode one stored image to uint16 codes ``(1 or 3, H, W)`` (``round(65535 * value)``),
     the longer side capped at ``max_size`` (antialiased bilinear, aspect kept)."""
+    if (
+        max_size is not None
+        and Image is not None
+        and isinstance(image, Image.Image)
+        and image.mode in _PIL_RESIZE_MODES
+        and max(image.size) > max_size
+    ):
+        height, width = _capped_size(image.height, image.width, max_size)
+        work = image.convert(_PIL_RESIZE_MODES[image.mode]) if image.mode.startswith("I;16") else image
+        image = work.resize((width, height), Image.BILINEAR)
+        if image.mode == "I":
+            image = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
     array = image_to_channels_first(image)
     if max_size is not None and max(array.shape[-2:]) > max_size:
         return unit_to_codes(_resize_longer_side(to_unit_range(array), max_size)).numpy()
