@@ -130,12 +130,13 @@ def to_channels_first(
             layout = infer_channel_dimension_format(array, num_channels=(1, 3))
         except ValueError:
             layout = None
+    shape = tuple(array.shape)
     if layout == ChannelDimension.LAST:
         array = np.moveaxis(array, -1, 0)
     if layout is None or array.shape[0] not in (1, 3):
-        hint = " (drop the alpha channel of RGBA arrays)" if 4 in (array.shape[0], array.shape[-1]) else ""
+        hint = " (drop the alpha channel of RGBA arrays)" if 4 in (shape[0], shape[-1]) else ""
         raise ValueError(
-            f"image of shape {tuple(array.shape)} has neither 1 nor 3 channels in its "
+            f"image of shape {shape} has neither 1 nor 3 channels in its "
             f"{'first' if layout == ChannelDimension.FIRST else 'last' if layout else 'first or last'} "
             "axis: expected grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)" + hint
         )
