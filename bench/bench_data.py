@@ -298,7 +298,55 @@ def main(argv=None) -> int:
                     f"| {name[6:]} | {label} | {workers} | {n} | {n / dt:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} | {2500 / per_cpu:.0f} |"
                 )
     print("\nGPU target: R50 pretraining >= 2,500 images/s (A100, mixed precision).")
+    bench_views(out, args.stream_limit)
     return 0
+
+
+def bench_views(out: Path, limit: int, batch: int = 32) -> list[tuple]:
+    """CPU cost of the pretraining input per path, in one process (one core), on the prepared
+    sources: ``views on CPU`` (the collator decodes, caps at 512 px and makes both 224 px views,
+    the CPU default) and ``decode + resize only`` (``GraphMatchingCollator(on_device=True)``: the
+    workers' share when the views are made on the GPU, the CUDA default), against decode + Pillow
+    resize to 224 (the same reference as above). Prints the table and returns its rows."""
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from lvmmed_hf.training.collator import GraphMatchingCollator
+    from lvmmed_hf.training.views import ViewAugmentationConfig
+
+    paths = {
+        "views on CPU (paper)": GraphMatchingCollator(ViewAugmentationConfig(), max_size=512),
+        "views on CPU (medical)": GraphMatchingCollator(ViewAugmentationConfig.medical(), max_size=512),
+        "decode + resize only (views on GPU)": GraphMatchingCollator(max_size=512, on_device=True),
+    }
+    rows = []
+    for name in ("bench_jpeg", "bench_dicom"):
+        stored = []
+        for shard in sorted((out / name).glob("train-*.parquet")):
+            stored += [
+                r["bytes"] for r in pq.read_table(shard, columns=["image"]).column("image").to_pylist()
+            ]
+        stored = stored[:limit]
+        n_ref, c_ref = reference_decode(out, name, limit, _ResizePil())
+        ref = n_ref / c_ref
+        for label, collator in paths.items():
+            t = _cpu()
+            for i in range(0, len(stored), batch):
+                collator([{"image": Image.open(io.BytesIO(b))} for b in stored[i : i + batch]])
+            per_cpu = len(stored) / (_cpu() - t)
+            rows.append((name, label, len(stored), per_cpu, ref))
+    print("\n## Pretraining input per CPU core: views on the CPU vs decode + resize only (views on the GPU)")
+    print(
+        "| source | path | images | images per CPU-second | cores per 1,000 img/s "
+        "| decode + Pillow resize ref. | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, label, n, per_cpu, ref in rows:
+        print(
+            f"| {name[6:]} | {label} | {n} | {per_cpu:.0f} | {1000 / per_cpu:.1f} "
+            f"| {ref:.0f} | {per_cpu / ref:.2f} |"
+        )
+    return rows
 
 
 if __name__ == "__main__":

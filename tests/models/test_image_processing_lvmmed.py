@@ -74,14 +74,88 @@ def test_ct_windowing_closed_form():
     np.testing.assert_allclose(out.pixel_values[0].numpy(), _normalise(expected_unit), atol=1e-6)
 
 
-def test_float_inputs_are_used_as_they_are():
+def test_float_inputs_in_unit_range_are_used_as_they_are():
     unit = _rng(1).random((3, 12, 10)).astype(np.float32)
     processor = LvmMedImageProcessor(do_resize=False)
     out = processor(unit, return_tensors="pt").pixel_values[0].numpy()
     np.testing.assert_allclose(out, _normalise(unit), atol=1e-6)
-    twos = np.full((3, 12, 10), 2.0, dtype=np.float32)  # out of [0, 1]: still not rescaled or clipped
-    out = processor(twos, return_tensors="np").pixel_values[0]
-    np.testing.assert_allclose(out, _normalise(twos), atol=1e-6)
+
+
+def test_float_inputs_on_the_8_bit_scale_are_rescaled_as_transformers_does(caplog):
+    from transformers.image_transforms import rescale
+
+    image = (_rng(11).random((12, 10, 3)) * 255).astype(np.float32)  # float in [0, 255]
+    processor = LvmMedImageProcessor(do_resize=False)
+    with caplog.at_level("WARNING"):
+        out = processor(image, return_tensors="np").pixel_values[0]
+    # transformers' own rescale (image * 1/255) is the reference; we also warn
+    reference = np.moveaxis(rescale(image, 1 / 255), -1, 0).astype(np.float64)
+    np.testing.assert_allclose(out, _normalise(reference), atol=1e-5)
+    assert "8-bit scale" in caplog.text or "rescale_factor" in caplog.text
+    # and the same image as uint8 gives the same tensor
+    as_uint8 = processor(np.round(image).astype(np.uint8), return_tensors="np").pixel_values[0]
+    np.testing.assert_allclose(as_uint8, _normalise(np.moveaxis(np.round(image), -1, 0) / 255.0), atol=1e-5)
+    # do_rescale=False keeps the values (transformers' semantics)
+    kept = processor(image, do_rescale=False, return_tensors="np").pixel_values[0]
+    np.testing.assert_allclose(kept, _normalise(np.moveaxis(image, -1, 0).astype(np.float64)), rtol=1e-5)
+
+
+def test_floats_beyond_the_8_bit_scale_and_unwindowed_signed_integers_are_refused():
+    processor = LvmMedImageProcessor(do_resize=False)
+    hu = np.array([[-1000.0, 40.0], [400.0, 3000.0]], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"neither in \[0, 1\] nor on the 8-bit scale.*window_center"):
+        processor(hu)
+    with pytest.raises(ValueError, match="dtype int16.*window_center"):
+        processor(hu.astype(np.int16))
+    # with a window both are fine, and equal
+    a = processor(hu, window_center=40, window_width=400, return_tensors="np").pixel_values
+    b = processor(hu.astype(np.int16), window_center=40, window_width=400, return_tensors="np").pixel_values
+    np.testing.assert_allclose(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("options", [{}, {"do_rescale": False}, {"window_center": 40, "window_width": 400}])
+def test_nan_and_inf_are_refused(bad, options):
+    image = np.full((6, 6), 0.5, dtype=np.float32)
+    image[2, 3] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        LvmMedImageProcessor()(image, **options)
+
+
+def test_uint16_ramp_keeps_its_absolute_scale():
+    """Issue case: a uint16 ramp 0..30000 ends at 30000 / 65535 (0.458), not at 1 (no min-max)."""
+    ramp = np.linspace(0, 30000, 64 * 64).reshape(64, 64).astype(np.uint16)
+    out = LvmMedImageProcessor(do_resize=False)(ramp, return_tensors="np").pixel_values[0, 0]
+    unit = out * STD[0] + MEAN[0]
+    assert unit.max() == pytest.approx(30000 / 65535, abs=1e-5) and unit.min() == pytest.approx(0, abs=1e-5)
+
+
+@pytest.mark.parametrize("height", [1, 3])
+def test_pil_rgb_images_one_or_three_pixels_high_are_channels_last(height):
+    """transformers reads a PIL image as (H, W, C) always: a 1- or 3-pixel-high RGB image is not
+    channels-first (the array (1, W, 3) / (3, W, 3) alone is ambiguous)."""
+    rgb = _rng(12).integers(0, 256, size=(height, 7, 3), dtype=np.uint8)
+    out = LvmMedImageProcessor(do_resize=False)(Image.fromarray(rgb), return_tensors="np").pixel_values
+    assert out.shape == (1, 3, height, 7)
+    np.testing.assert_allclose(out[0], _normalise(np.moveaxis(rgb, -1, 0) / 255.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 3), (3, 7, 3)])
+def test_ambiguous_arrays_follow_infer_channel_dimension_format_unless_overridden(shape):
+    from transformers.image_utils import ChannelDimension, infer_channel_dimension_format
+
+    array = _rng(13).integers(0, 256, size=shape, dtype=np.uint8)
+    processor = LvmMedImageProcessor(do_resize=False)
+    assert infer_channel_dimension_format(array, num_channels=(1, 3)) == ChannelDimension.FIRST
+    inferred = processor(array, return_tensors="np").pixel_values[0]
+    first = array / 255.0  # channels first, as transformers infers
+    np.testing.assert_allclose(inferred, _normalise(first[0] if shape[0] == 1 else first), atol=1e-5)
+    last = processor(array, input_data_format="channels_last", return_tensors="np").pixel_values[0]
+    assert last.shape == (3, shape[0], 7)
+    np.testing.assert_allclose(last, _normalise(np.moveaxis(array, -1, 0) / 255.0), atol=1e-5)
+    # an explicit layout that contradicts the channel count is an error, not a guess
+    with pytest.raises(ValueError, match="neither 1 nor 3 channels"):
+        processor(np.zeros((5, 7, 3), np.uint8), input_data_format="channels_first")
 
 
 @pytest.mark.parametrize(

@@ -22,23 +22,21 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..evaluation import metrics as M
+from ..intensity import load_unit_image
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
     """Images (PIL of any mode incl. 16-bit, arrays) -> (B, 3, size, size), as the pretraining views
-    see them without augmentation: intensities to [0, 1] (16-bit and float min-max per image),
-    whole image resized (antialiased), ImageNet normalisation."""
-    from lvmmed_hf.training.collator import image_to_tensor
-
+    see them without augmentation and as the saved image processor does: intensities to [0, 1] by
+    the package's convention (:mod:`lvmmed_hf.intensity`: uint8 / 255, uint16 / 65535), whole
+    image resized (antialiased), ImageNet normalisation."""
     out = []
     for image in images:
-        x = image_to_tensor(image)
+        x = load_unit_image(image)
         x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
         out.append(
             F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]

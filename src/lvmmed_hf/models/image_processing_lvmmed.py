@@ -2,11 +2,15 @@
 
 Pipeline per image (all arithmetic in float32 torch, never through 8-bit PIL conversions):
 
-1. read PIL / NumPy / torch input of shape (H, W), (H, W, C) or (C, H, W) with C in {1, 3};
-2. intensities to [0, 1]: CT windowing ``clip((x - (center - width / 2)) / width, 0, 1)`` when
-   ``window_center`` and ``window_width`` (in HU, or the input's units) are given; otherwise integers
-   are divided by their dtype's maximum (uint8 by ``rescale_factor`` = 1/255, uint16 by 65535, int16
-   by 32767) and floats are used as they are (expected in [0, 1]);
+1. read PIL / NumPy / torch input of shape (H, W), (H, W, C) or (C, H, W) with C in {1, 3}; the
+   channel axis is inferred as transformers' ``infer_channel_dimension_format`` does, or given by
+   ``input_data_format``;
+2. intensities to [0, 1] by the package's one convention (:mod:`lvmmed_hf.intensity`, the same
+   code the pretraining views run): uint8 times ``rescale_factor`` (1/255), uint16 / 65535, floats
+   in [0, 1] as they are, floats in [0, 255] times ``rescale_factor`` (with a warning); a CT window
+   ``clip((x - (center - width / 2)) / width, 0, 1)`` when ``window_center`` and ``window_width``
+   are given; signed integers (Hounsfield units) without a window, other floats, NaN and inf are
+   refused with a ``ValueError``;
 3. grayscale repeated to 3 channels;
 4. bilinear, antialiased resize to ``size`` (default 224 x 224), optional centre crop;
 5. ``(x - mean) / std`` with ImageNet statistics, as the LVM-Med downstream code does.
@@ -24,26 +28,13 @@ import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_base import BatchFeature
-from transformers.image_utils import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
-    ChannelDimension,
-    PILImageResampling,
-    SizeDict,
-)
+from transformers.image_utils import ChannelDimension, PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
-try:  # Pillow is a dependency of the package; keep the import local to what needs it
-    from PIL import Image
-except ImportError:  # pragma: no cover
-    Image = None
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..intensity import load_unit_image
 
 logger = logging.getLogger(__name__)
-
-#: PIL modes read as arrays directly (their dtype carries the bit depth); all others go through RGB.
-_PIL_ARRAY_MODES = {"L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F", "RGB"}
-#: Integer dtypes with a well-defined full-scale value.
-_SCALED_INT_DTYPES = (np.uint8, np.int8, np.uint16, np.int16)
 
 
 class LvmMedImageProcessorKwargs(ImagesKwargs, total=False):
@@ -67,9 +58,12 @@ class LvmMedImageProcessor(PilBackend):
             `{"shortest_edge": n}` (aspect ratio kept).
         resample: accepted for API compatibility; resizing is always bilinear with antialiasing.
         do_center_crop (`bool`, defaults to `False`), crop_size (`dict[str, int]`): optional centre crop.
-        do_rescale (`bool`, defaults to `True`): map integer intensities to [0, 1] by their dtype's range
-            (uint8 by `rescale_factor`). Floats are never rescaled.
-        rescale_factor (`float`, defaults to 1/255): scale of 8-bit inputs.
+        do_rescale (`bool`, defaults to `True`): map stored intensities to [0, 1] by the package's
+            convention (`lvmmed_hf.intensity`): uint8 times `rescale_factor`, uint16 / 65535, floats in
+            [0, 1] unchanged, floats in [0, 255] times `rescale_factor` (warned). `False` keeps the values.
+        rescale_factor (`float`, defaults to 1/255): scale of 8-bit inputs (uint8 and 8-bit-scale floats).
+        input_data_format (`str`, *optional*): `"channels_first"` or `"channels_last"` for 3-D arrays;
+            inferred as transformers does when not given.
         do_normalize (`bool`, defaults to `True`), image_mean, image_std: ImageNet statistics.
         window_center, window_width (`float`, *optional*): intensity window (HU for CT) applied
             before everything else; replaces the dtype rescaling. Give both or neither.
@@ -81,8 +75,8 @@ class LvmMedImageProcessor(PilBackend):
     model_input_names = ["pixel_values"]
 
     resample = PILImageResampling.BILINEAR
-    image_mean = IMAGENET_DEFAULT_MEAN
-    image_std = IMAGENET_DEFAULT_STD
+    image_mean = list(IMAGENET_MEAN)
+    image_std = list(IMAGENET_STD)
     size = {"height": 224, "width": 224}
     do_resize = True
     do_center_crop = False
@@ -118,79 +112,6 @@ class LvmMedImageProcessor(PilBackend):
         if window_width is not None and not window_width > 0:
             raise ValueError(f"window_width must be positive, got {window_width}")
 
-    @staticmethod
-    def _to_numpy(image) -> np.ndarray:
-        if Image is not None and isinstance(image, Image.Image):
-            if image.mode not in _PIL_ARRAY_MODES:
-                image = image.convert("RGB")  # palette, alpha, CMYK, 1-bit...
-            array = np.asarray(image)
-            if image.mode == "I":
-                # Pillow opens some 16-bit PNG/TIFF files as 32-bit "I": keep them 16-bit when they fit.
-                if array.size and array.min() >= 0 and array.max() <= np.iinfo(np.uint16).max:
-                    array = array.astype(np.uint16)
-            return array
-        if isinstance(image, torch.Tensor):
-            image = image.detach().cpu()
-            if image.dtype == torch.bfloat16:
-                image = image.float()
-            return image.numpy()
-        if isinstance(image, np.ndarray):
-            return image
-        raise TypeError(
-            "images must be PIL images, numpy arrays or torch tensors (or lists of them), "
-            f"got {type(image).__name__}"
-        )
-
-    @staticmethod
-    def _to_channels_first(array: np.ndarray, input_data_format: str | ChannelDimension | None) -> np.ndarray:
-        if array.ndim == 2:
-            return array[None]
-        if array.ndim != 3:
-            raise ValueError(
-                "each image must have shape (H, W), (H, W, C) or (C, H, W); "
-                f"got an array of shape {array.shape}"
-            )
-        if input_data_format is not None:
-            layout = ChannelDimension(input_data_format)
-            return array if layout == ChannelDimension.FIRST else np.moveaxis(array, -1, 0)
-        first_ok, last_ok = array.shape[0] in (1, 3), array.shape[-1] in (1, 3)
-        if last_ok and not first_ok:
-            return np.moveaxis(array, -1, 0)
-        if first_ok:
-            return array
-        raise ValueError(
-            f"image of shape {array.shape} has neither 1 nor 3 channels in its first or last axis: "
-            "expected grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)"
-            + (" (drop the alpha channel of RGBA arrays)" if 4 in (array.shape[0], array.shape[-1]) else "")
-        )
-
-    def _intensities_to_unit(
-        self,
-        array: np.ndarray,
-        do_rescale: bool,
-        rescale_factor: float,
-        window_center: float | None,
-        window_width: float | None,
-    ) -> torch.Tensor:
-        """Raw intensities (any dtype) -> float32 tensor, in [0, 1] for windowed or rescaled input."""
-        dtype = array.dtype
-        values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if window_center is not None:
-            low = window_center - window_width / 2.0
-            return ((values - low) / window_width).clamp_(0.0, 1.0)
-        if not do_rescale or np.issubdtype(dtype, np.floating):
-            return values
-        if dtype == np.bool_:
-            return values
-        if dtype == np.uint8:
-            return values.mul_(rescale_factor)
-        if any(dtype == d for d in _SCALED_INT_DTYPES):
-            return values.div_(float(np.iinfo(dtype).max))
-        raise ValueError(
-            f"cannot rescale an image of dtype {dtype}: give window_center/window_width, or convert it to "
-            "uint8/uint16/int16 or to float in [0, 1]"
-        )
-
     def process_image(
         self,
         image,
@@ -201,10 +122,10 @@ class LvmMedImageProcessor(PilBackend):
         input_data_format: str | ChannelDimension | None = None,
         **kwargs,
     ) -> torch.Tensor:
-        """One raw image -> float32 tensor (3, H, W) with intensities in [0, 1] (unless unscaled floats)."""
-        array = self._to_channels_first(self._to_numpy(image), input_data_format)
-        pixels = self._intensities_to_unit(
-            array,
+        """One raw image -> float32 tensor (3, H, W) in [0, 1] by :mod:`lvmmed_hf.intensity`."""
+        pixels = load_unit_image(
+            image,
+            input_data_format=input_data_format,
             do_rescale=bool(do_rescale),
             rescale_factor=rescale_factor if rescale_factor is not None else self.rescale_factor,
             window_center=window_center,

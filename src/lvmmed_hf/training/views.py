@@ -4,7 +4,13 @@ VICRegL-style global views (Bardes et al., 2022; LVM-Med Sec. 4 / method.md): ra
 to ``size`` px, horizontal flip (p = 0.5), colour jitter (p = 0.8; brightness 0.4, contrast 0.4,
 saturation 0.2, hue 0.1), random grayscale (p = 0.2), Gaussian blur (p = 1.0 for view s, 0.1 for
 view t; sigma in [0.1, 2.0]), ImageNet normalisation. Everything runs batched in torch on the
-tensors' device (no torchvision).
+tensors' device (no torchvision): in the DataLoader workers on the CPU, or on the training device
+(``GraphMatchingCollator(on_device=True)`` + ``collator.make_views``), with the same code and the
+same random draws for the same generator state. On the CPU the photometric operations are computed
+only for the images their coin selects; on other devices for all, selected with ``torch.where``
+(no host synchronisation). Inputs may be float in [0, 1] or uint8 / uint16 codes, read by
+:func:`lvmmed_hf.intensity.to_unit_range`; a one-channel (all-grayscale) batch stays one channel
+until the normalisation.
 
 Boxes are ``(x_left, y_top, x_right, y_bottom)`` in normalised coordinates of the original image
 (``[0, 1]``), where x_left / x_right are the original-image x of the view's left / right border:
@@ -19,8 +25,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..intensity import to_unit_range
+
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -70,18 +77,38 @@ class ViewAugmentationConfig:
 
     @classmethod
     def deterministic(cls, size: int = 224) -> ViewAugmentationConfig:
-        """No randomness: both views are the whole image, view s unchanged, view t in grayscale
-        and blurred (sigma 1 px), so the two views still differ. For tests and debugging."""
+        """No randomness: both views are the whole image (any aspect ratio, squeezed to ``size``),
+        view s unchanged, view t in grayscale and blurred (sigma 1 px), so the two views still
+        differ. For tests and debugging."""
         return cls(
             size=size,
             scale=(1.0, 1.0),
-            ratio=(1.0, 1.0),
+            ratio=_ANY_RATIO,
             flip_p=0.0,
             jitter_p=0.0,
             grayscale_p=(0.0, 1.0),
             blur_p=(0.0, 1.0),
             blur_sigma=(1.0, 1.0),
         )
+
+    @classmethod
+    def identity(cls, size: int = 224) -> ViewAugmentationConfig:
+        """Every random transform off: both views are the whole image resized to ``size`` and
+        normalised, nothing else; what the saved image processor gives at that size (up to the
+        resize filter)."""
+        return cls(
+            size=size,
+            scale=(1.0, 1.0),
+            ratio=_ANY_RATIO,
+            flip_p=0.0,
+            jitter_p=0.0,
+            grayscale_p=(0.0, 0.0),
+            blur_p=(0.0, 0.0),
+        )
+
+
+#: an aspect-ratio range holding every image: with scale (1, 1) the crop is the whole image
+_ANY_RATIO = (1e-6, 1e6)
 
 
 def _uniform(shape, low, high, like, generator):
@@ -126,21 +153,68 @@ def sample_crop_boxes(
 
 
 def crop_resize(
-    images: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, out_size: int
+    images: torch.Tensor,
+    sizes: torch.Tensor,
+    boxes: torch.Tensor,
+    out_size: int,
+    batched: bool | None = None,
+    regions: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Bilinear crop-and-resize of each image's normalised ``boxes`` (mirrored = flipped) to
-    ``out_size`` px. ``images: (B, C, H, W)`` padded canvas whose top-left ``sizes[b]`` is real."""
+    ``out_size`` px, float32. ``images: (B, C, H, W)`` padded canvas whose top-left ``sizes[b]``
+    is real, float in [0, 1] or uint8 / uint16 codes (read by
+    :func:`lvmmed_hf.intensity.to_unit_range`).
+
+    Samples are clamped to the image's outermost pixel centres, so the padding never bleeds
+    into a view (each image behaves as if it were alone, with border padding).
+    ``batched=True`` samples the whole canvas at once (accelerators); ``False`` converts and
+    samples each image's real region only (cheaper on the CPU when sizes differ); ``None``
+    chooses by device. Both give the same values up to float rounding. ``regions`` (per-image
+    path): the images' real regions already as floats (:func:`image_regions`), to convert once
+    for both views.
+    """
     b, _, canvas_h, canvas_w = images.shape
-    t = (torch.arange(out_size, device=images.device, dtype=images.dtype) + 0.5) / out_size
-    h, w = sizes[:, 0].to(images.dtype), sizes[:, 1].to(images.dtype)
+    if batched is None:
+        batched = images.device.type != "cpu"
+    dtype = images.dtype if images.is_floating_point() else torch.float32
+    t = (torch.arange(out_size, device=images.device, dtype=dtype) + 0.5) / out_size
+    h, w = sizes[:, 0].to(dtype).unsqueeze(1), sizes[:, 1].to(dtype).unsqueeze(1)
+    boxes = boxes.to(dtype)
     x = boxes[:, 0:1] + t * (boxes[:, 2:3] - boxes[:, 0:1])  # (B, S) normalised to the image
     y = boxes[:, 1:2] + t * (boxes[:, 3:4] - boxes[:, 1:2])
-    gx = x * w.unsqueeze(1) / canvas_w * 2 - 1
-    gy = y * h.unsqueeze(1) / canvas_h * 2 - 1
-    grid = torch.stack(
-        [gx.unsqueeze(1).expand(b, out_size, out_size), gy.unsqueeze(2).expand(b, out_size, out_size)], dim=-1
-    )
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    x = torch.minimum(torch.maximum(x, 0.5 / w), 1 - 0.5 / w)
+    y = torch.minimum(torch.maximum(y, 0.5 / h), 1 - 0.5 / h)
+
+    def grid(gx, gy):
+        n = gx.shape[0]
+        return torch.stack(
+            [gx.unsqueeze(1).expand(n, out_size, out_size), gy.unsqueeze(2).expand(n, out_size, out_size)],
+            dim=-1,
+        )
+
+    if batched:
+        canvas = images if images.is_floating_point() else to_unit_range(images)
+        g = grid(x * w / canvas_w * 2 - 1, y * h / canvas_h * 2 - 1)
+        return F.grid_sample(canvas, g, mode="bilinear", padding_mode="border", align_corners=False)
+    if regions is None:
+        regions = image_regions(images, sizes)
+    out = torch.empty(b, images.shape[1], out_size, out_size, dtype=dtype, device=images.device)
+    g = grid(x * 2 - 1, y * 2 - 1)
+    for i, region in enumerate(regions):
+        out[i] = F.grid_sample(
+            region[None], g[i : i + 1], mode="bilinear", padding_mode="border", align_corners=False
+        )[0]
+    return out
+
+
+def image_regions(images: torch.Tensor, sizes: torch.Tensor) -> list[torch.Tensor]:
+    """Each image's real region of a padded canvas, as floats in [0, 1] (codes converted by
+    :func:`lvmmed_hf.intensity.to_unit_range`, only the real pixels)."""
+    regions = []
+    for i, (h, w) in enumerate(sizes.tolist()):
+        region = images[i, :, :h, :w]
+        regions.append(region if region.is_floating_point() else to_unit_range(region))
+    return regions
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -165,32 +239,85 @@ def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bij,bjhw->bihw", m, x)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
-    """Separable Gaussian blur with a per-image ``sigma`` (px), reflect padding."""
+def _blur_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
+    """``(B, n, n)`` matrices ``M`` with ``(x @ M)[j] = sum_k w[k] x[reflect(j + k - half)]``: a 1-D
+    convolution with reflect padding as one matrix product per image."""
+    b, k = weights.shape
+    half = k // 2
+    if half >= n:
+        raise ValueError(f"blur kernel of {k} taps is too large for a side of {n} px (reflect padding)")
+    pos = torch.arange(n, device=weights.device).unsqueeze(1) + torch.arange(k, device=weights.device) - half
+    pos = torch.where(pos < 0, -pos, torch.where(pos > n - 1, 2 * (n - 1) - pos, pos))  # (n, k)
+    flat = (pos * n + torch.arange(n, device=weights.device).unsqueeze(1)).reshape(1, -1).expand(b, -1)
+    values = weights.unsqueeze(1).expand(b, n, k).reshape(b, -1)
+    return weights.new_zeros(b, n * n).scatter_add_(1, flat, values).view(b, n, n)
+
+
+def gaussian_blur(
+    x: torch.Tensor, sigma: torch.Tensor, kernel_size: int, batched: bool | None = None
+) -> torch.Tensor:
+    """Separable Gaussian blur with a per-image ``sigma`` (px), reflect padding.
+
+    ``batched=True`` (default off the CPU): each 1-D pass is one batched matrix product with a
+    banded matrix holding the reflected kernel (fast on accelerators). ``False`` (default on the
+    CPU): a depthwise 1-D convolution over rows, then over columns (about 10x fewer operations).
+    Both compute the same sums as padding + convolution."""
     b, c, h, w = x.shape
     half = kernel_size // 2
+    if half >= min(h, w):
+        raise ValueError(f"blur kernel of {kernel_size} taps is too large for an image of {h} x {w} px")
     t = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma.view(-1, 1)) ** 2)
-    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (B*C, K)
-    y = x.reshape(1, b * c, h, w)
-    y = F.conv2d(F.pad(y, (half, half, 0, 0), mode="reflect"), k.view(b * c, 1, 1, -1), groups=b * c)
-    y = F.conv2d(F.pad(y, (0, 0, half, half), mode="reflect"), k.view(b * c, 1, -1, 1), groups=b * c)
-    return y.view(b, c, h, w)
+    k = k / k.sum(1, keepdim=True)  # (B, K)
+    if batched if batched is not None else x.device.type != "cpu":
+        y = torch.matmul(x, _blur_matrix(k, w).unsqueeze(1))
+        rows = _blur_matrix(k, h) if h != w else _blur_matrix(k, w)
+        return torch.matmul(rows.transpose(1, 2).unsqueeze(1), y)
+
+    def rows_pass(z: torch.Tensor) -> torch.Tensor:  # (B, C, R, L): blur along L
+        r, length = z.shape[2], z.shape[3]
+        padded = F.pad(z.reshape(1, b * c * r, length), (half, half), mode="reflect")
+        weights = k.repeat_interleave(c * r, 0).unsqueeze(1)  # (B * C * R, 1, K)
+        return F.conv1d(padded, weights, groups=b * c * r).view(b, c, r, length)
+
+    y = rows_pass(x)
+    return rows_pass(y.transpose(2, 3).contiguous()).transpose(2, 3).contiguous()
+
+
+def _where_selected(x: torch.Tensor, selected: torch.Tensor, op, batched: bool | None = None) -> torch.Tensor:
+    """``op(x[i], i)`` for the images with ``selected[i]``, ``x[i]`` for the others.
+
+    On the CPU only the selected images are computed; elsewhere every image is computed and the
+    result chosen with ``torch.where`` (no host synchronisation). ``op(images, index)`` gets the
+    image subset and an index (tensor or ``slice``) into per-image parameters."""
+    if batched if batched is not None else x.device.type != "cpu":
+        return torch.where(selected.view(-1, 1, 1, 1), op(x, slice(None)), x)
+    index = selected.nonzero().squeeze(1)
+    if index.numel() == 0:
+        return x
+    if index.numel() == x.shape[0]:
+        return op(x, slice(None))
+    return x.index_copy(0, index, op(x.index_select(0, index), index))
 
 
 class TwoViewAugmentation:
     """Make views s and t of a batch and record their crop boxes.
 
-    ``__call__(images, sizes=None, generator=None)``: ``images (B, 1 or 3, H, W)`` float in
-    ``[0, 1]`` (a padded canvas; ``sizes (B, 2)`` gives each image's real height and width, default
-    the full canvas). Returns a dict with ``pixel_values_s``, ``pixel_values_t``
-    ``(B, 3, size, size)`` normalised, and ``boxes_s``, ``boxes_t`` ``(B, 4)``.
+    ``__call__(images, sizes=None, generator=None)``: ``images (B, 1 or 3, H, W)``, float in
+    ``[0, 1]`` or uint8 / uint16 codes (a padded canvas; ``sizes (B, 2)`` gives each image's real
+    height and width, default the full canvas), on any device. Returns a dict with
+    ``pixel_values_s``, ``pixel_values_t`` ``(B, 3, size, size)`` normalised, and ``boxes_s``,
+    ``boxes_t`` ``(B, 4)``, on the images' device.
     """
 
-    def __init__(self, config: ViewAugmentationConfig | None = None) -> None:
+    def __init__(self, config: ViewAugmentationConfig | None = None, batched: bool | None = None) -> None:
         self.config = config or ViewAugmentationConfig()
+        self.batched = batched
 
-    def view(self, images: torch.Tensor, sizes: torch.Tensor, which: int, generator=None):
+    def _batched(self, x: torch.Tensor) -> bool:
+        return self.batched if self.batched is not None else x.device.type != "cpu"
+
+    def view(self, images: torch.Tensor, sizes: torch.Tensor, which: int, generator=None, regions=None):
         cfg = self.config
         b = images.shape[0]
         pixel = sample_crop_boxes(sizes, cfg.scale, cfg.ratio, generator)
@@ -198,52 +325,70 @@ class TwoViewAugmentation:
         boxes = pixel / torch.stack([w, h, w, h], dim=1)
         flip = torch.rand(b, device=images.device, generator=generator) < cfg.flip_p
         boxes = torch.where(flip.unsqueeze(1), boxes[:, [2, 1, 0, 3]], boxes)
-        x = crop_resize(images, sizes, boxes.to(images.dtype), cfg.size)
+        x = crop_resize(images, sizes, boxes, cfg.size, batched=self._batched(images), regions=regions)
         x = self._photometric(x, which, generator)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         mean = torch.tensor(cfg.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(cfg.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std, boxes
 
     def _photometric(self, x: torch.Tensor, which: int, generator=None) -> torch.Tensor:
+        """Colour jitter, random grayscale, blur. Random draws in a fixed order, whatever is
+        computed; a one-channel (gray) batch skips what is the identity on gray images
+        (saturation, hue, grayscale)."""
         cfg = self.config
         b = x.shape[0]
+        gray_batch = x.shape[1] == 1
+        batched = self._batched(x)
 
         def coin(p):
-            return (torch.rand(b, device=x.device, generator=generator) < p).view(b, 1, 1, 1)
+            return torch.rand(b, device=x.device, generator=generator) < p
 
         def factor(amount):
             return _uniform((b,), max(0.0, 1 - amount), 1 + amount, x, generator).view(b, 1, 1, 1)
 
         if cfg.jitter_p > 0:
             jitter = coin(cfg.jitter_p)
-            y = (x * factor(cfg.brightness)).clamp(0, 1)
-            m = _gray(y).mean((2, 3), keepdim=True)
-            y = ((y - m) * factor(cfg.contrast) + m).clamp(0, 1)
-            g = _gray(y)
-            y = ((y - g) * factor(cfg.saturation) + g).clamp(0, 1)
+            bright, contrast = factor(cfg.brightness), factor(cfg.contrast)
+            saturation = factor(cfg.saturation)
             angle = _uniform((b,), -cfg.hue, cfg.hue, x, generator) * 2 * math.pi
-            y = _rotate_hue(y, angle).clamp(0, 1)
-            x = torch.where(jitter, y, x)
+
+            def jitter_op(y, i):
+                y = (y * bright[i]).clamp_(0, 1)
+                m = (y if gray_batch else _gray(y)).mean((2, 3), keepdim=True)
+                y = y.sub_(m).mul_(contrast[i]).add_(m).clamp_(0, 1)
+                if gray_batch:
+                    return y
+                if cfg.saturation > 0:
+                    g = _gray(y)
+                    y = y.sub_(g).mul_(saturation[i]).add_(g).clamp_(0, 1)
+                if cfg.hue > 0:
+                    y = _rotate_hue(y, angle[i]).clamp_(0, 1)
+                return y
+
+            x = _where_selected(x, jitter, jitter_op, batched)
         if cfg.grayscale_p[which] > 0:
-            x = torch.where(coin(cfg.grayscale_p[which]), _gray(x).expand_as(x), x)
+            to_gray = coin(cfg.grayscale_p[which])
+            if not gray_batch:
+                x = _where_selected(x, to_gray, lambda y, i: _gray(y).expand_as(y).contiguous(), batched)
         if cfg.blur_p[which] > 0:
             blur = coin(cfg.blur_p[which])
             sigma = _uniform((b,), cfg.blur_sigma[0], cfg.blur_sigma[1], x, generator)
             kernel = max(3, int(cfg.size * 0.1) // 2 * 2 + 1)  # about 10 % of the view, odd (23 at 224 px)
             kernel = min(kernel, 2 * (cfg.size // 2) - 1)
-            x = torch.where(blur, gaussian_blur(x, sigma, kernel), x)
+            x = _where_selected(x, blur, lambda y, i: gaussian_blur(y, sigma[i], kernel, batched), batched)
         return x
 
     def __call__(self, images: torch.Tensor, sizes: torch.Tensor | None = None, generator=None) -> dict:
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"images must be (B, 1 or 3, H, W), got {tuple(images.shape)}")
-        if not images.is_floating_point():
-            raise ValueError(f"images must be float in [0, 1] (convert 8/16-bit first), got {images.dtype}")
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
+        if not images.is_floating_point() and images.dtype not in (torch.uint8, torch.uint16):
+            raise ValueError(f"images must be float in [0, 1] or uint8 / uint16 codes, got {images.dtype}")
         if sizes is None:
             sizes = torch.tensor(images.shape[2:], device=images.device).expand(images.shape[0], 2)
         sizes = sizes.to(images.device)
-        xs, bs = self.view(images, sizes, 0, generator)
-        xt, bt = self.view(images, sizes, 1, generator)
+        regions = None if self._batched(images) else image_regions(images, sizes)
+        xs, bs = self.view(images, sizes, 0, generator, regions)
+        xt, bt = self.view(images, sizes, 1, generator, regions)
         return {"pixel_values_s": xs, "pixel_values_t": xt, "boxes_s": bs, "boxes_t": bt}
