@@ -46,6 +46,8 @@ def test_ct_series_prepared_loaded_and_streamed(tmp_path, scripts_dir, toy_ct_di
         "slice_index",
         "original_path",
         "label",
+        "height",
+        "width",
     }
     assert isinstance(ds.features["image"], datasets.Image)
     row = ds.filter(
