@@ -160,13 +160,14 @@ def iter_folder_hashes(
 
     from PIL import Image
 
+    from .builder import safe_text
     from .readers import read_image_data
 
     root = Path(folder)
     if not root.is_dir():
         raise LeakageInputError(f"downstream folder {root} does not exist or is not a folder")
     for p in _image_files(root, skipped):
-        rel = p.relative_to(root).as_posix()
+        rel = safe_text(p.relative_to(root).as_posix())  # names that are not UTF-8: \xNN escapes
         try:
             if not stat.S_ISREG(os.stat(p).st_mode):
                 raise ValueError("not a regular file (FIFO, socket or device)")

@@ -527,6 +527,7 @@ def _prepare_locked(
                         "examples_by_modality",
                         "names_escaped",
                     )
+                    if k in part
                 }
             )
         )
