@@ -273,17 +273,20 @@ def main(argv=None) -> int:
     print(f"\nload average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("\n## Preparation (raw -> Parquet)")
     print(
-        "| input | processes | slices | wall s | slices/s (wall) | slices per CPU-second | read-only reference per CPU-s | ratio |"
+        "| input | processes | slices | wall s | slices/s (wall) | slices per CPU-second "
+        "| read-only reference per CPU-s | ratio |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, procs, n, dt, rate, per_cpu, ref in prep:
         print(
-            f"| {name[6:]} | {procs} | {n} | {dt:.1f} | {rate:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} |"
+            f"| {name[6:]} | {procs} | {n} | {dt:.1f} | {rate:.0f} | {per_cpu:.0f} | {ref:.0f} "
+            f"| {per_cpu / ref:.2f} |"
         )
 
     print("\n## Streaming prepared Parquet -> DataLoader (decode + resize to 224)")
     print(
-        "| source | resize | num_workers | images | images/s (wall) | images per CPU-second | decode-only reference per CPU-s | ratio | cores for 2,500 img/s |"
+        "| source | resize | num_workers | images | images/s (wall) | images per CPU-second "
+        "| decode-only reference per CPU-s | ratio | cores for 2,500 img/s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     out = root / "out_p1"
@@ -295,7 +298,8 @@ def main(argv=None) -> int:
                 n, dt, dc = bench_stream(out, name, workers, args.stream_limit, resize)
                 per_cpu = n / dc
                 print(
-                    f"| {name[6:]} | {label} | {workers} | {n} | {n / dt:.0f} | {per_cpu:.0f} | {ref:.0f} | {per_cpu / ref:.2f} | {2500 / per_cpu:.0f} |"
+                    f"| {name[6:]} | {label} | {workers} | {n} | {n / dt:.0f} | {per_cpu:.0f} | {ref:.0f} "
+                    f"| {per_cpu / ref:.2f} | {2500 / per_cpu:.0f} |"
                 )
     print("\nGPU target: R50 pretraining >= 2,500 images/s (A100, mixed precision).")
     bench_views(out, args.stream_limit)

@@ -77,3 +77,60 @@ def test_cli_leakage_exit_code(embedded_corpus, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["corpus_images"] == 4
     Image.open(Path(skimage.__file__).parent / "data" / "ihc.png").save(clean / "b.png")
     assert cli_main(["leakage", "--corpus", str(out), *only, "--downstream", str(clean)]) == 1
+
+
+def _tiny_corpus(tmp_path: Path, scripts_dir: Path, toy_xray_dir: Path) -> Path:
+    from lvmmed_hf.data.prepare import prepare_source
+
+    out = tmp_path / "corpus"
+    prepare_source("toy_xray", toy_xray_dir, out, scripts_dirs=[scripts_dir])
+    return out
+
+
+def _write_png_bomb(path: Path, width: int, height: int) -> None:
+    """A valid 8-bit PNG of black pixels beyond Pillow's decompression-bomb limit (PNG spec:
+    IHDR, zlib-compressed rows led by a filter byte, IEND), compressed in chunks."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    comp, total, block, parts = zlib.compressobj(9), height * (width + 1), bytes(1 << 22), []
+    while total > 0:
+        parts.append(comp.compress(block[: min(total, len(block))]))
+        total -= min(total, len(block))
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    )
+
+
+def test_leakage_exit_codes_and_hostile_downstream_files(tmp_path, scripts_dir, toy_xray_dir):
+    corpus = _tiny_corpus(tmp_path, scripts_dir, toy_xray_dir)
+    down = tmp_path / "down"
+    (down / "sub").mkdir(parents=True)
+    _write_png_bomb(down / "bomb.png", 20000, 10000)
+    good = np.asarray(Image.open(toy_xray_dir / "train" / "normal" / "p00_0.png"))
+    data = (toy_xray_dir / "train" / "normal" / "p02_0.png").read_bytes()
+    (down / "sub" / "truncated.png").write_bytes(data[: len(data) // 2])
+    Image.fromarray(np.full((9, 9), 7, np.uint8)).save(down / "clean.png")
+    report = tmp_path / "r.json"
+    args = ["leakage", "--corpus", str(corpus), "--downstream", str(down), "--report", str(report)]
+    assert cli_main(args) == 0  # no overlap; the bomb and the truncated file do not crash the check
+    saved = json.loads(report.read_text())
+    assert {s["path"]: s["reason"] for s in saved["skipped"]} == {
+        "bomb.png": "too_large",
+        "sub/truncated.png": "unreadable",
+    }
+    assert saved["downstream_images"] == 1 and saved["corpus_images"] == 20
+    tifffile.imwrite(down / "sub" / "copy.tif", good)  # a re-encoded copy of a corpus image
+    assert cli_main(args) == 1  # overlap found
+    assert json.loads(report.read_text())["overlaps"][0]["downstream"] == "sub/copy.tif"
+    # errors: exit status 2, never 1
+    assert cli_main(["leakage", "--corpus", str(tmp_path / "nope"), "--downstream", str(down)]) == 2
+    assert cli_main(["leakage", "--corpus", str(corpus), "--downstream", str(tmp_path / "nope")]) == 2
+    shard = next((corpus / "toy_xray").glob("train-*.parquet"))
+    shard.write_bytes(b"not a parquet file")  # a damaged corpus: an unexpected error
+    assert cli_main(args) == 2

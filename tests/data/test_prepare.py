@@ -1,4 +1,5 @@
-"""Builders through preparation: Parquet + card, load_dataset (also streaming), reports, bad inputs, resume."""
+"""Builders through preparation: Parquet + card, load_dataset (also streaming), reports, bad inputs,
+resume."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def test_ct_series_prepared_loaded_and_streamed(tmp_path, scripts_dir, toy_ct_di
         "slice_index",
         "original_path",
         "label",
+        "height",
+        "width",
     }
     assert isinstance(ds.features["image"], datasets.Image)
     row = ds.filter(
@@ -248,7 +251,8 @@ def test_killed_worker_process_then_resume(tmp_path, scripts_dir, toy_xray_dir):
     out = tmp_path / "out"
     code = (
         "import sys; from lvmmed_hf.data.prepare import prepare_source; "
-        f"prepare_source('toy_xray', {str(toy_xray_dir)!r}, {str(out)!r}, scripts_dirs=[{str(scripts_dir)!r}], records_per_shard=4)"
+        f"prepare_source('toy_xray', {str(toy_xray_dir)!r}, {str(out)!r}, "
+        f"scripts_dirs=[{str(scripts_dir)!r}], records_per_shard=4)"
     )
     env = {**os.environ, EXIT_ENV: "3"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120)

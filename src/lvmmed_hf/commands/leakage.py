@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+EXIT_OVERLAP = 1  # downstream images found in the corpus
+EXIT_ERROR = 2  # the check could not run (missing folder, crash); never confused with an overlap
 
 
 def register(subparsers) -> None:
@@ -10,7 +16,8 @@ def register(subparsers) -> None:
         "leakage",
         help="report downstream test images whose pixels occur in the pretraining corpus",
         description="Compare decoded-pixel hashes (not file names) of a downstream folder or prepared source "
-        "with a corpus prepared by `lvmmed prepare`. Exit code 1 when there is an overlap.",
+        "with a corpus prepared by `lvmmed prepare`. Exit code 0: no overlap; 1: overlap found; "
+        "2: error. Files that cannot be decoded are skipped and listed in the report.",
     )
     p.add_argument("--corpus", required=True, help="folder prepared by `lvmmed prepare`")
     p.add_argument("--corpus-sources", nargs="+", default=None, help="only these sources of the corpus")
@@ -23,13 +30,23 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0: no overlap, 1: overlap found, 2: error (an expected error is logged as one line, anything
+    else with its traceback), so a crash is never read as "overlap found"."""
     from lvmmed_hf.data.leakage import check_leakage
+    from lvmmed_hf.errors import LvmMedUserError
 
-    report = check_leakage(
-        args.corpus,
-        args.downstream,
-        corpus_sources=args.corpus_sources,
-        downstream_source=args.downstream_source,
-        report_path=args.report,
-    )
-    return 1 if report.num_overlapping else 0
+    try:
+        report = check_leakage(
+            args.corpus,
+            args.downstream,
+            corpus_sources=args.corpus_sources,
+            downstream_source=args.downstream_source,
+            report_path=args.report,
+        )
+    except LvmMedUserError as e:
+        logger.error("lvmmed leakage: %s", e)
+        return EXIT_ERROR
+    except Exception:
+        logger.exception("lvmmed leakage: the check failed")
+        return EXIT_ERROR
+    return EXIT_OVERLAP if report.num_overlapping else 0

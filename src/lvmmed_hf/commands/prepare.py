@@ -38,14 +38,18 @@ def register(subparsers) -> None:
         metavar="[NAME=]PATH",
         help="LVM-Med's published file list (restricts the source to exactly those files)",
     )
-    p.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    p.add_argument("--num-proc", type=int, default=1, help="worker processes (>= 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the 20%% sample by patient/volume")
-    p.add_argument("--sample-fraction", type=float, default=0.2)
-    p.add_argument("--stride", type=int, default=1, help="keep every N-th axial slice")
+    p.add_argument("--sample-fraction", type=float, default=0.2, help="fraction of patients kept, in (0, 1]")
+    p.add_argument("--stride", type=int, default=1, help="keep every N-th axial slice (>= 1)")
     p.add_argument(
         "--ct-window", type=float, nargs=2, default=(40.0, 400.0), metavar=("CENTRE", "WIDTH"), help="HU"
     )
-    p.add_argument("--raw-hu", action="store_true", help="store CT as uint16(HU + 1024) instead of windowing")
+    p.add_argument(
+        "--raw-hu",
+        action="store_true",
+        help="store CT as uint16(HU + 1024) instead of windowing (recorded as raw_hu in the report)",
+    )
     p.add_argument(
         "--bits", type=int, choices=(8, 16), default=16, help="precision of windowed/scaled volumes"
     )
@@ -60,27 +64,38 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"lvmmed prepare: {what} expects NAME=PATH, got {item!r}")
+            from lvmmed_hf.errors import InvalidOptionError
+
+            raise InvalidOptionError(f"lvmmed prepare: {what} expects NAME=PATH, got {item!r}")
         k, v = item.split("=", 1)
         out[k] = v
     return out
 
 
 def run(args: argparse.Namespace) -> int:
+    """Validate every option, then prepare; expected errors are ``LvmMedUserError`` (one line)."""
+    from lvmmed_hf.data.builder import validate_options
     from lvmmed_hf.data.embedded import prepare_embedded
     from lvmmed_hf.data.prepare import prepare
+    from lvmmed_hf.errors import InvalidOptionError
 
     options = {
         "seed": args.seed,
         "sample_fraction": args.sample_fraction,
         "stride": args.stride,
         "ct_window": None if args.raw_hu else tuple(args.ct_window),
+        "raw_hu": bool(args.raw_hu),
         "bits": args.bits,
     }
+    validate_options(options)  # before any work
+    if args.num_proc < 1:
+        raise InvalidOptionError(f"--num-proc must be >= 1, got {args.num_proc}")
     sources = _pairs(args.sources, "--sources")
     if args.source:
         if not args.data_dir:
-            raise SystemExit("lvmmed prepare: --source needs --data-dir (the raw folder of that dataset)")
+            raise InvalidOptionError(
+                "lvmmed prepare: --source needs --data-dir (the raw folder of that dataset)"
+            )
         sources[args.source] = args.data_dir
     file_lists = {}
     for item in args.file_list:
@@ -89,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
         elif len(sources) == 1:
             file_lists[next(iter(sources))] = item
         else:
-            raise SystemExit("lvmmed prepare: with several sources, give --file-list NAME=PATH")
+            raise InvalidOptionError("lvmmed prepare: with several sources, give --file-list NAME=PATH")
     if not sources and not args.embedded:
-        raise SystemExit(
+        raise InvalidOptionError(
             "lvmmed prepare: give --embedded, --source NAME --data-dir DIR, or --sources NAME=DIR ..."
         )
     reports = {}

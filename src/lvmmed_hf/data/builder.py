@@ -23,12 +23,15 @@ code in several processes to write Parquet shards for ``load_dataset``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import posixpath
+import stat
 import struct
+import warnings
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +39,7 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
+from ..errors import InvalidOptionError, LvmMedUserError
 from .readers import ImageData, NotAnImageError, UnreadableImageError, read_image_data
 from .volumes import SliceOptions, iter_slice_results, slice_source_file
 
@@ -75,16 +79,46 @@ DEGENERATE_SLICE = "degenerate_slice"  # thinner than the minimum side or too el
 NOT_IN_LIST = "not_in_list"
 NOT_AN_IMAGE = "not_an_image"
 NOT_IN_SPLIT = "not_in_split"
+TOO_LARGE = "too_large"  # a decompression bomb: more pixels than Pillow's limit
+NOT_A_FILE = "not_a_file"  # a FIFO, socket or device where a file was expected
+UNREADABLE_FOLDER = "unreadable_folder"  # a folder under the data directory that cannot be listed
 
 _MAX_DETAILS = 200
 
 
-class SourceDataMissingError(FileNotFoundError):
+class SourceDataMissingError(LvmMedUserError, FileNotFoundError):
     """The raw data folder of a source is missing, empty or not laid out as the dataset is distributed."""
 
 
-class FileListError(ValueError):
+class FileListError(LvmMedUserError, ValueError):
     """A published file list could not be read or matched nothing in the raw folder."""
+
+
+class SourceReadError(LvmMedUserError, PermissionError):
+    """The builder could not list a folder it needs (e.g. the data directory's own sub-folders)."""
+
+
+def unreadable_folders(root: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(folder, reason)`` for every folder under ``root`` that cannot be listed (``os.walk`` with
+    an error handler; symbolic links to folders are not followed)."""
+    found: list[tuple[str, str]] = []
+
+    def onerror(err: OSError) -> None:
+        found.append((str(err.filename), f"cannot list folder: {err.strerror or err}"))
+
+    for _ in os.walk(root, onerror=onerror):
+        pass
+    return found
+
+
+def safe_text(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (Python keeps them as lone
+    surrogates, which Arrow and JSON writers refuse) become ``\\xNN`` escapes, as ``ls -b`` shows them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,14 +178,18 @@ class SourceReport:
     list_entries_unmatched: int = 0
     examples_by_modality: Counter = field(default_factory=Counter)
     details: list[dict[str, str]] = field(default_factory=list)
+    names_escaped: int = 0  # stored images whose file name was not UTF-8 (see safe_text)
 
     def skip(self, reason: str, path: str | os.PathLike = "", message: str = "", count: int = 1) -> None:
         self.skipped[reason] += count
         if len(self.details) < _MAX_DETAILS and (reason != NOT_IN_LIST or message):
-            self.details.append({"reason": reason, "path": str(path), "message": message})
+            self.details.append(
+                {"reason": reason, "path": safe_text(str(path)), "message": safe_text(message)}
+            )
 
     def merge(self, other: SourceReport) -> None:
         self.files_read += other.files_read
+        self.names_escaped += other.names_escaped
         self.examples_written += other.examples_written
         self.skipped.update(other.skipped)
         self.examples_by_modality.update(other.examples_by_modality)
@@ -198,6 +236,9 @@ class LvmMedSourceConfig(datasets.BuilderConfig):
         sample_fraction: fraction of patients kept by ``random_20pct_by_volume``.
         stride: keep every ``stride``-th axial slice / frame.
         ct_window: (centre, width) in HU, or None to store raw HU as uint16(HU + 1024).
+        raw_hu: True stores raw HU (same as ``ct_window=None``). ``datasets`` drops keyword
+            arguments that are None when it builds a config, so ``ct_window=None`` is turned into
+            ``raw_hu=True`` by the builder, and the flag is what the resume fingerprint records.
         mr_percentiles: percentiles of each volume mapped to 0 and full scale.
         bits: 8 or 16, precision of windowed/scaled volumes.
         empty_tolerance: slices whose std is below this fraction of full scale are dropped.
@@ -209,22 +250,77 @@ class LvmMedSourceConfig(datasets.BuilderConfig):
     sample_fraction: float = 0.2
     stride: int = 1
     ct_window: tuple[float, float] | None = (40.0, 400.0)
+    raw_hu: bool = False
     mr_percentiles: tuple[float, float] = (0.5, 99.5)
     bits: int = 16
     empty_tolerance: float = 0.005
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Check and normalise every option; raises :class:`~lvmmed_hf.errors.InvalidOptionError`.
+
+        Called by ``__post_init__`` and again by the builder, because ``datasets`` sets the
+        attributes of a config directly (``setattr``), bypassing ``__post_init__``.
+        """
+        if self.raw_hu not in (True, False):
+            raise InvalidOptionError(f"raw_hu must be True or False, got {self.raw_hu!r}")
+        self.raw_hu = bool(self.raw_hu)
+        if self.raw_hu:
+            self.ct_window = None
         if self.ct_window is not None:
-            self.ct_window = tuple(float(v) for v in self.ct_window)
-            if len(self.ct_window) != 2 or self.ct_window[1] <= 0:
-                raise ValueError(f"ct_window must be (centre, width>0) in HU, got {self.ct_window}")
-        if not 0.0 < self.sample_fraction <= 1.0:
-            raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+            window = _numbers("ct_window", self.ct_window, 2)
+            if window[1] <= 0:
+                raise InvalidOptionError(
+                    f"ct_window must be (centre, width) in HU with width > 0, got {list(self.ct_window)}"
+                )
+            self.ct_window = window
+        lo, hi = _numbers("mr_percentiles", self.mr_percentiles, 2)
+        if not 0.0 <= lo < hi <= 100.0:
+            raise InvalidOptionError(
+                f"mr_percentiles must be (low, high) with 0 <= low < high <= 100, got {[lo, hi]}"
+            )
+        self.mr_percentiles = (lo, hi)
+        (fraction,) = _numbers("sample_fraction", (self.sample_fraction,), 1)
+        if not 0.0 < fraction <= 1.0:
+            raise InvalidOptionError(f"sample_fraction must be in (0, 1], got {self.sample_fraction!r}")
+        self.sample_fraction = fraction
+        self.stride = _integer("stride", self.stride, minimum=1)
+        self.seed = _integer("seed", self.seed, minimum=0)
+        self.bits = _integer("bits", self.bits, minimum=0)
         if self.bits not in (8, 16):
-            raise ValueError(f"bits must be 8 or 16, got {self.bits}")
-        if int(self.stride) < 1:
-            raise ValueError(f"stride must be >= 1, got {self.stride}")
+            raise InvalidOptionError(f"bits must be 8 or 16, got {self.bits}")
+        (tolerance,) = _numbers("empty_tolerance", (self.empty_tolerance,), 1)
+        if not 0.0 <= tolerance < 1.0:
+            raise InvalidOptionError(f"empty_tolerance must be in [0, 1), got {self.empty_tolerance!r}")
+        self.empty_tolerance = tolerance
+        if self.file_list is not None:
+            if not Path(self.file_list).is_file():
+                raise FileListError(f"file list {str(self.file_list)!r} does not exist or is not a file")
+            self.file_list = str(self.file_list)
+
+
+def _numbers(name: str, value: Any, n: int) -> tuple[float, ...]:
+    """``value`` as ``n`` finite floats, or an :class:`InvalidOptionError` naming the option."""
+    try:
+        items = tuple(value)
+        out = tuple(float(v) for v in items if not isinstance(v, (bool, str)))
+    except (TypeError, ValueError):
+        items, out = (), ()
+    if len(items) != n or len(out) != n or not all(math.isfinite(v) for v in out):
+        raise InvalidOptionError(f"{name} must be {n} finite number(s), got {value!r}")
+    return out
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (no bools, no fractional floats)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidOptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not float(value).is_integer() or int(value) < minimum:
+        raise InvalidOptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 OPTION_NAMES: tuple[str, ...] = (
@@ -233,10 +329,24 @@ OPTION_NAMES: tuple[str, ...] = (
     "sample_fraction",
     "stride",
     "ct_window",
+    "raw_hu",
     "mr_percentiles",
     "bits",
     "empty_tolerance",
 )
+
+
+def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check option values (:class:`LvmMedSourceConfig` fields) before any work; returns them
+    normalised (``ct_window=None`` becomes ``raw_hu=True``). Unknown names are refused too."""
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise InvalidOptionError(f"unknown option(s) {unknown}; options are {list(OPTION_NAMES)}")
+    kwargs = dict(options)
+    if "ct_window" in kwargs and kwargs["ct_window"] is None:
+        kwargs["raw_hu"] = True
+    config = LvmMedSourceConfig(name="default", **{k: v for k, v in kwargs.items() if v is not None})
+    return {k: getattr(config, k) for k in OPTION_NAMES}
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +382,16 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     extra_features: ClassVar[dict[str, Any]] = {}  # e.g. {"mask": datasets.Image()}
     lvmmed_file_list: ClassVar[str] = ""  # name of LVM-Med's list for this source (documentation)
     records_per_shard: ClassVar[int | None] = None  # default: 2000 records (2d) or 2 volumes (3d) per shard
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # datasets drops config keyword arguments that are None: ct_window=None would silently
+        # keep the default window, so it travels as the explicit flag raw_hu=True.
+        if "ct_window" in kwargs and kwargs["ct_window"] is None:
+            del kwargs["ct_window"]
+            kwargs["raw_hu"] = True
+        super().__init__(*args, **kwargs)
+        # datasets sets the attributes of a predefined config with setattr, bypassing __post_init__
+        self.config.validate()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -359,6 +479,8 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
             "slice_index": datasets.Value("int32"),
             "original_path": datasets.Value("string"),
             "label": label,
+            "height": datasets.Value("int32"),
+            "width": datasets.Value("int32"),
         }
         feats.update(cls.extra_features)
         return datasets.Features(feats)
@@ -409,14 +531,15 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         return Path(self.config.data_dir) if self.config.data_dir else Path("")
 
     def missing_data_error(self, problem: str) -> SourceDataMissingError:
-        """The error for a missing/wrong raw folder: names the folder, the layout, where to get it, the licence."""
+        """The error for a missing/wrong raw folder (one line): names the folder, the layout, where to
+        get the data and the licence."""
         lines = [
             f"source {self.source_name!r} ({self.pretty_name or self.source_name}): {problem}.",
             f"Expected layout under the data directory: {self.layout or '(see the builder docstring)'}.",
             f"Get the data from {self.homepage}" + (f" ({self.access})" if self.access else "") + ".",
             f"Licence / terms: {self.license}.",
         ]
-        return SourceDataMissingError("\n".join(lines))
+        return SourceDataMissingError(" ".join(lines))
 
     def check_data_dir(self) -> Path:
         if not self.config.data_dir:
@@ -426,7 +549,11 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
             raise self.missing_data_error(f"data directory '{d}' does not exist")
         if not d.is_dir():
             raise self.missing_data_error(f"data directory '{d}' is not a directory")
-        if not any(d.iterdir()):
+        try:
+            empty = not any(d.iterdir())
+        except PermissionError as e:
+            raise self.missing_data_error(f"data directory '{d}' cannot be listed ({e.strerror})") from e
+        if empty:
             raise self.missing_data_error(f"data directory '{d}' is empty")
         return d
 
@@ -434,7 +561,17 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         """All records to prepare, after the file-list restriction or the split sampling (deterministic)."""
         report = report if report is not None else SourceReport(self.source_name)
         data_dir = self.check_data_dir()
-        records = list(self.iter_records(data_dir))
+        try:
+            records = list(self.iter_records(data_dir))
+        except PermissionError as e:
+            raise SourceReadError(
+                f"source {self.source_name!r}: cannot list {e.filename or data_dir} ({e.strerror}); "
+                "make it readable or remove it from the data directory"
+            ) from e
+        # A folder that cannot be listed is skipped silently by glob/rglob in iter_records: find
+        # such folders independently of the builder, so every lost folder is in the report.
+        for folder, reason in unreadable_folders(data_dir):
+            report.skip(UNREADABLE_FOLDER, _relpath(Path(folder), data_dir), reason)
         if not records:
             raise self.missing_data_error(f"found no files of the expected layout in '{data_dir}'")
         report.records_found = len(records)
@@ -515,13 +652,27 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     def examples_from_record(self, record: Record, report: SourceReport) -> Iterator[dict[str, Any]]:
         """Read, slice and encode one record; unreadable files and empty slices are counted, not raised."""
         data_dir = self.data_path
+        record = self._without_special_files(record, report, data_dir)
+        if record is None:
+            return
         try:
-            data = self.read_record(record)
+            with warnings.catch_warnings():
+                # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes it all
+                warnings.simplefilter("error", _decompression_bomb_warning())
+                data = self.read_record(record)
         except NotAnImageError as e:
             report.skip(NOT_AN_IMAGE, _relpath(Path(e.path), data_dir), e.reason, count=len(record.paths))
             return
         except UnreadableImageError as e:
-            report.skip(UNREADABLE, _relpath(Path(e.path), data_dir), e.reason, count=len(record.paths))
+            reason = TOO_LARGE if _is_bomb(e) else UNREADABLE
+            report.skip(reason, _relpath(Path(e.path), data_dir), e.reason, count=len(record.paths))
+            return
+        except Exception as e:  # one bad input never costs the rest: any decoder failure is a skip
+            where = getattr(e, "filename", None) or (record.paths[0] if len(record.paths) == 1 else None)
+            where = where or record.paths[0].parent
+            reason = TOO_LARGE if _is_bomb(e) else UNREADABLE
+            message = f"{type(e).__name__}: {e}"
+            report.skip(reason, _relpath(Path(where), data_dir), message, count=len(record.paths))
             return
         for path, reason in data.meta.get("skipped", []):
             report.skip(UNREADABLE, _relpath(Path(path), data_dir), reason)
@@ -544,21 +695,47 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
                     continue
                 report.examples_written += 1
                 report.examples_by_modality[modality] += 1
+                stored_path = safe_text(original)
+                if stored_path != original:
+                    report.names_escaped += 1
+                    logger.warning("%s: file name is not UTF-8, stored as %s", self.source_name, stored_path)
+                label = safe_text(record.label) if isinstance(record.label, str) else record.label
                 ex = {
                     "image": {"bytes": self._encode(part, img), "path": None},
                     "source": self.source_name,
                     "modality": modality,
                     "organ": self.organ,
-                    "patient_id": record.patient_id,
-                    "volume_id": volume_id,
+                    "patient_id": safe_text(record.patient_id),
+                    "volume_id": safe_text(volume_id),
                     # frames of a range read from a big file (HDF5) are numbered in the whole file
                     "slice_index": idx + part.meta.get("frame_offset", 0) if idx >= 0 else idx,
-                    "original_path": original,
-                    "label": record.label,
+                    "original_path": stored_path,
+                    "label": label,
+                    "height": int(img.shape[0]),
+                    "width": int(img.shape[1]),
                 }
                 for k, feature in self.extra_features.items():
                     ex[k] = _extra_value(feature, record.extras.get(k))
                 yield ex
+
+    def _without_special_files(self, record: Record, report: SourceReport, data_dir: Path) -> Record | None:
+        """``record`` without paths that are not regular files or folders (a FIFO would block the
+        reader forever; a dangling link cannot be read), each reported; None if nothing is left."""
+        keep = []
+        for p in record.paths:
+            try:
+                mode = os.stat(p).st_mode
+            except OSError as e:
+                report.skip(UNREADABLE, _relpath(p, data_dir), f"{type(e).__name__}: {e.strerror or e}")
+                continue
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                keep.append(p)
+            else:
+                kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+                report.skip(NOT_A_FILE, _relpath(p, data_dir), f"a {kind}, not a regular file")
+        if len(keep) == len(record.paths):
+            return record
+        return Record(**{**record.__dict__, "paths": tuple(keep)}) if keep else None
 
     def _original_path(self, record: Record, data: ImageData, idx: int, data_dir: Path) -> str:
         """The file a stored image came from: the instance file for DICOM series, else the record's path."""
@@ -614,6 +791,26 @@ def encode_png(img: np.ndarray, compress_level: int = 1) -> bytes:
     )
 
 
+def _decompression_bomb_warning() -> type[Warning]:
+    from PIL import Image
+
+    return Image.DecompressionBombWarning
+
+
+def _is_bomb(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is Pillow's decompression-bomb error or warning."""
+    from PIL import Image
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            return True
+        if "decompression bomb" in str(exc).lower():
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def _extra_value(feature: Any, value: Any) -> Any:
     """An extra column's value; an ``Image`` given as a file path is stored as the file's bytes,
     so the Parquet output does not depend on the raw folder staying where it was."""
@@ -623,11 +820,15 @@ def _extra_value(feature: Any, value: Any) -> Any:
 
 
 def _relpath(path: Path, root: Path) -> str:
-    # Paths found by walking ``root`` start with it: a prefix cut is several times cheaper than
-    # os.path.relpath, which dominated file-list matching of lists with 10^5 entries.
-    p, r = str(path), str(root).rstrip(os.sep)
-    if r and p.startswith(r + os.sep):
-        return p[len(r) + 1 :].replace(os.sep, "/")
+    """``path`` relative to ``root`` in POSIX form (``path`` itself if it is not below ``root``)."""
+    # Fast path for the usual case, a path below the data folder: datasets patches os.path and
+    # pathlib.Path in this module for streaming (every builder instance does), which makes
+    # os.path.relpath cost about a millisecond per call, once per stored image.
+    p, r = os.fspath(path), os.fspath(root)
+    if r and os.sep == "/":
+        prefix = r if r.endswith("/") else r + "/"
+        if p.startswith(prefix) and "/./" not in p and "/../" not in p and "//" not in p[len(prefix) :]:
+            return p[len(prefix) :]
     try:
         return Path(os.path.relpath(path, root)).as_posix() if str(root) else Path(path).as_posix()
     except ValueError:

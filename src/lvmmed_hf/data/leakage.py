@@ -7,6 +7,10 @@ RGB (alpha dropped), and an RGB image whose three channels are equal becomes gra
 datasets often re-save grayscale scans as RGB. Not found, by design: lossy re-encodings (JPEG
 re-compression), resized or cropped copies, and differently windowed exports of the same scan
 (those need a perceptual near-duplicate search).
+
+A file that cannot be decoded (truncated, a decompression bomb, unreadable, not an image) and a
+folder that cannot be listed are skipped and listed in the report with their reason; they never
+stop the check. ``lvmmed leakage`` exits with 1 when an overlap is found and 2 on an error.
 """
 
 from __future__ import annotations
@@ -24,13 +28,22 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import LvmMedUserError
+
 logger = logging.getLogger(__name__)
+
+_MAX_SKIPPED = 1000
+
+
+class LeakageInputError(LvmMedUserError, FileNotFoundError):
+    """The corpus or the downstream folder is missing, or the corpus holds no prepared source."""
+
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom")
 
 
 def canonical_pixels(image: Any) -> np.ndarray:
-    """A PIL image or array -> (H, W) or (H, W, 3) array, with the canonicalisation of the module docstring."""
+    """A PIL image or array -> (H, W) or (H, W, 3) array, canonicalised as the module docstring says."""
     from PIL import Image
 
     if isinstance(image, Image.Image):
@@ -66,53 +79,103 @@ def pixel_hash(image: Any) -> str:
 
 
 def hash_image_bytes(data: bytes) -> str:
+    import warnings
+
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
-        return pixel_hash(im)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return pixel_hash(im)
+
+
+def _skip(skipped: list[dict[str, str]] | None, path: str, exc: BaseException) -> None:
+    from .builder import _is_bomb, safe_text
+
+    reason = "too_large" if _is_bomb(exc) else "unreadable"
+    message = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+    logger.warning("leakage check: skipping %s (%s)", safe_text(path), message)
+    if skipped is not None and len(skipped) < _MAX_SKIPPED:
+        skipped.append({"path": safe_text(path), "reason": reason, "message": safe_text(str(message))})
 
 
 def iter_prepared_hashes(
-    corpus_dir: str | os.PathLike, sources: Iterable[str] | None = None
+    corpus_dir: str | os.PathLike,
+    sources: Iterable[str] | None = None,
+    skipped: list[dict[str, str]] | None = None,
 ) -> Iterator[tuple[str, str, str]]:
-    """``(hash, source, original_path)`` for every stored image of the prepared sources (read from Parquet)."""
+    """``(hash, source, original_path)`` for every stored image of the prepared sources (read from
+    Parquet). Images that cannot be decoded are appended to ``skipped`` (path and reason)."""
     import pyarrow.parquet as pq
 
     from .prepare import completed_sources
 
     corpus = Path(corpus_dir)
+    if not corpus.is_dir():
+        raise LeakageInputError(f"corpus folder {corpus} does not exist or is not a folder")
     names = list(sources) if sources is not None else completed_sources(corpus)
     if not names:
-        raise FileNotFoundError(f"no prepared sources in {corpus}")
+        raise LeakageInputError(f"no prepared sources in {corpus} (run `lvmmed prepare` first)")
     for n in names:
         shards = sorted((corpus / n).glob("train-*.parquet"))
         if not shards:
-            raise FileNotFoundError(f"source {n!r} has no Parquet shards in {corpus / n}")
+            raise LeakageInputError(f"source {n!r} has no Parquet shards in {corpus / n}")
         for shard in shards:
             pf = pq.ParquetFile(shard)
             for batch in pf.iter_batches(columns=["image", "original_path", "slice_index"], batch_size=256):
                 d = batch.to_pydict()
                 for img, path, idx in zip(d["image"], d["original_path"], d["slice_index"]):
                     where = path if idx is None or idx < 0 else f"{path}#{idx}"
-                    yield hash_image_bytes(img["bytes"]), n, where
+                    try:
+                        h = hash_image_bytes(img["bytes"])
+                    except Exception as e:  # a bad stored image never stops the check
+                        _skip(skipped, f"{n}:{where}", e)
+                        continue
+                    yield h, n, where
 
 
-def iter_folder_hashes(folder: str | os.PathLike) -> Iterator[tuple[str, str]]:
+def _image_files(root: Path, skipped: list[dict[str, str]] | None) -> list[Path]:
+    """Image files under ``root`` (sorted); folders that cannot be listed go to ``skipped``."""
+    found = []
+
+    def onerror(err: OSError) -> None:
+        rel = Path(os.path.relpath(err.filename, root)).as_posix() if err.filename else str(root)
+        _skip(skipped, rel, err)
+
+    for folder, dirs, files in os.walk(root, onerror=onerror):
+        dirs.sort()
+        found += [Path(folder) / f for f in files if Path(f).suffix.lower() in _IMAGE_SUFFIXES]
+    return sorted(found)
+
+
+def iter_folder_hashes(
+    folder: str | os.PathLike, skipped: list[dict[str, str]] | None = None
+) -> Iterator[tuple[str, str]]:
     """``(hash, relative path)`` for every image file under ``folder`` (DICOM: its decoded stored values;
-    multi-frame files give one hash per frame, ``path#frame``). Unreadable files are logged and skipped."""
-    from .readers import UnreadableImageError, read_image_data
+    multi-frame files give one hash per frame, ``path#frame``). Files that cannot be decoded and
+    folders that cannot be listed are logged, appended to ``skipped`` and left out."""
+    import stat
+    import warnings
+
+    from PIL import Image
+
+    from .builder import safe_text
+    from .readers import read_image_data
 
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"downstream folder {root} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
-    for p in files:
-        rel = p.relative_to(root).as_posix()
+        raise LeakageInputError(f"downstream folder {root} does not exist or is not a folder")
+    for p in _image_files(root, skipped):
+        rel = safe_text(p.relative_to(root).as_posix())  # names that are not UTF-8: \xNN escapes
         try:
-            data = read_image_data(p)
-        except UnreadableImageError as e:
-            logger.warning("leakage check: skipping %s (%s)", p, e.reason)
+            if not stat.S_ISREG(os.stat(p).st_mode):
+                raise ValueError("not a regular file (FIFO, socket or device)")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                data = read_image_data(p)
+        except Exception as e:  # one bad file never stops the check
+            _skip(skipped, rel, e)
             continue
         if data.kind == "image":
             yield pixel_hash(data.array), rel
@@ -128,6 +191,7 @@ class LeakageReport:
     corpus_images: int = 0
     downstream_images: int = 0
     overlaps: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # path, reason, message
 
     @property
     def num_overlapping(self) -> int:
@@ -139,6 +203,7 @@ class LeakageReport:
             "downstream_images": self.downstream_images,
             "overlapping_downstream_images": self.num_overlapping,
             "overlaps": self.overlaps,
+            "skipped": self.skipped,
         }
 
 
@@ -155,14 +220,17 @@ def check_leakage(
     index: dict[str, list[dict[str, str]]] = {}
     report = LeakageReport()
     for h, src, path in tqdm(
-        iter_prepared_hashes(corpus_dir, corpus_sources), desc="hash corpus", unit="img"
+        iter_prepared_hashes(corpus_dir, corpus_sources, report.skipped), desc="hash corpus", unit="img"
     ):
         report.corpus_images += 1
         index.setdefault(h, []).append({"source": src, "original_path": path})
     if downstream_source:
-        items = ((h, f"{s}:{p}") for h, s, p in iter_prepared_hashes(downstream, [downstream_source]))
+        items = (
+            (h, f"{s}:{p}")
+            for h, s, p in iter_prepared_hashes(downstream, [downstream_source], report.skipped)
+        )
     else:
-        items = iter_folder_hashes(downstream)
+        items = iter_folder_hashes(downstream, report.skipped)
     for h, name in tqdm(items, desc="hash downstream", unit="img"):
         report.downstream_images += 1
         if h in index:
@@ -180,6 +248,8 @@ def check_leakage(
             report.downstream_images,
             report.corpus_images,
         )
+    if report.skipped:
+        logger.warning("leakage check: %d files skipped (listed in the report)", len(report.skipped))
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     return report

@@ -15,9 +15,10 @@ pretraining by steps).
 
 Note: ``datasets`` sleeps ``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN`` (5 s) each time a
 streamed Parquet iterator is closed early (a guard against an Arrow crash at shutdown), so
-re-starting short streams many times is slow; long-running training iterators are unaffected. The stream is deterministic for a seed. For
-distributed training each source is split by node (``split_dataset_by_node``) before mixing, so
-ranks see disjoint examples with the same proportions.
+re-starting short streams many times is slow; long-running training iterators are unaffected.
+The stream is deterministic for a seed. For distributed training each source is split by node
+(``split_dataset_by_node``) before mixing, so ranks see disjoint examples with the same
+proportions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import datasets
 from datasets.distributed import split_dataset_by_node
 
+from ..errors import LvmMedUserError
 from .prepare import REPORT_NAME, completed_sources
 
 logger = logging.getLogger(__name__)
@@ -46,8 +48,34 @@ COMMON_COLUMNS = (
     "volume_id",
     "slice_index",
     "original_path",
+    "height",  # image size stored at prepare time: filter by size without decoding
+    "width",
 )
+SIZE_COLUMNS = ("height", "width")
 WEIGHT_SCHEMES = ("uniform", "size", "modality_balanced")
+
+
+class CorpusFormatError(LvmMedUserError, ValueError):
+    """A prepared source lacks columns the caller needs (prepared by an earlier version)."""
+
+
+def check_columns(corpus_dir: str | os.PathLike, names: Iterable[str], columns: Iterable[str]) -> None:
+    """Raise :class:`CorpusFormatError` if a prepared source of ``corpus_dir`` lacks one of
+    ``columns`` (read from its preparation report, nothing is decoded)."""
+    corpus = Path(corpus_dir)
+    for n in names:
+        info = json.loads((corpus / n / REPORT_NAME).read_text())
+        missing = [c for c in columns if c not in info.get("features", {})]
+        if missing:
+            sizes = (
+                " (image sizes are stored since lvmmed-hf's format 2)"
+                if set(missing) & set(SIZE_COLUMNS)
+                else ""
+            )
+            raise CorpusFormatError(
+                f"source {n!r} in {corpus} has no column(s) {missing}{sizes}; prepare it again with "
+                f"`lvmmed prepare --overwrite` (same options), or ask for other columns"
+            )
 
 
 def source_stats(
@@ -133,6 +161,7 @@ def load_sources(
     """Each prepared source as a ``datasets`` object holding only ``columns``."""
     names = list(source_stats(corpus_dir, sources))
     columns = list(columns)
+    check_columns(corpus_dir, names, columns)
     out = {}
     for n in names:
         ds = datasets.load_dataset(str(corpus_dir), n, split="train", streaming=streaming)

@@ -14,7 +14,12 @@ written under a hidden temporary name and atomically renamed (``os.replace``); i
 written after the rename, and a task counts as done only when its report exists. An interrupted run
 therefore leaves only whole shards, and the next run redoes exactly the unfinished tasks (a stale
 shard of an unfinished task is overwritten, never duplicated). A finished source (``COMPLETE`` with
-the same options) is skipped; other options need ``overwrite=True``.
+the same options and the same input records) is skipped; other options, or records added to or
+removed from the data folder since, stop with an error naming ``overwrite=True`` (``--overwrite``).
+
+Robustness: options are validated before any work; in :func:`prepare` a failing source never
+stops the others (each completed source gets its dataset-card entry as it completes, and the
+failures are raised together at the end); worker processes exit when the main process dies.
 
 Fault injection for tests: ``on_example(source, task_index, n)`` is called before each example is
 written (in-process runs), and the environment variable ``LVMMED_PREPARE_EXIT_AT_EXAMPLE=N`` makes a
@@ -23,6 +28,10 @@ worker process exit abruptly (``os._exit``) at its N-th example, mid-shard, as a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import gzip
 import hashlib
 import json
 import logging
@@ -30,8 +39,11 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +51,24 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 from datasets import DatasetInfo, Features
 from datasets.splits import SplitDict, SplitInfo
 from filelock import FileLock
+from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
-from .builder import OPTION_NAMES, LvmMedSourceBuilder, Record, SourceReport
-from .registry import BuilderRef, discover_refs, get_ref
+from ..errors import InvalidOptionError, LvmMedUserError, OutputError
+from .builder import (
+    OPTION_NAMES,
+    LvmMedSourceBuilder,
+    Record,
+    SourceDataMissingError,
+    SourceReport,
+    _relpath,
+    safe_text,
+    validate_options,
+)
+from .registry import BuilderRef, get_ref
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +78,36 @@ REPORT_NAME = "lvmmed_report.json"
 ROWS_PER_GROUP = 64
 EXIT_ENV = "LVMMED_PREPARE_EXIT_AT_EXAMPLE"
 RECORDS_PER_SHARD = {"2d": 2000, "3d": 2}
+# Version of the output layout; 2 added the height/width columns and the record list to COMPLETE.
+FORMAT_VERSION = 2
+RECORDS_NAME = "records.txt.gz"  # in the state folder: one line per input record (resume check)
+# errno values of a write that failed for lack of room or rights on the output device
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
-class PrepareError(RuntimeError):
-    """Preparation cannot proceed (conflicting existing output, failed worker)."""
+class PrepareError(LvmMedUserError, RuntimeError):
+    """Preparation cannot proceed: the output folder holds the source prepared from other options
+    or other input records (pass ``overwrite=True`` / ``--overwrite``)."""
+
+
+class PrepareFailedError(PrepareError):
+    """Some sources of a multi-source :func:`prepare` failed; the others are complete.
+
+    ``reports`` holds the completed sources' reports, ``errors`` the exception of each failed one.
+    """
+
+    def __init__(self, reports: dict[str, SourceReport], errors: dict[str, BaseException]):
+        self.reports, self.errors = reports, errors
+        parts = "; ".join(f"{n}: {_one_line(e)}" for n, e in errors.items())
+        done = ", ".join(reports) or "none"
+        super().__init__(
+            f"{len(errors)} of {len(errors) + len(reports)} sources failed ({parts}); completed: {done}"
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, LvmMedUserError) else text
 
 
 @dataclass
@@ -125,8 +173,112 @@ def _records_fingerprint(records: list[Record]) -> str:
 def _make_builder(
     cls: type[LvmMedSourceBuilder], data_dir: str | os.PathLike, cache_dir: str, options: Mapping[str, Any]
 ) -> LvmMedSourceBuilder:
-    kwargs = {k: v for k, v in options.items() if k in OPTION_NAMES and v is not None or k == "ct_window"}
+    # ct_window=None is passed on: the builder turns it into raw_hu=True (datasets drops Nones)
+    kwargs = {k: v for k, v in options.items() if k in OPTION_NAMES and (v is not None or k == "ct_window")}
     return cls(cache_dir=cache_dir, data_dir=str(data_dir), **kwargs)
+
+
+def _record_name(record: Record, data_dir: Path) -> str:
+    """A readable name of a record for the resume check: its file, or its series folder."""
+    first = record.paths[0] if len(record.paths) == 1 else record.paths[0].parent
+    name = safe_text(_relpath(first, data_dir))
+    if "start" in record.reader_options:
+        name += f"@{record.reader_options['start']}"
+    return name if len(record.paths) == 1 else f"{name}/ ({len(record.paths)} files)"
+
+
+def _write_record_names(path: Path, names: list[str]) -> None:
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        f.writelines(n + "\n" for n in names)
+    os.replace(tmp, path)
+
+
+def _read_record_names(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def _changed_records_message(old: list[str], new: list[str]) -> str:
+    old_set, new_set = set(old), set(new)
+    added = [n for n in new if n not in old_set]
+    gone = [n for n in old if n not in new_set]
+    parts = []
+    if added:
+        parts.append(f"{len(added)} new record(s), first: {', '.join(added[:3])}")
+    if gone:
+        parts.append(f"{len(gone)} record(s) gone, first: {', '.join(gone[:3])}")
+    return "; ".join(parts) or "the records changed (same names, other ids, labels or extras)"
+
+
+@contextlib.contextmanager
+def _output_errors(out_dir: Path) -> Iterator[None]:
+    """A full disk (or read-only / quota-exceeded output) becomes a one-line :class:`OutputError`."""
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, LvmMedUserError) or e.errno not in _OUTPUT_ERRNOS:
+            raise
+        where = e.filename or out_dir
+        raise OutputError(
+            e.errno,
+            f"cannot write the prepared data in {out_dir} ({os.strerror(e.errno)} while writing {where}); "
+            "free space and run the same command again: finished shards are kept",
+        ) from e
+
+
+def _output_folder(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` (and its state folder); a path that is a file or cannot be created is an
+    :class:`OutputError` with one line."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(errno.ENOTDIR, f"output folder {out} is a file, not a folder; choose another --out")
+    try:
+        (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            e.errno or errno.EIO, f"cannot create the output folder {out}: {e.strerror or e}"
+        ) from e
+    return out
+
+
+def _check_run_options(num_proc: Any, records_per_shard: Any) -> None:
+    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+        raise InvalidOptionError(f"num_proc must be an integer >= 1, got {num_proc!r}")
+    if records_per_shard is not None and (
+        isinstance(records_per_shard, bool) or not isinstance(records_per_shard, int) or records_per_shard < 1
+    ):
+        raise InvalidOptionError(f"records_per_shard must be an integer >= 1, got {records_per_shard!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# worker processes
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Make a worker exit when the main process dies (killed with SIGKILL, out of memory, ...).
+
+    Without this, a worker of ``ProcessPoolExecutor`` waits forever on its task queue when the
+    main process is killed (fork: the worker holds the queue's write end itself, so it never
+    sees end-of-file). On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); on every
+    system a daemon thread also polls the parent id (a re-parented orphan sees another ppid).
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lvmmed-parent-watch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,18 +351,22 @@ def prepare_source(
     """Prepare one source into ``<out_dir>/<source>/`` (see the module docstring); returns its report.
 
     ``options`` are :class:`~.builder.LvmMedSourceConfig` fields (``file_list``, ``seed``, ``stride``,
-    ``ct_window``, ...). ``num_proc`` worker processes write shards in parallel.
+    ``ct_window``, ``raw_hu``, ...), validated before any work (``ct_window=None`` = raw HU).
+    ``num_proc`` worker processes write shards in parallel. Expected failures (missing data, bad
+    option, conflicting output, full disk) raise :class:`~lvmmed_hf.errors.LvmMedUserError`
+    subclasses with a one-line message.
     """
+    options = validate_options(options)
+    _check_run_options(num_proc, records_per_shard)
     if isinstance(source, str):
         ref = get_ref(source, tuple(scripts_dirs))
     else:
         ref = BuilderRef(source.source_name, None, source.__module__, source.__qualname__)
     cls = ref.load()
-    out_dir = Path(out_dir)
-    (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    out_dir = _output_folder(out_dir)
     # one preparation per source and output folder at a time (a second process waits, then skips)
-    with FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock")):
-        return _prepare_locked(
+    with _output_errors(out_dir), FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock")):
+        report = _prepare_locked(
             ref,
             cls,
             data_dir,
@@ -219,9 +375,11 @@ def prepare_source(
             overwrite,
             records_per_shard,
             on_example,
-            write_card,
             options,
         )
+        if write_card:
+            write_dataset_card(out_dir)
+        return report
 
 
 def _prepare_locked(
@@ -233,7 +391,6 @@ def _prepare_locked(
     overwrite: bool,
     records_per_shard: int | None,
     on_example: Callable[[str, int, int], None] | None,
-    write_card: bool,
     options: Mapping[str, Any],
 ) -> SourceReport:
     name = cls.source_name
@@ -243,33 +400,56 @@ def _prepare_locked(
     builder = _make_builder(cls, data_dir, cache_dir, options)
     opts = _options_of(builder)
     opts_fp = _fingerprint({"source": name, "options": opts, "data_dir": str(Path(data_dir).resolve())})
+    data_root = Path(data_dir).expanduser()
 
     complete = state / COMPLETE
-    if complete.exists() and not overwrite:
-        done = json.loads(complete.read_text())
-        if done.get("options_fingerprint") == opts_fp:
-            logger.info(
-                "%s: already prepared in %s (delete it or pass overwrite=True to redo)", name, source_dir
-            )
-            if write_card:
-                write_dataset_card(out_dir)
-            return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
+    done = json.loads(complete.read_text()) if complete.exists() and not overwrite else None
+    if done is not None and done.get("format") != FORMAT_VERSION:
         raise PrepareError(
-            f"{source_dir} holds source {name!r} prepared with other options or data "
-            f"({done.get('options')}); pass overwrite=True (--overwrite) to replace it"
+            f"{source_dir} holds source {name!r} prepared by an earlier version of lvmmed-hf (without the "
+            "height/width columns); pass overwrite=True (--overwrite) to prepare it again"
+        )
+    if done is not None and done.get("options_fingerprint") != opts_fp:
+        before = {k: v for k, v in done.get("options", {}).items() if opts.get(k) != v}
+        now = {k: opts.get(k) for k in before}
+        raise PrepareError(
+            f"{source_dir} holds source {name!r} prepared with other options or another data folder "
+            f"({json.dumps(before, sort_keys=True)} there, {json.dumps(now, sort_keys=True)} asked); "
+            "pass overwrite=True (--overwrite) to replace it"
         )
     if overwrite and source_dir.exists():
         shutil.rmtree(source_dir)
 
     plan_report = SourceReport(name)
     t0 = time.time()
-    records = builder.plan_records(plan_report)
+    try:
+        records = builder.plan_records(plan_report)
+    except SourceDataMissingError:
+        if done is None:
+            raise
+        # the raw folder was moved or deleted after a completed preparation: keep what is there
+        logger.warning(
+            "%s: prepared in %s; its data folder %s is gone, not checked", name, source_dir, data_root
+        )
+        return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
     rec_fp = _records_fingerprint(records)
+    names = [_record_name(r, data_root) for r in records]
+    if done is not None:
+        if done.get("records_fingerprint") != rec_fp:
+            change = _changed_records_message(_read_record_names(state / RECORDS_NAME), names)
+            raise PrepareError(
+                f"{source_dir} holds source {name!r} prepared from other input records than {data_root} "
+                f"holds now ({change}); pass overwrite=True (--overwrite) to prepare it again"
+            )
+        logger.info("%s: already prepared in %s with the same options and records", name, source_dir)
+        return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
     state.mkdir(parents=True, exist_ok=True)
     plan_path = state / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
     if plan is not None and (
-        plan.get("options_fingerprint") != opts_fp or plan.get("records_fingerprint") != rec_fp
+        plan.get("options_fingerprint") != opts_fp
+        or plan.get("records_fingerprint") != rec_fp
+        or plan.get("format") != FORMAT_VERSION
     ):
         logger.warning(
             "%s: the unfinished preparation in %s used other options or data; starting over", name, source_dir
@@ -282,12 +462,14 @@ def _prepare_locked(
         n_tasks = max(1, math.ceil(len(records) / per))
         plan = {
             "source": name,
+            "format": FORMAT_VERSION,
             "n_tasks": n_tasks,
             "options": opts,
             "options_fingerprint": opts_fp,
             "records_fingerprint": rec_fp,
             "planning_report": plan_report.to_dict(),
         }
+        _write_record_names(state / RECORDS_NAME, names)
         _write_json_atomic(plan_path, plan)
     n_tasks = int(plan["n_tasks"])
     bounds = [round(i * len(records) / n_tasks) for i in range(n_tasks + 1)]
@@ -315,7 +497,12 @@ def _prepare_locked(
             ctx = multiprocessing.get_context(
                 "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             )
-            with ProcessPoolExecutor(max_workers=min(num_proc, len(tasks)), mp_context=ctx) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(num_proc, len(tasks)),
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            ) as pool:
                 futures = [pool.submit(_task_entry, t) for t in tasks]
                 for fut in as_completed(futures):
                     fut.result()
@@ -338,7 +525,9 @@ def _prepare_locked(
                         "skipped",
                         "details",
                         "examples_by_modality",
+                        "names_escaped",
                     )
+                    if k in part
                 }
             )
         )
@@ -348,6 +537,7 @@ def _prepare_locked(
         source_dir / REPORT_NAME,
         {
             "source": name,
+            "format": FORMAT_VERSION,
             "facts": cls.facts(),
             "options": opts,
             "report": report.to_dict(),
@@ -369,13 +559,13 @@ def _prepare_locked(
         complete,
         {
             "source": name,
+            "format": FORMAT_VERSION,
             "options": opts,
             "options_fingerprint": opts_fp,
+            "records_fingerprint": rec_fp,
             "num_examples": report.examples_written,
         },
     )
-    if write_card:
-        write_dataset_card(out_dir)
     return report
 
 
@@ -389,23 +579,48 @@ def prepare(
     file_lists: Mapping[str, str | os.PathLike] | None = None,
     **options: Any,
 ) -> dict[str, SourceReport]:
-    """Prepare several sources (``{source_name: data_dir}``) into one corpus folder; one card for all."""
-    reports = {}
-    for name, data_dir in sources.items():
+    """Prepare several sources (``{source_name: data_dir}``) into one corpus folder.
+
+    Options, source names and file lists are checked before any work. A source that fails does
+    not stop the others; each completed source is added to the dataset card as it completes (so
+    ``load_dataset(out_dir, name)`` works for it). If some failed, :class:`PrepareFailedError`
+    (holding the completed reports) is raised at the end; with a single source, its own error.
+    """
+    options = validate_options(options)
+    _check_run_options(num_proc, None)
+    for name in sources:
+        get_ref(name, tuple(scripts_dirs))  # unknown names fail here, before any work
+    unknown = sorted(set(file_lists or {}) - set(sources))
+    if unknown:
+        raise InvalidOptionError(f"file lists given for sources that are not prepared: {unknown}")
+    per_source = {}
+    for name in sources:
         opts = dict(options)
         if file_lists and name in file_lists:
             opts["file_list"] = str(file_lists[name])
-        reports[name] = prepare_source(
-            name,
-            data_dir,
-            out_dir,
-            num_proc=num_proc,
-            overwrite=overwrite,
-            scripts_dirs=scripts_dirs,
-            write_card=False,
-            **opts,
-        )
-    write_dataset_card(out_dir)
+        per_source[name] = validate_options(opts)  # a missing file list fails here
+    out = _output_folder(out_dir)
+    reports: dict[str, SourceReport] = {}
+    errors: dict[str, BaseException] = {}
+    for name, data_dir in sources.items():
+        try:
+            reports[name] = prepare_source(
+                name,
+                data_dir,
+                out,
+                num_proc=num_proc,
+                overwrite=overwrite,
+                scripts_dirs=scripts_dirs,
+                write_card=True,
+                **per_source[name],
+            )
+        except Exception as e:  # one failing source never stops the others
+            errors[name] = e
+            logger.error("%s failed: %s", name, _one_line(e), exc_info=not isinstance(e, LvmMedUserError))
+    if errors:
+        if len(sources) == 1:
+            raise next(iter(errors.values()))
+        raise PrepareFailedError(reports, errors)
     return reports
 
 
@@ -420,7 +635,8 @@ def completed_sources(out_dir: str | os.PathLike) -> list[str]:
 
 
 def write_dataset_card(out_dir: str | os.PathLike) -> Path:
-    """(Re)write ``<out_dir>/README.md``: ``configs:`` for every completed source + their facts and reports."""
+    """(Re)write ``<out_dir>/README.md`` (a ``huggingface_hub.DatasetCard``): ``configs:`` for every
+    completed source, their facts and reports."""
     out = Path(out_dir)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     # sources finishing at the same time in other processes must not drop each other from the card
@@ -452,24 +668,20 @@ def _write_card_locked(out: Path) -> Path:
             dataset_size=infos[n]["num_bytes"],
         )
         dataset_info.append(info._to_yaml_dict())
-    front = {
-        "configs": [
+    card_data = DatasetCardData(
+        configs=[
             {"config_name": n, "data_files": [{"split": "train", "path": f"{n}/train-*.parquet"}]}
             for n in names
         ],
-        "dataset_info": dataset_info,
-        "license": "other",
-        "license_details": "Each source keeps its own licence: "
+        dataset_info=dataset_info,
+        license="other",
+        license_details="Each source keeps its own licence: "
         + "; ".join(f"{n}: {infos[n]['facts']['license']}" for n in names),
-        "tags": ["medical", "lvm-med", "lvmmed-hf"],
-        "task_categories": ["image-feature-extraction"],
-        "pretty_name": "LVM-Med pretraining corpus (prepared with lvmmed-hf)",
-    }
+        tags=["medical", "lvm-med", "lvmmed-hf"],
+        task_categories=["image-feature-extraction"],
+        pretty_name="LVM-Med pretraining corpus (prepared with lvmmed-hf)",
+    )
     lines = [
-        "---",
-        yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(),
-        "---",
-        "",
         "# LVM-Med pretraining corpus",
         "",
         "Prepared with `lvmmed prepare` (lvmmed-hf). Load one source with",
@@ -511,12 +723,9 @@ def _write_card_locked(out: Path) -> Path:
             lines.append(f"- Labels: {', '.join(f['label_names'])}")
         if f.get("citation"):
             lines += ["", "```bibtex", f["citation"].strip(), "```"]
+    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
     path = out / "README.md"
     tmp = out / f".tmp-README.md.{os.getpid()}"
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    card.save(tmp)
     os.replace(tmp, path)
     return path
-
-
-def known_sources(scripts_dirs: Iterable[str | os.PathLike] = ()) -> list[str]:
-    return sorted(discover_refs(tuple(scripts_dirs)))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from ..errors import LvmMedUserError
 from .builder import LvmMedSourceBuilder
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ ENTRY_POINT_GROUP = "lvmmed_hf.sources"
 _MODULE_PREFIX = "lvmmed_hf_dataset_scripts"
 
 
-class UnknownSourceError(KeyError):
+class UnknownSourceError(LvmMedUserError, KeyError):
     """No builder is registered under the requested source name."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
