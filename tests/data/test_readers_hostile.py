@@ -232,7 +232,7 @@ def test_truncated_tiff_and_jpeg_raise_naming_the_file(tmp_path: Path):
 
 
 def test_one_bomb_costs_only_itself_in_a_prepared_source(tmp_path: Path, scripts_dir, toy_xray_dir):
-    """The bomb is reported as unreadable with its path; the 20 good images are written."""
+    """The bomb is reported as too_large with its path; the 20 good images are written."""
     from lvmmed_hf.data.prepare import prepare_source
 
     side = int(np.sqrt(2 * Image.MAX_IMAGE_PIXELS)) + 100
@@ -240,8 +240,8 @@ def test_one_bomb_costs_only_itself_in_a_prepared_source(tmp_path: Path, scripts
         _png_bytes(side, side, zlib.compress(b"\x00" * 1000))
     )
     report = prepare_source("toy_xray", toy_xray_dir, tmp_path / "out", scripts_dirs=[scripts_dir])
-    assert report.examples_written == 20 and report.skipped["unreadable"] == 1
-    [detail] = [d for d in report.details if d["reason"] == "unreadable"]
+    assert report.examples_written == 20 and report.skipped["too_large"] == 1
+    [detail] = [d for d in report.details if d["reason"] == "too_large"]
     assert detail["path"] == "train/normal/p99_0.png" and "decompression bomb" in detail["message"]
 
 

@@ -1274,8 +1274,8 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     RGB, palette, alpha and CMYK images become 8-bit RGB. A PNG or JPEG that is already 8-bit L/RGB
     or 16-bit grayscale keeps its original bytes in ``encoded`` so it can be stored without
     re-encoding. A decompression bomb (more than twice PIL's ``MAX_IMAGE_PIXELS``) raises
-    :class:`UnreadableImageError` naming the file; between once and twice the limit a warning
-    naming the file is logged and the image is read (PIL's own rule).
+    :class:`UnreadableImageError` naming the file; so does an image between once and twice the limit
+    (PIL only warns there, then decodes everything).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -1284,8 +1284,10 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         return _read_tiff(path)
     try:
         data = path.read_bytes()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():
+            # Between once and twice MAX_IMAGE_PIXELS Pillow only warns and then decodes it all:
+            # refused too, so one file cannot take the memory of a whole preparation.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 fmt, mode = im.format, im.mode
@@ -1302,10 +1304,7 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
                     arr = np.asarray(im.convert("L"))
                 else:
                     arr = np.asarray(im.convert("RGB"))
-        for w in caught:
-            if issubclass(w.category, Image.DecompressionBombWarning):
-                logger.warning("%s: large image (%s)", path, w.message)
-    except Image.DecompressionBombError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
