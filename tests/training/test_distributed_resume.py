@@ -30,13 +30,33 @@ REPO = Path(__file__).resolve().parents[2]
 PRETRAIN = REPO / "training" / "pretrain.py"
 
 
-def run_entry_point(args: list[str], launcher: list[str] | None = None, timeout: int = 300, env_extra=None):
-    """Run training/pretrain.py (optionally under a launcher) in a fresh process."""
+def run_entry_point(
+    args: list[str], launcher: list[str] | None = None, timeout: int = 300, env_extra=None, script=None
+):
+    """Run training/pretrain.py (or ``script``; optionally under a launcher) in a fresh process."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     env.update(env_extra or {})
-    cmd = (launcher or [sys.executable]) + [str(PRETRAIN)] + args
+    cmd = (launcher or [sys.executable]) + [str(script or PRETRAIN)] + args
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
+
+SAVE_PROBE = f"""
+import os, runpy, sys
+from pathlib import Path
+import accelerate
+
+_original = accelerate.Accelerator.get_state_dict
+
+def _probe(self, *args, **kwargs):
+    Path(os.environ["SAVE_PROBE_DIR"], f"gather-rank{{self.process_index}}").write_text(
+        f"world size {{self.num_processes}}"
+    )
+    return _original(self, *args, **kwargs)
+
+accelerate.Accelerator.get_state_dict = _probe
+sys.argv = [{str(PRETRAIN)!r}] + sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 COMMON = [
     "--model_preset",
@@ -109,19 +129,33 @@ def test_two_processes_equal_one_process_with_gradient_accumulation(tmp_path, em
         "--lr_halvings",
         "-1",
     ]
+    # Launched with the repository's CPU accelerate config (two gloo ranks), through a probe that
+    # records which ranks take part in gathering the final state dict: under FSDP / ZeRO-3 that
+    # gather is collective, so a rank-0-only save would hang there.
+    probe = tmp_path / "probe.py"
+    probe.write_text(SAVE_PROBE)
     ddp = run_entry_point(
         COMMON + det + ["--output_dir", str(tmp_path / "ddp")],
         launcher=[
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
+            str(Path(sys.executable).with_name("accelerate")),
+            "launch",
+            "--config_file",
+            str(REPO / "training" / "accelerate_config_cpu.yaml"),
+            "--main_process_port",
             "29517",
         ],
+        script=probe,
+        env_extra={"SAVE_PROBE_DIR": str(tmp_path)},
     )
     _check(ddp, tmp_path / "ddp")
+    assert (tmp_path / "gather-rank0").is_file() and (tmp_path / "gather-rank1").is_file(), ddp.stderr[-3000:]
+    assert "world size 2" in (tmp_path / "gather-rank1").read_text()
+    # the exported backbone holds exactly the trained backbone weights
+    full = load_file(str(tmp_path / "ddp" / "model.safetensors"))
+    backbone = load_file(str(tmp_path / "ddp" / "backbone" / "model.safetensors"))
+    assert backbone.keys() == {k[len("lvmmed.") :] for k in full if k.startswith("lvmmed.")}
+    for name, value in backbone.items():
+        assert torch.equal(value, full["lvmmed." + name]), name
     single = run_entry_point(
         COMMON + det + ["--output_dir", str(tmp_path / "ga"), "--gradient_accumulation_steps", "2"]
     )
