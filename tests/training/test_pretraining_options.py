@@ -118,13 +118,10 @@ def test_every_option_is_checked_before_any_work(tmp_path, change, message):
 
 
 def test_all_problems_are_listed_at_once(tmp_path):
+    gm = GraphMatchingLossConfig()
+    gm.gumbel_scale = -1.0  # set after construction: the loss config may refuse it when built
     with pytest.raises(ValueError) as err:
-        validate_arguments(
-            ModelArguments(**TINY),
-            DataArguments(),
-            GraphMatchingLossConfig(gumbel_scale=-1.0),
-            _args(tmp_path, learning_rate=-1.0),
-        )
+        validate_arguments(ModelArguments(**TINY), DataArguments(), gm, _args(tmp_path, learning_rate=-1.0))
     text = str(err.value)
     assert "--gumbel_scale" in text and "exactly one data source" in text and "--learning_rate" in text
 

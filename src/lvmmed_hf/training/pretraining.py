@@ -98,8 +98,12 @@ class DataArguments:
         default=False,
         metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"},
     )
-    views_on_device: bool = field(
-        default=False, metadata={"help": "collate raw images and make the views on the training device"}
+    views_on_device: bool | None = field(
+        default=None,
+        metadata={
+            "help": "collate raw images and make the views on the training device "
+            "(default: on for a CUDA device, else in the DataLoader)"
+        },
     )
     shuffle: bool = field(
         default=True,
@@ -524,7 +528,11 @@ def run_pretraining(
         augmentation,
         image_column=data_args.image_column,
         max_size=data_args.max_image_size,
-        on_device=data_args.views_on_device,
+        on_device=(
+            data_args.views_on_device
+            if data_args.views_on_device is not None
+            else training_args.device.type == "cuda"
+        ),
     )
     trainer = GraphMatchingTrainer(
         model=model,

@@ -162,6 +162,11 @@ class GraphMatchingTrainer(Trainer):
         return getattr(model, "graph_matching", None)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            # the loss's deferred finiteness check (sync-free mode): one host read per log
+            check = getattr(self._graph_matching(), "raise_if_nonfinite", None)
+            if check is not None:
+                check()
         if "loss" in logs and not math.isfinite(logs["loss"]):
             raise FloatingPointError(
                 f"the training loss is {logs['loss']} over steps {self._steps_mark + 1}-"
