@@ -13,6 +13,7 @@ transformers or accelerate in steps that are not logging steps.
 import traceback
 
 import numpy as np
+import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -97,6 +98,7 @@ def _dataset(n=48, seed=0):
     )
 
 
+@pytest.mark.slow
 def test_trainer_step_is_free_of_host_synchronisations(tmp_path):
     import dataclasses
 

@@ -559,7 +559,9 @@ def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> N
 
     output_dir = trainer.args.output_dir
     trainer.save_model(output_dir)
-    state = trainer.accelerator.get_state_dict(trainer.model)
+    # DeepSpeed gathers through its engine (model_wrapped); FSDP through the wrapped trainer.model
+    engine = trainer.model_wrapped if getattr(trainer, "is_deepspeed_enabled", False) else trainer.model
+    state = trainer.accelerator.get_state_dict(engine)
     if trainer.is_world_process_zero():
         prefix = "lvmmed."
         backbone_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
