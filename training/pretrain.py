@@ -20,6 +20,7 @@ from lvmmed_hf.training.pretraining import (
     ModelArguments,
     PretrainingArguments,
     run_pretraining,
+    validate_arguments,
 )
 
 
@@ -34,6 +35,10 @@ def main(argv=None) -> int:
         )
     else:
         args = parser.parse_args_into_dataclasses(args=argv)
+    try:  # expected input errors: one message, exit code 2 (run_pretraining checks again)
+        validate_arguments(*args)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     run_pretraining(*args)
     return 0

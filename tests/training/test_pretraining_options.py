@@ -224,3 +224,23 @@ def test_incomplete_checkpoints_are_detected_and_skipped(tmp_path, damage):
         (bad / "trainer_state.json").write_text(json.dumps({"global_step": 5}))
     assert checkpoint_problem(bad) is not None
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-3")
+
+
+@pytest.mark.slow
+def test_entry_point_reports_bad_options_in_one_message_with_exit_code_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(repo / "training" / "pretrain.py"), "--embedded", "--output_dir"]
+        + [str(tmp_path / "out"), "--gumbel_scale", "-1", "--model_preset", "tiny-cnn", "--use_cpu", "True"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--gumbel_scale must be >= 0, got -1.0" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "embedded_corpus").exists()
