@@ -4,6 +4,7 @@
     python training/pretrain.py --embedded --output_dir out --model_preset resnet50 --max_steps 1000
     torchrun --nproc_per_node 8 training/pretrain.py ...
     accelerate launch --config_file training/accelerate_config.yaml training/pretrain.py ...
+    accelerate launch --config_file training/accelerate_config_fsdp.yaml training/pretrain.py ...
 
 Every option: ``python training/pretrain.py --help``; guide: docs/pretraining.md.
 """
@@ -13,17 +14,19 @@ import sys
 
 from transformers import HfArgumentParser
 
+from lvmmed_hf.graph_matching.loss import GraphMatchingLossConfig
 from lvmmed_hf.training.pretraining import (
     DataArguments,
-    GraphMatchingArguments,
     ModelArguments,
     PretrainingArguments,
     run_pretraining,
+    validate_arguments,
 )
 
 
 def main(argv=None) -> int:
-    parser = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingArguments, PretrainingArguments))
+    # the loss options are the fields of the loss config itself (declared once)
+    parser = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingLossConfig, PretrainingArguments))
     if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
         args = (
             parser.parse_yaml_file(sys.argv[1])
@@ -32,6 +35,10 @@ def main(argv=None) -> int:
         )
     else:
         args = parser.parse_args_into_dataclasses(args=argv)
+    try:  # expected input errors: one message, exit code 2 (run_pretraining checks again)
+        validate_arguments(*args)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     run_pretraining(*args)
     return 0

@@ -104,6 +104,19 @@ def test_step_halving_schedule_halves_four_times():
         sched.step()
     assert lrs[0] == 2e-3 and lrs[19] == 2e-3 and lrs[20] == 1e-3 and lrs[99] == 2e-3 / 16
     assert sorted(set(lrs), reverse=True) == [2e-3 / 2**i for i in range(5)]
+    # torch's MultiStepLR, not a hand-written lambda
+    assert isinstance(sched, torch.optim.lr_scheduler.MultiStepLR)
+
+
+@pytest.mark.parametrize("total, halvings", [(7, 4), (3, 4), (100, 2), (1, 1), (50, 0)])
+def test_step_halving_schedule_matches_equal_phases(total, halvings):
+    """Closed form: at step s the lr is lr0 / 2^min(h, floor(s (h + 1) / N))."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = step_halving_schedule(opt, num_training_steps=total, num_halvings=halvings)
+    for step in range(total):
+        assert opt.param_groups[0]["lr"] == 0.5 ** min(halvings, step * (halvings + 1) // total), step
+        opt.step()
+        sched.step()
 
 
 def test_gpu_monitor_is_silent_without_an_nvidia_gpu():

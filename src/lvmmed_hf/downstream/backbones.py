@@ -10,33 +10,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from transformers import PreTrainedConfig
 
-#: Architecture presets: name -> (family, config kwargs). "tiny-*" are the test configs of the
-#: model contract; "resnet50" and "vit-b" are the paper's backbones.
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "tiny-cnn": (
-        "cnn",
-        dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic"),
-    ),
-    "resnet50": ("cnn", dict()),
-    "tiny-vit": (
-        "vit",
-        dict(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            mlp_dim=64,
-            image_size=64,
-            patch_size=8,
-            window_size=4,
-            global_attn_indexes=[1],
-        ),
-    ),
-    "vit-b": ("vit", dict(image_size=224)),
-}
+# One preset table for the package (``tiny-cnn`` and ``tiny_cnn`` name the same preset).
+from ..models.presets import PRESETS, get_preset, is_preset
 
 
 def is_checkpoint_dir(name_or_path: str | os.PathLike) -> bool:
@@ -60,11 +38,12 @@ def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedC
         for key, value in overrides.items():
             setattr(config, key, value)
         return config
-    if str(name_or_path) not in PRESETS:
+    if not is_preset(str(name_or_path)):
         raise ValueError(
-            f"backbone {name_or_path!r}: expected a folder with config.json or one of the presets {sorted(PRESETS)}"
+            f"backbone {name_or_path!r}: expected a folder with config.json "
+            f"or one of the presets {sorted(PRESETS)}"
         )
-    family, kwargs = PRESETS[str(name_or_path)]
+    family, kwargs = get_preset(str(name_or_path))
     if family == "cnn":
         from lvmmed_hf.models.configuration_lvmmed_cnn import LvmMedCnnConfig as cls
     else:
@@ -75,7 +54,7 @@ def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedC
 def model_type_of(name_or_path: str | os.PathLike) -> str:
     if is_checkpoint_dir(name_or_path):
         return json.loads((Path(name_or_path) / "config.json").read_text())["model_type"]
-    return {"cnn": "lvmmed_cnn", "vit": "lvmmed_vit"}[PRESETS[str(name_or_path)][0]]
+    return {"cnn": "lvmmed_cnn", "vit": "lvmmed_vit"}[get_preset(str(name_or_path))[0]]
 
 
 def image_processor_for(name_or_path: str | os.PathLike, image_size: int | None = None):

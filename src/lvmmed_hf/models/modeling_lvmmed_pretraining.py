@@ -10,8 +10,10 @@ arguments and saves them in ``config.json``):
 - ``projection_dim`` (int, 128): size of z = h(avgpool(y)) (paper: 128).
 - ``projector_hidden_sizes`` (list[int], []): empty = one Linear (our default; the paper gives only
   the 2048x128 / 768x128 shape); e.g. ``[2048]`` = MLP with BatchNorm and ReLU.
-- ``graph_matching`` (dict): fields of :class:`~lvmmed_hf.graph_matching.GraphMatchingLossConfig`
-  (graph size, k, alpha, lambda, Gumbel, ablation switches, solver, GCN width).
+- ``graph_matching`` (dict): the fields of :class:`~lvmmed_hf.graph_matching.GraphMatchingLossConfig`
+  (graph size, k, alpha, lambda, Gumbel, ablation switches, solver, GCN width), exactly as that
+  dataclass declares them (``dataclasses.asdict``); missing fields take the dataclass defaults.
+  The model reads them once (:func:`graph_matching_config`) and never rewrites them.
 """
 
 from __future__ import annotations
@@ -46,10 +48,20 @@ class LvmMedPretrainingOutput(ModelOutput):
 
 
 def graph_matching_config(config) -> GraphMatchingLossConfig:
-    """The loss options stored on a model config (``config.graph_matching``)."""
+    """The loss options stored on a model config (``config.graph_matching``), as the dataclass.
+
+    ``embedding_dim`` is the projector's output size: it always equals ``config.projection_dim``
+    (a stored value that disagrees is refused).
+    """
     options = dict(getattr(config, "graph_matching", None) or {})
-    options.setdefault("embedding_dim", getattr(config, "projection_dim", 128))
-    return GraphMatchingLossConfig.from_dict(options)
+    projection_dim = int(getattr(config, "projection_dim", 128))
+    stored = options.pop("embedding_dim", projection_dim)
+    if stored is not None and int(stored) != projection_dim:
+        raise ValueError(
+            f"graph_matching.embedding_dim={stored} differs from projection_dim={projection_dim}: "
+            "the loss runs on the projected embeddings, so both must be equal"
+        )
+    return GraphMatchingLossConfig.from_dict({**options, "embedding_dim": projection_dim})
 
 
 def build_projector(in_dim: int, config) -> nn.Module:
@@ -70,12 +82,7 @@ class _GraphMatchingPretrainingMixin:
     """forward shared by both families: one backbone pass over both views, then the loss."""
 
     def _init_heads(self, config) -> None:
-        config.projection_dim = int(getattr(config, "projection_dim", 128))
-        config.projector_hidden_sizes = [
-            int(h) for h in (getattr(config, "projector_hidden_sizes", None) or [])
-        ]
         gm = graph_matching_config(config)
-        config.graph_matching = gm.to_dict()
         self.projector = build_projector(config.feature_dim, config)
         self.graph_matching = GraphMatchingLoss(gm)
 
@@ -86,6 +93,7 @@ class _GraphMatchingPretrainingMixin:
         boxes_s: torch.Tensor | None = None,
         boxes_t: torch.Tensor | None = None,
         return_dict: bool | None = None,
+        generator: torch.Generator | None = None,
         **kwargs,
     ) -> LvmMedPretrainingOutput | tuple:
         r"""
@@ -93,10 +101,13 @@ class _GraphMatchingPretrainingMixin:
             row b of both is image b.
         boxes_s, boxes_t (`torch.FloatTensor` of shape `(B, 4)`): crop boxes of the views in normalised
             original-image coordinates (see `lvmmed_hf.training.views`); needed by the local term.
+        generator (`torch.Generator`, *optional*): source of the Gumbel noise (on the device of
+            the inputs); the Trainer passes one seeded per step so a resumed run draws the same noise.
         """
         if pixel_values_s.shape != pixel_values_t.shape:
             raise ValueError(
-                f"the two views must have the same shape, got {tuple(pixel_values_s.shape)} and {tuple(pixel_values_t.shape)}"
+                "the two views must have the same shape, got "
+                f"{tuple(pixel_values_s.shape)} and {tuple(pixel_values_t.shape)}"
             )
         return_dict = return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
         batch = pixel_values_s.shape[0]
@@ -104,7 +115,9 @@ class _GraphMatchingPretrainingMixin:
         features = self.lvmmed(torch.cat([pixel_values_s, pixel_values_t]), return_dict=True)
         y = features.last_hidden_state
         z = self.projector(features.pooler_output)
-        out = self.graph_matching(z[:batch], z[batch:], y[:batch], y[batch:], boxes_s, boxes_t)
+        out = self.graph_matching(
+            z[:batch], z[batch:], y[:batch], y[batch:], boxes_s, boxes_t, generator=generator
+        )
         result = LvmMedPretrainingOutput(
             loss=out.loss,
             matching_accuracy=out.matching_accuracy,

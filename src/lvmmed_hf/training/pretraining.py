@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,48 +17,37 @@ import torch
 from transformers import TrainingArguments, set_seed
 
 from ..graph_matching.loss import GraphMatchingLossConfig
+from ..models.presets import PRESETS, get_preset, is_preset
 from .collator import GraphMatchingCollator
 from .trainer import GraphMatchingTrainer
 from .views import TwoViewAugmentation, ViewAugmentationConfig
 
 logger = logging.getLogger(__name__)
 
-TINY_CNN = dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
-SMALL_CNN = dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic")
-PRESETS = {
-    "resnet50": ("cnn", {}),
-    "resnet18": ("cnn", dict(hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic")),
-    "tiny_cnn": ("cnn", TINY_CNN),
-    "small_cnn": ("cnn", SMALL_CNN),
-    "vit_b": ("vit", dict(image_size=224)),
-    "tiny_vit": (
-        "vit",
-        dict(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            mlp_dim=64,
-            image_size=64,
-            patch_size=8,
-            window_size=4,
-            global_attn_indexes=[1],
-        ),
-    ),
-}
+#: The loss options on the command line are the fields of the loss config itself
+#: (``HfArgumentParser`` reads :class:`GraphMatchingLossConfig` directly); this name is kept for
+#: code written against earlier versions.
+GraphMatchingArguments = GraphMatchingLossConfig
 
 
 @dataclass
 class ModelArguments:
     model_preset: str = field(
-        default="resnet50", metadata={"help": f"architecture when starting from scratch: {sorted(PRESETS)}"}
+        default="resnet50",
+        metadata={
+            "help": f"architecture when starting from scratch: {sorted(PRESETS)} ('-' and '_' are equivalent)"
+        },
     )
     model_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "local folder of an LvmMed*Model / *ForPretraining to start from (e.g. converted ImageNet R50 or SAM ViT-B)"
+            "help": "local folder of an LvmMed*Model / *ForPretraining to start from "
+            "(e.g. converted ImageNet R50 or SAM ViT-B)"
         },
     )
-    projection_dim: int = field(default=128, metadata={"help": "size of z (paper: 128)"})
+    projection_dim: int | None = field(
+        default=None, metadata={"help": "size of z (paper: 128); default: --embedding_dim"}
+    )
     projector_hidden_sizes: list[int] = field(
         default_factory=list, metadata={"help": "empty = Linear projector; e.g. 2048 = MLP"}
     )
@@ -87,7 +77,11 @@ class DataArguments:
     )
     image_column: str = "image"
     min_image_size: int = field(
-        default=32, metadata={"help": "drop images whose shorter side is below this (px); 0 keeps all"}
+        default=32,
+        metadata={
+            "help": "drop images whose shorter side is below this (px; read from the corpus' height/width "
+            "columns); 0 keeps all"
+        },
     )
     max_image_size: int = field(default=512, metadata={"help": "longer side cap before cropping (px)"})
     max_train_samples: int | None = None
@@ -96,42 +90,27 @@ class DataArguments:
     view_augmentation: str = field(
         default="paper",
         metadata={
-            "help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"
+            "help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no "
+            "hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"
         },
     )
     deterministic_views: bool = field(
         default=False,
         metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"},
     )
-    views_on_device: bool = field(
-        default=False, metadata={"help": "collate raw images and make the views on the training device"}
+    views_on_device: bool | None = field(
+        default=None,
+        metadata={
+            "help": "collate raw images and make the views on the training device "
+            "(default: on for a CUDA device, else in the DataLoader)"
+        },
     )
-    shuffle: bool = field(default=True, metadata={"help": "shuffle the training set every epoch"})
-
-
-@dataclass
-class GraphMatchingArguments:
-    """Command-line mirror of :class:`~lvmmed_hf.graph_matching.GraphMatchingLossConfig`."""
-
-    graph_size: int = 16
-    k: int = 5
-    alpha: float = 0.8
-    blackbox_lambda: float = 80.0
-    gumbel: bool = True
-    gumbel_scale: float = 1.0
-    second_order: bool = True
-    message_passing: bool = True
-    local_similarity: bool = True
-    margin: float = 0.0
-    gamma: int = 20
-    solver: str = "quadratic"
-    lap_backend: str = "scipy"
-    gcn_hidden_dim: int = 128
-    gcn_layers: int = 2
-    gcn_residual: bool = False
-
-    def to_loss_config(self, embedding_dim: int) -> GraphMatchingLossConfig:
-        return GraphMatchingLossConfig(embedding_dim=embedding_dim, **dataclasses.asdict(self))
+    shuffle: bool = field(
+        default=True,
+        metadata={
+            "help": "shuffle the training set every epoch (False = --train_sampling_strategy sequential)"
+        },
+    )
 
 
 @dataclass
@@ -149,6 +128,9 @@ class PretrainingArguments(TrainingArguments):
     remove_unused_columns: bool = False
     ddp_find_unused_parameters: bool | None = False
     dataloader_drop_last: bool = True
+    # True would synchronise the GPU with the host every step (bool() of the loss); the
+    # GraphMatchingTrainer checks the loss at logging steps instead.
+    logging_nan_inf_filter: bool = False
     gpu_monitor: bool = True
     per_device_train_batch_size: int = 64
     logging_steps: float = 10
@@ -162,16 +144,152 @@ class PretrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
-def build_model(model_args: ModelArguments, gm_args: GraphMatchingArguments):
-    """A ``LvmMed*ForPretraining`` from a preset or a local model folder."""
-    from ..models.configuration_lvmmed_cnn import LvmMedCnnConfig
-    from ..models.configuration_lvmmed_vit import LvmMedViTConfig
-    from ..models.modeling_lvmmed_pretraining import LvmMedCnnForPretraining, LvmMedViTForPretraining
+# -- validation ------------------------------------------------------------------------------
 
+
+def validate_arguments(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    gm_args: GraphMatchingLossConfig,
+    training_args: TrainingArguments,
+) -> None:
+    """Check every option before any work (no data prepared, no model built, nothing written).
+
+    Raises:
+        ValueError / FileNotFoundError naming the option, its value and what is expected.
+    """
+    problems: list[str] = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    if model_args.model_name_or_path:
+        need(
+            (Path(model_args.model_name_or_path) / "config.json").is_file(),
+            f"--model_name_or_path {model_args.model_name_or_path}: not a folder with a config.json",
+        )
+    else:
+        need(
+            is_preset(model_args.model_preset),
+            f"--model_preset {model_args.model_preset!r}: expected one of {sorted(PRESETS)}",
+        )
+    need(
+        model_args.projection_dim is None or model_args.projection_dim >= 1,
+        f"--projection_dim must be >= 1, got {model_args.projection_dim}",
+    )
+    need(
+        all(int(h) >= 1 for h in model_args.projector_hidden_sizes),
+        f"--projector_hidden_sizes must be positive, got {model_args.projector_hidden_sizes}",
+    )
+    default_dim = GraphMatchingLossConfig().embedding_dim
+    need(
+        model_args.projection_dim is None
+        or gm_args.embedding_dim in (default_dim, model_args.projection_dim),
+        f"--projection_dim {model_args.projection_dim} and --embedding_dim {gm_args.embedding_dim} "
+        "disagree (both are the size of z: give one)",
+    )
+    # data
+    need(
+        data_args.embedded != bool(data_args.dataset_dir),
+        "give exactly one data source: --embedded or --dataset_dir",
+    )
+    if data_args.dataset_dir:
+        need(
+            Path(data_args.dataset_dir).is_dir(),
+            f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)",
+        )
+    need(data_args.min_image_size >= 0, f"--min_image_size must be >= 0, got {data_args.min_image_size}")
+    need(data_args.max_image_size >= 1, f"--max_image_size must be >= 1, got {data_args.max_image_size}")
+    need(data_args.view_size >= 8, f"--view_size must be >= 8 px, got {data_args.view_size}")
+    need(
+        0.0 < data_args.crop_scale_min <= 1.0,
+        f"--crop_scale_min must lie in (0, 1], got {data_args.crop_scale_min}",
+    )
+    need(
+        data_args.max_train_samples is None or data_args.max_train_samples >= 1,
+        f"--max_train_samples must be >= 1, got {data_args.max_train_samples}",
+    )
+    need(
+        data_args.view_augmentation in ("paper", "medical"),
+        f"--view_augmentation must be 'paper' or 'medical', got {data_args.view_augmentation!r}",
+    )
+    # loss
+    need(gm_args.graph_size >= 2, f"--graph_size must be >= 2, got {gm_args.graph_size}")
+    need(
+        1 <= gm_args.k < gm_args.graph_size,
+        f"--k must satisfy 1 <= k < graph_size ({gm_args.graph_size}), got {gm_args.k}",
+    )
+    need(0.0 <= gm_args.alpha <= 1.0, f"--alpha must lie in [0, 1], got {gm_args.alpha}")
+    need(
+        math_isfinite(gm_args.blackbox_lambda) and gm_args.blackbox_lambda > 0,
+        f"--blackbox_lambda must be a positive number, got {gm_args.blackbox_lambda}",
+    )
+    need(
+        math_isfinite(gm_args.gumbel_scale) and gm_args.gumbel_scale >= 0,
+        f"--gumbel_scale must be >= 0, got {gm_args.gumbel_scale}",
+    )
+    need(
+        math_isfinite(gm_args.margin) and gm_args.margin >= 0, f"--margin must be >= 0, got {gm_args.margin}"
+    )
+    need(gm_args.gamma >= 1, f"--gamma must be >= 1, got {gm_args.gamma}")
+    need(gm_args.gcn_hidden_dim >= 1, f"--gcn_hidden_dim must be >= 1, got {gm_args.gcn_hidden_dim}")
+    need(gm_args.gcn_layers >= 1, f"--gcn_layers must be >= 1, got {gm_args.gcn_layers}")
+    # training
+    batch = training_args.per_device_train_batch_size
+    need(
+        batch >= gm_args.graph_size,
+        f"per_device_train_batch_size={batch} is smaller than one graph (graph_size={gm_args.graph_size}): "
+        "each process builds its graphs from its own local batch",
+    )
+    lr_halvings = getattr(training_args, "lr_halvings", -1)
+    need(lr_halvings >= -1, f"--lr_halvings must be >= 0 (or -1: lr_scheduler_type), got {lr_halvings}")
+    need(
+        training_args.learning_rate > 0,
+        f"--learning_rate must be positive, got {training_args.learning_rate}",
+    )
+    need(
+        not Path(training_args.output_dir).is_file(),
+        f"--output_dir {training_args.output_dir} is a file, expected a folder",
+    )
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() not in ("true", "1", "yes", "false", "0", "no"):
+        need(Path(resume).is_dir(), f"--resume_from_checkpoint {resume}: no such checkpoint folder")
+    if problems:
+        raise ValueError("invalid pretraining options:\n  - " + "\n  - ".join(problems))
+    # the solver name and the remaining loss options: the loss validates them when built (cheap)
+    from ..graph_matching.loss import GraphMatchingLoss
+
+    GraphMatchingLoss(_loss_config(model_args, gm_args))
+
+
+def math_isfinite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
+
+
+def _loss_config(model_args: ModelArguments, gm_args: GraphMatchingLossConfig) -> GraphMatchingLossConfig:
+    if model_args.projection_dim is None:
+        return gm_args
+    return dataclasses.replace(gm_args, embedding_dim=int(model_args.projection_dim))
+
+
+# -- model -----------------------------------------------------------------------------------
+
+
+def build_model(model_args: ModelArguments, gm_args: GraphMatchingLossConfig):
+    """A ``LvmMed*ForPretraining`` from a preset or a local model folder.
+
+    The loss options are written once on the model config (``config.graph_matching``, the fields
+    of :class:`GraphMatchingLossConfig`) and ``config.projection_dim`` equals their ``embedding_dim``.
+    """
+    from ..models.modeling_lvmmed_pretraining import LvmMedCnnForPretraining, LvmMedViTForPretraining
+    from ..models.presets import preset_config
+
+    loss_config = _loss_config(model_args, gm_args)
     head_options = dict(
-        projection_dim=model_args.projection_dim,
-        projector_hidden_sizes=list(model_args.projector_hidden_sizes),
-        graph_matching=gm_args.to_loss_config(model_args.projection_dim).to_dict(),
+        projection_dim=loss_config.embedding_dim,
+        projector_hidden_sizes=[int(h) for h in model_args.projector_hidden_sizes],
+        graph_matching=dataclasses.asdict(loss_config),
     )
     if model_args.model_name_or_path:
         from transformers import AutoConfig
@@ -182,21 +300,49 @@ def build_model(model_args: ModelArguments, gm_args: GraphMatchingArguments):
         cls = LvmMedCnnForPretraining if config.model_type == "lvmmed_cnn" else LvmMedViTForPretraining
         # The backbone loads from a bare model or a pretraining folder alike (base_model_prefix).
         return cls.from_pretrained(model_args.model_name_or_path, config=config)
-    if model_args.model_preset not in PRESETS:
-        raise ValueError(
-            f"unknown model_preset {model_args.model_preset!r}; expected one of {sorted(PRESETS)}"
+    family, _ = get_preset(model_args.model_preset)
+    config = preset_config(model_args.model_preset, **head_options)
+    return LvmMedCnnForPretraining(config) if family == "cnn" else LvmMedViTForPretraining(config)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def filter_by_image_size(dataset, minimum: int, image_column: str = "image"):
+    """Keep the rows whose shorter image side is >= ``minimum`` px.
+
+    Reads the ``height`` / ``width`` columns that ``lvmmed prepare`` stores (int32): nothing is
+    decoded, every process computes the same selection in seconds, with no barrier. A corpus
+    prepared before those columns existed has its images decoded once, with a warning (prepare
+    it again to skip that).
+    """
+    import numpy as np
+
+    if minimum <= 0:
+        return dataset
+    before = len(dataset)
+    if {"height", "width"} <= set(dataset.column_names):
+        sizes = dataset.select_columns(["height", "width"]).with_format("numpy")[:]
+        keep = np.flatnonzero(np.minimum(sizes["height"], sizes["width"]) >= minimum)
+        if len(keep) != before:
+            dataset = dataset.select(keep, keep_in_memory=True)
+    else:
+        logger.warning(
+            "the corpus has no 'height'/'width' columns (prepared by an earlier version): decoding all "
+            "%d images to measure them; run `lvmmed prepare` again to store the sizes",
+            before,
         )
-    family, kwargs = PRESETS[model_args.model_preset]
-    if family == "cnn":
-        return LvmMedCnnForPretraining(LvmMedCnnConfig(**kwargs, **head_options))
-    return LvmMedViTForPretraining(LvmMedViTConfig(**kwargs, **head_options))
+        column = image_column
+        dataset = dataset.filter(lambda row: min(row[column].size) >= minimum, keep_in_memory=True)
+    logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
+    return dataset
 
 
 def load_training_data(data_args: DataArguments, training_args: TrainingArguments):
     """The training ``datasets.Dataset`` (embedded corpus or a prepared corpus folder)."""
     if data_args.embedded == bool(data_args.dataset_dir):
         raise ValueError("give exactly one data source: --embedded or --dataset_dir")
-    # The main process prepares and filters first (caches); the others then read its results.
+    # The main process prepares first (writes files); the others then read its results.
     with training_args.main_process_first(desc="prepare training data"):
         if data_args.embedded:
             from ..data.embedded import load_embedded, prepare_embedded
@@ -218,16 +364,28 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
                 seed=training_args.seed,
                 streaming=False,
             )
-        if data_args.min_image_size > 0:
-            column, minimum = data_args.image_column, data_args.min_image_size
-            before = len(dataset)
-            dataset = dataset.filter(lambda row: min(row[column].size) >= minimum)
-            logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
+    # Every process filters for itself (stored sizes: no decoding, no waiting at a barrier).
+    dataset = filter_by_image_size(dataset, data_args.min_image_size, data_args.image_column)
     if data_args.max_train_samples is not None:
         # a seeded random subset: the corpus is ordered by source, its head is one modality
         subset = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(training_args.seed))
         dataset = dataset.select(sorted(subset[: data_args.max_train_samples].tolist()))
     return dataset
+
+
+def check_dataset_size(num_images: int, training_args: TrainingArguments) -> None:
+    """Refuse a training set smaller than one global batch (it would train 0 steps)."""
+    per_device = training_args.per_device_train_batch_size
+    world = training_args.world_size
+    accumulation = training_args.gradient_accumulation_steps
+    needed = per_device * world * accumulation
+    if num_images < needed:
+        raise ValueError(
+            f"the training set has {num_images} images after filtering, fewer than one optimisation step "
+            f"needs: {needed} = per_device_train_batch_size {per_device} x {world} process(es) x "
+            f"gradient_accumulation_steps {accumulation}; add images (or lower --min_image_size / "
+            "the batch size)"
+        )
 
 
 def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
@@ -242,44 +400,141 @@ def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
     return ViewAugmentationConfig(size=data_args.view_size, scale=(data_args.crop_scale_min, 1.0))
 
 
-class _SequentialTrainer(GraphMatchingTrainer):
-    """No shuffling: the i-th batch is the i-th slice of the dataset (equivalence tests)."""
+# -- checkpoints -----------------------------------------------------------------------------
 
-    def _get_train_sampler(self, *args, **kwargs):
-        return torch.utils.data.SequentialSampler(self.train_dataset)
+
+def _is_zip(path: Path) -> bool:
+    import zipfile
+
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def checkpoint_problem(folder: str | os.PathLike) -> str | None:
+    """Why ``folder`` is not a complete Trainer checkpoint (``None`` when it is).
+
+    A process killed while saving leaves a folder without ``trainer_state.json`` (written last)
+    or with truncated files; such a folder is skipped on resume. Checks: the state parses and
+    names the folder's step; ``model.safetensors`` (or its shard index and shards) reads; the
+    optimizer, scheduler and RNG files (``torch.save`` zip archives) are whole.
+    """
+    folder = Path(folder)
+    state_file = folder / "trainer_state.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError) as err:
+        return f"trainer_state.json unreadable ({err.__class__.__name__})"
+    name = folder.name
+    if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit():
+        if state.get("global_step") != int(name[len("checkpoint-") :]):
+            return f"trainer_state.json says step {state.get('global_step')}"
+    weights = [folder / "model.safetensors"]
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError) as err:
+            return f"model.safetensors.index.json unreadable ({err.__class__.__name__})"
+        weights = [folder / shard for shard in shards]
+    if any(folder.glob("pytorch_model_fsdp*")) or any(folder.glob("global_step*")):
+        weights = []  # FSDP sharded / DeepSpeed checkpoints: their own formats, state checked above
+    from safetensors import safe_open
+
+    for path in weights:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.keys()
+        except Exception as err:  # missing, truncated or corrupt header
+            return f"{path.name} unreadable ({err.__class__.__name__})"
+    for name in ("optimizer.pt", "scheduler.pt"):
+        if (folder / name).exists() and not _is_zip(folder / name):
+            return f"{name} truncated"
+    for path in folder.glob("rng_state*.pth"):
+        if not _is_zip(path):
+            return f"{path.name} truncated"
+    return None
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest complete ``checkpoint-N`` folder of ``output_dir`` (incomplete ones are logged
+    and skipped), or ``None``."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    found = [
+        (int(p.name.split("-", 1)[1]), p)
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith("checkpoint-") and p.name.split("-", 1)[1].isdigit()
+    ]
+    for _, folder in sorted(found, reverse=True):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return str(folder)
+        logger.warning("skipping incomplete checkpoint %s: %s", folder, problem)
+    return None
+
+
+def resolve_resume(training_args: TrainingArguments) -> str | None:
+    """``--resume_from_checkpoint``: True/"true" -> the newest complete checkpoint of output_dir;
+    a path -> that folder, if complete."""
+    resume = training_args.resume_from_checkpoint
+    if resume is None or resume is False:
+        return None
+    if resume is True or str(resume).lower() in ("true", "1", "yes"):
+        found = last_complete_checkpoint(training_args.output_dir)
+        if found is None:
+            raise ValueError(
+                "--resume_from_checkpoint True: no complete checkpoint-N folder in "
+                f"{training_args.output_dir}"
+            )
+        return found
+    if str(resume).lower() in ("false", "0", "no"):
+        return None
+    problem = checkpoint_problem(resume)
+    if problem is not None:
+        raise ValueError(f"--resume_from_checkpoint {resume} is not a complete checkpoint: {problem}")
+    return str(resume)
+
+
+# -- entry -----------------------------------------------------------------------------------
 
 
 def run_pretraining(
     model_args: ModelArguments,
     data_args: DataArguments,
-    gm_args: GraphMatchingArguments,
+    gm_args: GraphMatchingLossConfig,
     training_args: PretrainingArguments,
     callbacks: list | None = None,
 ) -> GraphMatchingTrainer:
-    """Pretrain, then write ``<output_dir>/backbone``: the bare backbone (``save_pretrained``) and
-    an ``LvmMedImageProcessor``, loadable with ``AutoModel.from_pretrained``."""
-    from ..models.image_processing_lvmmed import LvmMedImageProcessor
+    """Pretrain, then write ``<output_dir>`` (the pretraining model) and ``<output_dir>/backbone``:
+    the bare backbone (``save_pretrained``) and an ``LvmMedImageProcessor``, loadable with
+    ``AutoModel.from_pretrained``.
 
-    if training_args.per_device_train_batch_size < gm_args.graph_size:
-        raise ValueError(
-            f"per_device_train_batch_size={training_args.per_device_train_batch_size} is smaller than one graph "
-            f"(graph_size={gm_args.graph_size}): each process builds its graphs from its own local batch"
-        )
+    Every process must call this (``torchrun`` / ``accelerate launch``): the final save gathers
+    the weights from all ranks under FSDP and DeepSpeed ZeRO-3.
+    """
+    validate_arguments(model_args, data_args, gm_args, training_args)
+    resume = resolve_resume(training_args)
+    if not data_args.shuffle:
+        training_args.train_sampling_strategy = "sequential"
     # Seed before building: every process (and a resumed run) starts from the same weights.
     set_seed(training_args.seed)
     model = build_model(model_args, gm_args)
     if model_args.sync_batchnorm and training_args.world_size > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     dataset = load_training_data(data_args, training_args)
+    check_dataset_size(len(dataset), training_args)
     augmentation = TwoViewAugmentation(view_config(data_args))
     collator = GraphMatchingCollator(
         augmentation,
         image_column=data_args.image_column,
         max_size=data_args.max_image_size,
-        on_device=data_args.views_on_device,
+        on_device=(
+            data_args.views_on_device
+            if data_args.views_on_device is not None
+            else training_args.device.type == "cuda"
+        ),
     )
-    trainer_cls = GraphMatchingTrainer if data_args.shuffle else _SequentialTrainer
-    trainer = trainer_cls(
+    trainer = GraphMatchingTrainer(
         model=model,
         args=training_args,
         train_dataset=dataset,
@@ -289,20 +544,33 @@ def run_pretraining(
         gpu_monitor=training_args.gpu_monitor,
         callbacks=callbacks,
     )
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "1", "yes"):
-        resume = True
     trainer.train(resume_from_checkpoint=resume)
-    if trainer.is_world_process_zero():
-        trainer.save_model(training_args.output_dir)
-        backbone_dir = os.path.join(training_args.output_dir, "backbone")
-        base = trainer.accelerator.unwrap_model(trainer.model).lvmmed
-        base.save_pretrained(backbone_dir)
-        LvmMedImageProcessor(
-            size={"height": data_args.view_size, "width": data_args.view_size}
-        ).save_pretrained(backbone_dir)
-        logger.info("backbone written to %s", backbone_dir)
+    save_pretraining_outputs(trainer, data_args.view_size)
     return trainer
+
+
+def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> None:
+    """Write the pretraining model to ``output_dir`` and the backbone to ``output_dir/backbone``.
+
+    Collective: call it on every rank. ``Trainer.save_model`` and ``accelerator.get_state_dict``
+    gather sharded weights (FSDP, DeepSpeed ZeRO-3) from all ranks; only the main process writes.
+    """
+    from ..models.image_processing_lvmmed import LvmMedImageProcessor
+
+    output_dir = trainer.args.output_dir
+    trainer.save_model(output_dir)
+    # DeepSpeed gathers through its engine (model_wrapped); FSDP through the wrapped trainer.model
+    engine = trainer.model_wrapped if getattr(trainer, "is_deepspeed_enabled", False) else trainer.model
+    state = trainer.accelerator.get_state_dict(engine)
+    if trainer.is_world_process_zero():
+        prefix = "lvmmed."
+        backbone_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        backbone_dir = os.path.join(output_dir, "backbone")
+        base = trainer.accelerator.unwrap_model(trainer.model).lvmmed
+        base.save_pretrained(backbone_dir, state_dict=backbone_state)
+        LvmMedImageProcessor(size={"height": view_size, "width": view_size}).save_pretrained(backbone_dir)
+        logger.info("backbone written to %s", backbone_dir)
+    trainer.accelerator.wait_for_everyone()
 
 
 __all__ = [
@@ -311,7 +579,13 @@ __all__ = [
     "GraphMatchingArguments",
     "PretrainingArguments",
     "build_model",
+    "check_dataset_size",
+    "checkpoint_problem",
+    "filter_by_image_size",
+    "last_complete_checkpoint",
     "load_training_data",
     "run_pretraining",
+    "save_pretraining_outputs",
+    "validate_arguments",
     "PRESETS",
 ]

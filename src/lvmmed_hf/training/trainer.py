@@ -1,12 +1,20 @@
-"""``GraphMatchingTrainer``: transformers' Trainer running the LVM-Med graph-matching loss."""
+"""``GraphMatchingTrainer``: transformers' Trainer running the LVM-Med graph-matching loss.
+
+The training step is free of device -> host synchronisations on its own part: the matching
+accuracy is summed on the device and reduced (one gather, one host copy) at logging steps only,
+where the finiteness of the logged loss is checked too. transformers' Trainer keeps its own loss
+on the device; its ``logging_nan_inf_filter`` (a ``bool()`` of the loss every step) is off in
+:class:`~lvmmed_hf.training.pretraining.PretrainingArguments`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from functools import partial
+import math
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import MultiStepLR
 from transformers import Trainer
 
 from .callbacks import GpuMonitorCallback
@@ -15,17 +23,29 @@ from .views import TwoViewAugmentation
 logger = logging.getLogger(__name__)
 
 
-def _halving_factor(step: int, num_training_steps: int, num_halvings: int) -> float:
-    phase = min(num_halvings, (step * (num_halvings + 1)) // max(1, num_training_steps))
-    return 0.5**phase
+def halving_milestones(num_training_steps: int, num_halvings: int) -> list[int]:
+    """Steps at which the learning rate halves: the starts of phases 2 .. ``num_halvings + 1`` of
+    ``num_halvings + 1`` equal phases (repeated milestones halve more than once, for tiny runs)."""
+    if num_halvings < 0:
+        raise ValueError(f"num_halvings must be >= 0, got {num_halvings}")
+    total = max(1, int(num_training_steps))
+    return [math.ceil(i * total / (num_halvings + 1)) for i in range(1, num_halvings + 1)]
 
 
-def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> LambdaLR:
-    """The paper's recipe "lr 2e-3, halved four times": ``num_halvings + 1`` equal phases, the
-    learning rate halved at the start of each phase after the first."""
-    return LambdaLR(
-        optimizer, partial(_halving_factor, num_training_steps=num_training_steps, num_halvings=num_halvings)
-    )
+def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> MultiStepLR:
+    """The paper's recipe "lr 2e-3, halved four times": torch's ``MultiStepLR`` (gamma 0.5) with
+    milestones at the starts of ``num_halvings + 1`` equal phases."""
+    return MultiStepLR(optimizer, milestones=halving_milestones(num_training_steps, num_halvings), gamma=0.5)
+
+
+def step_seed(seed: int, global_step: int, micro_step: int, process_index: int) -> int:
+    """A 63-bit seed for the random numbers of one forward pass (views made on the device, Gumbel
+    noise), a pure function of the run's seed, the optimisation step, the accumulation micro-step
+    and the process: a resumed run draws exactly what the uninterrupted run drew."""
+    digest = hashlib.blake2b(
+        f"lvmmed-step:{seed}:{global_step}:{micro_step}:{process_index}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 class GraphMatchingTrainer(Trainer):
@@ -34,8 +54,12 @@ class GraphMatchingTrainer(Trainer):
     * ``compute_loss`` runs the model (its output carries the graph-matching loss); if the batch
       holds raw ``images`` + ``image_sizes`` (``GraphMatchingCollator(on_device=True)``) the two
       views are made here, on the training device.
-    * Logs ``matching_accuracy`` (mean over the steps since the last log, averaged over processes)
-      and ``solver_seconds`` (forward + backward solves per optimisation step, main process).
+    * Random numbers drawn in the step (device views, Gumbel noise) come from a generator seeded
+      by :func:`step_seed` (seed, step, micro-step, process), not from the global RNG.
+    * Logs ``matching_accuracy`` (mean over the steps since the last log, averaged over
+      processes; accumulated on the device, no host synchronisation between logging steps) and
+      ``solver_seconds`` (forward + backward solves per optimisation step, main process).
+      A non-finite logged loss raises ``FloatingPointError`` naming the steps.
     * ``lr_halvings``: if set, the learning-rate schedule is :func:`step_halving_schedule`.
     * ``gpu_monitor``: adds :class:`GpuMonitorCallback` (a no-op without NVIDIA GPUs).
 
@@ -57,12 +81,20 @@ class GraphMatchingTrainer(Trainer):
         super().__init__(*args, **kwargs)
         if self.args.remove_unused_columns:
             raise ValueError("GraphMatchingTrainer needs TrainingArguments(remove_unused_columns=False)")
+        if lr_halvings is not None and lr_halvings < 0:
+            raise ValueError(f"lr_halvings must be >= 0 or None, got {lr_halvings}")
         self.view_augmentation = view_augmentation or TwoViewAugmentation()
         self.lr_halvings = lr_halvings
-        self._accuracy_sum = 0.0
+        self._accuracy_sum: torch.Tensor | None = None  # on the training device
         self._accuracy_count = 0
         self._solver_seconds_mark = 0.0
         self._steps_mark = 0
+        self._micro = (-1, 0)  # (global step, micro-step) of the last forward pass
+        if self.args.logging_nan_inf_filter and self.args.device.type == "cuda":
+            logger.warning(
+                "logging_nan_inf_filter=True synchronises the GPU with the host every step; "
+                "PretrainingArguments turns it off (non-finite losses are reported at logging steps)"
+            )
         if gpu_monitor:
             self.callback_handler.callbacks.insert(0, GpuMonitorCallback())
 
@@ -76,18 +108,48 @@ class GraphMatchingTrainer(Trainer):
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
-    def _make_views(self, inputs: dict) -> dict:
+    # -- random numbers ---------------------------------------------------------------------
+    def _step_generator(self, device: torch.device) -> torch.Generator:
+        step = self.state.global_step
+        micro = self._micro[1] + 1 if self._micro[0] == step else 0
+        self._micro = (step, micro)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(step_seed(self.args.seed, step, micro, self.args.process_index))
+        return generator
+
+    def _make_views(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
+        """Hook for views made on the training device: a batch with raw ``images`` (+
+        ``image_sizes``) goes through ``self.view_augmentation`` here."""
         if "images" in inputs:
             inputs = dict(inputs)
-            inputs.update(self.view_augmentation(inputs.pop("images"), inputs.pop("image_sizes", None)))
+            images = inputs.pop("images")
+            inputs.update(
+                self.view_augmentation(images, inputs.pop("image_sizes", None), generator=generator)
+            )
         return inputs
 
+    @staticmethod
+    def _input_device(inputs: dict) -> torch.device:
+        for value in inputs.values():
+            if isinstance(value, torch.Tensor):
+                return value.device
+        return torch.device("cpu")
+
+    # -- loss and metrics ---------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**self._make_views(inputs), return_dict=True)
+        generator = self._step_generator(self._input_device(inputs)) if model.training else None
+        outputs = model(**self._make_views(inputs, generator), generator=generator, return_dict=True)
         if model.training:
-            self._accuracy_sum += float(outputs.matching_accuracy)
-            self._accuracy_count += 1
+            self._accumulate_accuracy(outputs.matching_accuracy)
         return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def _accumulate_accuracy(self, accuracy) -> None:
+        if accuracy is None:
+            return
+        # a tensor stays on its device: no host round trip until the next logging step
+        value = torch.as_tensor(accuracy).detach().to(dtype=torch.float32)
+        self._accuracy_sum = value if self._accuracy_sum is None else self._accuracy_sum + value
+        self._accuracy_count += 1
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -100,16 +162,31 @@ class GraphMatchingTrainer(Trainer):
         return getattr(model, "graph_matching", None)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            # the loss's deferred finiteness check (sync-free mode): one host read per log
+            check = getattr(self._graph_matching(), "raise_if_nonfinite", None)
+            if check is not None:
+                check()
+        if "loss" in logs and not math.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"the training loss is {logs['loss']} over steps {self._steps_mark + 1}-"
+                f"{self.state.global_step} (non-finite embeddings, affinities or a diverged model); "
+                "lower the learning rate or resume from an earlier checkpoint"
+            )
         if self._accuracy_count and "loss" in logs:
-            mean = torch.tensor(self._accuracy_sum / self._accuracy_count, device=self.args.device)
-            logs["matching_accuracy"] = round(float(self.accelerator.gather(mean.reshape(1)).mean()), 4)
-            self._accuracy_sum, self._accuracy_count = 0.0, 0
+            device = self.args.device
+            mean = (self._accuracy_sum.to(device) / self._accuracy_count).reshape(1)
+            logs["matching_accuracy"] = round(float(self.accelerator.gather(mean).mean()), 4)
+            self._accuracy_sum, self._accuracy_count = None, 0
             gm = self._graph_matching()
             steps = self.state.global_step - self._steps_mark
             if gm is not None and steps > 0:
-                logs["solver_seconds"] = round((gm.timer.seconds - self._solver_seconds_mark) / steps, 5)
-                self._solver_seconds_mark, self._steps_mark = gm.timer.seconds, self.state.global_step
+                timer = getattr(gm, "timer", None)
+                if timer is not None:
+                    logs["solver_seconds"] = round((timer.seconds - self._solver_seconds_mark) / steps, 5)
+                    self._solver_seconds_mark = timer.seconds
+            self._steps_mark = self.state.global_step
         super().log(logs, start_time)
 
 
-__all__ = ["GraphMatchingTrainer", "step_halving_schedule"]
+__all__ = ["GraphMatchingTrainer", "halving_milestones", "step_halving_schedule", "step_seed"]
