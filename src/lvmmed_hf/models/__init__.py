@@ -63,7 +63,6 @@ __all__ += [
 # Graph-matching pretraining heads (backbone under `lvmmed` + projector + GCN + loss).
 from transformers import AutoModelForPreTraining  # noqa: E402
 
-from .configuration_lvmmed_vit import LvmMedViTConfig as _LvmMedViTConfigForPretraining  # noqa: E402
 from .modeling_lvmmed_pretraining import (  # noqa: E402
     LvmMedCnnForPretraining,
     LvmMedPretrainingOutput,
@@ -71,5 +70,5 @@ from .modeling_lvmmed_pretraining import (  # noqa: E402
 )
 
 AutoModelForPreTraining.register(LvmMedCnnConfig, LvmMedCnnForPretraining, exist_ok=True)
-AutoModelForPreTraining.register(_LvmMedViTConfigForPretraining, LvmMedViTForPretraining, exist_ok=True)
+AutoModelForPreTraining.register(LvmMedViTConfig, LvmMedViTForPretraining, exist_ok=True)
 __all__ += ["LvmMedCnnForPretraining", "LvmMedViTForPretraining", "LvmMedPretrainingOutput"]

@@ -4,8 +4,8 @@ The defaults describe the ViT-B of LVM-Med (`lvmmed_vit.pth`): SAM's ViT-B image
 1024-px inputs (64 x 64 patch grid), windowed attention (14 x 14) everywhere but in blocks 2, 5, 8
 and 11, decomposed relative positions, no absolute position embedding. The released file also
 carries SAM's 256-channel neck; a converted release has `use_neck=True` (the converter reads it
-from the keys), the bare default config has none. The model type deliberately avoids the word "resnet" (DETR freezes such backbones) and the
-word "sam" (transformers owns those model types).
+from the keys), the bare default config has none. The model type deliberately avoids the word
+"resnet" (DETR freezes such backbones) and the word "sam" (transformers owns those model types).
 """
 
 from __future__ import annotations
