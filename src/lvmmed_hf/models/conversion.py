@@ -627,7 +627,7 @@ def convert_checkpoint(
         )
         from ..evaluation.model_card import write_model_card
 
-        write_model_card(staging)
+        write_model_card(staging, repo_id=str(output_dir))
         output_dir.mkdir(parents=True, exist_ok=True)
         for item in sorted(staging.iterdir()):
             target = output_dir / item.name
