@@ -40,10 +40,12 @@ from .image_processing_lvmmed import LvmMedImageProcessor
 from .modeling_lvmmed_cnn import LvmMedCnnModel
 from .modeling_lvmmed_vit import LvmMedViTModel, resize_abs_pos, resize_rel_pos
 
-try:  # the project-wide base class of expected user errors, where the package has one
-    from ..errors import LvmMedUserError as _UserError
-except ImportError:  # pragma: no cover - depends on the package version
-    _UserError = ValueError
+try:  # the project-wide base class of expected user errors, once the package has one
+    from ..errors import LvmMedUserError
+
+    _ERROR_BASES: tuple[type[Exception], ...] = (LvmMedUserError, ValueError)
+except ImportError:
+    _ERROR_BASES = (ValueError,)
 
 logger = logging.get_logger(__name__)
 
@@ -60,8 +62,11 @@ CNN_CLASSIFIER_PREFIX = "fc."
 HEAD_PREFIXES = ("fc.", "classifier.", "head.", "heads.", "projector.", "gcn.", "predictor.")
 
 
-class ConversionError(_UserError):
-    """A checkpoint could not be converted (unreadable, unsafe, malformed, wrong architecture, partial)."""
+class ConversionError(*_ERROR_BASES):
+    """A checkpoint could not be converted (unreadable, unsafe, malformed, wrong architecture, partial).
+
+    A ``ValueError`` (and ``lvmmed_hf.errors.LvmMedUserError`` where that module exists).
+    """
 
 
 @dataclass
