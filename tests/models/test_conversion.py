@@ -215,6 +215,7 @@ def test_released_vit_b_converts_with_its_neck_and_serves_both_protocols():
     assert model.config.feature_dim == 768
 
 
+@pytest.mark.slow
 def test_timm_and_torchvision_exports_have_their_key_layouts(tmp_path):
     """The R50 export loads strictly where timm's / torchvision's resnet50 would: same names and shapes
     as their published definitions (committed lists), same values, plus a strict load into
