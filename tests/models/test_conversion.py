@@ -727,3 +727,24 @@ def test_convert_cli(tmp_path):
     assert report["family"] == "cnn" and report["missing_keys"] == [] and report["export"] == "native"
     assert cli_main(["convert", str(ckpt), str(tmp_path / "tv"), "--export", "torchvision"]) != 0
     assert not (tmp_path / "tv").exists()  # a tiny ResNet has no torchvision counterpart
+
+
+def test_remote_code_copies_the_package_modules_the_processor_imports(tmp_path):
+    """Modules that import package siblings (``from ..constants import ...``) still load as flat
+    remote code: the siblings are copied and the imports rewritten to ``from .name``."""
+    from lvmmed_hf.models.conversion import _copy_remote_module
+
+    package = tmp_path / "pkg"
+    (package / "models").mkdir(parents=True)
+    (package / "constants.py").write_text("MEAN = (0.5,)\n")
+    (package / "models" / "helper.py").write_text("from ..constants import MEAN\nTWICE = MEAN * 2\n")
+    (package / "models" / "proc.py").write_text("from .helper import TWICE\nfrom ..constants import MEAN\n")
+    out = tmp_path / "remote"
+    out.mkdir()
+    _copy_remote_module(package / "models" / "proc.py", out)
+    assert sorted(p.name for p in out.iterdir()) == ["constants.py", "helper.py", "proc.py"]
+    assert (out / "proc.py").read_text() == "from .helper import TWICE\nfrom .constants import MEAN\n"
+    assert (out / "helper.py").read_text().startswith("from .constants import MEAN")
+    (package / "models" / "broken.py").write_text("from ..absent import X\n")
+    with pytest.raises(ConversionError, match="absent"):
+        _copy_remote_module(package / "models" / "broken.py", out)

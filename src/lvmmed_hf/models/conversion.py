@@ -808,6 +808,28 @@ def export_resnet_state_dict(
     return output_dir
 
 
+_LOCAL_IMPORT = re.compile(r"^(\s*from )(\.{1,2})(\w+)( import )", re.MULTILINE)
+
+
+def _copy_remote_module(source: Path, output_dir: Path, done: set[str] | None = None) -> None:
+    """Copy a module of this package into a flat remote-code folder, with the package modules it
+    imports (``from .x`` in ``models/``, ``from ..x`` in the package root) rewritten to ``from .x``,
+    the one form transformers' dynamic-module loader resolves next to the checkpoint."""
+    done = set() if done is None else done
+    if source.name in done:
+        return
+    done.add(source.name)
+    text = source.read_text(encoding="utf-8")
+    for _, dots, name, _ in _LOCAL_IMPORT.findall(text):
+        base = source.parent if dots == "." else source.parent.parent
+        dependency = base / f"{name}.py"
+        if not dependency.is_file():
+            raise ConversionError(f"{source.name} imports {dots}{name}, which is not a module file")
+        _copy_remote_module(dependency, output_dir, done)
+    flat = _LOCAL_IMPORT.sub(lambda m: f"{m.group(1)}.{m.group(3)}{m.group(4)}", text)
+    (output_dir / source.name).write_text(flat, encoding="utf-8")
+
+
 # Auto classes written into ``auto_map`` for each family, with the class that serves them.
 _REMOTE_CLASSES = {
     "cnn": ("configuration_lvmmed_cnn", "modeling_lvmmed_cnn", "LvmMedCnn"),
@@ -833,7 +855,7 @@ def save_with_remote_code(
     model.save_pretrained(output_dir)
     here = Path(__file__).parent
     for module in (config_module, modeling_module):
-        shutil.copyfile(here / f"{module}.py", output_dir / f"{module}.py")
+        _copy_remote_module(here / f"{module}.py", output_dir)
     config_path = output_dir / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["auto_map"] = {
@@ -845,7 +867,7 @@ def save_with_remote_code(
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if image_processor is not None:
         image_processor.save_pretrained(output_dir)
-        shutil.copyfile(here / "image_processing_lvmmed.py", output_dir / "image_processing_lvmmed.py")
+        _copy_remote_module(here / "image_processing_lvmmed.py", output_dir)
         proc_path = output_dir / "preprocessor_config.json"
         proc = json.loads(proc_path.read_text(encoding="utf-8"))
         proc["auto_map"] = {"AutoImageProcessor": "image_processing_lvmmed.LvmMedImageProcessor"}
