@@ -105,3 +105,49 @@ def test_repository_template_is_the_packaged_one():
     assert os.path.realpath(repo_template) == os.path.realpath(
         REPO / "src" / "lvmmed_hf" / "evaluation" / "templates" / "model_card.md"
     )
+
+
+def test_card_is_a_huggingface_hub_model_card_with_both_licences(ckpt, tmp_path):
+    import inspect
+
+    from huggingface_hub import ModelCard
+
+    from lvmmed_hf.evaluation.model_card import write_model_card
+
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(RESULTS))
+    path = write_model_card(ckpt, results=results_file)
+    card = ModelCard.load(path)  # huggingface_hub parses and validates the metadata
+    assert card.data.license == "cc-by-nc-sa-4.0" and card.data.library_name == "transformers"
+    result = card.data.eval_results[0]
+    assert (result.task_type, result.dataset_type, result.dataset_split) == (
+        "image-classification",
+        "brain-tumor-mri",
+        "test",
+    )
+    assert (result.metric_type, result.metric_value) == ("accuracy", 0.8123)
+    # Both published licences, non-commercial research use, no redistribution right claimed.
+    for text in (
+        "CC BY-NC-SA 4.0",
+        "CC BY-NC-ND 2.0",
+        "non-commercial research use",
+        "no right to redistribute",
+    ):
+        assert text in card.text, text
+    # The usage snippet of a native classification checkpoint: our package, the head's output.
+    assert "import lvmmed_hf" in card.text and "AutoModelForImageClassification" in card.text
+    assert "outputs.logits  # (B, 3)" in card.text and "trust_remote_code" not in card.text
+    # One writer: the converter's own card writer and its dead `family` parameter are gone.
+    from lvmmed_hf.models import conversion
+
+    assert not hasattr(conversion, "write_model_card")
+    assert "family" not in inspect.signature(write_model_card).parameters
+
+
+def test_remote_code_folder_gets_a_trust_remote_code_snippet(ckpt):
+    config = json.loads((ckpt / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_lvmmed_cnn.LvmMedCnnModel"}
+    (ckpt / "config.json").write_text(json.dumps(config))
+    text = render_model_card(ckpt, repo_id="someone/lvmmed-r50")
+    assert 'from_pretrained("someone/lvmmed-r50", trust_remote_code=True)' in text
+    assert "import lvmmed_hf" not in text

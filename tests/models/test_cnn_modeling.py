@@ -208,7 +208,7 @@ def test_init_follows_torchvision_and_resets_batchnorm_buffers():
     assert abs(conv.weight.std().item() / expected_std - 1) < 0.05
     assert abs(conv.weight.mean().item()) < 0.05 * expected_std
     # nn.Linear's own default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight (kaiming a=sqrt(5)) and bias
-    linear = model.fc[0]
+    linear = model.classifier[0]
     bound = 1 / math.sqrt(linear.in_features)
     assert linear.weight.abs().max() <= bound and linear.bias.abs().max() <= bound
     assert linear.weight.abs().max() > 0.8 * bound
@@ -344,17 +344,37 @@ def test_losses_follow_problem_type():
 
 def test_linear_and_mlp_heads():
     linear = LvmMedCnnForImageClassification(LvmMedCnnConfig(**TINY, num_labels=7))
-    assert isinstance(linear.fc, torch.nn.Linear) and linear.fc.in_features == 64
-    assert {k for k in linear.state_dict() if not k.startswith("lvmmed.")} == {"fc.weight", "fc.bias"}
+    assert isinstance(linear.classifier, torch.nn.Linear) and linear.classifier.in_features == 64
+    head_keys = {k for k in linear.state_dict() if not k.startswith("lvmmed.")}
+    assert head_keys == {"classifier.weight", "classifier.bias"}  # one head name for CNN and ViT
     mlp = LvmMedCnnForImageClassification(
         LvmMedCnnConfig(**TINY, num_labels=7, classifier_hidden_sizes=[32, 16], classifier_dropout=0.3)
     )
-    linears = [m for m in mlp.fc if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in mlp.classifier if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(64, 32), (32, 16), (16, 7)]
     assert [m.p for m in mlp.modules() if isinstance(m, torch.nn.Dropout)] == [0.3, 0.3, 0.3]
     mlp.eval()
     with torch.no_grad():
         assert mlp(_pixels()).logits.shape == (2, 7)
+
+
+def test_head_checkpoints_saved_as_fc_still_load(tmp_path):
+    """Heads saved before the rename hold ``fc.*``: from_pretrained and load_state_dict map them."""
+    from safetensors.torch import load_file, save_file
+
+    model = LvmMedCnnForImageClassification(LvmMedCnnConfig(**TINY, num_labels=3)).eval()
+    model.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    legacy = {
+        ("fc." + k[len("classifier.") :] if k.startswith("classifier.") else k): v for k, v in state.items()
+    }
+    assert "fc.weight" in legacy and "classifier.weight" not in legacy
+    save_file(legacy, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    loaded = LvmMedCnnForImageClassification.from_pretrained(tmp_path).eval()
+    assert torch.equal(loaded.classifier.weight, model.classifier.weight)
+    fresh = LvmMedCnnForImageClassification(LvmMedCnnConfig(**TINY, num_labels=3))
+    fresh.load_state_dict(legacy, strict=True)
+    assert torch.equal(fresh.classifier.bias, model.classifier.bias)
 
 
 def _train(model, pixels, labels, steps=8, lr=0.05):
@@ -379,7 +399,7 @@ def test_training_step_updates_parameters_and_lowers_loss():
     assert losses[-1] < 0.7 * losses[0]
     after = model.state_dict()
     assert not torch.equal(after["lvmmed.conv1.weight"], before["lvmmed.conv1.weight"])
-    assert not torch.equal(after["fc.weight"], before["fc.weight"])
+    assert not torch.equal(after["classifier.weight"], before["classifier.weight"])
     assert not torch.equal(after["lvmmed.bn1.running_mean"], before["lvmmed.bn1.running_mean"])
     assert after["lvmmed.bn1.num_batches_tracked"].item() == 8
 
@@ -397,7 +417,7 @@ def test_freeze_backbone_is_linear_evaluation(tmp_path):
     for key, value in before.items():
         if key.startswith("lvmmed."):
             assert torch.equal(after[key], value), f"{key} changed with a frozen backbone"
-    assert not torch.equal(after["fc.weight"], before["fc.weight"])
+    assert not torch.equal(after["classifier.weight"], before["classifier.weight"])
     assert losses[-1] < losses[0]
 
     # the switch survives save/load and is undone by unfreeze_backbone()
@@ -406,7 +426,7 @@ def test_freeze_backbone_is_linear_evaluation(tmp_path):
     loaded.train()
     assert not loaded.lvmmed.training
     assert not any(p.requires_grad for p in loaded.lvmmed.parameters())
-    assert all(p.requires_grad for p in loaded.fc.parameters())
+    assert all(p.requires_grad for p in loaded.classifier.parameters())
     loaded.unfreeze_backbone()
     assert loaded.lvmmed.training and all(p.requires_grad for p in loaded.lvmmed.parameters())
 

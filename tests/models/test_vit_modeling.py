@@ -23,7 +23,7 @@ from transformers import (
     UperNetConfig,
     UperNetForSemanticSegmentation,
 )
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 import lvmmed_hf  # noqa: F401  (registers the Auto classes)
 from lvmmed_hf import (
@@ -85,7 +85,8 @@ def test_config_defaults_are_lvmmed_vit_b():
     assert config.global_attn_indexes == [2, 5, 8, 11]
     assert not config.use_abs_pos and config.use_rel_pos and not config.use_neck
     assert config.feature_dim == 768
-    assert LvmMedViTConfig(use_neck=True, output_channels=256).feature_dim == 256
+    # Pooled features are taken before the neck (LVM-Med's classification protocol).
+    assert LvmMedViTConfig(use_neck=True, output_channels=256).feature_dim == 768
     assert config.stage_names == ["stem"] + [f"stage{i}" for i in range(1, 13)]
     with pytest.raises(AttributeError):
         config.feature_dim = 3  # read-only
@@ -115,7 +116,7 @@ def test_config_json_round_trip(tmp_path):
     assert {k: v for k, v in loaded.to_dict().items() if k not in drop} == {
         k: v for k, v in config.to_dict().items() if k not in drop
     }
-    assert loaded.out_features == ["stage1", "stage2"] and loaded.feature_dim == 16
+    assert loaded.out_features == ["stage1", "stage2"] and loaded.feature_dim == 32
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def test_model_outputs_shapes_and_pooling(size):
     model = randomise_(LvmMedViTModel(tiny())).eval()
     out = model(pixels(2, size), output_hidden_states=True)
     grid = size // 8
-    assert isinstance(out, BaseModelOutputWithPoolingAndNoAttention)
+    assert isinstance(out, BaseModelOutputWithPooling) and out.neck_embeddings is None
     assert out.last_hidden_state.shape == (2, 32, grid, grid)
     assert len(out.hidden_states) == 3 and all(h.shape == (2, 32, grid, grid) for h in out.hidden_states)
     assert torch.equal(out.hidden_states[-1], out.last_hidden_state)  # no neck: the last block's map
@@ -181,17 +182,21 @@ def test_model_outputs_shapes_and_pooling(size):
 def test_neck_output_and_feature_dim():
     model = randomise_(LvmMedViTModel(tiny(use_neck=True, output_channels=16))).eval()
     out = model(pixels(1), output_hidden_states=True)
-    assert out.last_hidden_state.shape == (1, 16, 8, 8) and out.pooler_output.shape == (
-        1,
-        model.config.feature_dim,
-    )
-    assert out.hidden_states[-1].shape == (1, 32, 8, 8)  # hidden states stay before the neck
+    # Both protocols from one model: the pre-neck map and its mean (classification) ...
+    assert out.last_hidden_state.shape == (1, 32, 8, 8) and out.pooler_output.shape == (1, 32)
+    assert model.config.feature_dim == 32
+    assert torch.equal(out.hidden_states[-1], out.last_hidden_state)
+    torch.testing.assert_close(out.pooler_output, out.last_hidden_state.mean(dim=(2, 3)))
+    # ... and the neck's embeddings (SAM's image embeddings, box-prompted segmentation).
+    assert out.neck_embeddings.shape == (1, 16, 8, 8)
+    assert out.image_embeddings is out.neck_embeddings
+    torch.testing.assert_close(out.neck_embeddings, model.neck(out.last_hidden_state))
     # LayerNorm2d output: per position, zero mean and unit variance over channels before the affine.
     ln = model.neck[3]
     with torch.no_grad():
         ln.weight.fill_(1.0)
         ln.bias.zero_()
-    normed = model(pixels(1)).last_hidden_state
+    normed = model(pixels(1)).neck_embeddings
     torch.testing.assert_close(normed.mean(1), torch.zeros(1, 8, 8), atol=1e-5, rtol=0)
     torch.testing.assert_close(normed.var(1, unbiased=False), torch.ones(1, 8, 8), atol=1e-3, rtol=0)
 
@@ -222,7 +227,8 @@ def test_modeling_file_is_self_contained_for_remote_code():
                 if node.level
                 else node.module.split(".")[0]
             )
-    assert roots <= {"__future__", "torch", "transformers", ".configuration_lvmmed_vit"}, roots
+    # Standard library, torch and transformers only (what a remote-code user has).
+    assert roots <= {"__future__", "dataclasses", "torch", "transformers", ".configuration_lvmmed_vit"}, roots
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,18 +268,52 @@ def _eager_reference(attn: LvmMedViTAttention, x: torch.Tensor) -> torch.Tensor:
     return out @ attn.proj.weight.T + attn.proj.bias
 
 
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
 @pytest.mark.parametrize(("height", "width", "budget"), [(5, 5, None), (4, 6, None), (6, 3, 40)])
-def test_sdpa_attention_matches_eager_reference(height, width, budget, monkeypatch):
+def test_attention_matches_loop_reference(height, width, budget, implementation, monkeypatch):
     if budget is not None:  # several query bands
         monkeypatch.setitem(modeling_lvmmed_vit._BIAS_CHUNK_ELEMENTS, "cpu", budget)
     config = tiny(hidden_size=16, num_attention_heads=2)
+    config._attn_implementation = implementation
     attn = randomise_(LvmMedViTAttention(config, span=5).double(), seed=1)
     with torch.no_grad():
         attn.rel_pos_h.normal_(generator=torch.Generator().manual_seed(2))
         attn.rel_pos_w.normal_(generator=torch.Generator().manual_seed(3))
     x = torch.randn(2, height, width, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(attn(x), _eager_reference(attn, x), atol=1e-10, rtol=0)
+        torch.testing.assert_close(attn(x)[0], _eager_reference(attn, x), atol=1e-10, rtol=0)
+
+
+def test_attention_implementation_is_honoured(tmp_path):
+    model = randomise_(LvmMedViTModel(tiny(use_neck=True, output_channels=16))).eval()
+    x = pixels()
+    assert model.config._attn_implementation == "sdpa"  # the default
+    # SDPA never materialises the weights: asking for them is an error, not a silent None.
+    with pytest.raises(ValueError, match="attn_implementation='eager'"):
+        model(x, output_attentions=True)
+    model.save_pretrained(tmp_path)
+    eager = LvmMedViTModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    assert eager.config._attn_implementation == "eager"
+    with torch.no_grad():
+        out = eager(x, output_attentions=True)
+        reference = model(x)
+    # Block 0 is windowed (4 x 4 windows of an 8 x 8 grid), block 1 global.
+    assert [tuple(a.shape) for a in out.attentions] == [(2 * 4, 2, 16, 16), (2, 2, 64, 64)]
+    for weights in out.attentions:
+        torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    torch.testing.assert_close(out.last_hidden_state, reference.last_hidden_state, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.neck_embeddings, reference.neck_embeddings, atol=1e-5, rtol=0)
+    # Switching at run time works too, and the heads pass the weights through.
+    model.set_attn_implementation("eager")
+    assert len(model(x, output_attentions=True).attentions) == 2
+    head = LvmMedViTForImageClassification(tiny(num_labels=2))
+    head.set_attn_implementation("eager")
+    assert len(head(x, output_attentions=True).attentions) == 2
+    backbone = LvmMedViTBackbone(tiny(out_indices=[1]))
+    backbone.set_attn_implementation("eager")
+    assert len(backbone(x, output_attentions=True).attentions) == 2
+    with pytest.raises(ValueError):
+        LvmMedViTModel.from_pretrained(tmp_path, attn_implementation="flash_attention_2")
 
 
 def test_window_partition_round_trip_with_padding():

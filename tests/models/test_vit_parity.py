@@ -81,14 +81,16 @@ def compare(ours: LvmMedViTModel, stock: SamVisionModel, pixel_values: torch.Ten
     with torch.no_grad():
         a = ours(pixel_values, output_hidden_states=True)
         b = stock(pixel_values, output_hidden_states=True)
-    assert a.last_hidden_state.shape == b.last_hidden_state.shape
+    # Stock last_hidden_state is the neck's output; ours is the pre-neck map, the neck's is separate.
+    assert a.neck_embeddings.shape == b.last_hidden_state.shape
+    assert torch.equal(a.last_hidden_state, a.hidden_states[-1])
     # Stock hidden states are channels-last (B, h, w, C): the embedding then each layer, before the neck.
     assert len(a.hidden_states) == len(b.hidden_states) == ours.config.num_hidden_layers + 1
     hidden = max(
         (x.permute(0, 2, 3, 1) - y).abs().max().item() for x, y in zip(a.hidden_states, b.hidden_states)
     )
     return {
-        "neck": (a.last_hidden_state - b.last_hidden_state).abs().max().item(),
+        "neck": (a.neck_embeddings - b.last_hidden_state).abs().max().item(),
         "pre_neck": (a.hidden_states[-1].permute(0, 2, 3, 1) - b.hidden_states[-1]).abs().max().item(),
         "hidden": hidden,
         "scale": b.last_hidden_state.abs().max().item(),
@@ -208,9 +210,32 @@ def test_sam_model_vision_tower_gets_the_same_embeddings():
     assert all(not k.startswith("vision_encoder.") for k in result.missing_keys)
     pixel_values = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
-        diff = (sam.get_image_embeddings(pixel_values) - ours(pixel_values).last_hidden_state).abs().max()
+        diff = (sam.get_image_embeddings(pixel_values) - ours(pixel_values).neck_embeddings).abs().max()
     assert diff <= TOL
     # And back: SamModel's vision tower to our layout, prompt encoder / mask decoder left out.
     back = hf_sam_to_lvmmed_vit_state_dict(sam.state_dict())
     assert set(back) == set(ours.state_dict())
     assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
+
+
+def test_eager_attention_weights_match_sam_vision_model():
+    """``attn_implementation="eager"`` returns SamVisionModel's eager attention weights, block by block
+    (windowed blocks with padded windows, and the global block)."""
+    config = LvmMedViTConfig(**TINY)
+    with no_init_weights():
+        ours = randomise_(LvmMedViTModel._from_config(config, attn_implementation="eager"), seed=7).eval()
+        stock = SamVisionModel._from_config(
+            lvmmed_vit_to_hf_sam_config(config), attn_implementation="eager"
+        ).eval()
+    stock.load_state_dict(lvmmed_vit_to_hf_sam_state_dict(ours.state_dict()), strict=True)
+    pixel_values = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        a = ours(pixel_values, output_attentions=True)
+        b = stock(pixel_values, output_attentions=True)
+    assert len(a.attentions) == len(b.attentions) == config.num_hidden_layers
+    # 8 x 8 tokens: windowed blocks see 9 padded 3 x 3 windows per image, the global block 64 tokens.
+    assert [tuple(w.shape) for w in a.attentions] == [(18, 2, 9, 9), (2, 2, 64, 64), (18, 2, 9, 9)]
+    for mine, theirs in zip(a.attentions, b.attentions):
+        # SamVisionAttention folds heads into the batch: (B * windows * heads, N, N).
+        torch.testing.assert_close(mine.reshape(theirs.shape), theirs, atol=1e-6, rtol=0)
+    torch.testing.assert_close(a.neck_embeddings, b.last_hidden_state, atol=TOL, rtol=0)

@@ -14,9 +14,10 @@ def register(subparsers) -> None:
         "convert",
         help="convert lvmmed_resnet.torch / lvmmed_vit.pth into a Hugging Face model folder",
         description=(
-            "Read an LVM-Med checkpoint (pickle, loaded with weights_only=True; or safetensors), report "
-            "missing and unexpected keys, and write config.json, model.safetensors, "
-            "preprocessor_config.json and a model card."
+            "Read an LVM-Med checkpoint (pickle, loaded with weights_only=True; or safetensors), check "
+            "its structure, report missing and unexpected keys, and write config.json, "
+            "model.safetensors, preprocessor_config.json and a model card. Nothing is written when "
+            "the checkpoint is refused."
         ),
     )
     parser.add_argument(
@@ -28,16 +29,26 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--export",
-        choices=("native", "stock", "remote"),
+        choices=("native", "stock", "remote", "timm", "torchvision"),
         default="native",
-        help="native: lvmmed_hf classes; stock: transformers ResNetModel/SamVisionModel; "
-        "remote: our classes plus their code for trust_remote_code=True",
+        help="native: lvmmed_hf classes; stock: transformers ResNetModel/SamVisionModel + "
+        "ViTImageProcessor; remote: our classes plus their code for trust_remote_code=True; "
+        "timm / torchvision (ResNets): the state dict timm.create_model('resnet50') and "
+        "torchvision's resnet50() load strictly",
     )
     parser.add_argument(
         "--allow-partial", action="store_true", help="write the folder even if keys are missing/unexpected"
     )
     parser.add_argument(
-        "--image-size", type=int, default=None, help="image processor size in pixels (default 224)"
+        "--allow-nonfinite",
+        action="store_true",
+        help="convert even if some weights are NaN or infinite (refused by default)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="image processor size in pixels (default 224; the stock ViT export: its native size)",
     )
     parser.set_defaults(func=run)
 
@@ -51,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             args.output_dir,
             family=args.family,
             allow_partial=args.allow_partial,
+            allow_nonfinite=args.allow_nonfinite,
             image_size=args.image_size,
             export=args.export,
         )

@@ -5,11 +5,11 @@ the prompt encoder are frozen, only the mask decoder is trained, with one box pe
 the ground-truth mask and randomly jittered during training.
 
 Channel counts: SAM's prompt encoder and mask decoder work in ``output_channels`` (256) dimensions,
-produced by the encoder's neck (two convolutions + LayerNorms). The released LVM-Med ViT has no
-neck (768-channel output); the recipe then adds SAM's neck as the extra convolutions that map 768
-to 256 channels, and trains them with the mask decoder (they are new weights: freezing them at
-their random initialisation would cripple the decoder). With a ViT that has a neck, only the mask
-decoder trains.
+produced by the encoder's neck (two convolutions + LayerNorms): the ViT's ``neck_embeddings``. The
+released LVM-Med ViT carries the neck, so with a converted release only the mask decoder trains.
+A ViT without a neck (768-channel output) gets SAM's neck as new convolutions mapping 768 to 256
+channels, trained with the mask decoder (freezing them at their random initialisation would
+cripple the decoder).
 
 The result is a stock ``SamModel`` folder (``SamModel.from_pretrained`` loads it without this
 package). The prompt encoder and mask decoder start from ``sam_checkpoint`` (a local SAM folder,
@@ -79,14 +79,11 @@ def build_sam_model(
     model = SamModel(config)
     has_neck = bool(vit_cfg.use_neck)
     if is_checkpoint_dir(backbone):
-        from safetensors.torch import load_file
+        from lvmmed_hf.models.conversion import read_backbone_weights
 
-        state: dict[str, torch.Tensor] = {}
-        for f in sorted(Path(backbone).glob("*.safetensors")):
-            state.update(load_file(str(f)))
-        encoder = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier.", "head"))}
-        if any(k.startswith("lvmmed.") for k in encoder):
-            encoder = {k: v for k, v in encoder.items() if k.startswith("lvmmed.")}
+        # The converted release keeps SAM's neck: its output (the ViT's `neck_embeddings`) is what
+        # the mask decoder reads, so the neck comes with the encoder and stays frozen.
+        encoder = read_backbone_weights(backbone)
         mapped = lvmmed_vit_to_hf_sam_state_dict(encoder)
         has_neck = any(".neck." in k for k in mapped)
         missing, unexpected = model.load_state_dict(mapped, strict=False)

@@ -251,18 +251,9 @@ def build_segmentation_model(
 
 def _load_backbone_weights(target: nn.Module, folder: str | os.PathLike) -> None:
     """Copy the ``lvmmed.*`` weights of a checkpoint folder into a backbone module (strict on the encoder)."""
-    from safetensors.torch import load_file
+    from lvmmed_hf.models.conversion import read_backbone_weights
 
-    files = sorted(Path(folder).glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"{folder} holds no .safetensors weights")
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(str(f)))
-    prefix = "lvmmed."
-    encoder = {k: v for k, v in state.items() if k.startswith(prefix)}
-    if not encoder:  # a bare base model saves its keys without the prefix
-        encoder = {prefix + k: v for k, v in state.items()}
+    encoder = {"lvmmed." + k: v for k, v in read_backbone_weights(folder).items()}
     own = target.state_dict()
     wanted = {k: v for k, v in encoder.items() if k in own}
     # The ViT backbone has no neck; the CNN backbone has no fc: those keys are expected to be unused.

@@ -1,10 +1,11 @@
 """Configuration of the LVM-Med vision transformers (SAM's ViT image encoder).
 
-The defaults describe the ViT-B that LVM-Med released (`lvmmed_vit.pth`): SAM's ViT-B image
-encoder made for 1024-px inputs (64 x 64 patch grid), windowed attention (14 x 14) everywhere but
-in blocks 2, 5, 8 and 11, decomposed relative positions, no absolute position embedding and no
-neck. The model type deliberately avoids the word "resnet" (DETR freezes such backbones) and the
-word "sam" (transformers owns those model types).
+The defaults describe the ViT-B of LVM-Med (`lvmmed_vit.pth`): SAM's ViT-B image encoder made for
+1024-px inputs (64 x 64 patch grid), windowed attention (14 x 14) everywhere but in blocks 2, 5, 8
+and 11, decomposed relative positions, no absolute position embedding. The released file also
+carries SAM's 256-channel neck; a converted release has `use_neck=True` (the converter reads it
+from the keys), the bare default config has none. The model type deliberately avoids the word
+"resnet" (DETR freezes such backbones) and the word "sam" (transformers owns those model types).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class LvmMedViTConfig(BackboneConfigMixin, PreTrainedConfig):
             for other inputs. SAM has one; LVM-Med's released ViT does not.
         use_rel_pos (`bool`, defaults to `True`): decomposed relative position bias (MViTv2, SAM).
         use_neck (`bool`, defaults to `False`): SAM's neck (conv 1x1, LayerNorm2d, conv 3x3,
-            LayerNorm2d) mapping the last map to `output_channels`.
+            LayerNorm2d) mapping the last map to `output_channels`. Its output is the model's
+            `neck_embeddings` (SAM's image embeddings); `last_hidden_state`, `pooler_output`, the
+            classification head and the backbone always use the map before the neck.
         output_channels (`int`, defaults to 256): channels of the neck.
         layer_norm_eps (`float`, defaults to 1e-6): epsilon of every LayerNorm.
         hidden_act (`str`, defaults to `"gelu"`): MLP activation (exact GELU as in SAM).
@@ -123,8 +126,8 @@ class LvmMedViTConfig(BackboneConfigMixin, PreTrainedConfig):
 
     @property
     def feature_dim(self) -> int:
-        """Channels C of `last_hidden_state` and `pooler_output`."""
-        return self.output_channels if self.use_neck else self.hidden_size
+        """Channels C of `last_hidden_state` and `pooler_output` (before the neck: `hidden_size`)."""
+        return self.hidden_size
 
 
 __all__ = ["LvmMedViTConfig"]

@@ -16,17 +16,17 @@ the bottleneck stride on the 3x3 convolution (transformers' ``downsample_in_bott
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 
 import torch
 from transformers import ResNetConfig, ResNetForImageClassification, ResNetModel
+from transformers.utils import logging
 
 from .configuration_lvmmed_cnn import LvmMedCnnConfig
 from .modeling_lvmmed_cnn import LvmMedCnnForImageClassification, LvmMedCnnModel, LvmMedCnnPreTrainedModel
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 _BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _STEM_CONV = re.compile(r"^conv1\.weight$")
@@ -119,8 +119,14 @@ def transformers_resnet_to_torchvision(state_dict: Mapping[str, torch.Tensor]) -
 
 
 def strip_lvmmed_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our head/backbone keys (``lvmmed.conv1.weight``, ``fc.weight``) to the bare torchvision layout."""
-    return {key.removeprefix("lvmmed."): tensor for key, tensor in state_dict.items()}
+    """Our head/backbone keys (``lvmmed.conv1.weight``, ``classifier.weight``) to the bare torchvision
+    layout (``conv1.weight``, ``fc.weight``)."""
+    out = {}
+    for key, tensor in state_dict.items():
+        if key.startswith("classifier."):
+            key = "fc." + key[len("classifier.") :]
+        out[key.removeprefix("lvmmed.")] = tensor
+    return out
 
 
 def to_transformers_resnet_config(config: LvmMedCnnConfig) -> ResNetConfig:

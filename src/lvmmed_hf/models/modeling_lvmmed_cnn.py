@@ -1,10 +1,11 @@
 """LVM-Med convolutional backbones: torchvision-layout ResNets as transformers models.
 
 The module tree mirrors torchvision's ``resnet`` exactly (``conv1``, ``bn1``, ``layer1.0.conv1``,
-``layer1.0.downsample.0``, ..., ``fc``), so the authors' ``lvmmed_resnet.torch`` state dict maps
-1:1 onto ``LvmMedCnnModel`` (prefix ``lvmmed.`` inside the heads). Bottleneck blocks put their
-stride on the 3x3 convolution (torchvision's "ResNet v1.5"), as transformers' ``ResNetModel`` does
-with its default ``downsample_in_bottleneck=False``.
+``layer1.0.downsample.0``), so the authors' ``lvmmed_resnet.torch`` state dict maps 1:1 onto
+``LvmMedCnnModel`` (prefix ``lvmmed.`` inside the heads; the classification head is ``classifier``,
+as in the ViT family and transformers, and checkpoints saved with the former name ``fc`` still
+load). Bottleneck blocks put their stride on the 3x3 convolution (torchvision's "ResNet v1.5"), as
+transformers' ``ResNetModel`` does with its default ``downsample_in_bottleneck=False``.
 
 This file imports only torch, transformers and its configuration, so it can be shipped as remote
 code (``register_for_auto_class``) in one flat directory.
@@ -12,8 +13,8 @@ code (``register_for_auto_class``) in one flat directory.
 
 from __future__ import annotations
 
-import logging
 import math
+import re
 
 import torch
 from torch import nn
@@ -27,10 +28,11 @@ from transformers.modeling_outputs import (
     ImageClassifierOutputWithNoAttention,
 )
 from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import logging
 
 from .configuration_lvmmed_cnn import LvmMedCnnConfig
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 
 def _activation(name: str) -> nn.Module:
@@ -229,7 +231,8 @@ class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
 
 
 def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
-    """Linear (``fc.weight``, as torchvision) or an MLP ``fc.0``, ``fc.3``, ... over the pooled features."""
+    """Linear (``classifier.weight``) or an MLP ``classifier.0``, ``classifier.3``, ... over the pooled
+    features."""
     if config.num_labels <= 0:
         return nn.Identity()
     if not config.classifier_hidden_sizes:
@@ -247,8 +250,13 @@ def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+#: The head was called ``fc`` (torchvision's name) before it took the family-wide name ``classifier``.
+_LEGACY_HEAD = {r"^fc\.": "classifier."}
+
+
 class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
-    """The backbone under ``lvmmed`` with dropout and a linear or MLP head ``fc`` on the pooled features.
+    """The backbone under ``lvmmed`` with dropout and a linear or MLP head ``classifier`` on the pooled
+    features.
 
     With ``config.freeze_backbone`` (linear evaluation) the backbone parameters do not require
     gradients and the backbone stays in eval mode (BatchNorm uses and keeps its running statistics)
@@ -260,8 +268,9 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         self.num_labels = config.num_labels
         self.lvmmed = LvmMedCnnModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        self.fc = _classification_head(config)
+        self.classifier = _classification_head(config)
         self.post_init()
+        self._register_load_state_dict_pre_hook(_rename_legacy_head, with_module=True)
         if config.freeze_backbone:
             self.freeze_backbone()
 
@@ -279,6 +288,8 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
+        # Head checkpoints saved before the rename hold ``fc.*``: read them as ``classifier.*``.
+        kwargs["key_mapping"] = {**_LEGACY_HEAD, **(kwargs.get("key_mapping") or {})}
         model = super().from_pretrained(*args, **kwargs)
         # Loading replaces the parameter objects (requires_grad back to True): freeze them again.
         if model.config.freeze_backbone:
@@ -306,7 +317,7 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.fc(self.dropout(outputs.pooler_output))
+        logits = self.classifier(self.dropout(outputs.pooler_output))
 
         loss = None
         if labels is not None:
@@ -318,6 +329,12 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         return ImageClassifierOutputWithNoAttention(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states
         )
+
+
+def _rename_legacy_head(module, state_dict, prefix, *args) -> None:
+    """``load_state_dict`` pre-hook: ``fc.*`` of an old head checkpoint becomes ``classifier.*``."""
+    for key in [k for k in state_dict if k.startswith(prefix + "fc.")]:
+        state_dict[prefix + re.sub(r"^fc\.", "classifier.", key[len(prefix) :])] = state_dict.pop(key)
 
 
 class LvmMedCnnBackbone(BackboneMixin, LvmMedCnnPreTrainedModel):

@@ -8,11 +8,18 @@ The module tree mirrors SAM's ``ImageEncoderViT`` (``patch_embed.proj``, ``pos_e
 Tokens travel channels-last, ``(batch, grid_h, grid_w, hidden_size)``, as in SAM; every public
 output is channels-first ``(batch, channels, grid_h, grid_w)`` like a CNN feature map.
 
+Two protocols, one model: ``last_hidden_state`` / ``pooler_output`` are the 768-channel map before
+the neck (LVM-Med's classification code pools there), and ``neck_embeddings`` is the neck's
+``(B, 256, H/16, W/16)`` output (what SAM's prompt encoder and mask decoder read), present when the
+checkpoint has a neck.
+
 This file imports only torch, transformers and its configuration, so that it can be shipped as
 remote code next to a checkpoint.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,17 +28,38 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import (
-    BackboneOutput,
-    BaseModelOutputWithPoolingAndNoAttention,
-    ImageClassifierOutputWithNoAttention,
-)
-from transformers.modeling_utils import PreTrainedModel
+from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.utils import logging
 
 from .configuration_lvmmed_vit import LvmMedViTConfig
 
 logger = logging.get_logger(__name__)
+
+
+@dataclass
+class LvmMedViTModelOutput(BaseModelOutputWithPooling):
+    """Outputs of [`LvmMedViTModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(B, hidden_size, H/p, W/p)`): the last block's
+            map, before the neck (LVM-Med's classification protocol).
+        pooler_output (`torch.FloatTensor` of shape `(B, hidden_size)`): its mean over positions.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the patch embedding then every
+            block's output, each `(B, hidden_size, H/p, W/p)`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): per block, the attention weights
+            `(B * windows, heads, tokens, tokens)` (eager attention only).
+        neck_embeddings (`torch.FloatTensor` of shape `(B, output_channels, H/p, W/p)`, *optional*): the
+            neck's output (SAM's image embeddings, the box-prompted segmentation protocol); None
+            when the model has no neck. Also readable as `image_embeddings`.
+    """
+
+    neck_embeddings: torch.FloatTensor | None = None
+
+    @property
+    def image_embeddings(self) -> torch.FloatTensor | None:
+        """SAM's name for `neck_embeddings`."""
+        return self.neck_embeddings
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,19 +185,50 @@ class LvmMedViTMLP(nn.Module):
 _BIAS_CHUNK_ELEMENTS = {"cpu": 2**24, "default": 2**26}
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention written out: ``softmax(q k^T * scaling + mask) v``, softmax in float32 as in SAM.
+
+    transformers' attention-interface signature: ``query``/``key``/``value`` ``(B, heads, N, d)``,
+    ``attention_mask`` an additive ``(B, heads, N, N)`` bias or None. Returns the output
+    ``(B, N, heads, d)`` and the weights ``(B, heads, N, N)``.
+    """
+    scores = torch.matmul(query * scaling, key.transpose(-2, -1))
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    # At least float32 (as SAM), never below the input's precision.
+    weights = F.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+    weights = weights.to(query.dtype)
+    probs = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(probs, value).transpose(1, 2), weights
+
+
 class LvmMedViTAttention(nn.Module):
-    """Multi-head self-attention with SAM's decomposed relative position bias, through SDPA.
+    """Multi-head self-attention with SAM's decomposed relative position bias.
 
     The bias ``q_i . R_h[h(i) - h(j)] + q_i . R_w[w(i) - w(j)]`` (unscaled query, as in SAM) is
-    built densely (without autograd one band of query rows at a time, at most `_BIAS_CHUNK_ELEMENTS`)
-    and handed to ``scaled_dot_product_attention`` as an additive float ``attn_mask``.
+    added to the scaled scores. ``config._attn_implementation`` picks the kernel at every call:
+    ``"sdpa"`` (default) hands the bias to ``scaled_dot_product_attention`` as an additive float
+    ``attn_mask`` (without autograd one band of query rows at a time, at most
+    `_BIAS_CHUNK_ELEMENTS`); ``"eager"`` computes the weights explicitly and can return them
+    (`output_attentions`), as transformers' eager ``SamVisionAttention``.
     """
 
     def __init__(self, config: LvmMedViTConfig, span: int):
         """`span`: side (in patches) of the square the position tables are made for."""
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.use_rel_pos = config.use_rel_pos
@@ -195,34 +254,63 @@ class LvmMedViTAttention(nn.Module):
         rel_w = torch.einsum("bnhwd,wkd->bnhwk", grid_query, table_w).contiguous()
         return rel_h, rel_w
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """``(B, h, w, C)`` tokens of one window (or the whole grid) to the same shape."""
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(B, h, w, C)`` tokens of one window (or the whole grid) to the same shape, and the
+        attention weights ``(B, heads, h * w, h * w)`` when `output_attentions` (eager only)."""
+        implementation = self.config._attn_implementation or "sdpa"
+        if output_attentions and implementation != "eager":
+            raise ValueError(
+                f"output_attentions=True needs attn_implementation='eager' (this model runs "
+                f"{implementation!r}, which never materialises the attention weights). Load the model "
+                "with attn_implementation='eager' or call model.set_attn_implementation('eager')."
+            )
         batch, height, width, channels = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, height * width, 3, self.num_heads, self.head_dim)
         # Strided views, no copy: SDPA reads them as they are.
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if not self.use_rel_pos:
-            attn = F.scaled_dot_product_attention(query, key, value)
+        weights = None
+        if implementation == "sdpa":
+            attn = self._sdpa(query, key, value, height, width).transpose(1, 2)
         else:
-            rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
-            # Without autograd, queries go in bands of grid rows so that the dense bias of a band,
-            # (B, heads, rows * w, N), stays under a fixed size: softmax is per query, so the result
-            # is that of one N x N pass, but a 1024-px global block no longer allocates a 0.8 GB bias
-            # per image. With autograd every band's bias would be kept for backward anyway: one pass.
-            rows_per_band = height
-            if not (torch.is_grad_enabled() and query.requires_grad):
-                budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
-                rows_per_band = max(1, budget // (batch * self.num_heads * width * height * width))
-            bands = []
-            for row in range(0, height, rows_per_band):
-                stop = min(row + rows_per_band, height)
-                bias = rel_h[:, :, row:stop].unsqueeze(-1) + rel_w[:, :, row:stop].unsqueeze(-2)
-                bias = bias.view(batch, self.num_heads, (stop - row) * width, height * width)
-                band_query = query[:, :, row * width : stop * width]
-                bands.append(F.scaled_dot_product_attention(band_query, key, value, attn_mask=bias))
-            attn = bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
-        attn = attn.transpose(1, 2).reshape(batch, height, width, channels)
-        return self.proj(attn)
+            bias = None
+            if self.use_rel_pos:
+                rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
+                bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view(
+                    batch, self.num_heads, height * width, height * width
+                )
+            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+                implementation, eager_attention_forward
+            )
+            attn, weights = attention_interface(self, query, key, value, bias, scaling=self.scaling)
+        attn = attn.reshape(batch, height, width, channels)
+        return self.proj(attn), (weights if output_attentions else None)
+
+    def _sdpa(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, height: int, width: int
+    ) -> torch.Tensor:
+        """``scaled_dot_product_attention`` with the relative-position bias: ``(B, heads, N, d)``."""
+        if not self.use_rel_pos:
+            return F.scaled_dot_product_attention(query, key, value)
+        batch = query.shape[0]
+        rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
+        # Without autograd, queries go in bands of grid rows so that the dense bias of a band,
+        # (B, heads, rows * w, N), stays under a fixed size: softmax is per query, so the result
+        # is that of one N x N pass, but a 1024-px global block no longer allocates a 0.8 GB bias
+        # per image. With autograd every band's bias would be kept for backward anyway: one pass.
+        rows_per_band = height
+        if not (torch.is_grad_enabled() and query.requires_grad):
+            budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
+            rows_per_band = max(1, budget // (batch * self.num_heads * width * height * width))
+        bands = []
+        for row in range(0, height, rows_per_band):
+            stop = min(row + rows_per_band, height)
+            bias = rel_h[:, :, row:stop].unsqueeze(-1) + rel_w[:, :, row:stop].unsqueeze(-2)
+            bias = bias.view(batch, self.num_heads, (stop - row) * width, height * width)
+            band_query = query[:, :, row * width : stop * width]
+            bands.append(F.scaled_dot_product_attention(band_query, key, value, attn_mask=bias))
+        return bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
 
 
 class LvmMedViTBlock(GradientCheckpointingLayer):
@@ -237,8 +325,10 @@ class LvmMedViTBlock(GradientCheckpointingLayer):
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = LvmMedViTMLP(config)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """``(B, h, w, C)`` to ``(B, h, w, C)``."""
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(B, h, w, C)`` to ``(B, h, w, C)``, and the attention weights when asked (eager)."""
         shortcut = hidden_states
         hidden_states = self.norm1(hidden_states)
         height, width = hidden_states.shape[1:3]
@@ -247,11 +337,11 @@ class LvmMedViTBlock(GradientCheckpointingLayer):
         windowed = ws > 0 and (height, width) != (ws, ws)
         if windowed:
             hidden_states, padded = window_partition(hidden_states, ws)
-        hidden_states = self.attn(hidden_states)
+        hidden_states, weights = self.attn(hidden_states, output_attentions=output_attentions)
         if windowed:
             hidden_states = window_unpartition(hidden_states, ws, padded, (height, width))
         hidden_states = shortcut + hidden_states
-        return hidden_states + self.mlp(self.norm2(hidden_states))
+        return hidden_states + self.mlp(self.norm2(hidden_states)), weights
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,14 +402,17 @@ def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> 
 class LvmMedViTModel(LvmMedViTPreTrainedModel):
     """SAM's ViT image encoder.
 
-    Outputs: `last_hidden_state` ``(B, C, H/p, W/p)`` (after the neck when `use_neck`, C =
-    `config.feature_dim`), `pooler_output` ``(B, C)`` its mean over positions, and with
-    `output_hidden_states` a tuple of ``num_hidden_layers + 1`` maps ``(B, hidden_size, H/p, W/p)``:
-    the patch embedding (plus absolute positions) then each block's output (before the neck).
+    Outputs ([`LvmMedViTModelOutput`]): `last_hidden_state` ``(B, hidden_size, H/p, W/p)``, the last
+    block's map before the neck; `pooler_output` ``(B, hidden_size)`` its mean over positions (the
+    features LVM-Med's classification code uses); `neck_embeddings` ``(B, output_channels, H/p, W/p)``
+    when the model has a neck (SAM's image embeddings, the box-prompted segmentation protocol);
+    with `output_hidden_states` the ``num_hidden_layers + 1`` maps ``(B, hidden_size, H/p, W/p)``
+    (patch embedding plus absolute positions, then each block's output); with `output_attentions`
+    (eager attention only) each block's attention weights.
     """
 
     def __init__(self, config: LvmMedViTConfig, add_neck: bool | None = None):
-        """`add_neck` overrides `config.use_neck` (the backbone builds the encoder without it)."""
+        """`add_neck` overrides `config.use_neck` (the heads build the encoder without it)."""
         super().__init__(config)
         self.patch_embed = LvmMedViTPatchEmbed(config)
         grid = config.image_size // config.patch_size
@@ -351,12 +444,16 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> tuple | BaseModelOutputWithPoolingAndNoAttention:
+    ) -> tuple | LvmMedViTModelOutput:
         """`pixel_values`: ``(B, num_channels, H, W)``, H and W multiples of `patch_size`."""
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        output_attentions = (
+            output_attentions if output_attentions is not None else self.config.output_attentions
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         _check_pixel_values(pixel_values, self.config)
@@ -365,21 +462,26 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         if self.pos_embed is not None:
             hidden_states = hidden_states + resize_abs_pos(self.pos_embed, tuple(hidden_states.shape[1:3]))
         all_hidden_states = (hidden_states.permute(0, 3, 1, 2),) if output_hidden_states else None
+        all_attentions: tuple[torch.Tensor, ...] | None = () if output_attentions else None
         for block in self.blocks:
-            hidden_states = block(hidden_states)
+            hidden_states, weights = block(hidden_states, output_attentions=bool(output_attentions))
             if output_hidden_states:
                 all_hidden_states += (hidden_states.permute(0, 3, 1, 2),)
+            if output_attentions:
+                all_attentions += (weights,)
 
         feature_map = hidden_states.permute(0, 3, 1, 2)
-        if self.neck is not None:
-            feature_map = self.neck(feature_map)
         pooled = feature_map.mean(dim=(2, 3))
+        neck_embeddings = self.neck(feature_map) if self.neck is not None else None
 
-        if not return_dict:
-            return tuple(v for v in (feature_map, pooled, all_hidden_states) if v is not None)
-        return BaseModelOutputWithPoolingAndNoAttention(
-            last_hidden_state=feature_map, pooler_output=pooled, hidden_states=all_hidden_states
+        output = LvmMedViTModelOutput(
+            last_hidden_state=feature_map,
+            pooler_output=pooled,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+            neck_embeddings=neck_embeddings,
         )
+        return output if return_dict else output.to_tuple()
 
 
 def _classification_loss(config: LvmMedViTConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -406,17 +508,21 @@ def _classification_loss(config: LvmMedViTConfig, logits: torch.Tensor, labels: 
 
 
 class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
-    """Encoder + head on the globally pooled features.
+    """Encoder + head on the globally pooled features, before the neck (LVM-Med's protocol).
 
-    The head is linear ("1-FCN") when `classifier_hidden_sizes` is empty, else an MLP
+    The encoder is built without SAM's neck (a checkpoint's neck weights are ignored on load). The
+    head is linear ("1-FCN") when `classifier_hidden_sizes` is empty, else an MLP
     (Dropout, Linear, ReLU per hidden size, then Dropout, Linear): LVM-Med's "multi-FCN".
     With `freeze_backbone` the encoder gets no gradients and runs without autograd.
     """
 
+    # SAM's neck belongs to the segmentation protocol: a checkpoint's neck weights are not used here.
+    _keys_to_ignore_on_load_unexpected = [r"neck\."]
+
     def __init__(self, config: LvmMedViTConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.lvmmed = LvmMedViTModel(config)
+        self.lvmmed = LvmMedViTModel(config, add_neck=False)
         layers: list[nn.Module] = []
         width = config.feature_dim
         for hidden in config.classifier_hidden_sizes:
@@ -452,21 +558,25 @@ class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> tuple | ImageClassifierOutputWithNoAttention:
+    ) -> tuple | ImageClassifierOutput:
         """`labels`: ``(B,)`` class indices, ``(B, num_labels)`` multi-hot, or ``(B,)`` regression floats."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_backbone):
-            outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+            outputs = self.lvmmed(
+                pixel_values,
+                output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+                return_dict=True,
+            )
         logits = self.classifier(outputs.pooler_output)
         loss = _classification_loss(self.config, logits, labels) if labels is not None else None
-        if not return_dict:
-            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-            return ((loss,) + output) if loss is not None else output
-        return ImageClassifierOutputWithNoAttention(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states
+        output = ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
+        return output if return_dict else output.to_tuple()
 
 
 class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
@@ -476,7 +586,8 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
     ``(B, hidden_size, H/p, W/p)``. The neck is not part of the backbone (its weights are ignored).
     """
 
-    has_attentions = False
+    has_attentions = True
+    _keys_to_ignore_on_load_unexpected = [r"neck\."]
 
     def __init__(self, config: LvmMedViTConfig):
         super().__init__(config)
@@ -500,19 +611,23 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        outputs = self.lvmmed(pixel_values, output_hidden_states=True, return_dict=True)
+        outputs = self.lvmmed(
+            pixel_values, output_hidden_states=True, output_attentions=output_attentions, return_dict=True
+        )
         feature_maps = tuple(
             hidden
             for stage, hidden in zip(self.stage_names, outputs.hidden_states)
             if stage in self.out_features
         )
         hidden_states = outputs.hidden_states if output_hidden_states else None
-        if not return_dict:
-            return (feature_maps,) + ((hidden_states,) if hidden_states is not None else ())
-        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states, attentions=None)
+        output = BackboneOutput(
+            feature_maps=feature_maps, hidden_states=hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = [
+    "LvmMedViTModelOutput",
     "LvmMedViTPreTrainedModel",
     "LvmMedViTModel",
     "LvmMedViTForImageClassification",
