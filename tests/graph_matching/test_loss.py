@@ -49,7 +49,7 @@ def test_full_loss_runs_and_backpropagates_to_all_inputs():
     for t in (zs, zt, ys, yt):
         assert t.grad is not None and t.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in loss_fn.gcn.parameters())
-    assert loss_fn.timer.calls == 2 and loss_fn.timer.seconds > 0
+    assert loss_fn.timer.seconds > 0
 
 
 def test_second_order_switch_only_drops_the_edge_term():
@@ -95,7 +95,7 @@ def test_local_similarity_switch_and_alpha():
 
 def test_gumbel_switch_only_changes_the_noise():
     inp = _inputs(noise=1.0)
-    noisy, clean = _loss(gumbel=True, gumbel_scale=1.0), _loss(gumbel=False)
+    noisy, clean = _loss(gumbel=True, gumbel_scale=1.0), _loss(gumbel=False, margin=0.0)
     torch.testing.assert_close(noisy.affinities(*inp)[0], clean.affinities(*inp)[0])
     a, b = clean(*inp).matching, clean(*inp).matching
     assert torch.equal(a, b)
@@ -104,13 +104,13 @@ def test_gumbel_switch_only_changes_the_noise():
     assert not torch.equal(n1, n2)
     noisy.eval()  # no noise at evaluation time
     assert torch.equal(noisy(*inp).matching, clean(*inp).matching)
-    scale0 = _loss(gumbel=True, gumbel_scale=0.0)
+    scale0 = _loss(gumbel=True, gumbel_scale=0.0, margin=0.0)
     assert torch.equal(scale0(*inp).matching, a)
 
 
 def test_margin_lowers_gold_affinities_only_in_training():
     inp = _inputs(noise=0.6)
-    plain, margin = _loss(gumbel=False), _loss(gumbel=False, margin=1.0)
+    plain, margin = _loss(gumbel=False, margin=0.0), _loss(gumbel=False, margin=1.0)
     acc_plain = plain(*inp).matching_accuracy
     acc_margin = margin(*inp).matching_accuracy
     assert acc_margin < acc_plain
@@ -124,7 +124,7 @@ def test_graph_size_and_k():
     loss = _loss(graph_size=8, k=3, local_similarity=False)
     cv, ce, gs, _ = loss.affinities(zs, zt)
     assert cv.shape == (4, 8, 8) and ce.shape == (4, 24, 24) and gs.edges.shape == (4, 24, 2)
-    with pytest.raises(ValueError, match="k must satisfy"):
+    with pytest.raises(ValueError, match="option k=4 is invalid"):
         _loss(graph_size=4, k=4)
     with pytest.raises(ValueError, match="unknown graph-matching options"):
         GraphMatchingLossConfig.from_dict({"lambda": 3})
