@@ -8,7 +8,8 @@ Paper configuration: 16-node graphs, k = 5, 128-d embeddings, ResNet-50 feature 
   loss step  = kNN graphs + GCN + vertex (global + local) and edge affinities + forward solve
                + Hamming loss + backward (incl. the backward solve), on (B, 128) embeddings and
                (B, 2048, 7, 7) feature maps of each view, for the default solver and for the
-               former single-start solver (``solver_restarts=0, solver_rounds=0``);
+               former single-start solver (``solver_restarts=0, solver_rounds=0``, exact
+               projection of its two starts);
   backbone   = ResNet-50 forward + backward on the 2B views (both views pass the backbone).
 
 Solver quality, on instances made by the loss itself (its affinities of random features) with
@@ -142,7 +143,10 @@ def main() -> None:
         rows = []
         for name, options in (
             ("default solver", {}),
-            ("former single-start solver", {"solver_restarts": 0, "solver_rounds": 0}),
+            (
+                "former single-start solver",
+                {"solver_restarts": 0, "solver_rounds": 0, "solver_kwargs": {"projection": "exact"}},
+            ),
         ):
             loss_fn = GraphMatchingLoss(**options).to(device).train()
 
@@ -214,7 +218,7 @@ def main() -> None:
         kwargs = {}
         solver_name = name
         if name == "quadratic_single":
-            solver_name, kwargs = "quadratic", {"restarts": 0, "rounds": 0}
+            solver_name, kwargs = "quadratic", {"restarts": 0, "rounds": 0, "projection": "exact"}
         try:
             solver = build_solver(solver_name, **kwargs)
         except ImportError as err:

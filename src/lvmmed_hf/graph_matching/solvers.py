@@ -228,6 +228,23 @@ def _lap_torch(scores: torch.Tensor) -> torch.Tensor:
 LAP_BACKENDS = ("auto", "scipy", "torch")
 
 
+def greedy_assignment(scores: torch.Tensor) -> torch.Tensor:
+    """Greedy max-score assignment ``(G, n, n) -> (G, n)``: n times, take the largest remaining
+    entry and strike its row and column. Not exact; about 8 n small ops with no host read (the
+    exact device Hungarian needs about 30 n^2), used for the local search's starts."""
+    num_graphs, n, _ = scores.shape
+    ar = torch.arange(n, device=scores.device)
+    s = scores.detach().float().clone()
+    perm = torch.zeros(num_graphs, n, dtype=torch.long, device=scores.device)
+    for _ in range(n):
+        flat = s.reshape(num_graphs, -1).argmax(1)
+        r, c = flat // n, flat % n
+        perm = perm.scatter(1, r.unsqueeze(1), c.unsqueeze(1))
+        struck = (ar.view(1, n, 1) == r.view(-1, 1, 1)) | (ar.view(1, 1, n) == c.view(-1, 1, 1))
+        s = s.masked_fill(struck, float("-inf"))
+    return perm
+
+
 def linear_assignment(scores: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Exact maximum-score assignment of each graph: ``(G, n, n) -> (G, n)`` permutation.
 
@@ -400,8 +417,11 @@ class QuadraticSolver:
     1. Starts: graduated assignment (Gold & Rangarajan, 1996: soft-assign iterations
        ``x <- Sinkhorn(beta * K x)`` with an increasing inverse temperature ``beta``; works with
        affinities of either sign, unlike RRWM / spectral matching, which assume ``K >= 0``),
-       projected exactly to a permutation (:func:`linear_assignment`); the exact first-order
-       solution; and ``restarts`` random permutations.
+       projected to a permutation; the projection of the unary affinities (first-order start);
+       and ``restarts`` random permutations. ``projection="greedy"`` (default,
+       :func:`greedy_assignment`, about 130 small ops) or ``"exact"`` (:func:`linear_assignment`
+       with ``lap_backend``; on a device the exact Hungarian is about 7,600 small ops per call):
+       on 64 Gumbel-perturbed n = 16 graphs both gave the same final objectives.
     2. Pairwise-swap local search (:func:`two_opt`) from every start at once.
     3. ``rounds`` of iterated local search: ``restarts + 2`` copies of each graph's best matching,
        each disturbed by ``kick`` random swaps, searched again; the best matching so far is kept.
@@ -424,9 +444,13 @@ class QuadraticSolver:
         rounds: int = 2,
         kick: int = 4,
         seed: int = 0,
+        projection: str = "greedy",
         sync_free: bool | None = None,
         check_inputs: bool = True,
     ) -> None:
+        if projection not in ("greedy", "exact"):
+            raise ValueError(f"projection must be 'greedy' or 'exact', got {projection!r}")
+        self.projection = projection
         if lap_backend not in LAP_BACKENDS:
             raise ValueError(
                 f"unknown linear-assignment backend {lap_backend!r}; expected one of {LAP_BACKENDS}"
@@ -470,8 +494,11 @@ class QuadraticSolver:
                 q = (k @ x.reshape(num_graphs, -1, 1)).view(num_graphs, n, n)
                 q = q / q.abs().amax((1, 2), keepdim=True).clamp_min(1e-12)
                 x = _log_sinkhorn(beta * q, self.sinkhorn_iterations)
-        backend = resolve_lap_backend(self.lap_backend, cv.device, sync_free)
-        starts = [linear_assignment(x, backend), linear_assignment(work, backend)]
+        if self.projection == "greedy":
+            starts = [greedy_assignment(x), greedy_assignment(work)]
+        else:
+            backend = resolve_lap_backend(self.lap_backend, cv.device, sync_free)
+            starts = [linear_assignment(x, backend), linear_assignment(work, backend)]
         generator = self._generator(cv.device) if (self.restarts or self.rounds) else None
         if self.restarts:
             noise = torch.rand(num_graphs, self.restarts, n, device=cv.device, generator=generator)
@@ -711,6 +738,7 @@ __all__ = [
     "lawler_matrix",
     "validate_permutations",
     "linear_assignment",
+    "greedy_assignment",
     "two_opt",
     "LinearAssignmentSolver",
     "QuadraticSolver",
