@@ -1,16 +1,26 @@
 #!/usr/bin/env python
-"""Cost of the graph-matching loss per training step, against the backbone's step, in one run.
+"""Cost of the graph-matching loss per training step against the backbone's step, and solver
+quality against a restart reference and against the exact optimum, all measured in one run.
 
 Paper configuration: 16-node graphs, k = 5, 128-d embeddings, ResNet-50 feature maps 2048 x 7 x 7
 (224 px views). For a local batch of B images it times
 
   loss step  = kNN graphs + GCN + vertex (global + local) and edge affinities + forward solve
                + Hamming loss + backward (incl. the backward solve), on (B, 128) embeddings and
-               (B, 2048, 7, 7) feature maps of each view;
-  backbone   = ResNet-50 forward + backward on the 2B views (both views pass the backbone);
+               (B, 2048, 7, 7) feature maps of each view, for the default solver and for the
+               former single-start solver (``solver_restarts=0, solver_rounds=0``, exact
+               projection of its two starts);
+  backbone   = ResNet-50 forward + backward on the 2B views (both views pass the backbone).
 
-and, for every solver, graphs/s and the objective gap to the best solver on the same instances
-(the loss's own affinities with Gumbel noise, as in training).
+Solver quality, on instances made by the loss itself (its affinities of random features) with
+Gumbel(0, 1) noise on every affinity, as in training (the paper's setting):
+
+  reference  = best of ``--reference_restarts`` random starts of a best-improvement pairwise-swap
+               search run to convergence (float64);
+  n = 16     : mean / max gap of each solver to the reference ((ref - value) / |ref|, negative
+               where a solver beats it) and the share of graphs where it reaches the reference;
+  n = 8      : the same against the exact optimum (all 8! = 40,320 permutations enumerated),
+               for the solvers and for the reference itself.
 
     python bench/bench_graph_matching.py --batch 64 --device cpu
 """
@@ -18,12 +28,13 @@ and, for every solver, graphs/s and the objective gap to the best solver on the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import torch
 
 from lvmmed_hf import LvmMedCnnConfig, LvmMedCnnModel
-from lvmmed_hf.graph_matching import GraphMatchingLoss, build_solver, qap_objective
+from lvmmed_hf.graph_matching import GraphMatchingLoss, build_solver, lawler_matrix, qap_objective, two_opt
 from lvmmed_hf.graph_matching.solvers import gumbel_noise
 
 
@@ -44,6 +55,64 @@ def time_it(fn, device, repeats):
     return min(times)
 
 
+def instances(num_graphs, n, k, device, seed):
+    """Affinities of the loss (GCN, local + global vertex term, edge term) on random features,
+    with Gumbel(0, 1) noise on every entry."""
+    torch.manual_seed(seed)
+    loss_fn = GraphMatchingLoss(graph_size=n, k=k).to(device)
+    zs = torch.randn(num_graphs * n, 128, device=device)
+    zt = zs + 0.7 * torch.randn(num_graphs * n, 128, device=device)
+    ys = torch.randn(num_graphs * n, 64, 7, 7, device=device)
+    yt = ys + 0.7 * torch.randn_like(ys)
+    boxes = torch.rand(num_graphs * n, 4, device=device)
+    with torch.no_grad():
+        cv, ce, gs, gt = loss_fn.affinities(zs, zt, ys, yt, boxes, boxes)
+        cv = cv + gumbel_noise(cv.shape, 1.0, cv)
+        ce = ce + gumbel_noise(ce.shape, 1.0, ce)
+    return cv, ce, gs.edges, gt.edges
+
+
+def restart_reference(cv, ce, es, et, restarts, seed=12345):
+    """Best objective over ``restarts`` random starts of the swap search, run to convergence."""
+    num_graphs, n, _ = cv.shape
+    k = lawler_matrix(cv.double(), ce.double(), es, et)
+    gen = torch.Generator(device=cv.device).manual_seed(seed)
+    starts = torch.rand(num_graphs, restarts, n, device=cv.device, generator=gen).argsort(-1)
+    perms = two_opt(k, starts, max_iterations=10 * n, early_stop=True)
+    x = (perms.unsqueeze(-1) == torch.arange(n, device=cv.device)).double().reshape(num_graphs, restarts, -1)
+    return (torch.bmm(x, k) * x).sum(-1).max(1).values
+
+
+def exact_optimum(cv, ce, es, et, chunk=8192):
+    """max over all n! permutations, by enumeration: f(p) = sum_i cv[i, p_i] + sum over source
+    edges e = (i, j) of the edge affinity of the target edge (p_i, p_j), if it is one."""
+    num_graphs, n, _ = cv.shape
+    device = cv.device
+    table = torch.zeros(num_graphs, es.shape[1], n, n, dtype=torch.float64, device=device)
+    g = torch.arange(num_graphs, device=device).view(-1, 1, 1)
+    e = torch.arange(es.shape[1], device=device).view(1, -1, 1)
+    a, b = et[:, :, 0].unsqueeze(1), et[:, :, 1].unsqueeze(1)
+    table.index_put_((g, e, a, b), ce.double(), accumulate=True)
+    best = torch.full((num_graphs,), -float("inf"), dtype=torch.float64, device=device)
+    perms = torch.tensor(list(itertools.permutations(range(n))), device=device)
+    rows = torch.arange(n, device=device)
+    for start in range(0, len(perms), chunk):
+        p = perms[start : start + chunk]  # (P, n)
+        unary = cv.double()[:, rows, p].sum(-1)  # (G, P)
+        pi = p[:, es[:, :, 0]].permute(1, 0, 2)  # (G, P, E): p_i of every source edge
+        pj = p[:, es[:, :, 1]].permute(1, 0, 2)
+        ee = torch.arange(es.shape[1], device=device).view(1, 1, -1)
+        pair = table[torch.arange(num_graphs, device=device).view(-1, 1, 1), ee, pi, pj].sum(-1)
+        best = torch.maximum(best, (unary + pair).max(1).values)
+    return best
+
+
+def gaps(values, reference):
+    gap = (reference - values) / reference.abs().clamp_min(1e-9)
+    reached = (values >= reference - 1e-6 * (1 + reference.abs())).float().mean()
+    return gap.mean().item(), gap.max().item(), reached.item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,101 +121,125 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backbone_repeats", type=int, default=1)
-    parser.add_argument("--solver_graphs", type=int, default=256, help="graphs per solver measurement")
-    parser.add_argument("--solvers", default="quadratic,linear,pygm_rrwm,pygm_ipfp,pygm_sm")
-    parser.add_argument("--lap_backends", default="scipy,torch")
+    parser.add_argument("--skip_step", action="store_true", help="only the solver tables")
+    parser.add_argument(
+        "--solver_graphs", type=int, default=64, help="graphs per solver measurement (n = 16)"
+    )
+    parser.add_argument(
+        "--exact_graphs", type=int, default=32, help="graphs enumerated exactly (n = 8, k = 3)"
+    )
+    parser.add_argument("--reference_restarts", type=int, default=64)
+    parser.add_argument("--solvers", default="quadratic,quadratic_single,linear,pygm_rrwm,pygm_ipfp,pygm_sm")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
     b = args.batch
 
-    # ---- loss step -----------------------------------------------------------------------
-    loss_fn = GraphMatchingLoss().to(device).train()
-    z = torch.randn(2 * b, 128, device=device)
-    y = torch.randn(2 * b, 2048, 7, 7, device=device).relu()
-    boxes = torch.rand(2 * b, 4, device=device)
+    if not args.skip_step:
+        # ---- loss step vs backbone step ---------------------------------------------------------
+        torch.manual_seed(0)
+        z = torch.randn(2 * b, 128, device=device)
+        y = torch.randn(2 * b, 2048, 7, 7, device=device).relu()
+        boxes = torch.rand(2 * b, 4, device=device)
+        rows = []
+        for name, options in (
+            ("default solver", {}),
+            (
+                "former single-start solver",
+                {"solver_restarts": 0, "solver_rounds": 0, "solver_kwargs": {"projection": "exact"}},
+            ),
+        ):
+            loss_fn = GraphMatchingLoss(**options).to(device).train()
 
-    def loss_step():
-        zz = z.clone().requires_grad_(True)
-        yy = y.clone().requires_grad_(True)
-        out = loss_fn(zz[:b], zz[b:], yy[:b], yy[b:], boxes[:b], boxes[b:])
-        out.loss.backward()
+            def loss_step(loss_fn=loss_fn):
+                zz = z.clone().requires_grad_(True)
+                yy = y.clone().requires_grad_(True)
+                out = loss_fn(zz[:b], zz[b:], yy[:b], yy[b:], boxes[:b], boxes[b:])
+                out.loss.backward()
 
-    loss_fn.timer.reset()
-    t_loss = time_it(loss_step, device, args.repeats)
-    solver_share = loss_fn.timer.seconds / loss_fn.timer.calls * 2  # forward + backward solve
+            loss_fn.timer.seconds = 0.0
+            seconds = time_it(loss_step, device, args.repeats)
+            solves = loss_fn.timer.seconds / (args.repeats + 1)  # forward + backward solves per step
+            rows.append((name, seconds, solves))
 
-    # ---- backbone step -------------------------------------------------------------------
-    backbone = LvmMedCnnModel(LvmMedCnnConfig()).to(device).train()
-    views = torch.randn(2 * b, 3, 224, 224, device=device)
+        backbone = LvmMedCnnModel(LvmMedCnnConfig()).to(device).train()
+        views = torch.randn(2 * b, 3, 224, 224, device=device)
 
-    def backbone_step():
-        out = backbone(views)
-        out.pooler_output.sum().backward()
-        backbone.zero_grad(set_to_none=True)
+        def backbone_step():
+            out = backbone(views)
+            out.pooler_output.sum().backward()
+            backbone.zero_grad(set_to_none=True)
 
-    t_backbone = time_it(backbone_step, device, args.backbone_repeats)
+        t_backbone = time_it(backbone_step, device, args.backbone_repeats)
+        del backbone, views
 
+        print(
+            f"device: {device}, threads {torch.get_num_threads()}, local batch {b} images "
+            f"({b // 16} graphs of 16, k=5, 128-d), R50 at 224 px on {2 * b} views"
+        )
+        print()
+        print("| part | seconds per step | share of backbone step |")
+        print("|---|---:|---:|")
+        print(f"| R50 forward+backward ({2 * b} views) | {t_backbone:.3f} | 100% |")
+        for name, seconds, solves in rows:
+            print(
+                f"| graph-matching loss, {name} (graphs, GCN, affinities, 2 solves, backward) "
+                f"| {seconds:.3f} | {100 * seconds / t_backbone:.2f}% |"
+            )
+            print(f"| of which the two solves ({name}) | {solves:.3f} | {100 * solves / t_backbone:.2f}% |")
+
+    # ---- solver quality ------------------------------------------------------------------------
+    cv, ce, es, et = instances(args.solver_graphs, 16, 5, device, seed=1)
+    cv8, ce8, es8, et8 = instances(args.exact_graphs, 8, 3, device, seed=2)
+    start = time.perf_counter()
+    reference = restart_reference(cv, ce, es, et, args.reference_restarts)
+    _sync(device)
+    t_reference = time.perf_counter() - start
+    exact8 = exact_optimum(cv8, ce8, es8, et8)
+    reference8 = restart_reference(cv8, ce8, es8, et8, args.reference_restarts)
+
+    print()
     print(
-        f"device: {device}, local batch {b} images ({b // 16} graphs of 16, k=5, 128-d), R50 at 224 px on {2 * b} views"
+        f"Solvers on {args.solver_graphs} graphs of n = 16 (k = 5) and {args.exact_graphs} graphs of n = 8 "
+        "(k = 3): the loss's affinities of random features + Gumbel(0, 1) noise; objective of Eq. 4. "
+        f"Reference: best of {args.reference_restarts} random starts of the pairwise-swap search."
     )
     print()
-    print("| part | seconds per step | share of backbone step |")
-    print("|---|---:|---:|")
-    print(f"| R50 forward+backward ({2 * b} views) | {t_backbone:.3f} | 100% |")
     print(
-        f"| graph-matching loss (graphs, GCN, affinities, 2 solves, backward) | {t_loss:.3f} | {100 * t_loss / t_backbone:.2f}% |"
+        "| solver | graphs/s (n = 16) | mean gap to reference | max gap | reaches reference | "
+        "mean gap to exact (n = 8) | exact optimum on (n = 8) |"
     )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    e_mean, _, e_hit = gaps(reference8, exact8)
     print(
-        f"| of which the two solves (quadratic) | {solver_share:.3f} | {100 * solver_share / t_backbone:.2f}% |"
+        f"| reference ({args.reference_restarts} restarts) | {args.solver_graphs / t_reference:,.1f} "
+        f"| 0 | 0 | 100% | {100 * e_mean:.2f}% | {100 * e_hit:.0f}% |"
     )
-
-    # ---- solvers ---------------------------------------------------------------------------
-    g = args.solver_graphs
-    n = 16
-    zs = torch.randn(g * n, 128, device=device)
-    zt = zs + 0.7 * torch.randn(g * n, 128, device=device)
-    ys = torch.randn(g * n, 64, 7, 7, device=device)
-    yt = ys + 0.7 * torch.randn_like(ys)
-    bx = torch.rand(g * n, 4, device=device)
-    with torch.no_grad():
-        cv, ce, gs, gt = loss_fn.affinities(zs, zt, ys, yt, bx, bx)
-        cv = cv + gumbel_noise(cv.shape, 1.0, cv)
-        ce = ce + gumbel_noise(ce.shape, 1.0, ce)
-    results = {}
-    names = []
     for name in args.solvers.split(","):
-        backends = args.lap_backends.split(",") if name in ("quadratic", "linear") else ["scipy"]
-        for backend in backends:
-            key = f"{name} (LAP: {backend})"
-            kwargs = {"backend": backend} if name == "linear" else {"lap_backend": backend}
-            try:
-                solver = build_solver(name, **kwargs)
-            except ImportError as err:
-                print(f"skip {name}: {err}")
-                continue
-            edge_costs = None if name == "linear" else ce
-            holder = {}
+        kwargs = {}
+        solver_name = name
+        if name == "quadratic_single":
+            solver_name, kwargs = "quadratic", {"restarts": 0, "rounds": 0, "projection": "exact"}
+        try:
+            solver = build_solver(solver_name, **kwargs)
+        except ImportError as err:
+            print(f"skip {name}: {err}")
+            continue
+        edge_costs = None if name == "linear" else ce
+        holder = {}
 
-            def run(solver=solver, edge_costs=edge_costs, holder=holder):
-                holder["x"] = solver(cv, edge_costs, gs.edges, gt.edges)
+        def run(solver=solver, edge_costs=edge_costs, holder=holder):
+            holder["x"] = solver(cv, edge_costs, es, et)
 
-            seconds = time_it(run, device, 1)
-            results[key] = (seconds, qap_objective(holder["x"], cv, ce, gs.edges, gt.edges))
-            names.append(key)
-    best = torch.stack([v[1] for v in results.values()]).max(0).values
-    print()
-    print(
-        f"Solvers on {g} graphs (16 nodes, k=5, Gumbel(0,1)-perturbed affinities of the loss); objective of Eq. 4"
-    )
-    print()
-    print("| solver | graphs/s | mean gap to best | best on |")
-    print("|---|---:|---:|---:|")
-    for key in names:
-        seconds, obj = results[key]
-        gap = ((best - obj) / best.abs().clamp_min(1e-9)).mean().item()
-        wins = (obj >= best - 1e-4).float().mean().item()
-        print(f"| {key} | {g / seconds:,.0f} | {100 * gap:.2f}% | {100 * wins:.0f}% |")
+        seconds = time_it(run, device, 1)
+        mean, worst, hit = gaps(
+            qap_objective(holder["x"].double(), cv.double(), ce.double(), es, et), reference
+        )
+        x8 = solver(cv8, None if name == "linear" else ce8, es8, et8)
+        e_mean, _, e_hit = gaps(qap_objective(x8.double(), cv8.double(), ce8.double(), es8, et8), exact8)
+        print(
+            f"| {name} | {args.solver_graphs / seconds:,.1f} | {100 * mean:.2f}% | {100 * worst:.2f}% | "
+            f"{100 * hit:.0f}% | {100 * e_mean:.2f}% | {100 * e_hit:.0f}% |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ solvers (batched QAP / LAP) -> estimator (blackbox gradient, Alg. 1) -> loss (Ha
 """
 
 from .affinities import edge_affinity, global_affinity, local_affinity, vertex_affinity
-from .estimator import BlackboxGraphMatching, SolverTimer, blackbox_graph_matching
+from .estimator import BlackboxGraphMatching, FiniteCheck, SolverTimer, blackbox_graph_matching
 from .graphs import KnnGraphs, knn_graphs, split_into_graphs
 from .loss import GraphMatchingLoss, GraphMatchingLossConfig, GraphMatchingOutput, hamming_loss
 from .message_passing import GraphConvolutionalNetwork, normalized_adjacency
@@ -18,10 +18,13 @@ from .solvers import (
     QuadraticSolver,
     SolverError,
     build_solver,
+    complete_partial_matching,
     lawler_matrix,
     linear_assignment,
+    lpmp_labeling_to_matrix,
     pair_indicators,
     qap_objective,
+    two_opt,
 )
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "local_affinity",
     "vertex_affinity",
     "BlackboxGraphMatching",
+    "FiniteCheck",
     "SolverTimer",
     "blackbox_graph_matching",
     "KnnGraphs",
@@ -49,8 +53,11 @@ __all__ = [
     "QuadraticSolver",
     "SolverError",
     "build_solver",
+    "complete_partial_matching",
+    "lpmp_labeling_to_matrix",
     "lawler_matrix",
     "linear_assignment",
     "pair_indicators",
     "qap_objective",
+    "two_opt",
 ]

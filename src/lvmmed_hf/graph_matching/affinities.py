@@ -97,7 +97,8 @@ def local_affinity(
         raise ValueError(f"feature maps must be (G, n, C, h, w), got {tuple(ys.shape)} and {tuple(yt.shape)}")
     if boxes_s.shape[:2] != ys.shape[:2] or boxes_t.shape[:2] != yt.shape[:2] or boxes_s.shape[-1] != 4:
         raise ValueError(
-            f"boxes must be (G, n, 4) matching the feature maps, got {tuple(boxes_s.shape)} and {tuple(boxes_t.shape)}"
+            "boxes must be (G, n, 4) matching the feature maps, got "
+            f"{tuple(boxes_s.shape)} and {tuple(boxes_t.shape)}"
         )
     num_graphs, n, c, hs, ws = ys.shape
     _, _, _, ht, wt = yt.shape

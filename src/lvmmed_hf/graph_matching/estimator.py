@@ -26,17 +26,61 @@ from .solvers import GraphMatchingSolver, SolverError, gumbel_noise, pair_indica
 
 
 class SolverTimer:
-    """Accumulates wall-clock seconds and calls of a solver (forward and backward solves)."""
+    """Accumulates the host wall-clock seconds of a solver's calls (forward and backward solves).
+
+    On an asynchronous device (CUDA) this is the time to launch the solver's kernels: timing the
+    device work would need a synchronisation per solve."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.calls = 0
-
-    def reset(self) -> None:
-        self.seconds, self.calls = 0.0, 0
 
 
-def _solve(solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: str) -> torch.Tensor:
+class FiniteCheck:
+    """Finiteness checks of the tensors entering the loss, eager or deferred.
+
+    ``deferred=False``: ``check(name, t)`` raises ``ValueError`` at once (one host read per check).
+    ``deferred=True`` (sync-free mode): it ORs a per-name flag on the device, returns ``t`` with
+    NaN / inf replaced by 0 (so that the solvers get valid input and no NaN gradient flows back
+    through this loss), and :meth:`raise_if_nonfinite` raises the same error later, when the
+    training loop calls it (at logging steps).
+    """
+
+    def __init__(self, deferred: bool = False) -> None:
+        self.deferred = deferred
+        self._flags: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        if not self.deferred:
+            if not torch.isfinite(t).all():
+                raise ValueError(_nonfinite_message(name, tuple(t.shape)))
+            return t
+        bad = ~torch.isfinite(t.detach()).all()
+        previous = self._flags.get(name)
+        self._flags[name] = bad if previous is None else previous | bad
+        return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise ``ValueError`` naming every tensor that held NaN or inf since the last call."""
+        flags, self._flags = self._flags, {}
+        if not flags:
+            return
+        names = list(flags)
+        found = torch.stack([flags[name].to("cpu") for name in names]).tolist()  # one host read
+        bad = [name for name, flag in zip(names, found, strict=True) if flag]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} contained NaN or inf values in at least one step since the last check; "
+                "the graph-matching loss needs finite inputs (those steps used zeros in their place)"
+            )
+
+
+def _nonfinite_message(name: str, shape: tuple[int, ...]) -> str:
+    return f"{name} contains NaN or inf values (shape {shape}); the graph-matching loss needs finite inputs"
+
+
+def _solve(
+    solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: str, validate: bool = True
+) -> torch.Tensor:
     start = time.perf_counter()
     try:
         x = solver(cv, ce, edges_s, edges_t)
@@ -48,8 +92,10 @@ def _solve(solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: st
         ) from err
     if timer is not None:
         timer.seconds += time.perf_counter() - start
-        timer.calls += 1
-    validate_permutations(x, tuple(cv.shape), f"{type(solver).__name__} ({what} solve)")
+    if validate:
+        validate_permutations(x, tuple(cv.shape), f"{type(solver).__name__} ({what} solve)")
+    elif tuple(x.shape) != tuple(cv.shape):
+        raise SolverError(f"{type(solver).__name__} ({what} solve) returned shape {tuple(x.shape)}")
     return x.to(cv.dtype)
 
 
@@ -59,16 +105,22 @@ class BlackboxGraphMatching(torch.autograd.Function):
     Inputs: ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or ``None``, noise of the same shapes (or
     ``None``), ``edges_s, edges_t (G, E, 2)``, a solver and ``lam`` (lambda > 0).
     Output: ``x~ (G, n, n)`` 0/1 permutation matrices.
+
+    ``finite_check``: ``None`` (the solutions are validated and a non-finite incoming gradient
+    raises at once: host reads) or a deferred :class:`FiniteCheck` (sync-free: no validation of
+    the device solvers' output, which are permutations by construction, and the gradient check is
+    deferred).
     """
 
     @staticmethod
-    def forward(ctx, cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer):
+    def forward(ctx, cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer, finite_check=None):
         cv_p = cv.detach() if noise_v is None else cv.detach() + noise_v
         ce_p = None
         if ce is not None:
             ce_p = ce.detach() if noise_e is None else ce.detach() + noise_e
-        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward")
-        ctx.solver, ctx.lam, ctx.timer = solver, lam, timer
+        validate = finite_check is None
+        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward", validate)
+        ctx.solver, ctx.lam, ctx.timer, ctx.finite_check = solver, lam, timer, finite_check
         ctx.has_ce = ce is not None
         ctx.save_for_backward(cv_p, ce_p if ce_p is not None else torch.empty(0), x, edges_s, edges_t)
         return x
@@ -77,8 +129,12 @@ class BlackboxGraphMatching(torch.autograd.Function):
     def backward(ctx, grad_x):
         cv_p, ce_p, x, edges_s, edges_t = ctx.saved_tensors
         ce_p = ce_p if ctx.has_ce else None
-        if not torch.isfinite(grad_x).all():
-            raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
+        check = ctx.finite_check
+        if check is None:
+            if not torch.isfinite(grad_x).all():
+                raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
+        else:
+            grad_x = check("gradient reaching the graph-matching solver", grad_x)
         # Per-graph scale of the incoming gradient: the perturbation uses grad_x / scale (so lambda
         # means the same whatever the loss weighting: mean over graphs, gradient accumulation, AMP
         # loss scaling) and the result is multiplied back by scale. Without it the estimate does
@@ -87,7 +143,14 @@ class BlackboxGraphMatching(torch.autograd.Function):
         scale = grad_x.abs().amax((1, 2), keepdim=True)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         x_lam = _solve(
-            ctx.solver, cv_p - ctx.lam * grad_x / safe, ce_p, edges_s, edges_t, ctx.timer, "backward"
+            ctx.solver,
+            cv_p - ctx.lam * grad_x / safe,
+            ce_p,
+            edges_s,
+            edges_t,
+            ctx.timer,
+            "backward",
+            validate=check is None,
         )
         grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
@@ -97,7 +160,7 @@ class BlackboxGraphMatching(torch.autograd.Function):
                 * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t))
                 / ctx.lam
             )
-        return grad_cv, grad_ce, None, None, None, None, None, None, None
+        return grad_cv, grad_ce, None, None, None, None, None, None, None, None
 
 
 def blackbox_graph_matching(
@@ -110,10 +173,12 @@ def blackbox_graph_matching(
     noise_scale: float = 0.0,
     generator: torch.Generator | None = None,
     timer: SolverTimer | None = None,
+    finite_check: FiniteCheck | None = None,
 ) -> torch.Tensor:
     """Solve the (Gumbel-perturbed) matching problem with a differentiable blackbox solver.
 
-    ``noise_scale = 0`` disables the noise ("w/o Gumbel noise" ablation). Returns ``(G, n, n)``.
+    ``noise_scale = 0`` disables the noise. ``finite_check``: see :class:`BlackboxGraphMatching`.
+    Returns ``(G, n, n)``.
     """
     if lam <= 0:
         raise ValueError(f"lambda must be > 0, got {lam}")
@@ -124,4 +189,6 @@ def blackbox_graph_matching(
         noise_v = gumbel_noise(cv.shape, noise_scale, cv.detach(), generator)
         if ce is not None:
             noise_e = gumbel_noise(ce.shape, noise_scale, ce.detach(), generator)
-    return BlackboxGraphMatching.apply(cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer)
+    return BlackboxGraphMatching.apply(
+        cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer, finite_check
+    )

@@ -1,14 +1,22 @@
 """The LVM-Med graph-matching loss: graphs -> message passing -> affinities -> solver -> Hamming.
 
 Nguyen et al., NeurIPS 2023, Sec. 3 and Alg. 1. Every switch of the paper's ablation (Table 6)
-is a field of :class:`GraphMatchingLossConfig`:
+is a field of :class:`GraphMatchingLossConfig` (and a command-line option of
+``training/pretrain.py``, see docs/pretraining.md):
 
 =========================  =======================================================
 "w/o second-order"         ``second_order=False`` (exact linear assignment on c^v)
 "w/o message passing"      ``message_passing=False`` (affinities on z, no GCN)
-"w/o Gumbel noise"         ``gumbel=False`` (or ``gumbel_scale=0``)
+"w/o Gumbel noise"         ``gumbel=False``: no noise, a BB-GM margin of ``margin``
+                           (default 1.0) on the gold pairs' costs instead
 "w/o local similarity"     ``local_similarity=False`` (c^v = global cosine)
 =========================  =======================================================
+
+Host synchronisation (GPU): with ``sync_free`` (default on every device but the CPU) one step of
+the loss reads nothing back to the host: the finiteness checks OR a flag on the device instead of
+raising at once, and :meth:`GraphMatchingLoss.raise_if_nonfinite` (called by the training loop at
+logging steps) raises the clear error; the matching accuracy is returned as a device tensor; the
+solvers run fixed iteration counts on the device (see ``solvers``).
 """
 
 from __future__ import annotations
@@ -21,52 +29,159 @@ import torch
 from torch import nn
 
 from .affinities import edge_affinity, local_affinity, vertex_affinity
-from .estimator import SolverTimer, blackbox_graph_matching
+from .estimator import FiniteCheck, SolverTimer, blackbox_graph_matching
 from .graphs import KnnGraphs, knn_graphs, split_into_graphs
 from .message_passing import GraphConvolutionalNetwork
-from .solvers import build_solver
+from .solvers import LAP_BACKENDS, SOLVERS, build_solver, resolve_sync_free
 
 logger = logging.getLogger(__name__)
+
+_QUADRATIC_SOLVERS = ("quadratic", "pygm_rrwm", "pygm_ipfp", "pygm_sm")
 
 
 @dataclass
 class GraphMatchingLossConfig:
-    """Options of the graph-matching loss; defaults are the paper's full method (method.md)."""
+    """Options of the graph-matching loss; defaults are the paper's full method (method.md).
 
-    graph_size: int = 16
-    """Nodes (images) per graph; the batch is split into independent graphs of this size."""
-    k: int = 5
-    """Nearest neighbours per node (Euclidean on the projected embeddings)."""
-    alpha: float = 0.8
-    """Weight of the global cosine in the vertex affinity (Eq. 2); 1 - alpha for the local term."""
-    blackbox_lambda: float = 80.0
-    """Interpolation strength lambda of the blackbox gradient (paper App. A: 80)."""
-    gumbel: bool = True
-    """Perturb the affinities with Gumbel noise during training (Alg. 1)."""
-    gumbel_scale: float = 1.0
-    """Scale of the Gumbel noise (paper: Gumbel(0, 1); the authors' later code uses 0.05)."""
-    second_order: bool = True
-    """Include the edge (second-order) affinities; False solves a linear assignment."""
-    message_passing: bool = True
-    """Run the GCN on the kNN graphs before computing affinities."""
-    local_similarity: bool = True
-    """Add the local (feature-map) term to the vertex affinity."""
-    margin: float = 0.0
-    """BB-GM style margin: gold pairs' affinities are lowered by this during training (a cost
-    margin of +margin on the gold matching); 0 disables it."""
-    gamma: int = 20
-    """Best position pairs kept per match kind in the local term (unspecified in the paper)."""
-    solver: str = "quadratic"
-    """Quadratic solver name (see ``graph_matching.solvers.SOLVERS``)."""
-    lap_backend: str = "scipy"
-    """Exact linear assignment: "scipy" (one host copy per batch) or "torch" (on the device)."""
-    embedding_dim: int = 128
-    """Size of the projected embeddings z (input of the GCN)."""
-    gcn_hidden_dim: int = 128
-    gcn_layers: int = 2
-    gcn_residual: bool = False
-    """Residual message passing ``z + GCN(z)`` (not in the paper; see GraphConvolutionalNetwork)."""
-    solver_kwargs: dict = field(default_factory=dict)
+    Invalid values are refused when the config is built (``__post_init__``), not at the first step.
+    """
+
+    graph_size: int = field(
+        default=16,
+        metadata={"help": "nodes (images) per graph; each local batch is split into graphs of this size"},
+    )
+    k: int = field(
+        default=5, metadata={"help": "nearest neighbours per node (Euclidean on z), 1 <= k < graph_size"}
+    )
+    alpha: float = field(
+        default=0.8,
+        metadata={
+            "help": "weight of the global cosine in the vertex affinity (Eq. 2), in [0, 1]; 1 - alpha local"
+        },
+    )
+    blackbox_lambda: float = field(
+        default=80.0,
+        metadata={"help": "interpolation strength lambda of the blackbox gradient (> 0; paper: 80)"},
+    )
+    gumbel: bool = field(
+        default=True,
+        metadata={
+            "help": "perturb the affinities with Gumbel noise in training (Alg. 1); False is the paper's "
+            "'w/o Gumbel noise' ablation: a margin of --margin on the gold pairs' costs instead"
+        },
+    )
+    gumbel_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "scale of the Gumbel noise (>= 0; paper: 1; the authors' later code: 0.05; 0 = no noise)"
+        },
+    )
+    second_order: bool = field(
+        default=True,
+        metadata={"help": "include the edge (second-order) affinities; False solves a linear assignment"},
+    )
+    message_passing: bool = field(
+        default=True, metadata={"help": "run the GCN on the kNN graphs before computing affinities"}
+    )
+    local_similarity: bool = field(
+        default=True, metadata={"help": "add the local (feature-map) term to the vertex affinity"}
+    )
+    margin: float = field(
+        default=1.0,
+        metadata={
+            "help": "BB-GM margin (>= 0) added to the gold pairs' unary costs (subtracted from their "
+            "affinities) in training whenever there is no noise (--gumbel False or --gumbel_scale 0); "
+            "0 disables it"
+        },
+    )
+    gamma: int = field(
+        default=20,
+        metadata={
+            "help": "best position pairs kept per match kind in the local term (>= 1; not in the paper)"
+        },
+    )
+    solver: str = field(
+        default="quadratic",
+        metadata={"help": f"quadratic solver, one of {sorted(SOLVERS)} (see graph_matching.solvers)"},
+    )
+    solver_restarts: int = field(
+        default=30,
+        metadata={
+            "help": "quadratic solver: random starts of the pairwise-swap search besides its two fixed starts"
+        },
+    )
+    solver_rounds: int = field(
+        default=2,
+        metadata={
+            "help": "quadratic solver: rounds of iterated local search (kicked copies of the best matching)"
+        },
+    )
+    lap_backend: str = field(
+        default="auto",
+        metadata={
+            "help": "exact linear assignment: 'scipy' (one host copy per batch), 'torch' (on the device) or "
+            "'auto' (scipy on the CPU, torch elsewhere)"
+        },
+    )
+    sync_free: bool | None = field(
+        default=None,
+        metadata={
+            "help": "no host synchronisation in the loss (deferred finiteness check, fixed solver "
+            "iterations); default: on for every device but the CPU"
+        },
+    )
+    embedding_dim: int = field(
+        default=128, metadata={"help": "size of the projected embeddings z (GCN input)"}
+    )
+    gcn_hidden_dim: int = field(default=128, metadata={"help": "width of the GCN layers"})
+    gcn_layers: int = field(default=2, metadata={"help": "number of GCN layers (>= 1)"})
+    gcn_residual: bool = field(
+        default=False,
+        metadata={
+            "help": "residual message passing z + GCN(z) (not in the paper; see GraphConvolutionalNetwork)"
+        },
+    )
+    solver_kwargs: dict = field(
+        default_factory=dict, metadata={"help": "extra keyword arguments of the solver (Python API only)"}
+    )
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            return ValueError(
+                f"graph-matching option {name}={getattr(self, name)!r} is invalid: expected {expected}"
+            )
+
+        if self.graph_size < 2:
+            raise bad("graph_size", "an integer >= 2")
+        if not 1 <= self.k < self.graph_size:
+            raise bad("k", f"1 <= k < graph_size ({self.graph_size})")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise bad("alpha", "a value in [0, 1]")
+        if not self.blackbox_lambda > 0:
+            raise bad("blackbox_lambda", "a value > 0")
+        if not self.gumbel_scale >= 0:
+            raise bad("gumbel_scale", "a value >= 0 (the scale of Gumbel(0, scale))")
+        if not self.margin >= 0:
+            raise bad("margin", "a value >= 0 (a cost margin on the gold pairs)")
+        if self.gamma < 1:
+            raise bad("gamma", "an integer >= 1")
+        if self.solver not in SOLVERS:
+            raise bad("solver", f"one of {sorted(SOLVERS)}")
+        if self.solver_restarts < 0:
+            raise bad("solver_restarts", "an integer >= 0")
+        if self.solver_rounds < 0:
+            raise bad("solver_rounds", "an integer >= 0")
+        if self.lap_backend not in LAP_BACKENDS:
+            raise bad("lap_backend", f"one of {LAP_BACKENDS}")
+        for name in ("embedding_dim", "gcn_hidden_dim", "gcn_layers"):
+            if getattr(self, name) < 1:
+                raise bad(name, "an integer >= 1")
+        if self.gcn_residual and self.message_passing and self.embedding_dim != self.gcn_hidden_dim:
+            raise bad(
+                "gcn_residual", f"gcn_hidden_dim == embedding_dim ({self.embedding_dim}) for z + GCN(z)"
+            )
+        if not isinstance(self.solver_kwargs, dict):
+            raise bad("solver_kwargs", "a dict")
 
     @classmethod
     def from_dict(cls, values: dict | None) -> GraphMatchingLossConfig:
@@ -80,12 +195,19 @@ class GraphMatchingLossConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def noise_scale(self) -> float:
+        """Gumbel scale used in training (0 when the noise is off)."""
+        return self.gumbel_scale if self.gumbel else 0.0
+
 
 @dataclass
 class GraphMatchingOutput:
     """loss: scalar mean Hamming loss per graph; matching_accuracy: fraction of nodes matched to
-    their own image; matching: ``(G, n, n)`` solver output; solver_seconds: forward solve time
-    (the backward solve adds to ``GraphMatchingLoss.timer``)."""
+    their own image, a 0-d tensor on the loss's device (read it at logging steps only: ``float()``
+    of it is a host synchronisation); matching: ``(G, n, n)`` solver output; solver_seconds: host
+    wall-clock of the forward solve (the backward solve adds to ``GraphMatchingLoss.timer``; on an
+    asynchronous device this is the launch time, not the device time)."""
 
     loss: torch.Tensor
     matching_accuracy: torch.Tensor
@@ -107,18 +229,20 @@ class GraphMatchingLoss(nn.Module):
         z_s, z_t: ``(B, d)`` projected embeddings of the two views (row b = image b).
         y_s, y_t: ``(B, C, h, w)`` backbone feature maps (needed by the local term).
         boxes_s, boxes_t: ``(B, 4)`` crop boxes (see ``affinities`` module docstring).
+
+    Non-finite inputs: raised at once (``ValueError`` naming the tensor) unless the loss is
+    sync-free (``config.sync_free``, by default on every device but the CPU); then they are
+    recorded on the device, replaced by zeros for the solver, and :meth:`raise_if_nonfinite`
+    raises the same error later. A training loop must call :meth:`raise_if_nonfinite` at its
+    logging steps (one host read per call).
     """
 
     def __init__(self, config: GraphMatchingLossConfig | None = None, **overrides) -> None:
         super().__init__()
         config = config or GraphMatchingLossConfig()
         if overrides:
-            config = dataclasses.replace(config, **overrides)
+            config = dataclasses.replace(config, **overrides)  # runs __post_init__ again
         self.config = config
-        if not 1 <= config.k < config.graph_size:
-            raise ValueError(f"k must satisfy 1 <= k < graph_size ({config.graph_size}), got {config.k}")
-        if not 0.0 <= config.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {config.alpha}")
         self.gcn = (
             GraphConvolutionalNetwork(
                 config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers, config.gcn_residual
@@ -126,11 +250,40 @@ class GraphMatchingLoss(nn.Module):
             if config.message_passing
             else None
         )
-        if config.second_order:
-            self.solver = build_solver(config.solver, **_solver_kwargs(config))
-        else:
-            self.solver = build_solver("linear", backend=config.lap_backend)
+        self._solvers: dict[bool, object] = {}
         self.timer = SolverTimer()
+        self.finite_check = FiniteCheck()
+
+    @property
+    def solver(self):
+        """The solver used on the CPU without sync-free mode (see :meth:`solver_for`)."""
+        return self.solver_for(False)
+
+    def solver_for(self, sync_free: bool):
+        """The configured solver, built once per mode (sync-free solvers skip host-side checks)."""
+        if sync_free not in self._solvers:
+            cfg = self.config
+            if cfg.second_order:
+                kwargs = dict(cfg.solver_kwargs)
+                if cfg.solver in _QUADRATIC_SOLVERS:
+                    kwargs.setdefault("lap_backend", cfg.lap_backend)
+                if cfg.solver == "quadratic":
+                    kwargs.setdefault("restarts", cfg.solver_restarts)
+                    kwargs.setdefault("rounds", cfg.solver_rounds)
+                    kwargs.setdefault("sync_free", sync_free)
+                    kwargs.setdefault("check_inputs", not sync_free)
+                solver = build_solver(cfg.solver, **kwargs)
+            else:
+                solver = build_solver(
+                    "linear", backend=cfg.lap_backend, check_inputs=not sync_free, sync_free=sync_free
+                )
+            self._solvers[sync_free] = solver
+        return self._solvers[sync_free]
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise ``ValueError`` if a NaN or inf reached the loss since the last call (sync-free mode
+        defers this check; one host read). Call it at logging steps."""
+        self.finite_check.raise_if_nonfinite()
 
     def forward(
         self,
@@ -143,23 +296,27 @@ class GraphMatchingLoss(nn.Module):
         generator: torch.Generator | None = None,
     ) -> GraphMatchingOutput:
         cfg = self.config
+        sync_free = resolve_sync_free(cfg.sync_free, z_s.device)
+        self.finite_check.deferred = sync_free
         cv, ce, graphs_s, graphs_t = self.affinities(z_s, z_t, y_s, y_t, boxes_s, boxes_t)
         n = cfg.graph_size
-        eye = torch.eye(n, dtype=cv.dtype, device=cv.device)
-        if self.training and cfg.margin:
-            cv = cv - cfg.margin * eye
-        noise = cfg.gumbel_scale if (self.training and cfg.gumbel) else 0.0
+        noise = cfg.noise_scale if self.training else 0.0
+        if self.training and noise == 0.0 and cfg.margin:
+            # BB-GM (Rolinek et al., ECCV 2020): +margin on the gold pairs' unary costs, i.e.
+            # -margin on their affinities: the gold matching must win by a margin.
+            cv = cv - cfg.margin * torch.eye(n, dtype=cv.dtype, device=cv.device)
         before = self.timer.seconds
         x = blackbox_graph_matching(
             cv,
             ce,
             graphs_s.edges if ce is not None else None,
             graphs_t.edges if ce is not None else None,
-            self.solver,
+            self.solver_for(sync_free),
             lam=cfg.blackbox_lambda,
             noise_scale=noise,
             generator=generator,
             timer=self.timer,
+            finite_check=self.finite_check if sync_free else None,
         )
         loss = hamming_loss(x).mean()
         accuracy = x.detach().diagonal(dim1=1, dim2=2).mean()
@@ -183,12 +340,12 @@ class GraphMatchingLoss(nn.Module):
         """Vertex affinities ``(G, n, n)``, edge affinities ``(G, nk, nk)`` (None when first
         order) and the two graph batches, before noise and margin."""
         cfg = self.config
-        _check_finite("z_s", z_s)
-        _check_finite("z_t", z_t)
+        check = self.finite_check
         if z_s.shape != z_t.shape or z_s.dim() != 2:
             raise ValueError(
                 f"z_s and z_t must both be (batch, dim), got {tuple(z_s.shape)} and {tuple(z_t.shape)}"
             )
+        z_s, z_t = check("z_s", z_s), check("z_t", z_t)
         zs, zt = split_into_graphs(z_s, cfg.graph_size), split_into_graphs(z_t, cfg.graph_size)
         graphs_s, graphs_t = knn_graphs(zs, cfg.k), knn_graphs(zt, cfg.k)
         if self.gcn is not None:
@@ -199,10 +356,10 @@ class GraphMatchingLoss(nn.Module):
         if cfg.local_similarity:
             if y_s is None or y_t is None or boxes_s is None or boxes_t is None:
                 raise ValueError(
-                    "local_similarity=True needs the feature maps y_s, y_t and the crop boxes boxes_s, boxes_t"
+                    "local_similarity=True needs the feature maps y_s, y_t and the crop boxes "
+                    "boxes_s, boxes_t"
                 )
-            _check_finite("y_s", y_s)
-            _check_finite("y_t", y_t)
+            y_s, y_t = check("y_s", y_s), check("y_t", y_t)
             local = local_affinity(
                 split_into_graphs(y_s, cfg.graph_size),
                 split_into_graphs(y_t, cfg.graph_size),
@@ -217,17 +374,3 @@ class GraphMatchingLoss(nn.Module):
             else None
         )
         return cv, ce, graphs_s, graphs_t
-
-
-def _solver_kwargs(config: GraphMatchingLossConfig) -> dict:
-    kwargs = dict(config.solver_kwargs)
-    if config.solver in ("quadratic", "pygm_rrwm", "pygm_ipfp", "pygm_sm"):
-        kwargs.setdefault("lap_backend", config.lap_backend)
-    return kwargs
-
-
-def _check_finite(name: str, t: torch.Tensor) -> None:
-    if not torch.isfinite(t).all():
-        raise ValueError(
-            f"{name} contains NaN or inf values (shape {tuple(t.shape)}); the graph-matching loss needs finite inputs"
-        )
