@@ -27,15 +27,16 @@ from lvmmed_hf.training.pretraining import (
 def main(argv=None) -> int:
     # the loss options are the fields of the loss config itself (declared once)
     parser = HfArgumentParser((ModelArguments, DataArguments, GraphMatchingLossConfig, PretrainingArguments))
-    if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
-        args = (
-            parser.parse_yaml_file(sys.argv[1])
-            if not sys.argv[1].endswith(".json")
-            else parser.parse_json_file(sys.argv[1])
-        )
-    else:
-        args = parser.parse_args_into_dataclasses(args=argv)
     try:  # expected input errors: one message, exit code 2 (run_pretraining checks again)
+        # the dataclasses validate their own fields on construction (e.g. a negative gumbel_scale)
+        if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
+            args = (
+                parser.parse_yaml_file(sys.argv[1])
+                if not sys.argv[1].endswith(".json")
+                else parser.parse_json_file(sys.argv[1])
+            )
+        else:
+            args = parser.parse_args_into_dataclasses(args=argv)
         validate_arguments(*args)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))

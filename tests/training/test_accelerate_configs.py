@@ -16,7 +16,10 @@ from transformers import TrainingArguments
 import torch.distributed as dist
 
 args = TrainingArguments(output_dir=os.environ["OUT_DIR"], use_cpu=True, report_to="none")
-print(f"rank={args.process_index} world={args.world_size} backend={dist.get_backend()}", flush=True)
+# one file per rank: two processes printing to one pipe can interleave their lines
+line = f"rank={args.process_index} world={args.world_size} backend={dist.get_backend()}"
+with open(os.path.join(os.environ["RANKS_DIR"], f"rank{args.process_index}.txt"), "w") as fh:
+    fh.write(line)
 """
 
 
@@ -24,6 +27,8 @@ print(f"rank={args.process_index} world={args.world_size} backend={dist.get_back
 def test_cpu_config_starts_two_gloo_ranks(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
+    ranks = tmp_path / "ranks"
+    ranks.mkdir()
     accelerate = Path(sys.executable).with_name("accelerate")
     result = subprocess.run(
         [
@@ -38,9 +43,9 @@ def test_cpu_config_starts_two_gloo_ranks(tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
-        env=dict(os.environ, OMP_NUM_THREADS="1", OUT_DIR=str(tmp_path / "out")),
+        env=dict(os.environ, OMP_NUM_THREADS="1", OUT_DIR=str(tmp_path / "out"), RANKS_DIR=str(ranks)),
     )
-    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank="))
+    lines = sorted(p.read_text() for p in ranks.glob("rank*.txt"))
     # the old MULTI_CPU config started one process with no RANK / WORLD_SIZE
     assert lines == ["rank=0 world=2 backend=gloo", "rank=1 world=2 backend=gloo"], (
         result.stdout[-2000:] + result.stderr[-3000:]
