@@ -289,6 +289,13 @@ def run_pretraining(
         gpu_monitor=training_args.gpu_monitor,
         callbacks=callbacks,
     )
+    if any(getattr(cb, "shows_progress", False) for cb in callbacks or ()):
+        # A caller's callback shows progress and the latest logs itself: drop the Trainer's
+        # printer / progress bar, which would print every log dict under it.
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "1", "yes"):
         resume = True
