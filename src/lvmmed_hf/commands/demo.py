@@ -67,11 +67,13 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The ``DemoConfig`` of parsed ``lvmmed demo`` arguments."""
-    from lvmmed_hf.downstream.demo import DemoConfig
-
     for name in ("max_steps", "random_inits", "batch_size", "view_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.max_minutes <= 0:
+        raise ValueError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    from lvmmed_hf.downstream.demo import DemoConfig
+
     return DemoConfig(
         output_dir=args.output_dir,
         corpus_dir=args.corpus_dir,

@@ -1,0 +1,2 @@
+class LvmMedUserError(Exception):
+    """An expected error: shown as one line, exit code 2."""
