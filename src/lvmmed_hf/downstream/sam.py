@@ -37,6 +37,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from ..evaluation import metrics as M
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
 from .segmentation import _finite, _load_segmentation_data
 
@@ -220,7 +221,7 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     """Mean Dice (and IoU) of the thresholded masks over images with a non-empty reference."""
     model.eval()
     device = next(model.parameters()).device
-    dices, ious = [], []
+    preds, refs = [], []
     for start in range(0, len(dataset), batch_size):
         b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         out = model(
@@ -231,18 +232,20 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
         logits = F.interpolate(
             out.pred_masks[:, 0], size=b["labels"].shape[-2:], mode="bilinear", align_corners=False
         )[:, 0]
-        pred = (logits > 0).cpu().numpy()
-        ref = b["labels"].numpy() > 0.5
-        for p, r in zip(pred, ref):
-            if r.sum() == 0:
-                continue  # empty reference: left out (MONAI convention, see evaluation.metrics)
-            inter = (p & r).sum()
-            dices.append(2 * inter / (p.sum() + r.sum()))
-            ious.append(inter / (p | r).sum())
+        preds.append((logits > 0).cpu().numpy().astype(np.int64))
+        refs.append((b["labels"].numpy() > 0.5).astype(np.int64))
+    if not preds:
+        return {"dice": float("nan"), "iou": float("nan"), "num_images": 0}
+    pred, ref = np.concatenate(preds), np.concatenate(refs)
+    # Foreground (class 1) per image; an empty reference is NaN and left out (MONAI's convention,
+    # see evaluation.metrics).
+    dice = M.dice_scores(pred, ref, num_classes=2)[:, 1]
+    iou = M.iou_scores(pred, ref, num_classes=2)[:, 1]
+    scored = ~np.isnan(dice)
     return {
-        "dice": float(np.mean(dices)) if dices else float("nan"),
-        "iou": float(np.mean(ious)) if ious else float("nan"),
-        "num_images": len(dices),
+        "dice": float(dice[scored].mean()) if scored.any() else float("nan"),
+        "iou": float(iou[scored].mean()) if scored.any() else float("nan"),
+        "num_images": int(scored.sum()),
     }
 
 
