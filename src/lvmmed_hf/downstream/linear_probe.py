@@ -37,7 +37,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Inverse L2 strengths (scikit-learn's C) tried per outer fold; with ~100 standardised 256-d
 # features, useful values are strong penalties (C <= 1e-2).
-DEFAULT_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DEFAULT_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
@@ -92,7 +92,7 @@ def extract_features(
     return np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
 
 
-def testable_classes(labels: Sequence[int], groups: Sequence[Any]) -> list[int]:
+def classes_with_two_groups(labels: Sequence[int], groups: Sequence[Any]) -> list[int]:
     """Classes that own at least two groups (a group counts for its majority class).
 
     A class seen in a single group can never be both trained and tested in a grouped split.
@@ -172,7 +172,7 @@ def grouped_cv_probe_scores(
 
     Outer folds: :func:`grouped_folds` with ``n_folds`` (``n_folds`` >= the number of groups of
     every class gives leave-one-group-out within each class). Only classes with at least two
-    groups are used (:func:`testable_classes`). ``c_grid``: one inverse L2 strength, or a grid;
+    groups are used (:func:`classes_with_two_groups`). ``c_grid``: one inverse L2 strength, or a grid;
     with a grid, each outer fold picks its value by a grouped cross-validation with
     ``n_inner_folds`` over its own training groups only (lowest held-out cross-entropy; ties go
     to the stronger penalty, i.e. the smaller C), so a held-out group never influences its own
@@ -182,7 +182,7 @@ def grouped_cv_probe_scores(
     """
     labels = np.asarray(labels)
     groups = np.asarray([str(g) for g in groups])
-    kept = testable_classes(labels, groups)
+    kept = classes_with_two_groups(labels, groups)
     if len(kept) < 2:
         raise ValueError(f"a grouped probe needs two classes with two or more groups, got {kept}")
     grid = sorted([float(c_grid)] if np.isscalar(c_grid) else [float(c) for c in c_grid])
