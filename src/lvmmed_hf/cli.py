@@ -28,13 +28,21 @@ SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo")
 USER_ERROR_EXIT_CODE = 2
 
 # OSErrors that describe the user's paths or machine, not a bug.
-_EXPECTED_OS_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+_EXPECTED_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 _EXPECTED_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lvmmed`` parser with every sub-command of :data:`SUBCOMMANDS`."""
-    parser = argparse.ArgumentParser(prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem")
+    parser = argparse.ArgumentParser(
+        prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"

@@ -7,7 +7,6 @@ import pytest
 
 from lvmmed_hf.cli import main as cli_main
 
-
 TINY_DEMO = ["--max-steps", "2", "--model-preset", "tiny_cnn", "--view-size", "32", "--batch-size", "16"]
 
 

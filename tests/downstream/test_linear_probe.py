@@ -7,10 +7,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from lvmmed_hf.downstream.linear_probe import (
+    classes_with_two_groups,
     grouped_cv_probe_scores,
     grouped_folds,
     images_to_pixel_values,
-    classes_with_two_groups,
 )
 
 

@@ -303,7 +303,10 @@ def _voc_devkit_ap(preds, refs, cls, ovthresh=0.5):
     used = {i: [False] * len(g) for i, g in gts.items()}
     npos = sum(len(g) for g in gts.values())
     dets = [
-        (s, i, b) for i, p in enumerate(preds) for b, s, c in zip(p["boxes"], p["scores"], p["labels"]) if c == cls
+        (s, i, b)
+        for i, p in enumerate(preds)
+        for b, s, c in zip(p["boxes"], p["scores"], p["labels"])
+        if c == cls
     ]
     dets.sort(key=lambda d: -d[0])
     tp, fp = [], []

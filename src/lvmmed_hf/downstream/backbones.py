@@ -62,7 +62,8 @@ def backbone_config(name_or_path: str | os.PathLike, **overrides) -> PreTrainedC
         return config
     if str(name_or_path) not in PRESETS:
         raise ValueError(
-            f"backbone {name_or_path!r}: expected a folder with config.json or one of the presets {sorted(PRESETS)}"
+            f"backbone {name_or_path!r}: expected a folder with config.json or one of the presets "
+            f"{sorted(PRESETS)}"
         )
     family, kwargs = PRESETS[str(name_or_path)]
     if family == "cnn":

@@ -32,7 +32,8 @@ def load_image_dataset(
         ds = load_dataset("imagefolder", data_dir=str(image_folder))
     if not isinstance(ds, DatasetDict) or "train" not in ds:
         raise ValueError(
-            f"expected a dataset with a 'train' split, got splits {list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
+            "expected a dataset with a 'train' split, got splits "
+            f"{list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
         )
     return ds
 

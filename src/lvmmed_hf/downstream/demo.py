@@ -23,7 +23,8 @@ graphs), Adam at a constant lr 1e-2, Gumbel scale 0.05 (the authors' later code;
 drowns the affinities in a short run) and residual message passing (the paper's plain GCN
 over-smooths from a random start), and views with the ``medical`` photometric augmentation
 (``ViewAugmentationConfig.medical``). Images whose shorter side is below 32 px (1-pixel-wide
-DICOM test slices) are left out of pretraining and of the probe; each group contributes at most ``max_per_group`` evenly spaced
+DICOM test slices) are left out of pretraining and of the probe; each group contributes at most
+``max_per_group`` evenly spaced
 images to the probe, so one 3D template does not outweigh the 2D images.
 """
 
@@ -417,7 +418,8 @@ def _write_backbone_card(backbone_dir: Path, report: dict) -> None:
         derived_from_authors_weights=False,
         model_name="LVM-Med demo backbone (small CNN, embedded corpus)",
         training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on the "
-        "lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates of nilearn and "
+        "lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates "
+        "of nilearn and "
         "scikit-image's medical images. A demonstration checkpoint, not a useful backbone.",
     )
 
@@ -456,9 +458,7 @@ def render_report_md(r: dict) -> str:
         else f"the **{pt['stopped_by']}**, before the step budget: this run is not comparable"
     )
     features = (
-        "pooled stem + every stage, concatenated"
-        if cfg["probe_pooling"] == "stages"
-        else "pooled last stage"
+        "pooled stem + every stage, concatenated" if cfg["probe_pooling"] == "stages" else "pooled last stage"
     )
     lines = [
         "# lvmmed demo: graph-matching pretraining on the embedded corpus",

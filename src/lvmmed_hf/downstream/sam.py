@@ -94,7 +94,8 @@ def build_sam_model(
         missing_encoder = [k for k in missing if k.startswith("vision_encoder.") and ".neck." not in k]
         if missing_encoder or unexpected:
             raise ValueError(
-                f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, unexpected {unexpected[:5]})"
+                f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, "
+                f"unexpected {unexpected[:5]})"
             )
     if sam_checkpoint is not None:
         ref = SamModel.from_pretrained(sam_checkpoint)
@@ -186,7 +187,8 @@ class SamArguments:
 
 
 def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0):
-    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at ``image_size``."""
+    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at
+    ``image_size``."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -250,7 +252,8 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
 
 
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a SamModel folder."""
+    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a
+    SamModel folder."""
     from ..evaluation.model_card import write_model_card
 
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe

@@ -20,12 +20,12 @@ Conventions (chosen to match what medical-imaging papers and MONAI report):
   gives 1.0, an empty reference with a non-empty prediction gives 0.0.
 - **mAP@0.5.** PASCAL VOC 2010+ protocol: per class, detections of all images sorted by score,
   each matched to the reference box of highest IoU in its image; it is a true positive if that IoU
-  is strictly above the threshold (the devkit's ``ovmax > ovthresh``) and that reference box was not already matched, else a false positive (no
-  fall-back to the second-best box, as VOC). AP is the area under the precision-recall curve with
-  all-point interpolation (precision made monotonically non-increasing, summed over the recall
-  steps). Boxes are ``(x_min, y_min, x_max, y_max)`` in continuous pixel coordinates (no VOC
-  "+1"). Classes without reference boxes are left out of the mean; a class with reference boxes
-  but no detections has AP 0.
+  is strictly above the threshold (the devkit's ``ovmax > ovthresh``) and that reference box was
+  not already matched, else a false positive (no fall-back to the second-best box, as VOC). AP is
+  the area under the precision-recall curve with all-point interpolation (precision made
+  monotonically non-increasing, summed over the recall steps). Boxes are ``(x_min, y_min, x_max,
+  y_max)`` in continuous pixel coordinates (no VOC "+1"). Classes without reference boxes are left
+  out of the mean; a class with reference boxes but no detections has AP 0.
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
     if s.ndim == 1:
         if not set(np.unique(r).tolist()) <= {0, 1}:
             raise ValueError(
-                f"roc_auc: 1-D scores need binary references in {{0, 1}}, got labels {np.unique(r).tolist()}; "
-                "pass (N, C) scores for several classes"
+                "roc_auc: 1-D scores need binary references in {0, 1}, got labels "
+                f"{np.unique(r).tolist()}; pass (N, C) scores for several classes"
             )
         _check_both_classes(r == 1)
         return float(roc_auc_score(r, s))
