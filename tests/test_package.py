@@ -126,3 +126,47 @@ def test_demo_flags_default_to_the_demo_config():
 
     args = build_parser().parse_args(["demo"])
     assert config_from_args(args) == DemoConfig()
+
+
+# ----------------------------------------------------------------------------- repository documents
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _readme_test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    lines = [
+        line for line in readme.splitlines() if "pytest" in line and line.startswith("bash scripts/setup.sh")
+    ]
+    assert lines, "README lost its test command"
+    return lines[0]
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    assert "lvmmed demo" in first_block and _readme_test_command() in first_block
+
+
+def test_ci_lints_before_running_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_cmd = _readme_test_command()
+    assert test_cmd in ci
+    assert ci.index("ruff check .") < ci.index(test_cmd)
+    assert ci.index("ruff format --check .") < ci.index(test_cmd)
+    assert "ruff" in (ROOT / "setup.cfg").read_text()
+
+
+def test_documents_link_to_existing_files_and_hold_no_machine_paths():
+    import re
+
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert not (ROOT / "docs" / "CONTRIBUTING-internal.md").exists()
+    assert (ROOT / "docs" / "method.md").is_file()
+    for page in pages:
+        text = page.read_text()
+        assert "/work/" not in text and "/home/" not in text, page
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
