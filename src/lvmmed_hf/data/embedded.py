@@ -241,19 +241,6 @@ class EmbeddedSkimage(_EmbeddedBuilder):
 EMBEDDED_BUILDERS: list[type[_EmbeddedBuilder]] = [EmbeddedPydicom, EmbeddedNilearn, EmbeddedSkimage]
 
 
-def embedded_sources() -> dict[str, Path]:
-    """Embedded source name -> the installed package folder it reads (only for installed packages)."""
-    out = {}
-    for cls in EMBEDDED_BUILDERS:
-        try:
-            out[cls.source_name] = cls.default_data_dir()
-        except ImportError as e:
-            logger.warning(
-                "embedded source %s unavailable (%s); install lvmmed-hf[embedded]", cls.source_name, e
-            )
-    return out
-
-
 def prepare_embedded(
     out_dir: str | os.PathLike, *, num_proc: int = 1, overwrite: bool = False, **options: Any
 ) -> dict[str, SourceReport]:
