@@ -55,3 +55,15 @@ def test_embedded_corpus_is_registered_like_any_plug_in():
     assert not [m for m in imported if "embedded" in m or "prepare" in m], imported
     setup_cfg = (Path(__file__).resolve().parents[2] / "setup.cfg").read_text()
     assert "embedded_pydicom = lvmmed_hf.data.embedded:EmbeddedPydicom" in setup_cfg
+
+
+def test_unknown_source_is_an_expected_error_naming_the_known_ones():
+    import pytest
+
+    from lvmmed_hf.cli import is_expected_error
+    from lvmmed_hf.data.registry import UnknownSourceError
+
+    with pytest.raises(UnknownSourceError, match="unknown source 'no_such_source'; known sources: .*kits19"):
+        get_source("no_such_source")
+    err = UnknownSourceError("unknown source 'x'")
+    assert isinstance(err, KeyError) and is_expected_error(err) and str(err) == "unknown source 'x'"

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from ..errors import LvmMedUserError
 from .builder import LvmMedSourceBuilder
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ ENTRY_POINT_GROUP = "lvmmed_hf.sources"
 _MODULE_PREFIX = "lvmmed_hf_dataset_scripts"
 
 
-class UnknownSourceError(KeyError):
-    """No builder is registered under the requested source name."""
+class UnknownSourceError(LvmMedUserError, KeyError):
+    """No builder is registered under the requested source name (a user's error: the CLI shows it
+    as one line; still a ``KeyError`` for callers that catch that)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
