@@ -69,7 +69,7 @@ def is_expected_error(err: BaseException) -> bool:
         LvmMedUserError = ()  # noqa: N806
     if LvmMedUserError and isinstance(err, LvmMedUserError):
         return True
-    if isinstance(err, _EXPECTED_OS_ERRORS | ValueError):
+    if isinstance(err, (*_EXPECTED_OS_ERRORS, ValueError)):
         return True
     return isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS
 
