@@ -35,10 +35,6 @@ logger = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Inverse L2 strengths (scikit-learn's C) tried per outer fold; with ~100 standardised 256-d
-# features, useful values are strong penalties (C <= 1e-2).
-DEFAULT_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-
 
 def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
     """Images (PIL of any mode incl. 16-bit, arrays) -> (B, 3, size, size), as the pretraining views
@@ -90,6 +86,11 @@ def extract_features(
             f = torch.cat([h.float().mean((2, 3)) for h in maps], dim=1)
         feats.append(f.float().cpu().numpy())
     return np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32)
+
+
+# Inverse L2 strengths (scikit-learn's C) tried per outer fold; with ~100 standardised 256-d
+# features, useful values are strong penalties (C <= 1e-2).
+DEFAULT_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def classes_with_two_groups(labels: Sequence[int], groups: Sequence[Any]) -> list[int]:
