@@ -1,15 +1,77 @@
 """LVM-Med in the Hugging Face ecosystem.
 
-Importing this package registers every LVM-Med class with the transformers Auto factories
+Importing this package makes every LVM-Med class known to the transformers Auto factories
 (``AutoConfig``, ``AutoModel``, ``AutoModelForImageClassification``, ``AutoBackbone``,
-``AutoImageProcessor``). The data layer (``lvmmed_hf.data``), the graph-matching loss
-(``lvmmed_hf.graph_matching``), training helpers (``lvmmed_hf.training``) and metrics
-(``lvmmed_hf.evaluation``) are imported on demand so that ``import lvmmed_hf`` stays light.
+``AutoImageProcessor``), without importing torch or transformers itself: the model classes are
+imported, and registered, as soon as transformers is imported (at once if it already is), or
+when one of them is first used as ``lvmmed_hf.<Class>``. So ``import lvmmed_hf`` followed by
+``AutoModel.from_pretrained(...)`` works, and ``lvmmed --help`` stays fast. The data layer
+(``lvmmed_hf.data``), the graph-matching loss (``lvmmed_hf.graph_matching``), training helpers
+(``lvmmed_hf.training``) and metrics (``lvmmed_hf.evaluation``) are imported on demand.
 """
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
 
 __version__ = "0.1.0.dev0"
 
-from .models import *  # noqa: F401,F403  (registers the Auto classes)
-from .models import __all__ as _models_all
+# Kept in step with lvmmed_hf.models.__all__ (a test checks it).
+_MODEL_NAMES = (
+    "LvmMedCnnBackbone",
+    "LvmMedCnnConfig",
+    "LvmMedCnnForImageClassification",
+    "LvmMedCnnForPretraining",
+    "LvmMedCnnModel",
+    "LvmMedCnnPreTrainedModel",
+    "LvmMedImageProcessor",
+    "LvmMedPretrainingOutput",
+    "LvmMedViTBackbone",
+    "LvmMedViTConfig",
+    "LvmMedViTForImageClassification",
+    "LvmMedViTForPretraining",
+    "LvmMedViTModel",
+    "LvmMedViTPreTrainedModel",
+)
 
-__all__ = ["__version__", *_models_all]
+__all__ = ["__version__", *_MODEL_NAMES]
+
+
+def __getattr__(name: str) -> object:
+    if name in _MODEL_NAMES:
+        return getattr(importlib.import_module(".models", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODEL_NAMES))
+
+
+class _RegisterWhenTransformersLoads:
+    """A ``sys.meta_path`` finder: ``import lvmmed_hf.models`` (the Auto registrations) right after
+    transformers loads. (Not an ``importlib.abc.MetaPathFinder`` subclass: that import alone costs
+    more than the rest of ``lvmmed --help``.)"""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "transformers":
+            return None
+        sys.meta_path.remove(self)  # fire once; also lets the real finders answer below
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            importlib.import_module(".models", __name__)
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "transformers" in sys.modules:
+    importlib.import_module(".models", __name__)
+elif not any(isinstance(f, _RegisterWhenTransformersLoads) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterWhenTransformersLoads())

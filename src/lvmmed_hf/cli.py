@@ -2,27 +2,53 @@
 
 Each sub-command lives in ``lvmmed_hf.commands.<name>`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` to a callable taking the parsed namespace and returning
-an exit code.
+an exit code. Sub-command modules import torch, transformers and datasets inside their functions
+only, so ``lvmmed --help`` answers at once.
+
+As ``datasets-cli`` and ``accelerate``: an expected error (bad input, a missing or unwritable
+path, a full disk) is one line on stderr and exit code 2; ``--debug`` shows the traceback. Any
+other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
+from . import __version__
+
 # Order is the order shown by ``lvmmed --help``.
 SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo")
 
+# Exit code of an expected error (argparse uses 2 for a usage error as well).
+USER_ERROR_EXIT_CODE = 2
+
+# OSErrors that describe the user's paths or machine, not a bug.
+_EXPECTED_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+_EXPECTED_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG)
+
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lvmmed`` parser with every sub-command of :data:`SUBCOMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (and debug logging)"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -30,18 +56,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_expected_error(err: BaseException) -> bool:
+    """Whether ``err`` is a user's error (shown as one line) rather than a bug (traceback).
+
+    Expected: ``lvmmed_hf.errors.LvmMedUserError`` and its subclasses, ``ValueError`` (the
+    library's convention for bad input, naming the input and what was expected), missing /
+    existing / wrong-kind / forbidden paths, and a full or read-only disk.
+    """
+    try:
+        from .errors import LvmMedUserError
+    except ImportError:  # an older tree without the errors module
+        LvmMedUserError = ()  # noqa: N806
+    if LvmMedUserError and isinstance(err, LvmMedUserError):
+        return True
+    if isinstance(err, (*_EXPECTED_OS_ERRORS, ValueError)):
+        return True
+    return isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lvmmed`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     # Long-running commands report progress through tqdm and INFO logs.
     if args.command in {"prepare", "demo", "convert"}:
         level = min(level, logging.INFO)
+    if args.debug:
+        level = logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+        return USER_ERROR_EXIT_CODE
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        sys.stderr.write(f"lvmmed {args.command}: interrupted\n")
+        return 130
+    except Exception as err:
+        if args.debug or not is_expected_error(err):
+            raise
+        sys.stderr.write(f"lvmmed {args.command}: error: {_one_line(err)}\n")
+        return USER_ERROR_EXIT_CODE
 
 
 if __name__ == "__main__":

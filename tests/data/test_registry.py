@@ -34,3 +34,36 @@ def test_broken_script_does_not_hide_the_others(tmp_path, caplog):
     names = available_sources([d])
     assert {"toy_ct", "toy_xray", "toy_mri", "embedded_pydicom"} <= set(names)
     assert "broken.py" in caplog.text and "_helpers" not in caplog.text
+
+
+def test_embedded_corpus_is_registered_like_any_plug_in():
+    """The embedded builders come through the ``lvmmed_hf.sources`` entry points (setup.cfg), and the
+    registry imports no particular source (no import circle registry -> embedded -> prepare)."""
+    import ast
+
+    import lvmmed_hf.data.registry as registry
+
+    refs = registry.discover_refs()
+    for name in ("embedded_pydicom", "embedded_nilearn", "embedded_skimage"):
+        assert refs[name].module_name == "lvmmed_hf.data.embedded" and refs[name].module_file is None
+    tree = ast.parse(Path(registry.__file__).read_text())
+    imported = {
+        (node.module or "") + ":" + ",".join(a.name for a in node.names)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    assert not [m for m in imported if "embedded" in m or "prepare" in m], imported
+    setup_cfg = (Path(__file__).resolve().parents[2] / "setup.cfg").read_text()
+    assert "embedded_pydicom = lvmmed_hf.data.embedded:EmbeddedPydicom" in setup_cfg
+
+
+def test_unknown_source_is_an_expected_error_naming_the_known_ones():
+    import pytest
+
+    from lvmmed_hf.cli import is_expected_error
+    from lvmmed_hf.data.registry import UnknownSourceError
+
+    with pytest.raises(UnknownSourceError, match="unknown source 'no_such_source'; known sources: .*kits19"):
+        get_source("no_such_source")
+    err = UnknownSourceError("unknown source 'x'")
+    assert isinstance(err, KeyError) and is_expected_error(err) and str(err) == "unknown source 'x'"

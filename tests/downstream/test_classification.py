@@ -141,7 +141,8 @@ def test_prepared_dataset_dir_with_config(tmp_path, tiny_training_args):
     (root / "toy").mkdir(parents=True)
     Dataset.from_dict(rows, features=feats).to_parquet(str(root / "toy" / "train-00000-of-00001.parquet"))
     (root / "README.md").write_text(
-        "---\nconfigs:\n- config_name: toy\n  data_files:\n  - split: train\n    path: toy/train-*.parquet\n---\n"
+        "---\nconfigs:\n- config_name: toy\n  data_files:\n  - split: train\n"
+        "    path: toy/train-*.parquet\n---\n"
     )
     args = ClassificationArguments(
         backbone="tiny-cnn",

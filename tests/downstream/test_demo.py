@@ -7,29 +7,23 @@ import pytest
 
 from lvmmed_hf.cli import main as cli_main
 
+TINY_DEMO = ["--max-steps", "2", "--model-preset", "tiny_cnn", "--view-size", "32", "--batch-size", "16"]
+
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_reports(tmp_path):
-    out = tmp_path / "demo"
-    rc = cli_main(
-        [
-            "demo",
-            "--output-dir",
-            str(out),
-            "--max-steps",
-            "2",
-            "--model-preset",
-            "tiny_cnn",
-            "--view-size",
-            "32",
-            "--batch-size",
-            "16",
-        ]
-    )
-    assert rc == 0
+def test_demo_runs_end_to_end_reports_and_is_reproducible(tmp_path, capsys):
+    from lvmmed_hf.downstream.demo import METRICS, verdict
+
+    out, again = tmp_path / "demo", tmp_path / "again"
+    corpus = str(tmp_path / "corpus")
+    assert cli_main(["demo", "--output-dir", str(out), "--corpus-dir", corpus, *TINY_DEMO]) == 0
+    # The Trainer's log dicts are not printed under the progress bar.
+    assert "{'loss'" not in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    assert report["pretraining"]["steps"] == 2
-    assert report["pretraining"]["matching_accuracy_last"] is not None
+    pt = report["pretraining"]
+    assert pt["steps"] == 2 and pt["max_steps"] == 2 and pt["stopped_by"] == "step budget"
+    assert pt["matching_accuracy_last"] is not None
+    assert report["config"]["num_threads"] >= 1
     for name in ("pretrained", "random_init"):
         assert 0.0 <= report["linear_probe"][name]["accuracy"] <= 1.0
     assert len(report["probe_task"]["classes"]) >= 2
@@ -38,21 +32,72 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     accs = [report["linear_probe"][f"random_init_{i}"]["accuracy"] for i in range(rs["n"])]
     assert rs["n"] == 5 and rs["accuracy"]["mean"] == pytest.approx(np.mean(accs))
     assert rs["accuracy"]["std"] == pytest.approx(np.std(accs))
-    assert report["verdict"] in ("beats", "does_not_beat", "inconclusive")
-    # Every fold's L2 strength comes from the configured grid.
-    grid = report["config"]["probe_weight_decays"]
-    assert set(report["linear_probe"]["pretrained"]["weight_decay_per_fold"]) <= set(grid)
+    assert report["verdict"] == verdict(report["linear_probe"]["pretrained"], rs)
+    assert set(METRICS) <= set(report["linear_probe"]["pretrained"])
+    # Every fold's C comes from the configured grid.
+    grid = report["config"]["probe_c_grid"]
+    assert set(report["linear_probe"]["pretrained"]["c_per_fold"]) <= set(grid)
     assert (out / "learning_curve.png").stat().st_size > 1000
     md = (out / "report.md").read_text()
     assert "Linear probe" in md and "learning_curve.png" in md and "mean ± std" in md
-    # The saved backbone reloads, differs from the random start after 2 steps, and carries a card.
+    assert "2 of 2 steps" in md and "torch threads" in md
+    timings = json.loads((out / "timings.json").read_text())
+    assert {"pretrain_s", "probe_s", "probe_fit_s", "total_s"} <= set(timings)
+    # Same seed and thread count: the same report, byte for byte (timings are kept apart).
+    assert cli_main(["demo", "--output-dir", str(again), "--corpus-dir", corpus, *TINY_DEMO]) == 0
+    assert (again / "report.json").read_text() == (out / "report.json").read_text()
+    assert (again / "report.md").read_text() == md
+    # The saved backbone reloads and carries a card.
     from transformers import AutoModel
 
-    import lvmmed_hf  # noqa: F401
+    import lvmmed_hf
 
-    backbone = AutoModel.from_pretrained(report["backbone_dir"])
+    backbone = AutoModel.from_pretrained(out / report["backbone_dir"])
     assert (out / "pretraining" / "backbone" / "README.md").is_file()
     assert isinstance(backbone, lvmmed_hf.LvmMedCnnModel)
+
+
+def _summary(mean, std):
+    return {m: {"mean": mean, "std": std} for m in ("accuracy", "study_accuracy", "macro_f1")}
+
+
+@pytest.mark.parametrize(
+    "pretrained,expected",
+    [
+        # All three above mean + std (0.5 + 0.1): beats.
+        ({"accuracy": 0.61, "study_accuracy": 0.7, "macro_f1": 0.65}, "beats"),
+        # All three below the mean: does not beat.
+        ({"accuracy": 0.49, "study_accuracy": 0.3, "macro_f1": 0.45}, "does_not_beat"),
+        # Above the mean but not above mean + std everywhere: inconclusive.
+        ({"accuracy": 0.61, "study_accuracy": 0.7, "macro_f1": 0.6}, "inconclusive"),
+        # Mixed sides of the mean: inconclusive.
+        ({"accuracy": 0.9, "study_accuracy": 0.9, "macro_f1": 0.4}, "inconclusive"),
+        # Exactly at the mean is not below it.
+        ({"accuracy": 0.5, "study_accuracy": 0.3, "macro_f1": 0.3}, "inconclusive"),
+    ],
+)
+def test_verdict_on_synthetic_scores(pretrained, expected):
+    from lvmmed_hf.downstream.demo import verdict
+
+    assert verdict(pretrained, _summary(0.5, 0.1)) == expected
+
+
+def test_wall_clock_guard_stops_training_and_is_recorded():
+    """The wall-clock guard stops training and records it (the report names it); otherwise the step
+    budget alone decides."""
+    from types import SimpleNamespace
+
+    from lvmmed_hf.downstream.demo import StepBudgetCallback
+
+    state = SimpleNamespace(global_step=3, is_world_process_zero=False)
+    guard = StepBudgetCallback(max_steps=10, max_seconds=0.0)
+    guard.on_train_begin(None, state, None)
+    control = guard.on_step_end(None, state, SimpleNamespace(should_training_stop=False))
+    assert control.should_training_stop and guard.guard_fired
+    relaxed = StepBudgetCallback(max_steps=10, max_seconds=3600.0)
+    relaxed.on_train_begin(None, state, None)
+    control = relaxed.on_step_end(None, state, SimpleNamespace(should_training_stop=False))
+    assert not control.should_training_stop and not relaxed.guard_fired
 
 
 def test_medical_views_reach_the_collator_of_the_pretraining():

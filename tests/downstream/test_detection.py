@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from transformers import ConditionalDetrForObjectDetection, DetrForObjectDetection
@@ -92,3 +93,73 @@ def test_backbone_weights_loaded_and_trainable(backbone_dir):
             continue  # DETR's frozen BatchNorm keeps no counter
         assert torch.equal(got[k], v), k
     assert any(p.requires_grad for p in model.model.backbone.parameters())
+
+
+# ----------------------------------------------------------------------------- boxes and perfect predictors
+
+
+def test_coco_box_conversions_closed_form_and_round_trip():
+    from transformers.image_transforms import center_to_corners_format
+
+    from lvmmed_hf.downstream.detection import coco_to_corners, coco_to_normalised_center
+
+    # COCO boxes are (x, y, w, h) from the top-left corner (cocodataset.org/#format-data): the
+    # centre is (x + w / 2, y + h / 2). Image 100 px wide, 200 px high.
+    boxes = np.array([[10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 100.0, 200.0]])
+    np.testing.assert_allclose(coco_to_corners(boxes), [[10, 20, 40, 60], [0, 0, 100, 200]])
+    center = coco_to_normalised_center(boxes, 100, 200)
+    np.testing.assert_allclose(center, [[0.25, 0.2, 0.3, 0.2], [0.5, 0.5, 1.0, 1.0]], rtol=1e-6)
+    # cxcywh -> xyxy (transformers) -> xywh gives the COCO boxes back.
+    corners = center_to_corners_format(center) * np.array([100, 200, 100, 200])
+    np.testing.assert_allclose(
+        np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], 1), boxes, atol=1e-4
+    )
+
+
+class _PerfectDetector(torch.nn.Module):
+    """Returns, image after image, the reference boxes written from the COCO annotations by their
+    own formula (not the recipe's conversion), each with its right class at a confident score."""
+
+    def __init__(self, objects, sizes, num_labels, model_type, num_queries=4):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.config = type("Cfg", (), {"model_type": model_type})()
+        self.queue = list(zip(objects, sizes))
+        self.num_labels, self.num_queries = num_labels, num_queries
+
+    def forward(self, pixel_values, pixel_mask=None):
+        n = pixel_values.shape[0]
+        extra = 1 if self.config.model_type == "detr" else 0  # DETR's trailing "no object" class
+        logits = torch.full((n, self.num_queries, self.num_labels + extra), -10.0)
+        boxes = torch.full((n, self.num_queries, 4), 0.5)
+        if extra:
+            logits[..., -1] = 10.0  # unused queries: "no object"
+        for i in range(n):
+            obj, (w, h) = self.queue.pop(0)
+            for q, ((x, y, bw, bh), c) in enumerate(zip(obj["bbox"], obj["category"])):
+                boxes[i, q] = torch.tensor([(x + bw / 2) / w, (y + bh / 2) / h, bw / w, bh / h])
+                logits[i, q, c] = 10.0
+                if extra:
+                    logits[i, q, -1] = -10.0
+        return type("Out", (), {"logits": logits, "pred_boxes": boxes})()
+
+
+@pytest.mark.parametrize("model_type", ["detr", "conditional_detr"])
+def test_perfect_detector_scores_map_one_through_the_recipe(model_type):
+    from datasets import Dataset
+    from datasets import Image as ImageFeature
+    from PIL import Image
+
+    w, h = 80, 48  # not square: an x / y mix-up cannot hide
+    objects = [
+        {"bbox": [[4.0, 6.0, 20.0, 10.0], [50.0, 20.0, 25.0, 20.0]], "category": [0, 1]},
+        {"bbox": [[30.0, 2.0, 10.0, 30.0]], "category": [1]},
+        {"bbox": [[0.0, 0.0, 80.0, 48.0]], "category": [0]},
+    ]
+    images = [Image.fromarray(np.zeros((h, w, 3), np.uint8))] * len(objects)
+    ds = Dataset.from_dict({"image": images, "objects": objects}).cast_column("image", ImageFeature())
+    processor = lvmmed_hf.LvmMedImageProcessor(size={"height": 32, "width": 32})
+    model = _PerfectDetector(objects, [(w, h)] * len(objects), 2, model_type)
+    scores = evaluate_detector(model, ds.with_transform(make_detection_transform(processor)), batch_size=2)
+    assert scores["map50"] == pytest.approx(1.0)
+    assert scores["ap50_per_class"] == {0: pytest.approx(1.0), 1: pytest.approx(1.0)}

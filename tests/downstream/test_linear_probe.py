@@ -1,55 +1,92 @@
-"""Linear probe: the L-BFGS logistic regression against scikit-learn, grouped stratified splits."""
+"""Linear probe: scikit-learn's logistic regression inside grouped, nested cross-validation."""
 
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from lvmmed_hf.downstream.linear_probe import (
-    fit_linear_probe,
-    grouped_stratified_split,
+    classes_with_two_groups,
+    grouped_cv_probe_scores,
+    grouped_folds,
     images_to_pixel_values,
-    linear_probe_scores,
 )
 
 
-def test_probe_matches_sklearn_logistic_regression():
-    rng = np.random.default_rng(0)
-    n, d, k = 90, 5, 3
-    y = rng.integers(0, k, n)
-    x = rng.normal(size=(n, d)) + np.eye(k, d)[y] * 1.5
-    wd = 0.01
-    w, b = fit_linear_probe(x, y, k, weight_decay=wd, max_iter=500)
-    # Same objective: sklearn minimises C * sum_i w_i CE_i + 0.5 ||W||^2 (intercept not penalised),
-    # ours mean_i-weighted CE + wd ||W||^2 with balanced weights summing to n  ->  C = 1 / (2 wd n).
-    ref = LogisticRegression(C=1 / (2 * wd * n), class_weight="balanced", max_iter=5000, tol=1e-10).fit(x, y)
-    np.testing.assert_allclose(w.numpy(), ref.coef_, atol=2e-3)
-    np.testing.assert_allclose(
-        b.numpy() - b.numpy().mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-3
-    )
+def _grouped_data(seed, signal, classes=3, groups_per_class=5, per_group=4, dim=8):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), groups_per_class * per_group)
+    groups = np.array([f"{c}-{i // per_group}" for c, i in zip(labels, range(len(labels)))])
+    x = rng.normal(size=(len(labels), dim)) + signal * np.eye(classes, dim)[labels]
+    return x, labels, groups
 
 
-def test_grouped_split_keeps_groups_whole_and_drops_single_group_classes():
-    labels = [0] * 6 + [1] * 6 + [2] * 3
-    groups = ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f", "f", "g", "g", "g"]  # class 2: one group
-    for seed in range(5):
-        tr, te, kept = grouped_stratified_split(labels, groups, 0.4, seed)
-        assert kept == [0, 1]
-        g_tr, g_te = {groups[i] for i in tr}, {groups[i] for i in te}
-        assert g_tr.isdisjoint(g_te) and "g" not in g_tr | g_te
-        assert {labels[i] for i in te} == {0, 1} and {labels[i] for i in tr} == {0, 1}
+def test_grouped_folds_keep_groups_whole_and_every_class_on_both_sides():
+    labels = np.array([0] * 6 + [1] * 6 + [2] * 3)
+    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f", "f", "g", "g", "g"])
+    folds = grouped_folds(labels, groups, 2)
+    assert classes_with_two_groups(labels, groups) == [0, 1]
+    test_fold = folds.test_fold
+    assert (test_fold[groups == "g"] == -1).all()  # class 2 has one group: always trained on
+    for tr, te in folds.split():
+        assert set(groups[tr]).isdisjoint(groups[te])
+        assert {0, 1} <= set(labels[tr]) and {0, 1} <= set(labels[te])
 
 
 def test_probe_scores_separable_vs_noise():
-    rng = np.random.default_rng(1)
-    labels = np.repeat([0, 1, 2], 20)
-    groups = [f"{c}-{i // 4}" for c, i in zip(labels, range(60))]  # 5 groups of 4 per class
-    good = rng.normal(size=(60, 8)) + 4 * np.eye(3, 8)[labels]
-    noise = rng.normal(size=(60, 8))
-    s_good = linear_probe_scores(good, labels, groups, n_repeats=3)
-    s_noise = linear_probe_scores(noise, labels, groups, n_repeats=3)
-    assert s_good["accuracy"] > 0.9 and s_good["macro_f1"] > 0.9
-    assert s_noise["accuracy"] < 0.8
+    good, labels, groups = _grouped_data(1, signal=4.0)
+    noise, _, _ = _grouped_data(2, signal=0.0)
+    s_good = grouped_cv_probe_scores(good, labels, groups, progress=False)
+    s_noise = grouped_cv_probe_scores(noise, labels, groups, progress=False)
+    assert s_good["accuracy"] > 0.9 and s_good["macro_f1"] > 0.9 and s_good["study_accuracy"] > 0.9
+    assert s_noise["accuracy"] < 0.7
+
+
+def test_fixed_c_equals_a_plain_scikit_learn_fit_per_fold():
+    x, labels, groups = _grouped_data(3, signal=1.0)
+    labels[groups == "2-4"] = 5  # class 5: a single group, left out of the probe
+    ours = grouped_cv_probe_scores(x, labels, groups, c_grid=0.05, n_folds=5, progress=False)
+    assert ours["classes"] == [0, 1, 2] and len(ours["group_ids"]) == 15
+    use = labels != 5
+    xs, ys, gs = x[use], labels[use], groups[use]
+    # Folds written out here: within each class, its sorted groups go to folds 0, 1, 2, ...
+    fold = np.array([int(g.split("-")[1]) % 5 for g in gs])
+    ref = np.empty(len(ys), dtype=int)
+    for f in range(5):
+        tr, te = fold != f, fold == f
+        scaler = StandardScaler().fit(xs[tr])
+        clf = LogisticRegression(C=0.05, class_weight="balanced", max_iter=2000)
+        ref[te] = clf.fit(scaler.transform(xs[tr]), ys[tr]).predict(scaler.transform(xs[te]))
+    np.testing.assert_array_equal(ours["predictions"], ref)
+    assert ours["accuracy"] == pytest.approx(np.mean(ref == ys))
+    per_group = [np.mean(ref[gs == g] == ys[gs == g]) for g in sorted(set(gs))]
+    assert ours["study_accuracy"] == pytest.approx(np.mean(per_group))
+
+
+def test_nested_c_never_sees_the_held_out_groups():
+    x, labels, groups = _grouped_data(5, signal=0.8, classes=2, groups_per_class=4, per_group=6, dim=5)
+    grid = [1e-3, 1e-1, 10.0]
+    ours = grouped_cv_probe_scores(x, labels, groups, c_grid=grid, n_folds=4, progress=False)
+    assert len(ours["c_per_fold"]) == 4 and set(ours["c_per_fold"]) <= set(grid)
+    # Fold 0 holds out the first group of each class ("0-0", "1-0"): scrambling their features
+    # must not change the C chosen for fold 0 (it is chosen on the training groups only).
+    x2 = x.copy()
+    held = np.isin(groups, ["0-0", "1-0"])
+    x2[held] = np.random.default_rng(9).normal(size=(int(held.sum()), 5)) * 50
+    other = grouped_cv_probe_scores(x2, labels, groups, c_grid=grid, n_folds=4, progress=False)
+    assert other["c_per_fold"][0] == ours["c_per_fold"][0]
+
+
+def test_probe_is_deterministic_and_rejects_untestable_input():
+    x, labels, groups = _grouped_data(6, signal=1.0)
+    a = grouped_cv_probe_scores(x, labels, groups, progress=False)
+    b = grouped_cv_probe_scores(x, labels, groups, progress=False)
+    assert a == b
+    with pytest.raises(ValueError, match="two classes with two or more groups"):
+        grouped_cv_probe_scores(x, labels, np.where(labels == 0, groups, "one"), progress=False)
+    with pytest.raises(ValueError, match="c_grid"):
+        grouped_cv_probe_scores(x, labels, groups, c_grid=[0.0, 1.0], progress=False)
 
 
 def test_pixel_values_for_8_and_16_bit():
@@ -67,75 +104,3 @@ def test_pixel_values_for_8_and_16_bit():
     # min-max), not clipped at 255: the ramp 0..4000 spans [0, 4000 / 65535] after the resize.
     unit = x[1, 0] * 0.229 + 0.485
     assert unit.min() >= -1e-6 and 0.9 * 4000 / 65535 < unit.max() <= 4000 / 65535 + 1e-6
-
-
-def test_leave_one_group_out_matches_sklearn():
-    from sklearn.model_selection import LeaveOneGroupOut
-    from sklearn.preprocessing import StandardScaler
-
-    from lvmmed_hf.downstream.linear_probe import leave_one_group_out_scores
-
-    rng = np.random.default_rng(3)
-    labels = np.repeat([0, 1, 2, 5], 12)  # class 5: a single group -> left out
-    groups = np.array([f"{c}-{i % 3}" if c != 5 else "solo" for i, c in enumerate(labels)])
-    x = rng.normal(size=(48, 6)) + 1.2 * np.eye(6)[labels]
-    wd = 0.05
-    ours = leave_one_group_out_scores(x, labels, groups, weight_decay=wd)
-    assert ours["classes"] == [0, 1, 2] and len(ours["group_ids"]) == 9
-    use = labels != 5
-    xs, ys, gs = x[use], labels[use], groups[use]
-    ref_pred = np.empty(len(ys), dtype=int)
-    for tr, te in LeaveOneGroupOut().split(xs, ys, gs):
-        sc = StandardScaler().fit(xs[tr])
-        # StandardScaler uses the population std, as ours; C = 1 / (2 wd n_train) (see the test above).
-        clf = LogisticRegression(C=1 / (2 * wd * len(tr)), class_weight="balanced", max_iter=5000, tol=1e-10)
-        ref_pred[te] = clf.fit(sc.transform(xs[tr]), ys[tr]).predict(sc.transform(xs[te]))
-    # Groups are ordered differently; compare the prediction per sample.
-    ours_by_sample = dict(zip(np.nonzero(use)[0], ours["predictions"]))
-    agree = np.mean([ours_by_sample[i] == p for i, p in zip(np.nonzero(use)[0], ref_pred)])
-    assert agree >= 0.97  # identical objective; a borderline sample may flip within solver tolerance
-    assert ours["accuracy"] == pytest.approx(np.mean(ref_pred == ys), abs=0.03)
-
-
-def test_batched_probes_match_single_fits():
-    from lvmmed_hf.downstream.linear_probe import fit_linear_probes_batched
-
-    rng = np.random.default_rng(4)
-    n, d, k = 40, 6, 3
-    y = rng.integers(0, k, n)
-    x = rng.normal(size=(n, d)) + np.eye(k, d)[y]
-    masks = np.stack([np.ones(n), rng.random(n) < 0.7, rng.random(n) < 0.7]).astype(float)
-    wds = [1e-2, 1e-1, 1.0]
-    xb = np.repeat(x[None], 3, 0)
-    import torch
-
-    w, b = fit_linear_probes_batched(
-        torch.as_tensor(xb),
-        torch.as_tensor(y),
-        torch.as_tensor(masks),
-        k,
-        torch.as_tensor(wds),
-        max_iter=1000,
-    )
-    for i in range(3):
-        sel = masks[i] > 0
-        w1, b1 = fit_linear_probe(x[sel], y[sel], k, weight_decay=wds[i], max_iter=500)
-        np.testing.assert_allclose(w[i].numpy(), w1.numpy(), atol=2e-3)
-
-
-def test_nested_weight_decay_never_sees_the_held_out_group():
-    from lvmmed_hf.downstream.linear_probe import leave_one_group_out_scores
-
-    rng = np.random.default_rng(5)
-    labels = np.repeat([0, 1], 24)
-    groups = np.array([f"{c}-{i % 4}" for i, c in enumerate(labels)])
-    x = rng.normal(size=(48, 5)) + 0.8 * np.eye(2, 5)[labels]
-    grid = [1e-3, 1e-1, 10.0]
-    ours = leave_one_group_out_scores(x, labels, groups, weight_decay=grid, progress=False)
-    assert len(ours["weight_decay_per_fold"]) == 8 and set(ours["weight_decay_per_fold"]) <= set(grid)
-    # Changing the held-out group's features must not change the strength chosen for its fold.
-    x2 = x.copy()
-    first = ours["group_ids"][0]
-    x2[groups == first] = rng.normal(size=(int((groups == first).sum()), 5)) * 50
-    other = leave_one_group_out_scores(x2, labels, groups, weight_decay=grid, progress=False)
-    assert other["weight_decay_per_fold"][0] == ours["weight_decay_per_fold"][0]

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from transformers import SamModel
 
@@ -107,3 +108,46 @@ def test_sam_recipe_end_to_end(seg_folders, tmp_path, tiny_training_args):
     ).pred_masks
     assert out_masks.shape[-2:] == (32, 32)
     assert json.loads((out / "results.json").read_text())["trainable"] == ["mask_decoder."]
+
+
+class _MaskReplay(torch.nn.Module):
+    """Returns the given masks as SAM mask logits (+5 inside, -5 outside), batch after batch."""
+
+    def __init__(self, masks):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.masks = [torch.as_tensor(m, dtype=torch.float32) for m in masks]
+
+    def forward(self, pixel_values, input_boxes, multimask_output=False):
+        n = pixel_values.shape[0]
+        batch, self.masks = torch.stack(self.masks[:n]), self.masks[n:]
+        return type("Out", (), {"pred_masks": (batch * 10 - 5)[:, None, None]})()
+
+
+def _sam_items(refs):
+    return [
+        {"pixel_values": torch.zeros(3, 8, 8), "input_boxes": torch.zeros(1, 4), "labels": torch.as_tensor(r)}
+        for r in refs
+    ]
+
+
+def test_sam_dice_is_the_metrics_dice_and_a_perfect_mask_scores_one():
+    from lvmmed_hf.downstream.sam import evaluate_sam
+    from lvmmed_hf.evaluation.metrics import dice_scores, iou_scores
+
+    rng = np.random.default_rng(0)
+    refs = (rng.random((5, 16, 16)) < 0.3).astype(np.float32)
+    refs[3] = 0  # an empty reference is left out
+    preds = (rng.random((5, 16, 16)) < 0.4).astype(np.float32)
+    perfect = evaluate_sam(_MaskReplay(refs), _sam_items(refs), batch_size=2)
+    assert perfect["dice"] == 1.0 and perfect["iou"] == 1.0 and perfect["num_images"] == 4
+
+    scores = evaluate_sam(_MaskReplay(preds), _sam_items(refs), batch_size=2)
+    keep = [0, 1, 2, 4]
+    d = dice_scores(preds[keep].astype(int), refs[keep].astype(int), num_classes=2)[:, 1]
+    i = iou_scores(preds[keep].astype(int), refs[keep].astype(int), num_classes=2)[:, 1]
+    assert scores["dice"] == pytest.approx(d.mean()) and scores["iou"] == pytest.approx(i.mean())
+    # And by hand: Dice = 2 |P & R| / (|P| + |R|).
+    p, r = preds[keep] > 0, refs[keep] > 0
+    by_hand = 2 * (p & r).sum((1, 2)) / (p.sum((1, 2)) + r.sum((1, 2)))
+    assert scores["dice"] == pytest.approx(by_hand.mean())

@@ -115,3 +115,40 @@ def test_upernet_with_the_vit_backbone_forward_backward():
     assert logits.shape == (2, 3, 64, 64)
     DiceCELoss()(logits, torch.randint(0, 3, (2, 64, 64))).backward()
     assert model.backbone.lvmmed.blocks[0].attn.qkv.weight.grad is not None
+
+
+class _LabelReplay(torch.nn.Module):
+    """Logits that put each pixel in its reference class (half resolution: the recipe upsamples)."""
+
+    def __init__(self, refs, num_labels):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.refs, self.num_labels = [torch.as_tensor(r) for r in refs], num_labels
+
+    def forward(self, pixel_values):
+        n = pixel_values.shape[0]
+        batch, self.refs = torch.stack(self.refs[:n]), self.refs[n:]
+        onehot = torch.nn.functional.one_hot(batch, self.num_labels).permute(0, 3, 1, 2).float()
+        return type("Out", (), {"logits": onehot[..., ::2, ::2] * 10})()
+
+
+def test_perfect_segmentation_scores_dice_one_in_2d_and_3d():
+    from lvmmed_hf.downstream.segmentation import predict_label_maps, segmentation_scores
+
+    rng = np.random.default_rng(0)
+    # Label maps constant on 2x2 blocks, so the half-resolution logits upsample back exactly.
+    refs = np.kron(rng.integers(0, 3, (6, 8, 8)), np.ones((2, 2), dtype=np.int64))
+    items = [{"pixel_values": torch.zeros(3, 16, 16), "labels": torch.as_tensor(r)} for r in refs]
+    preds, got_refs = predict_label_maps(_LabelReplay(refs, 3), items, batch_size=4)
+    np.testing.assert_array_equal(np.stack(got_refs), refs)
+    scores = segmentation_scores(
+        preds, got_refs, 3, volume_ids=["a", "a", "a", "b", "b", "b"], slice_indices=[2, 0, 1, 0, 1, 2]
+    )
+    assert scores["mean_dice"] == 1.0 and scores["mean_iou"] == 1.0
+    assert scores["volume_mean_dice"] == 1.0 and scores["num_volumes"] == 2
+    # One wrong pixel class in one slice: below 1, and as the metrics module says.
+    preds[0] = preds[0].copy()
+    preds[0][0, 0] = (refs[0][0, 0] + 1) % 3
+    worse = segmentation_scores(preds, got_refs, 3)
+    expected = M.dice_per_class(np.stack(preds), refs, 3)[1:].mean()
+    assert worse["mean_dice"] < 1.0 and worse["mean_dice"] == pytest.approx(expected)

@@ -289,3 +289,96 @@ def test_every_evaluate_module_loads_offline_and_agrees_with_sklearn():
     )
     # class 0: inter 1, union 2 -> 0.5; class 1: inter 2, union 3 -> 2/3.
     assert iou["per_class_iou"] == pytest.approx([0.5, 2 / 3])
+
+
+# ----------------------------------------------------------------------------- mAP against the devkit's rule
+
+
+def _voc_devkit_ap(preds, refs, cls, ovthresh=0.5):
+    """An independent VOC AP for one class, written from the devkit's published rule (voc_eval:
+    detections by descending confidence; ovmax / jmax over the image's boxes of the class; TP iff
+    ``ovmax > ovthresh`` (strictly) and that box is not yet detected; all-point AP of the
+    monotone precision envelope; continuous coordinates, no "+1")."""
+    gts = {i: [b for b, c in zip(r["boxes"], r["labels"]) if c == cls] for i, r in enumerate(refs)}
+    used = {i: [False] * len(g) for i, g in gts.items()}
+    npos = sum(len(g) for g in gts.values())
+    dets = [
+        (s, i, b)
+        for i, p in enumerate(preds)
+        for b, s, c in zip(p["boxes"], p["scores"], p["labels"])
+        if c == cls
+    ]
+    dets.sort(key=lambda d: -d[0])
+    tp, fp = [], []
+    for _, i, bb in dets:
+        ovmax, jmax = -1.0, -1
+        for j, g in enumerate(gts[i]):
+            iw = max(min(bb[2], g[2]) - max(bb[0], g[0]), 0.0)
+            ih = max(min(bb[3], g[3]) - max(bb[1], g[1]), 0.0)
+            inter = iw * ih
+            union = (bb[2] - bb[0]) * (bb[3] - bb[1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter
+            ov = inter / union
+            if ov > ovmax:
+                ovmax, jmax = ov, j
+        hit = ovmax > ovthresh and not used[i][jmax]
+        if hit:
+            used[i][jmax] = True
+        tp.append(1.0 if hit else 0.0)
+        fp.append(0.0 if hit else 1.0)
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    rec = tp / npos
+    prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for k in range(len(mpre) - 2, -1, -1):
+        mpre[k] = max(mpre[k], mpre[k + 1])
+    idx = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+
+
+def _random_detection_case(rng, n_images=6, n_classes=3):
+    refs, preds = [], []
+    for _ in range(n_images):
+        k = int(rng.integers(0, 4))
+        xy = rng.uniform(0, 60, (k, 2))
+        ref_boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (k, 2))], 1)
+        ref_labels = rng.integers(0, n_classes, k)
+        # Detections: jittered copies of the references (some duplicated), plus clutter.
+        jitter = ref_boxes + rng.normal(0, 3, ref_boxes.shape)
+        jitter[:, 2:] = np.maximum(jitter[:, 2:], jitter[:, :2] + 1)
+        m = int(rng.integers(0, 3))
+        cxy = rng.uniform(0, 60, (m, 2))
+        clutter = np.concatenate([cxy, cxy + rng.uniform(5, 30, (m, 2))], 1)
+        boxes = np.concatenate([jitter, jitter[: k // 2], clutter])
+        labels = np.concatenate([ref_labels, ref_labels[: k // 2], rng.integers(0, n_classes, m)])
+        refs.append({"boxes": ref_boxes.reshape(-1, 4), "labels": ref_labels})
+        preds.append({"boxes": boxes.reshape(-1, 4), "labels": labels, "scores": rng.random(len(labels))})
+    return preds, refs
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_map_matches_an_independent_voc_devkit_implementation(seed, threshold):
+    preds, refs = _random_detection_case(np.random.default_rng(seed))
+    ours = m.average_precision_per_class(preds, refs, iou_threshold=threshold)
+    classes = sorted({int(c) for r in refs for c in r["labels"]})
+    assert sorted(ours) == classes
+    for c in classes:
+        assert ours[c] == pytest.approx(_voc_devkit_ap(preds, refs, c, threshold)), c
+
+
+def test_map_iou_exactly_at_the_threshold_is_a_false_positive():
+    # Reference [0, 0, 10, 10]; detection [0, 0, 10, 5]: intersection 50, union 100, IoU = 0.5 exactly
+    # (binary fractions: no rounding). VOC: TP needs IoU > 0.5, so AP = 0; at threshold 0.49, AP = 1.
+    refs = [{"boxes": [[0.0, 0.0, 10.0, 10.0]], "labels": [0]}]
+    preds = [{"boxes": [[0.0, 0.0, 10.0, 5.0]], "labels": [0], "scores": [0.9]}]
+    assert m.box_iou(preds[0]["boxes"], refs[0]["boxes"])[0, 0] == 0.5
+    assert m.mean_average_precision(preds, refs, iou_threshold=0.5) == 0.0
+    assert _voc_devkit_ap(preds, refs, 0, 0.5) == 0.0
+    assert m.mean_average_precision(preds, refs, iou_threshold=0.49) == 1.0
+
+
+def test_perfect_detections_give_map_one():
+    _, refs = _random_detection_case(np.random.default_rng(3))
+    perfect = [{**r, "scores": np.ones(len(r["labels"]))} for r in refs]
+    assert m.mean_average_precision(perfect, refs) == 1.0

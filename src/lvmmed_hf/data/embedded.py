@@ -171,7 +171,10 @@ class EmbeddedNilearn(_EmbeddedBuilder):
     )
     homepage = "https://nist.mni.mcgill.ca/icbm-152-nonlinear-atlases-2009/"
     license = "MNI ICBM 2009 template licence (free use with attribution); nilearn BSD-3-Clause"
-    citation = "@article{fonov2011unbiased, title={Unbiased average age-appropriate atlases for pediatric studies}, journal={NeuroImage}, year={2011}}"
+    citation = (
+        "@article{fonov2011unbiased, title={Unbiased average age-appropriate atlases for pediatric "
+        "studies}, journal={NeuroImage}, year={2011}}"
+    )
     modality = "MRI"
     organ = "brain"
     dimensionality = "3d"
@@ -211,7 +214,10 @@ class EmbeddedSkimage(_EmbeddedBuilder):
 
     source_name = "embedded_skimage"
     pretty_name = "scikit-image medical sample images"
-    description = "Fundus photograph, retinal microaneurysm crop, IHC histology and cell microscopy bundled with scikit-image."
+    description = (
+        "Fundus photograph, retinal microaneurysm crop, IHC histology and cell microscopy bundled "
+        "with scikit-image."
+    )
     homepage = "https://scikit-image.org/docs/stable/api/skimage.data.html"
     license = "see skimage/data/README.txt (CC0 / CC BY / public domain per image)"
     modality = "mixed"
@@ -233,19 +239,6 @@ class EmbeddedSkimage(_EmbeddedBuilder):
 
 
 EMBEDDED_BUILDERS: list[type[_EmbeddedBuilder]] = [EmbeddedPydicom, EmbeddedNilearn, EmbeddedSkimage]
-
-
-def embedded_sources() -> dict[str, Path]:
-    """Embedded source name -> the installed package folder it reads (only for installed packages)."""
-    out = {}
-    for cls in EMBEDDED_BUILDERS:
-        try:
-            out[cls.source_name] = cls.default_data_dir()
-        except ImportError as e:
-            logger.warning(
-                "embedded source %s unavailable (%s); install lvmmed-hf[embedded]", cls.source_name, e
-            )
-    return out
 
 
 def prepare_embedded(

@@ -9,8 +9,9 @@ that each reads as a standalone file of facts. They are found, in this order:
 3. ``<prefix>/share/lvmmed_hf/dataset_scripts/``, where a wheel installs them (setup.cfg
    ``[options.data_files]``; prefix = ``sys.prefix``, the user base or the scheme's data path), so a
    regular ``pip install lvmmed-hf`` finds them too;
-4. the ``lvmmed_hf.sources`` entry-point group (third-party packages: ``name = module:Class``);
-5. the embedded corpus builders in :mod:`lvmmed_hf.data.embedded`.
+4. the ``lvmmed_hf.sources`` entry-point group (``name = module:Class``): third-party packages,
+   and this package's own embedded corpus (:mod:`lvmmed_hf.data.embedded`, declared in setup.cfg),
+   so the registry imports no particular source.
 
 A script module is imported by file path under ``lvmmed_hf_dataset_scripts.<stem>``; every
 :class:`~.builder.LvmMedSourceBuilder` subclass it defines with a ``source_name`` is registered. The
@@ -42,7 +43,8 @@ _MODULE_PREFIX = "lvmmed_hf_dataset_scripts"
 
 
 class UnknownSourceError(LvmMedUserError, KeyError):
-    """No builder is registered under the requested source name."""
+    """No builder is registered under the requested source name (a user's error: the CLI shows it
+    as one line; still a ``KeyError`` for callers that catch that)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
@@ -154,10 +156,6 @@ def discover_refs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> dict[str,
             continue
         if isinstance(cls, type) and issubclass(cls, LvmMedSourceBuilder) and cls.source_name:
             add(cls, None)
-    from . import embedded
-
-    for cls in embedded.EMBEDDED_BUILDERS:
-        add(cls, None)
     return refs
 
 

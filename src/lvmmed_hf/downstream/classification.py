@@ -52,7 +52,8 @@ class ClassificationArguments:
     group_column: str | None = field(
         default=None,
         metadata={
-            "help": "column whose values never straddle train/validation when splits are made (e.g. patient id)"
+            "help": "column whose values never straddle train/validation when splits are made "
+            "(e.g. patient id)"
         },
     )
     validation_fraction: float = field(

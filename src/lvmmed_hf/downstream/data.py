@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 from datasets import DatasetDict, load_dataset
+from sklearn.model_selection import GroupShuffleSplit
 
 logger = logging.getLogger(__name__)
 
@@ -32,25 +33,26 @@ def load_image_dataset(
         ds = load_dataset("imagefolder", data_dir=str(image_folder))
     if not isinstance(ds, DatasetDict) or "train" not in ds:
         raise ValueError(
-            f"expected a dataset with a 'train' split, got splits {list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
+            "expected a dataset with a 'train' split, got splits "
+            f"{list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
         )
     return ds
 
 
 def group_split_indices(groups: list, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held_out) with about ``fraction`` of the *groups* held out, so no group (patient,
-    volume, source file) appears on both sides. At least one group goes to each side."""
+    """Indices (kept, held_out) with about ``fraction`` of the *groups* held out (scikit-learn's
+    ``GroupShuffleSplit``), so no group (patient, volume, source file) appears on both sides. At
+    least one group goes to each side. Both index arrays are sorted."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    unique = sorted(set(groups), key=str)
-    if len(unique) < 2:
-        raise ValueError(f"cannot split {len(unique)} group(s) into two disjoint sides")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(unique))
-    n_out = min(max(1, int(round(fraction * len(unique)))), len(unique) - 1)
-    held = {unique[i] for i in order[:n_out]}
-    mask = np.array([g in held for g in groups])
-    return np.nonzero(~mask)[0], np.nonzero(mask)[0]
+    keys = [str(g) for g in groups]
+    n_groups = len(set(keys))
+    if n_groups < 2:
+        raise ValueError(f"cannot split {n_groups} group(s) into two disjoint sides")
+    n_out = min(max(1, int(round(fraction * n_groups))), n_groups - 1)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=n_out, random_state=seed)
+    keep, held = next(splitter.split(np.zeros(len(keys)), groups=keys))
+    return np.sort(keep), np.sort(held)
 
 
 def ensure_splits(

@@ -26,6 +26,8 @@ import torch
 from datasets import Dataset, DatasetDict
 from datasets import Image as ImageFeature
 from transformers import Trainer, TrainingArguments
+from transformers.image_transforms import center_to_corners_format, corners_to_center_format
+from transformers.models.detr.image_processing_pil_detr import DetrImageProcessorPil
 
 from ..evaluation import metrics as M
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
@@ -35,6 +37,8 @@ from .segmentation import _finite, _load_backbone_weights
 logger = logging.getLogger(__name__)
 
 DETECTORS = ("detr", "conditional_detr")
+# Only its post-processing is used (no image is processed by it).
+_DETR_POSTPROCESSOR = DetrImageProcessorPil()
 
 
 def coco_dataset(
@@ -99,18 +103,17 @@ def build_detector(
     return model
 
 
-def _xywh_to_cxcywh_norm(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
-    boxes = boxes.reshape(-1, 4).astype(np.float32)
-    out = np.stack(
-        [
-            (boxes[:, 0] + boxes[:, 2] / 2) / w,
-            (boxes[:, 1] + boxes[:, 3] / 2) / h,
-            boxes[:, 2] / w,
-            boxes[:, 3] / h,
-        ],
-        1,
-    )
-    return np.clip(out, 0.0, 1.0)
+def coco_to_corners(boxes: np.ndarray) -> np.ndarray:
+    """COCO ``(x, y, w, h)`` boxes (N, 4) -> ``(x_min, y_min, x_max, y_max)``, same units."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+
+def coco_to_normalised_center(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """COCO ``(x, y, w, h)`` pixel boxes -> DETR's targets, ``(cx, cy, w, h)`` as fractions of the
+    image side, clipped to [0, 1] (transformers' ``corners_to_center_format``)."""
+    center = corners_to_center_format(coco_to_corners(boxes))
+    return np.clip(center / np.array([width, height, width, height], dtype=np.float32), 0.0, 1.0)
 
 
 def make_detection_transform(processor, image_column: str = "image", objects_column: str = "objects"):
@@ -123,7 +126,7 @@ def make_detection_transform(processor, image_column: str = "image", objects_col
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         labels = []
         for im, obj in zip(images, batch[objects_column]):
-            boxes = _xywh_to_cxcywh_norm(np.asarray(obj["bbox"], dtype=np.float32), *im.size)
+            boxes = coco_to_normalised_center(obj["bbox"], *im.size)
             labels.append(
                 {
                     "class_labels": torch.tensor(obj["category"], dtype=torch.long),
@@ -144,39 +147,36 @@ def _collate(batch):
     }
 
 
-def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
-    return np.stack(
-        [b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1
-    )
-
-
 @torch.no_grad()
 def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float = 0.5) -> dict[str, Any]:
-    """VOC mAP@``iou_threshold`` of every query's best non-background class and score."""
+    """VOC mAP@``iou_threshold`` of every query's best non-background class and score.
+
+    DETR: transformers' own ``post_process_object_detection`` (softmax, "no object" dropped).
+    Conditional DETR scores each class with a sigmoid; its processor keeps the top-k (query,
+    class) pairs, so here each query keeps its best class instead, as for DETR. Boxes stay in
+    normalised coordinates (module docstring).
+    """
     model.eval()
     device = next(model.parameters()).device
+    is_detr = getattr(model.config, "model_type", None) == "detr"
     preds, refs = [], []
     for start in range(0, len(dataset), batch_size):
         b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         out = model(pixel_values=b["pixel_values"].to(device), pixel_mask=b["pixel_mask"].to(device))
-        logits = out.logits.float().cpu()
-        # DETR: softmax with a trailing "no object" class; Conditional DETR: sigmoid focal scores.
-        if type(model).__name__.startswith("Detr"):
-            probs = logits.softmax(-1)[..., :-1]
+        out.logits, out.pred_boxes = out.logits.float().cpu(), out.pred_boxes.float().cpu()
+        if is_detr:
+            found = _DETR_POSTPROCESSOR.post_process_object_detection(out, threshold=-1.0)
         else:
-            probs = logits.sigmoid()
-        scores, labels = probs.max(-1)
-        for i in range(logits.shape[0]):
-            preds.append(
-                {
-                    "boxes": _cxcywh_to_xyxy(out.pred_boxes[i].cpu().numpy()),
-                    "scores": scores[i].numpy(),
-                    "labels": labels[i].numpy(),
-                }
-            )
-            ref = b["labels"][i]
+            scores, labels = out.logits.sigmoid().max(-1)
+            boxes = center_to_corners_format(out.pred_boxes)
+            found = [{"scores": s, "labels": la, "boxes": bx} for s, la, bx in zip(scores, labels, boxes)]
+        for f, ref in zip(found, b["labels"]):
+            preds.append({k: f[k].numpy() for k in ("boxes", "scores", "labels")})
             refs.append(
-                {"boxes": _cxcywh_to_xyxy(ref["boxes"].numpy()), "labels": ref["class_labels"].numpy()}
+                {
+                    "boxes": center_to_corners_format(ref["boxes"]).numpy(),
+                    "labels": ref["class_labels"].numpy(),
+                }
             )
     ap = M.average_precision_per_class(preds, refs, iou_threshold)
     return {"map50": float(np.mean(list(ap.values()))) if ap else float("nan"), "ap50_per_class": ap}

@@ -37,6 +37,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from ..evaluation import metrics as M
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
 from .segmentation import _finite, _load_segmentation_data
 
@@ -90,7 +91,8 @@ def build_sam_model(
         missing_encoder = [k for k in missing if k.startswith("vision_encoder.") and ".neck." not in k]
         if missing_encoder or unexpected:
             raise ValueError(
-                f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, unexpected {unexpected[:5]})"
+                f"{backbone}: encoder weights do not fit SAM (missing {missing_encoder[:5]}, "
+                f"unexpected {unexpected[:5]})"
             )
     if sam_checkpoint is not None:
         ref = SamModel.from_pretrained(sam_checkpoint)
@@ -182,7 +184,8 @@ class SamArguments:
 
 
 def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0):
-    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at ``image_size``."""
+    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at
+    ``image_size``."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -217,7 +220,7 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     """Mean Dice (and IoU) of the thresholded masks over images with a non-empty reference."""
     model.eval()
     device = next(model.parameters()).device
-    dices, ious = [], []
+    preds, refs = [], []
     for start in range(0, len(dataset), batch_size):
         b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         out = model(
@@ -228,23 +231,26 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
         logits = F.interpolate(
             out.pred_masks[:, 0], size=b["labels"].shape[-2:], mode="bilinear", align_corners=False
         )[:, 0]
-        pred = (logits > 0).cpu().numpy()
-        ref = b["labels"].numpy() > 0.5
-        for p, r in zip(pred, ref):
-            if r.sum() == 0:
-                continue  # empty reference: left out (MONAI convention, see evaluation.metrics)
-            inter = (p & r).sum()
-            dices.append(2 * inter / (p.sum() + r.sum()))
-            ious.append(inter / (p | r).sum())
+        preds.append((logits > 0).cpu().numpy().astype(np.int64))
+        refs.append((b["labels"].numpy() > 0.5).astype(np.int64))
+    if not preds:
+        return {"dice": float("nan"), "iou": float("nan"), "num_images": 0}
+    pred, ref = np.concatenate(preds), np.concatenate(refs)
+    # Foreground (class 1) per image; an empty reference is NaN and left out (MONAI's convention,
+    # see evaluation.metrics).
+    dice = M.dice_scores(pred, ref, num_classes=2)[:, 1]
+    iou = M.iou_scores(pred, ref, num_classes=2)[:, 1]
+    scored = ~np.isnan(dice)
     return {
-        "dice": float(np.mean(dices)) if dices else float("nan"),
-        "iou": float(np.mean(ious)) if ious else float("nan"),
-        "num_images": len(dices),
+        "dice": float(dice[scored].mean()) if scored.any() else float("nan"),
+        "iou": float(iou[scored].mean()) if scored.any() else float("nan"),
+        "num_images": int(scored.sum()),
     }
 
 
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a SamModel folder."""
+    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a
+    SamModel folder."""
     from ..evaluation.model_card import write_model_card
 
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe

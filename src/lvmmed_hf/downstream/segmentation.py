@@ -184,7 +184,8 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
     ):
         if pixel_values.shape[-1] % 32 or pixel_values.shape[-2] % 32:
             raise ValueError(
-                f"pixel_values: height and width must be multiples of 32, got {tuple(pixel_values.shape[-2:])}"
+                "pixel_values: height and width must be multiples of 32, got "
+                f"{tuple(pixel_values.shape[-2:])}"
             )
         s1, s2, s3, s4 = self.backbone(pixel_values, return_dict=True).feature_maps
         x = s4
@@ -210,7 +211,8 @@ def build_segmentation_model(
     id2label: dict[int, str] | None = None,
     **backbone_overrides,
 ) -> PreTrainedModel:
-    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded; preset: random)."""
+    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded;
+    preset: random)."""
     id2label = id2label or {i: str(i) for i in range(num_labels)}
     labels = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     bcfg = backbone_config(backbone, **backbone_overrides)
@@ -375,7 +377,8 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 class SegmentationTrainer(Trainer):
-    """Trainer with the Dice + CE loss on the model's logits (for models with their own loss, e.g. UperNet's CE)."""
+    """Trainer with the Dice + CE loss on the model's logits (for models with their own loss, e.g.
+    UperNet's CE)."""
 
     def __init__(self, *args, seg_loss: DiceCELoss | None = None, **kwargs):
         super().__init__(*args, **kwargs)

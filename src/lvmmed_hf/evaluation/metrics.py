@@ -1,7 +1,13 @@
-"""Evaluation metrics used by the LVM-Med downstream protocols, as plain NumPy functions.
+"""Evaluation metrics used by the LVM-Med downstream protocols, as plain functions.
 
 Every function takes array-likes (lists, NumPy arrays or CPU torch tensors) and returns Python
-floats or NumPy arrays; nothing here needs network access. The same functions back the local
+floats or NumPy arrays; nothing here needs network access. Classification metrics are
+scikit-learn's, behind input checks that name the wrong argument. Segmentation and detection
+metrics are written here because no installable library has them with these conventions:
+scikit-learn has no Dice over label maps assembled into 3D volumes with MONAI's empty-mask rule,
+MONAI and torchmetrics would add a heavy dependency for a few lines, and PASCAL VOC mAP (with
+its matching rule below) exists only in the devkit and in pycocotools' COCO variant (101-point
+interpolation, several thresholds), which is a different number. The same functions back the local
 ``evaluate`` modules under ``lvmmed_hf/evaluation/evaluate_modules/<name>/`` (see :func:`metric_paths`).
 
 Conventions (chosen to match what medical-imaging papers and MONAI report):
@@ -14,12 +20,12 @@ Conventions (chosen to match what medical-imaging papers and MONAI report):
   gives 1.0, an empty reference with a non-empty prediction gives 0.0.
 - **mAP@0.5.** PASCAL VOC 2010+ protocol: per class, detections of all images sorted by score,
   each matched to the reference box of highest IoU in its image; it is a true positive if that IoU
-  is >= the threshold and that reference box was not already matched, else a false positive (no
-  fall-back to the second-best box, as VOC). AP is the area under the precision-recall curve with
-  all-point interpolation (precision made monotonically non-increasing, summed over the recall
-  steps). Boxes are ``(x_min, y_min, x_max, y_max)`` in continuous pixel coordinates (no VOC
-  "+1"). Classes without reference boxes are left out of the mean; a class with reference boxes
-  but no detections has AP 0.
+  is strictly above the threshold (the devkit's ``ovmax > ovthresh``) and that reference box was
+  not already matched, else a false positive (no fall-back to the second-best box, as VOC). AP is
+  the area under the precision-recall curve with all-point interpolation (precision made
+  monotonically non-increasing, summed over the recall steps). Boxes are ``(x_min, y_min, x_max,
+  y_max)`` in continuous pixel coordinates (no VOC "+1"). Classes without reference boxes are left
+  out of the mean; a class with reference boxes but no detections has AP 0.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, roc_auc_score
 
 __all__ = [
     "accuracy",
@@ -82,55 +89,31 @@ def accuracy(predictions: Any, references: Any) -> float:
     """Fraction of predictions equal to the reference labels. Inputs: (N,) labels."""
     p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
     _same_length(p, r, "predictions", "references")
-    return float(np.mean(p == r))
+    return float(accuracy_score(r, p))
 
 
 def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = None) -> float:
-    """Unweighted mean of the per-class F1 scores.
+    """Unweighted mean of the per-class F1 scores (scikit-learn's ``f1_score(average="macro")``).
 
-    Classes are ``labels`` if given, else every label seen in predictions or references (as
-    scikit-learn's ``f1_score(average="macro")``). A class with no true positive and nothing
-    predicted or present gets F1 = 0 (scikit-learn's ``zero_division=0`` behaviour).
+    Classes are ``labels`` if given, else every label seen in predictions or references. A class
+    with no true positive and nothing predicted or present gets F1 = 0 (``zero_division=0``).
     """
     p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
     _same_length(p, r, "predictions", "references")
-    classes = np.unique(np.concatenate([p, r])) if labels is None else np.asarray(list(labels))
-    scores = []
-    for c in classes:
-        tp = np.sum((p == c) & (r == c))
-        fp = np.sum((p == c) & (r != c))
-        fn = np.sum((p != c) & (r == c))
-        denom = 2 * tp + fp + fn
-        scores.append(0.0 if denom == 0 else 2.0 * tp / denom)
-    return float(np.mean(scores))
+    labels = None if labels is None else list(labels)
+    return float(f1_score(r, p, labels=labels, average="macro", zero_division=0))
 
 
-def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve as the Mann-Whitney U statistic (ties count one half)."""
-    n_pos = int(is_positive.sum())
-    n_neg = is_positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+def _check_both_classes(is_positive: np.ndarray) -> None:
+    if is_positive.all() or not is_positive.any():
         raise ValueError(
             "roc_auc: the references hold only one class for a one-vs-rest problem; AUC is undefined "
             "(it needs at least one positive and one negative sample)"
         )
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, dtype=np.float64)
-    # Average ranks over ties, 1-based.
-    i = 0
-    while i < scores.size:
-        j = i
-        while j + 1 < scores.size and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    rank_sum = ranks[is_positive].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
-    """Area under the ROC curve; binary or one-vs-rest macro average for several classes.
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
 
     Args:
         references: (N,) integer labels.
@@ -146,7 +129,13 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
     if s.ndim == 2 and s.shape[1] == 2 and labels is None:
         s = s[:, 1]
     if s.ndim == 1:
-        return _binary_auc(r == 1, s) if set(np.unique(r)) <= {0, 1} else _raise_binary(r)
+        if not set(np.unique(r).tolist()) <= {0, 1}:
+            raise ValueError(
+                "roc_auc: 1-D scores need binary references in {0, 1}, got labels "
+                f"{np.unique(r).tolist()}; pass (N, C) scores for several classes"
+            )
+        _check_both_classes(r == 1)
+        return float(roc_auc_score(r, s))
     if s.ndim != 2:
         raise ValueError(f"scores: expected shape (N,) or (N, C), got {s.shape}")
     classes = list(range(s.shape[1])) if labels is None else list(labels)
@@ -155,23 +144,22 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
     unknown = set(np.unique(r).tolist()) - set(classes)
     if unknown:
         raise ValueError(f"references hold labels {sorted(unknown)} that have no score column")
-    return float(np.mean([_binary_auc(r == c, s[:, k]) for k, c in enumerate(classes)]))
-
-
-def _raise_binary(r: np.ndarray) -> float:
-    raise ValueError(
-        f"roc_auc: 1-D scores need binary references in {{0, 1}}, got labels {np.unique(r).tolist()}; "
-        "pass (N, C) scores for several classes"
-    )
+    # One-vs-rest per column, unnormalised scores allowed (scikit-learn's multi-class mode would
+    # require probabilities summing to one).
+    aucs = []
+    for k, c in enumerate(classes):
+        _check_both_classes(r == c)
+        aucs.append(roc_auc_score(r == c, s[:, k]))
+    return float(np.mean(aucs))
 
 
 def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int | None = None) -> float:
-    """Cohen's kappa with quadratic weights (ordinal grades, e.g. retinopathy 0-4).
+    """Cohen's kappa with quadratic weights (ordinal grades, e.g. retinopathy 0-4), by scikit-learn's
+    ``cohen_kappa_score(weights="quadratic")``.
 
-    kappa = 1 - sum(W * O) / sum(W * E), W[i, j] = (i - j)^2 / (K - 1)^2, O the confusion matrix,
-    E the outer product of its marginals divided by N. Labels must be integers in [0, K).
-    Returns 1.0 when both raters give one and the same grade to every sample (no disagreement
-    possible), where the formula is 0/0.
+    Labels must be integers in [0, K) (K = ``num_classes``, default the largest label + 1; grades
+    nobody used do not change kappa). Returns 1.0 when both raters give one and the same grade to
+    every sample (no disagreement possible), where the formula is 0/0.
     """
     p = _labels_1d(predictions, "predictions").astype(np.int64)
     r = _labels_1d(references, "references").astype(np.int64)
@@ -182,15 +170,9 @@ def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int
     k = int(num_classes) if num_classes is not None else int(max(p.max(), r.max())) + 1
     if max(p.max(), r.max()) >= k:
         raise ValueError(f"quadratic_weighted_kappa: a label >= num_classes={k}")
-    observed = np.zeros((k, k), dtype=np.float64)
-    np.add.at(observed, (r, p), 1.0)
-    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
-    idx = np.arange(k)
-    weights = (idx[:, None] - idx[None, :]) ** 2 / max((k - 1) ** 2, 1)
-    denom = (weights * expected).sum()
-    if denom == 0:
+    if np.unique(np.concatenate([p, r])).size == 1:
         return 1.0
-    return float(1.0 - (weights * observed).sum() / denom)
+    return float(cohen_kappa_score(r, p, labels=list(range(k)), weights="quadratic"))
 
 
 # ----------------------------------------------------------------------------- segmentation
@@ -501,7 +483,9 @@ def average_precision_per_class(
                 continue
             ious = box_iou(box[None], ref_boxes)[0]
             j = int(np.argmax(ious))
-            if ious[j] >= iou_threshold and not matched[i][j]:
+            # Strictly greater, as the VOC devkit (``ovmax > ovthresh``): IoU exactly at the
+            # threshold is a false positive.
+            if ious[j] > iou_threshold and not matched[i][j]:
                 tp[d] = 1.0
                 matched[i][j] = True
         result[c] = _all_point_ap(tp, n_ref)

@@ -544,6 +544,13 @@ def run_pretraining(
         gpu_monitor=training_args.gpu_monitor,
         callbacks=callbacks,
     )
+    if any(getattr(cb, "shows_progress", False) for cb in callbacks or ()):
+        # A caller's callback shows progress and the latest logs itself: drop the Trainer's
+        # printer / progress bar, which would print every log dict under it.
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
     trainer.train(resume_from_checkpoint=resume)
     save_pretraining_outputs(trainer, data_args.view_size)
     return trainer

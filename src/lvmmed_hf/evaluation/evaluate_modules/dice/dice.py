@@ -1,4 +1,5 @@
-"""Local `evaluate` module: dice per class (2D slices or 3D volumes). Wraps ``lvmmed_hf.evaluation.metrics.dice_per_class``.
+"""Local `evaluate` module: dice per class (2D slices or 3D volumes).
+Wraps ``lvmmed_hf.evaluation.metrics.dice_per_class``.
 
 Load it offline from its folder, never by Hub name::
 
@@ -11,9 +12,17 @@ import evaluate
 
 from lvmmed_hf.evaluation import metrics as _m
 
-_CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
+_CITATION = """@inproceedings{nguyen2023lvmmed,
+  title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+         Second-order Graph Matching},
+  author={Nguyen, Duy M. H. and others},
+  booktitle={NeurIPS},
+  year={2023}
+}"""
 
-_DESCRIPTION = """Dice per class over integer label maps. Empty-reference convention as MONAI's default (ignore_empty=True): a sample whose reference lacks a class scores NaN for it and is left out of the means. Give volume_ids and slice_indices to stack slices into 3D volumes and score per volume."""
+_DESCRIPTION = """Dice per class over integer label maps. Empty-reference convention as MONAI's default
+(ignore_empty=True): a sample whose reference lacks a class scores NaN for it and is left out of the
+means. Give volume_ids and slice_indices to stack slices into 3D volumes and score per volume."""
 
 _KWARGS_DESCRIPTION = """Args:
     predictions: N label maps (H, W).

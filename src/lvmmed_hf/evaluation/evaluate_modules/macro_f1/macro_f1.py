@@ -11,7 +11,13 @@ import evaluate
 
 from lvmmed_hf.evaluation import metrics as _m
 
-_CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
+_CITATION = """@inproceedings{nguyen2023lvmmed,
+  title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+         Second-order Graph Matching},
+  author={Nguyen, Duy M. H. and others},
+  booktitle={NeurIPS},
+  year={2023}
+}"""
 
 _DESCRIPTION = (
     """Unweighted mean of per-class F1 scores (scikit-learn's f1_score(average='macro') semantics)."""

@@ -1,4 +1,5 @@
-"""Local `evaluate` module: mean average precision at an IoU threshold (default 0.5). Wraps ``lvmmed_hf.evaluation.metrics.mean_average_precision``.
+"""Local `evaluate` module: mean average precision at an IoU threshold (default 0.5).
+Wraps ``lvmmed_hf.evaluation.metrics.mean_average_precision``.
 
 Load it offline from its folder, never by Hub name::
 
@@ -11,9 +12,16 @@ import evaluate
 
 from lvmmed_hf.evaluation import metrics as _m
 
-_CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
+_CITATION = """@inproceedings{nguyen2023lvmmed,
+  title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+         Second-order Graph Matching},
+  author={Nguyen, Duy M. H. and others},
+  booktitle={NeurIPS},
+  year={2023}
+}"""
 
-_DESCRIPTION = """PASCAL VOC (2010+) mean average precision with all-point interpolation; boxes (x_min, y_min, x_max, y_max) in pixels."""
+_DESCRIPTION = """PASCAL VOC (2010+) mean average precision with all-point interpolation;
+boxes (x_min, y_min, x_max, y_max) in pixels."""
 
 _KWARGS_DESCRIPTION = """Args:
     predictions: per image {'boxes': (P, 4), 'scores': (P,), 'labels': (P,)}.

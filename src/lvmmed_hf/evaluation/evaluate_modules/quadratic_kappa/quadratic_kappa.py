@@ -1,4 +1,5 @@
-"""Local `evaluate` module: quadratic weighted Cohen's kappa. Wraps ``lvmmed_hf.evaluation.metrics.quadratic_weighted_kappa``.
+"""Local `evaluate` module: quadratic weighted Cohen's kappa.
+Wraps ``lvmmed_hf.evaluation.metrics.quadratic_weighted_kappa``.
 
 Load it offline from its folder, never by Hub name::
 
@@ -11,7 +12,13 @@ import evaluate
 
 from lvmmed_hf.evaluation import metrics as _m
 
-_CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
+_CITATION = """@inproceedings{nguyen2023lvmmed,
+  title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+         Second-order Graph Matching},
+  author={Nguyen, Duy M. H. and others},
+  booktitle={NeurIPS},
+  year={2023}
+}"""
 
 _DESCRIPTION = """Cohen's kappa with quadratic weights, for ordinal grades (e.g. diabetic retinopathy 0-4)."""
 

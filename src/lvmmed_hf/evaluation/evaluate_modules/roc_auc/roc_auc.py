@@ -1,4 +1,5 @@
-"""Local `evaluate` module: ROC AUC (binary, one-vs-rest macro). Wraps ``lvmmed_hf.evaluation.metrics.roc_auc``.
+"""Local `evaluate` module: ROC AUC (binary, one-vs-rest macro).
+Wraps ``lvmmed_hf.evaluation.metrics.roc_auc``.
 
 Load it offline from its folder, never by Hub name::
 
@@ -11,9 +12,16 @@ import evaluate
 
 from lvmmed_hf.evaluation import metrics as _m
 
-_CITATION = """@inproceedings{nguyen2023lvmmed, title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via Second-order Graph Matching}, author={Nguyen, Duy M. H. and others}, booktitle={NeurIPS}, year={2023}}"""
+_CITATION = """@inproceedings{nguyen2023lvmmed,
+  title={LVM-Med: Learning Large-Scale Self-Supervised Vision Models for Medical Imaging via
+         Second-order Graph Matching},
+  author={Nguyen, Duy M. H. and others},
+  booktitle={NeurIPS},
+  year={2023}
+}"""
 
-_DESCRIPTION = """Area under the ROC curve (Mann-Whitney statistic, ties count one half); one-vs-rest macro average for several classes."""
+_DESCRIPTION = """Area under the ROC curve (Mann-Whitney statistic, ties count one half); one-vs-rest macro
+average for several classes."""
 
 _KWARGS_DESCRIPTION = """Args:
     prediction_scores: (N,) positive-class scores or (N, C) class scores.
