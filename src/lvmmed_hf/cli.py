@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order shown by ``lvmmed --help``.
-SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo")
+SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
