@@ -68,8 +68,16 @@ def make_brain(root: Path) -> Path:
 
 
 # (name, grade) from the authors' fgadr_pkl_file.pkl; other names are filled with suffix _1.
-FGADR_KNOWN = {"0001_2.png": 3, "0002_1.png": 2, "0003_3.png": 4, "0004_1.png": 2, "0005_1.png": 1,
-               "1500_2.png": 2, "1501_3.png": 3, "1502_1.png": 2}  # fmt: skip
+FGADR_KNOWN = {
+    "0001_2.png": 3,
+    "0002_1.png": 2,
+    "0003_3.png": 4,
+    "0004_1.png": 2,
+    "0005_1.png": 1,
+    "1500_2.png": 2,
+    "1501_3.png": 3,
+    "1502_1.png": 2,
+}
 
 
 def make_fgadr(root: Path, names: list[str]) -> Path:
@@ -97,7 +105,11 @@ def make_kvasir(root: Path) -> tuple[Path, Path]:
         for i in ids:
             _rgb(base / "images" / f"{i}.jpg", bright=True)
             _mask(base / "masks" / f"{i}.jpg", mode="RGB")
-            boxes[i] = {"height": 40, "width": 48, "bbox": [{"label": "polyp", "xmin": 8, "ymin": 8, "xmax": 24, "ymax": 24}]}
+            boxes[i] = {
+                "height": 40,
+                "width": 48,
+                "bbox": [{"label": "polyp", "xmin": 8, "ymin": 8, "xmax": 24, "ymax": 24}],
+            }
     (base / "kavsir_bboxes.json").write_text(json.dumps(boxes))
     split = root / "Kvasir.json"
     split.write_text(json.dumps({k: [f"{i}.jpg" for i in v] for k, v in KVASIR.items()}))
@@ -128,7 +140,11 @@ def make_buid(root: Path) -> tuple[Path, Path]:
 
 
 def make_isic(root: Path) -> Path:
-    ids = {"Training": ["0000000", "0000001", "0000003", "0000004"], "Validation": ["0012255"], "Test": ["0012236", "0012247"]}
+    ids = {
+        "Training": ["0000000", "0000001", "0000003", "0000004"],
+        "Validation": ["0012255"],
+        "Test": ["0012236", "0012247"],
+    }
     for split, names in ids.items():
         for i in names:
             _rgb(root / f"ISIC2018_Task1-2_{split}_Input" / f"ISIC_{i}.jpg", bright=True)
@@ -150,9 +166,13 @@ def make_jsrt(root: Path) -> Path:
     for n in names:
         arr = RNG.integers(0, 4096, (2048, 2048)).astype(">u2")
         arr.tofile(root / "All247images" / f"{n}.IMG")
-        for organ, box in (("left lung", (200, 700, 100, 450)), ("right lung", (200, 700, 570, 920)),
-                           ("heart", (500, 800, 400, 650)), ("left clavicle", (100, 150, 100, 450)),
-                           ("right clavicle", (100, 150, 570, 920))):  # fmt: skip
+        for organ, box in (
+            ("left lung", (200, 700, 100, 450)),
+            ("right lung", (200, 700, 570, 920)),
+            ("heart", (500, 800, 400, 650)),
+            ("left clavicle", (100, 150, 100, 450)),
+            ("right clavicle", (100, 150, 570, 920)),
+        ):
             _mask(root / "scr" / "masks" / organ / f"{n}.gif", size=(1024, 1024), box=box)
     return root
 
@@ -171,8 +191,10 @@ def _volume(shape=(32, 32, 6), value=1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_brats(root: Path) -> Path:
-    cases = {"HGG": ["Brats18_2013_2_1", "Brats18_CBICA_AAB_1", "Brats18_TCIA01_235_1"],
-             "LGG": ["Brats18_2013_0_1", "Brats18_TCIA09_141_1"]}  # fmt: skip
+    cases = {
+        "HGG": ["Brats18_2013_2_1", "Brats18_CBICA_AAB_1", "Brats18_TCIA01_235_1"],
+        "LGG": ["Brats18_2013_0_1", "Brats18_TCIA09_141_1"],
+    }
     for grade, names in cases.items():
         for c in names:
             img, lab = _volume(value=2)
@@ -203,13 +225,32 @@ def make_prostate(root: Path) -> Path:
     return root
 
 
-VINDR_IDS = ["000434271f63a053c4128a0ba6352c7f", "00053190460d56c53cc3e57321387478", "0005e8e3701dfb1dd93d53e2ff537b6e",
-             "0007d316f756b3fa0baea2ff514ce945", "000d68e42b71d3eac10ccc077aba07c1", "00150343289f317a0ad5629d5b7d9ef9"]  # fmt: skip
+VINDR_IDS = [
+    "000434271f63a053c4128a0ba6352c7f",
+    "00053190460d56c53cc3e57321387478",
+    "0005e8e3701dfb1dd93d53e2ff537b6e",
+    "0007d316f756b3fa0baea2ff514ce945",
+    "000d68e42b71d3eac10ccc077aba07c1",
+    "00150343289f317a0ad5629d5b7d9ef9",
+]
 
 
 def make_vindr(root: Path) -> Path:
     (root / "train").mkdir(parents=True)
-    rows = [["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max", "width", "height"]]
+    rows = [
+        [
+            "image_id",
+            "class_name",
+            "class_id",
+            "rad_id",
+            "x_min",
+            "y_min",
+            "x_max",
+            "y_max",
+            "width",
+            "height",
+        ]
+    ]
     for k, i in enumerate(VINDR_IDS):
         _rgb(root / "train" / f"{i}.png", size=(64, 64), bright=True)
         if k == 0:
@@ -230,8 +271,8 @@ def test_registry_covers_the_papers_experiments():
         assert {f"{d}-seg", f"{d}-sam"} <= names
     assert {"prostate-multisite-seg", "vindr-cxr-det", "kvasir-det"} <= names
     for p in PROTOCOLS.values():
-        assert p.runs == (5 if p.task == "segmentation-3d" or p.name in ("brats-sam", "mmwhs-ct-sam", "mmwhs-mri-sam")
-                          else 3), p.name  # fmt: skip
+        three_d = p.task == "segmentation-3d" or p.name in ("brats-sam", "mmwhs-ct-sam", "mmwhs-mri-sam")
+        assert p.runs == (5 if three_d else 3), p.name
         assert p.metric in ("accuracy", "dice", "iou3d", "map50")
         assert p.layout in PD.LAYOUTS
 
@@ -257,15 +298,20 @@ def test_unknown_protocol_names_the_known_ones():
 # ------------------------------------------------------------------------------ split rules
 def test_brain_tumor_split_reproduces_the_authors_code(tmp_path):
     ds = PD.brain_tumor(make_brain(tmp_path / "brain"), valid_rate=0.3)
-    # The authors: ImageFolder(Training) (classes sorted, files sorted) then train_test_split(random_state=42).
+    # The authors: ImageFolder(Training) (classes sorted, files sorted), then
+    # train_test_split(..., random_state=42).
     order = [f"{c}/{n}" for c in sorted(BRAIN) for n in sorted(BRAIN[c][:4])]
     _, val_idx = train_test_split(list(range(len(order))), test_size=0.3, random_state=42)
     expected_val = sorted(order[i] for i in val_idx)
     names = ds["validation"].features["label"].names
     got_val = sorted(
         f"{names[lab]}/{Path(img['path']).name}"
-        for img, lab in zip(ds["validation"].cast_column("image", ds["validation"].features["image"].__class__(decode=False))["image"],
-                            ds["validation"]["label"])  # fmt: skip
+        for img, lab in zip(
+            ds["validation"].cast_column("image", ds["validation"].features["image"].__class__(decode=False))[
+                "image"
+            ],
+            ds["validation"]["label"],
+        )
     )
     assert got_val == expected_val
     assert len(ds["train"]) + len(ds["validation"]) == len(order) and len(ds["test"]) == 4
@@ -280,17 +326,20 @@ def test_fgadr_split_first_1500_names_train(tmp_path):
     from datasets import Image as ImageFeature
 
     def stems(split):
-        return {Path(x["path"]).name for x in ds[split].cast_column("image", ImageFeature(decode=False))["image"]}
+        return {
+            Path(x["path"]).name for x in ds[split].cast_column("image", ImageFeature(decode=False))["image"]
+        }
 
     train_side = stems("train") | stems("validation")
     assert len(train_side) == 1500 and len(stems("test")) == 341
     assert "1500_2.png" in train_side and "1501_3.png" in stems("test") and "0001_2.png" in train_side
     assert len(stems("validation")) == 300  # valid_rate 0.2 of 1,500
-    # Grades from the CSV: 0001_2.png is grade 3 in the authors' pkl.
-    row = [i for i, x in enumerate(ds["train"].cast_column("image", ImageFeature(decode=False))["image"])
-           if x["path"].endswith("0001_2.png")]  # fmt: skip
-    if row:
-        assert ds["train"][row[0]]["label"] == 3
+    # Grades from the CSV: 0001_2.png is grade 3 in the authors' pkl, 1501_3.png grade 3, 1502_1.png grade 2.
+    grades = {}
+    for split in ("train", "validation", "test"):
+        paths = ds[split].cast_column("image", ImageFeature(decode=False))["image"]
+        grades.update({Path(x["path"]).name: lab for x, lab in zip(paths, ds[split]["label"])})
+    assert (grades["0001_2.png"], grades["1501_3.png"], grades["1502_1.png"]) == (3, 3, 2)
 
 
 def test_authors_split_files_are_followed(tmp_path):
@@ -308,11 +357,16 @@ def test_authors_split_files_are_followed(tmp_path):
 
 def test_mmwhs_volumes_follow_the_authors_json(tmp_path):
     # Frame names of the authors' MMWHS_CT_Heart.json: a test frame, a valid frame, a train frame.
-    for frame, side in (("ct_train_1019_image_frame_29.png", "test"), ("ct_train_1007_image_frame_192.png", "validation"),
-                        ("ct_train_1020_image_frame_32.png", "train")):  # fmt: skip
+    for frame, side in (
+        ("ct_train_1019_image_frame_29.png", "test"),
+        ("ct_train_1007_image_frame_192.png", "validation"),
+        ("ct_train_1020_image_frame_32.png", "train"),
+    ):
         assert frame.split("_")[2] in MMWHS_VOLUME_SPLIT[side]
     ds = PD.mmwhs_ct(make_mmwhs(tmp_path / "mmwhs", "ct"))
-    assert set(ds["test"]["volume_id"]) == {"ct_train_1002"} and set(ds["validation"]["volume_id"]) == {"ct_train_1004"}
+    assert set(ds["test"]["volume_id"]) == {"ct_train_1002"} and set(ds["validation"]["volume_id"]) == {
+        "ct_train_1004"
+    }
     # Label values 205 (LV myocardium) and 500 (LV cavity) -> classes 1 and 3 (challenge documentation).
     assert set(np.unique(np.concatenate([np.asarray(m).ravel() for m in ds["test"]["mask"]]))) == {0, 1, 3}
     # Test keeps every slice; train is balanced: as many background slices as foreground ones.
@@ -336,8 +390,17 @@ def test_missing_data_dir_names_the_expected_layout(tmp_path):
 
 # ------------------------------------------------------------------------------- end to end
 TINY_CNN = dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
-TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8,
-                window_size=4, global_attn_indexes=[1], output_channels=32)  # fmt: skip
+TINY_VIT = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    mlp_dim=64,
+    image_size=64,
+    patch_size=8,
+    window_size=4,
+    global_attn_indexes=[1],
+    output_channels=32,
+)
 
 
 @pytest.fixture(scope="module")
@@ -376,12 +439,21 @@ def test_protocol_runs_end_to_end(name, tmp_path, backbones):
     family = p.families[0]
     data, split = BUILDERS[p.layout](tmp_path / "data")
     size = 64 if family == "vit" else 32
-    extra = dict(num_queries=5, d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=2, ffn_dim=32) \
-        if p.task == "detection" else {}  # fmt: skip
+    heads = dict(num_queries=5, d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=2, ffn_dim=32)
+    extra = heads if p.task == "detection" else {}
     result = run_protocol(
-        p, str(backbones[family]), data, tmp_path / "out", runs=1, split_file=str(split) if split else None,
-        max_steps=1, batch_size=2, image_size=size, use_cpu=True, **extra,
-    )  # fmt: skip
+        p,
+        str(backbones[family]),
+        data,
+        tmp_path / "out",
+        runs=1,
+        split_file=str(split) if split else None,
+        max_steps=1,
+        batch_size=2,
+        image_size=size,
+        use_cpu=True,
+        **extra,
+    )
     assert len(result.scores) == 1 and 0.0 <= result.scores[0] <= 100.0
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["protocol"] == name and saved["is_paper_protocol"] is False
@@ -415,3 +487,9 @@ def test_cli_list_shows_every_protocol(capsys):
     out = capsys.readouterr().out
     for name in PROTOCOLS:
         assert f"| {name} |" in out
+
+
+def test_docs_table_equals_the_registry():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocols.md").read_text()
+    start, end = "<!-- protocol-table:start -->\n", "\n<!-- protocol-table:end -->"
+    assert doc[doc.index(start) + len(start) : doc.index(end)] == protocol_table()

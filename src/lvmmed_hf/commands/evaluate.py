@@ -19,7 +19,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("protocol", nargs="?", help="protocol name (see --list)")
     parser.add_argument("--list", action="store_true", help="list the protocols with the paper's figures")
-    parser.add_argument("--backbone", help="checkpoint folder (or preset: resnet50, vit-b, tiny-cnn, tiny-vit)")
+    parser.add_argument(
+        "--backbone", help="checkpoint folder (or preset: resnet50, vit-b, tiny-cnn, tiny-vit)"
+    )
     parser.add_argument("--data-dir", help="the dataset as downloaded (see the protocol's layout)")
     parser.add_argument("--output-dir", default=None, help="default: evaluate_output/<protocol>")
     parser.add_argument("--runs", type=int, default=None, help="number of runs (default: the paper's)")
@@ -42,7 +44,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.list:
         print(protocol_table())  # the command's output, on stdout
-        print(f"\n{len(PROTOCOLS)} protocols. GPU hours are estimates (see Protocol.gpu_hours), not measurements.")
+        print(
+            f"\n{len(PROTOCOLS)} protocols. GPU hours are estimates (see Protocol.gpu_hours), "
+            "not measurements."
+        )
         return 0
     if not args.protocol:
         raise SystemExit("lvmmed evaluate: give a PROTOCOL (or --list)")

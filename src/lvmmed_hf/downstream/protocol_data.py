@@ -90,14 +90,20 @@ def _classification_dict(train: list, test: list, names: list[str], valid_rate: 
         )
 
     return DatasetDict(
-        {"train": build([train[i] for i in tr]), "validation": build([train[i] for i in va]), "test": build(test)}
+        {
+            "train": build([train[i] for i in tr]),
+            "validation": build([train[i] for i in va]),
+            "test": build(test),
+        }
     )
 
 
 # ------------------------------------------------------------------------------ classification
 def brain_tumor(data_dir: Path, valid_rate: float = 0.3, **_) -> DatasetDict:
     """Kaggle 'Brain Tumor Classification (MRI)': ``Training/<class>/*`` and ``Testing/<class>/*``."""
-    train = _image_folder_order(_need_dir(data_dir / "Training", "Training/<class>/<image> (Brain Tumor MRI)"))
+    train = _image_folder_order(
+        _need_dir(data_dir / "Training", "Training/<class>/<image> (Brain Tumor MRI)")
+    )
     test = _image_folder_order(_need_dir(data_dir / "Testing", "Testing/<class>/<image> (Brain Tumor MRI)"))
     names = sorted({c for _, c in train} | {c for _, c in test})
     return _classification_dict(train, test, names, valid_rate)
@@ -165,7 +171,11 @@ def _split_pairs(
         return out
     order = np.random.default_rng(seed).permutation(len(pairs))
     n_val, n_test = (max(1, int(round(f * len(pairs)))) for f in fractions)
-    idx = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
     return {k: [pairs[i] for i in sorted(v)] for k, v in idx.items()}
 
 
@@ -183,7 +193,8 @@ def _binary(threshold: int = 127) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def isic2018(data_dir: Path, **_) -> DatasetDict:
-    """ISIC 2018 Task 1: ``ISIC2018_Task1-2_<Split>_Input/ISIC_*.jpg`` + ``..._GroundTruth/ISIC_*_segmentation.png``."""
+    """ISIC 2018 Task 1: ``ISIC2018_Task1-2_<Split>_Input/ISIC_*.jpg`` and
+    ``ISIC2018_Task1_<Split>_GroundTruth/ISIC_*_segmentation.png``."""
     out = {}
     for ours, theirs in (("train", "Training"), ("validation", "Validation"), ("test", "Test")):
         img_dir = data_dir / f"ISIC2018_Task1-2_{theirs}_Input"
@@ -208,7 +219,9 @@ def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
     root = data_dir / "Kvasir-SEG" if (data_dir / "Kvasir-SEG").is_dir() else data_dir
     img_dir = _need_dir(root / "images", "Kvasir-SEG/images/<id>.jpg")
     mask_dir = _need_dir(root / "masks", "Kvasir-SEG/masks/<id>.jpg")
-    pairs = [(p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()]
+    pairs = [
+        (p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()
+    ]
     parts = _split_pairs(pairs, split_file, seed)
     return DatasetDict({k: _seg_dataset(v, _binary()) for k, v in parts.items()})
 
@@ -376,7 +389,11 @@ def _volume_split_dataset(
 def _split_volumes(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
     order = np.random.default_rng(seed).permutation(len(items))
     n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
-    idx = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
     return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
 
 
@@ -393,13 +410,15 @@ def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
     """
     cases = []
     for grade in ("HGG", "LGG"):
-        for case in sorted((data_dir.rglob(grade))):
+        for case in sorted(data_dir.rglob(grade)):
             for d in sorted(p for p in case.iterdir() if p.is_dir()):
                 flair, seg = d / f"{d.name}_flair.nii.gz", d / f"{d.name}_seg.nii.gz"
                 if flair.is_file() and seg.is_file():
                     cases.append((d.name, flair, seg))
     if not cases:
-        raise FileNotFoundError(f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz")
+        raise FileNotFoundError(
+            f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
+        )
     return _volumes_dict(_split_volumes(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
 
 
@@ -422,7 +441,9 @@ def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
         if lab.is_file():
             found[vid] = (f"{prefix}_train_{vid}", img, lab)
     if not found:
-        raise FileNotFoundError(f"{data_dir}: expected {prefix}_train/{prefix}_train_<id>_{{image,label}}.nii.gz")
+        raise FileNotFoundError(
+            f"{data_dir}: expected {prefix}_train/{prefix}_train_<id>_{{image,label}}.nii.gz"
+        )
     parts = {k: [found[v] for v in vids if v in found] for k, vids in MMWHS_VOLUME_SPLIT.items()}
     missing = sorted(set(v for vids in MMWHS_VOLUME_SPLIT.values() for v in vids) - set(found))
     if missing:
@@ -476,16 +497,30 @@ def _objects_features(names: list[str]) -> Features:
     return Features(
         {
             "image": ImageFeature(),
-            "objects": {"bbox": Sequence(Sequence(Value("float32"), length=4)), "category": Sequence(ClassLabel(names=names))},
+            "objects": {
+                "bbox": Sequence(Sequence(Value("float32"), length=4)),
+                "category": Sequence(ClassLabel(names=names)),
+            },
         }
     )
 
 
 VINDR_CLASSES = (
-    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Consolidation", "ILD",
-    "Infiltration", "Lung Opacity", "Nodule/Mass", "Other lesion", "Pleural effusion",
-    "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis",
-)  # fmt: skip  # class_id 0..13 of VinDr-CXR's train.csv; 14 = "No finding"
+    "Aortic enlargement",
+    "Atelectasis",
+    "Calcification",
+    "Cardiomegaly",
+    "Consolidation",
+    "ILD",
+    "Infiltration",
+    "Lung Opacity",
+    "Nodule/Mass",
+    "Other lesion",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary fibrosis",
+)  # class_id 0..13 of VinDr-CXR's train.csv; 14 = "No finding"
 
 
 def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
@@ -520,12 +555,17 @@ def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
     order = np.random.default_rng(seed).permutation(len(rows))
     n_test = max(1, int(round(0.2 * len(rows))))
     n_val = max(1, int(round(0.1 * len(rows))))
-    idx = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
     feats = _objects_features(list(VINDR_CLASSES))
     return DatasetDict(
         {
             k: Dataset.from_dict(
-                {"image": [rows[i][1] for i in sorted(v)], "objects": [rows[i][2] for i in sorted(v)]}, features=feats
+                {"image": [rows[i][1] for i in sorted(v)], "objects": [rows[i][2] for i in sorted(v)]},
+                features=feats,
             )
             for k, v in idx.items()
         }
@@ -542,7 +582,8 @@ def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
         path = img_dir / f"{image_id}.jpg"
         if path.is_file():
             bb = [
-                [b["xmin"], b["ymin"], b["xmax"] - b["xmin"], b["ymax"] - b["ymin"]] for b in boxes[image_id]["bbox"]
+                [b["xmin"], b["ymin"], b["xmax"] - b["xmin"], b["ymax"] - b["ymin"]]
+                for b in boxes[image_id]["bbox"]
             ]
             pairs.append((path.name, str(path), {"bbox": bb, "category": [0] * len(bb)}))
     parts = _split_pairs(pairs, split_file, seed)

@@ -170,21 +170,27 @@ def _classification_protocols() -> list[Protocol]:
                 else:
                     cnn = Hyper(5e-4 if frozen else 1e-4, 20 if frozen else 30, 32, 224, "fgadr_*_R50_*.yml")
                     vit_h = Hyper(
-                        5e-4 if frozen else 1e-4, 20 if frozen else 30, 32 if frozen else 12, 224,
+                        5e-4 if frozen else 1e-4,
+                        20 if frozen else 30,
+                        32 if frozen else 12,
+                        224,
                         "fgadr_endtoend_VIT_*.yml",
-                    )  # fmt: skip
+                    )
                     hidden, valid, n_train = (512, 128), 0.2, 1200
                 mode = "linear" if frozen else "finetune"
                 out.append(
                     Protocol(
                         name=f"{ds}-{mode}" + ("-fcns" if fcns else ""),
                         task="classification",
-                        dataset="Brain Tumor Classification (MRI)" if ds == "brain-tumor" else "FGADR (DR grading)",
+                        dataset="Brain Tumor Classification (MRI)"
+                        if ds == "brain-tumor"
+                        else "FGADR (DR grading)",
                         layout=ds,
                         metric="accuracy",
                         split_rule=(
                             "official Training/ and Testing/ folders; validation = scikit-learn "
-                            "train_test_split of the ImageFolder order of Training (classes and files sorted), "
+                            "train_test_split of the ImageFolder order of Training (classes and files "
+                            "sorted), "
                             "test_size=0.3, random_state=42 (authors' classification code)"
                             if ds == "brain-tumor"
                             else "images sorted by name: the first 1,500 train, the other 341 test (authors' "
@@ -194,7 +200,9 @@ def _classification_protocols() -> list[Protocol]:
                         preprocessing="resize to 224 x 224, ImageNet mean/std (authors' test transform); "
                         "FGADR images first resized to 512 x 512 by the authors' split script",
                         head=(
-                            "one fully connected layer" if not fcns else f"fully connected {hidden[0]}-{hidden[1]}"
+                            "one fully connected layer"
+                            if not fcns
+                            else f"fully connected {hidden[0]}-{hidden[1]}"
                         ),
                         runs=3,
                         settings={"cnn": cnn, "vit": vit_h},
@@ -205,7 +213,8 @@ def _classification_protocols() -> list[Protocol]:
                         hidden_sizes=hidden if fcns else (),
                         validation_fraction=valid,
                         train_images=n_train,
-                        notes="Adam, cross-entropy, best validation epoch evaluated on the test split (3 runs).",
+                        notes="Adam, cross-entropy; the last epoch is tested (the authors keep the best "
+                        "validation epoch).",
                         tags=("table-5",) if not fcns else ("table-12",),
                     )
                 )
@@ -217,60 +226,85 @@ _SEG2D = {
     # name: (dataset, layout, num_labels, R50 fig, ViT fig, baseline fig, prompt-based LVM fig,
     #        prompt-based baseline fig, (cnn Hyper), (vit Hyper), (sam Hyper), train images, split, download)
     "isic2018": (
-        "ISIC 2018 Task 1 (skin lesion)", "isic2018", 2,
-        _fig(87.76, 0.30, "LVM-Med (R50)", "Table 2"), _fig(88.41, 0.28, "LVM-Med (SAM's ViT)", "Table 2"),
+        "ISIC 2018 Task 1 (skin lesion)",
+        "isic2018",
+        2,
+        _fig(87.76, 0.30, "LVM-Med (R50)", "Table 2"),
+        _fig(88.41, 0.28, "LVM-Med (SAM's ViT)", "Table 2"),
         _fig(88.17, 0.30, "SAM", "Table 2"),
         _fig(92.48, 0.07, "LVM-Med (SAM's ViT), box prompt", "Table 2"),
         _fig(92.42, 0.12, "SAM (fixed encoder) / MedSAM", "Table 2"),
-        Hyper(1e-4, 35, 16, 512, "Table 7"), Hyper(1e-4, 100, 16, 512, "Table 7"),
-        Hyper(1e-4, 50, 16, 1024, "Table 7"), 2594,
+        Hyper(1e-4, 35, 16, 512, "Table 7"),
+        Hyper(1e-4, 100, 16, 512, "Table 7"),
+        Hyper(1e-4, 50, 16, 1024, "Table 7"),
+        2594,
         "official ISIC 2018 Task 1 training / validation / test sets (the authors publish no split)",
         "ISIC 2018 challenge: ISIC2018_Task1-2_{Training,Validation,Test}_Input/ISIC_*.jpg and "
         "ISIC2018_Task1_{Training,Validation,Test}_GroundTruth/ISIC_*_segmentation.png",
     ),
     "jsrt": (
-        "JSRT + SCR masks (lungs, heart, clavicles)", "jsrt", 4,
-        _fig(95.13, 2.64, "LVM-Med (R50)", "Table 2"), _fig(90.74, 0.47, "LVM-Med (SAM's ViT)", "Table 2"),
+        "JSRT + SCR masks (lungs, heart, clavicles)",
+        "jsrt",
+        4,
+        _fig(95.13, 2.64, "LVM-Med (R50)", "Table 2"),
+        _fig(90.74, 0.47, "LVM-Med (SAM's ViT)", "Table 2"),
         _fig(94.84, 2.79, "Dino", "Table 2"),
         _fig(93.74, 4.06, "LVM-Med (SAM's ViT), box prompt", "Table 2"),
         _fig(92.89, 5.24, "SAM (fixed encoder) / MedSAM", "Table 2"),
-        Hyper(1e-3, 50, 32, 224, "Table 7"), Hyper(1e-3, 200, 32, 224, "Table 7"),
-        Hyper(3e-4, 50, 16, 1024, "Table 7"), 124,
+        Hyper(1e-3, 50, 32, 224, "Table 7"),
+        Hyper(1e-3, 200, 32, 224, "Table 7"),
+        Hyper(3e-4, 50, 16, 1024, "Table 7"),
+        124,
         "SCR folds (the authors publish no split): odd-numbered JSRT images train, even-numbered test",
         "JSRT database (All247images/*.IMG, 2048 x 2048 big-endian 12-bit) and the SCR masks "
         "(masks/{left lung,right lung,heart,left clavicle,right clavicle}/*.gif, 1024 x 1024)",
     ),
     "kvasir": (
-        "Kvasir-SEG (polyp)", "kvasir-seg", 2,
-        _fig(86.76, 0.94, "LVM-Med (R50)", "Table 2"), _fig(73.10, 0.08, "LVM-Med (SAM's ViT)", "Table 2"),
+        "Kvasir-SEG (polyp)",
+        "kvasir-seg",
+        2,
+        _fig(86.76, 0.94, "LVM-Med (R50)", "Table 2"),
+        _fig(73.10, 0.08, "LVM-Med (SAM's ViT)", "Table 2"),
         _fig(83.85, 1.32, "Pre-trained ImageNet U-Net", "Table 2"),
         _fig(90.09, 0.14, "LVM-Med (SAM's ViT), box prompt", "Table 2"),
         _fig(89.37, 0.57, "SAM (fixed encoder) / MedSAM", "Table 2"),
-        Hyper(1e-3, 35, 64, 224, "Table 7; kvasir_endtoend_R50.yml"), Hyper(1e-3, 200, 64, 224, "Table 7"),
-        Hyper(3e-4, 20, 16, 1024, "Table 7; kvasir_sam.yml"), 640,
+        Hyper(1e-3, 35, 64, 224, "Table 7; kvasir_endtoend_R50.yml"),
+        Hyper(1e-3, 200, 64, 224, "Table 7"),
+        Hyper(3e-4, 20, 16, 1024, "Table 7; kvasir_sam.yml"),
+        640,
         "the authors' files_split/Kvasir.json (640 train / 160 valid / 200 test) given with --split-file; "
         "without it a seeded 64/16/20 split",
         "Kvasir-SEG: Kvasir-SEG/images/*.jpg and Kvasir-SEG/masks/*.jpg",
     ),
     "drive": (
-        "DRIVE (retinal vessels)", "drive", 2,
-        _fig(66.97, 0.27, "LVM-Med (R50)", "Table 2"), _fig(65.49, 0.12, "LVM-Med (SAM's ViT)", "Table 2"),
+        "DRIVE (retinal vessels)",
+        "drive",
+        2,
+        _fig(66.97, 0.27, "LVM-Med (R50)", "Table 2"),
+        _fig(65.49, 0.12, "LVM-Med (SAM's ViT)", "Table 2"),
         _fig(66.17, 0.27, "VicRegl", "Table 2"),
         _fig(63.01, 0.02, "LVM-Med (SAM's ViT), box prompt", "Table 2"),
         _fig(59.74, 0.63, "SAM (fixed encoder) / MedSAM", "Table 2"),
-        Hyper(1e-3, 50, 16, 224, "Table 7"), Hyper(1e-3, 200, 16, 224, "Table 7"),
-        Hyper(3e-4, 100, 16, 1024, "Table 7"), 16,
+        Hyper(1e-3, 50, 16, 224, "Table 7"),
+        Hyper(1e-3, 200, 16, 224, "Table 7"),
+        Hyper(3e-4, 100, 16, 1024, "Table 7"),
+        16,
         "official DRIVE training (20) / test (20) sets; validation = seeded 20% of training",
         "DRIVE: {training,test}/images/*.tif and {training,test}/1st_manual/*_manual1.gif",
     ),
     "buid": (
-        "BUSI / BUID (breast ultrasound)", "buid", 2,
-        _fig(78.65, 0.72, "LVM-Med (R50)", "Table 2"), _fig(77.20, 0.42, "LVM-Med (SAM's ViT)", "Table 2"),
+        "BUSI / BUID (breast ultrasound)",
+        "buid",
+        2,
+        _fig(78.65, 0.72, "LVM-Med (R50)", "Table 2"),
+        _fig(77.20, 0.42, "LVM-Med (SAM's ViT)", "Table 2"),
         _fig(76.52, 0.22, "SimCLR", "Table 2"),
         _fig(89.69, 0.61, "LVM-Med (SAM's ViT), box prompt", "Table 2"),
         _fig(87.63, 0.67, "SAM (fixed encoder) / MedSAM", "Table 2"),
-        Hyper(1e-4, 50, 8, 256, "Table 7; buid_endtoend_R50.yml"), Hyper(1e-4, 200, 8, 256, "Table 7"),
-        Hyper(1e-4, 20, 16, 1024, "Table 7; buid_lvm_med_sam.yml"), 413,
+        Hyper(1e-4, 50, 8, 256, "Table 7; buid_endtoend_R50.yml"),
+        Hyper(1e-4, 200, 8, 256, "Table 7"),
+        Hyper(1e-4, 20, 16, 1024, "Table 7; buid_lvm_med_sam.yml"),
+        413,
         "the authors' files_split/BUID.json (413 / 104 / 130) given with --split-file; without it a seeded "
         "64/16/20 split; the 'normal' class is left out and a lesion's several masks are merged "
         "(authors' BUID_split.py)",
@@ -284,41 +318,70 @@ _MMWHS_SPLIT = (
     "validation; 1002, 1010, 1012, 1019 test (the volumes of the authors' files_split/MMWHS_*.json)"
 )
 MMWHS_VOLUME_SPLIT: dict[str, tuple[str, ...]] = {
-    "train": ("1001", "1003", "1005", "1006", "1008", "1009", "1011", "1014", "1015", "1016", "1017", "1018", "1020"),
+    "train": (
+        "1001",
+        "1003",
+        "1005",
+        "1006",
+        "1008",
+        "1009",
+        "1011",
+        "1014",
+        "1015",
+        "1016",
+        "1017",
+        "1018",
+        "1020",
+    ),
     "validation": ("1004", "1007", "1013"),
     "test": ("1002", "1010", "1012", "1019"),
-}  # fmt: skip
+}
 _SEG3D = {
     "brats": (
-        "BraTS 2018 (glioma, FLAIR, whole tumour)", "brats2018", 2,
-        _fig(73.58, 0.14, "LVM-Med (R50)", "Table 3"), _fig(71.42, 0.70, "LVM-Med (SAM's ViT)", "Table 3"),
+        "BraTS 2018 (glioma, FLAIR, whole tumour)",
+        "brats2018",
+        2,
+        _fig(73.58, 0.14, "LVM-Med (R50)", "Table 3"),
+        _fig(71.42, 0.70, "LVM-Med (SAM's ViT)", "Table 3"),
         _fig(73.30, 0.18, "Twin-Barlow", "Table 3"),
         _fig(85.76, 0.07, "LVM-Med (SAM's ViT), box prompt", "Table 11"),
         _fig(85.37, 0.07, "SAM (fixed encoder) / MedSAM", "Table 11"),
-        Hyper(1.5e-3, 20, 128, 224, "Table 8"), Hyper(1e-4, 100, 16, 224, "Table 8"),
-        Hyper(3e-5, 30, 16, 1024, "Table 8"), 20000,
+        Hyper(1.5e-3, 20, 128, 224, "Table 8"),
+        Hyper(1e-4, 100, 16, 224, "Table 8"),
+        Hyper(3e-5, 30, 16, 1024, "Table 8"),
+        20000,
         "seeded 70/10/20 split by patient (the authors publish no BraTS split)",
         "MICCAI_BraTS_2018_Data_Training/{HGG,LGG}/<case>/<case>_{flair,seg}.nii.gz",
     ),
     "mmwhs-ct": (
-        "MM-WHS 2017 CT (7 heart structures)", "mmwhs-ct", 8,
-        _fig(84.91, 0.77, "LVM-Med (R50)", "Table 3"), _fig(80.78, 1.77, "LVM-Med (SAM's ViT)", "Table 3"),
+        "MM-WHS 2017 CT (7 heart structures)",
+        "mmwhs-ct",
+        8,
+        _fig(84.91, 0.77, "LVM-Med (R50)", "Table 3"),
+        _fig(80.78, 1.77, "LVM-Med (SAM's ViT)", "Table 3"),
         _fig(84.74, 1.01, "Twin-Barlow", "Table 3"),
         _fig(78.03, 0.93, "LVM-Med (SAM's ViT), box prompt", "Table 11"),
         _fig(76.61, 1.91, "SAM (fixed encoder) / MedSAM", "Table 11"),
-        Hyper(1e-3, 20, 64, 224, "Table 8; mmwhs_ct_endtoend_R50.yml"), Hyper(1e-4, 100, 16, 224, "Table 8"),
-        Hyper(3e-5, 30, 16, 1024, "mmwhs_ct_sam.yml (Table 8 says 5e-5)"), 3664,
+        Hyper(1e-3, 20, 64, 224, "Table 8; mmwhs_ct_endtoend_R50.yml"),
+        Hyper(1e-4, 100, 16, 224, "Table 8"),
+        Hyper(3e-5, 30, 16, 1024, "mmwhs_ct_sam.yml (Table 8 says 5e-5)"),
+        3664,
         _MMWHS_SPLIT,
         "MM-WHS 2017: ct_train/ct_train_<1001-1020>_{image,label}.nii.gz",
     ),
     "mmwhs-mri": (
-        "MM-WHS 2017 MRI (7 heart structures)", "mmwhs-mri", 8,
-        _fig(78.59, 0.84, "LVM-Med (R50)", "Table 3"), _fig(69.36, 0.18, "LVM-Med (SAM's ViT)", "Table 3"),
+        "MM-WHS 2017 MRI (7 heart structures)",
+        "mmwhs-mri",
+        8,
+        _fig(78.59, 0.84, "LVM-Med (R50)", "Table 3"),
+        _fig(69.36, 0.18, "LVM-Med (SAM's ViT)", "Table 3"),
         _fig(79.05, 1.63, "Deepcluster-v2", "Table 3"),
         _fig(78.91, 0.80, "LVM-Med (SAM's ViT), box prompt", "Table 11"),
         _fig(77.64, 1.14, "SAM (fixed encoder) / MedSAM", "Table 11"),
-        Hyper(1.5e-3, 30, 64, 224, "Table 8; mmwhs_mr_endtoend_R50.yml"), Hyper(1e-4, 100, 16, 224, "Table 8"),
-        Hyper(5e-5, 30, 16, 1024, "mmwhs_mri_sam.yml (Table 8 says 3e-5)"), 1935,
+        Hyper(1.5e-3, 30, 64, 224, "Table 8; mmwhs_mr_endtoend_R50.yml"),
+        Hyper(1e-4, 100, 16, 224, "Table 8"),
+        Hyper(5e-5, 30, 16, 1024, "mmwhs_mri_sam.yml (Table 8 says 3e-5)"),
+        1935,
         _MMWHS_SPLIT,
         "MM-WHS 2017: mr_train/mr_train_<1001-1020>_{image,label}.nii.gz",
     ),
@@ -328,7 +391,22 @@ _SEG3D = {
 def _segmentation_protocols() -> list[Protocol]:
     out = []
     for key, spec in {**_SEG2D, **_SEG3D}.items():
-        (dataset, layout, n_labels, r50, vit, base, sam_lvm, sam_base, cnn_h, vit_h, sam_h, n_train, split, dl) = spec
+        (
+            dataset,
+            layout,
+            n_labels,
+            r50,
+            vit,
+            base,
+            sam_lvm,
+            sam_base,
+            cnn_h,
+            vit_h,
+            sam_h,
+            n_train,
+            split,
+            dl,
+        ) = spec
         three_d = key in _SEG3D
         prep = (
             "2-D slices of the volumes (axial), each slice min-max scaled to 8 bits as the authors' "
@@ -369,7 +447,8 @@ def _segmentation_protocols() -> list[Protocol]:
                 preprocessing="1024 x 1024 (SAM), box prompt from the ground truth with random jitter "
                 "during training, exact box at test; "
                 + ("2-D slices with foreground" if three_d else "one box per image"),
-                head="SAM prompt encoder and mask decoder; image and prompt encoders frozen, mask decoder trained",
+                head="SAM prompt encoder and mask decoder; image and prompt encoders frozen, "
+                "mask decoder trained",
                 runs=5 if three_d else 3,
                 settings={"vit": sam_h},
                 paper={"r50": None, "vit": sam_lvm, "baseline": sam_base},
@@ -378,7 +457,8 @@ def _segmentation_protocols() -> list[Protocol]:
                 train_images=n_train,
                 notes="Needs SAM's prompt encoder and mask decoder (--sam-checkpoint, a SamModel folder "
                 "converted from sam_vit_b_01ec64.pth); the image encoder is the backbone under test. "
-                "Multi-class masks: the foreground classes form one box prompt (the SAM recipe's target_label "
+                "Multi-class masks: the foreground classes form one box prompt (the SAM "
+                "recipe's target_label "
                 "selects one class instead).",
                 tags=("table-11",) if three_d else ("table-2",),
             )
@@ -497,7 +577,10 @@ def _detection_protocols() -> list[Protocol]:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        _classification_protocols() + _segmentation_protocols() + _prostate_protocols() + _detection_protocols()
+        _classification_protocols()
+        + _segmentation_protocols()
+        + _prostate_protocols()
+        + _detection_protocols()
     )
 }
 

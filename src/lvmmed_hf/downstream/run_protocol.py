@@ -77,12 +77,15 @@ class ProtocolResult:
         }
 
     def markdown(self) -> str:
-        paper = "-" if self.paper is None else f"{self.paper:.2f}" + (
-            f" ± {self.paper_std:.2f}" if self.paper_std is not None else ""
+        paper = (
+            "-"
+            if self.paper is None
+            else f"{self.paper:.2f}" + (f" ± {self.paper_std:.2f}" if self.paper_std is not None else "")
         )
         diff = "-" if self.difference is None else f"{self.difference:+.2f}"
         rows = [
-            "| protocol | backbone | metric | ours (mean ± std, n) | paper | difference | strongest other (paper) |",
+            "| protocol | backbone | metric | ours (mean ± std, n) | paper | difference "
+            "| strongest other (paper) |",
             "|---|---|---|---:|---:|---:|---|",
             f"| {self.protocol} | {self.family} | {self.metric} | {self.mean:.2f} ± {self.std:.2f} "
             f"({len(self.scores)}) | {paper} | {diff} | {self.baseline or '-'} |",
@@ -157,7 +160,9 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
 
 def _metric_value(p: Protocol, results: dict[str, Any]) -> float:
     metrics = results["results"][0]["metrics"]
-    key = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}[p.metric]
+    key = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}[
+        p.metric
+    ]
     if p.task in ("sam",) or (p.task == "multisite" and "dice" in metrics):
         key = "dice"
     if key not in metrics:
@@ -185,12 +190,26 @@ def _run_once(p: Protocol, family: str, backbone: str, data: Path, out: Path, se
     if p.task == "detection":
         from .detection import DetectionArguments, run_detection
 
-        det_kwargs = {k: o[k] for k in ("num_queries", "d_model", "encoder_layers", "decoder_layers",
-                                        "attention_heads", "ffn_dim") if o.get(k)}  # fmt: skip
+        det_kwargs = {
+            k: o[k]
+            for k in (
+                "num_queries",
+                "d_model",
+                "encoder_layers",
+                "decoder_layers",
+                "attention_heads",
+                "ffn_dim",
+            )
+            if o.get(k)
+        }
         args = DetectionArguments(
-            backbone=backbone, dataset_dir=str(data), image_size=size, test_split="test", dataset_name=name,
+            backbone=backbone,
+            dataset_dir=str(data),
+            image_size=size,
+            test_split="test",
+            dataset_name=name,
             **det_kwargs,
-        )  # fmt: skip
+        )
         return run_detection(args, targs)
     if p.task == "sam" or (p.task == "multisite" and family == "vit"):
         from .sam import SamArguments, run_sam
@@ -218,7 +237,9 @@ def _run_once(p: Protocol, family: str, backbone: str, data: Path, out: Path, se
     return run_segmentation(args, targs)
 
 
-def _site_scores(p: Protocol, family: str, backbone: str, data: Path, run_dir: Path, size: int) -> dict[str, float]:
+def _site_scores(
+    p: Protocol, family: str, backbone: str, data: Path, run_dir: Path, size: int
+) -> dict[str, float]:
     """Dice of the trained model on every other site's cases (multi-site protocol)."""
     from datasets import load_dataset
 
@@ -237,7 +258,9 @@ def _site_scores(p: Protocol, family: str, backbone: str, data: Path, run_dir: P
             model = SamModel.from_pretrained(str(run_dir))
             args = SamArguments(backbone=backbone, image_size=size)
             nonempty = test.filter(lambda ex: bool((np.asarray(ex["mask"]) > 0).any()))
-            score = evaluate_sam(model, nonempty.with_transform(make_sam_transform(processor, args, False)))["dice"]
+            score = evaluate_sam(model, nonempty.with_transform(make_sam_transform(processor, args, False)))[
+                "dice"
+            ]
         else:
             from .segmentation import (
                 LvmMedUNetForSemanticSegmentation,
@@ -247,7 +270,9 @@ def _site_scores(p: Protocol, family: str, backbone: str, data: Path, run_dir: P
             )
 
             model = LvmMedUNetForSemanticSegmentation.from_pretrained(str(run_dir))
-            preds, refs = predict_label_maps(model, test.with_transform(make_transform(processor, "image", "mask", size)))
+            preds, refs = predict_label_maps(
+                model, test.with_transform(make_transform(processor, "image", "mask", size))
+            )
             score = segmentation_scores(preds, refs, p.num_labels)["mean_dice"]
         out[site] = 100.0 * float(score)
     return out
@@ -329,7 +354,10 @@ def run_protocol(
         if p.sites:
             # Table 4 reports the training site's held-out cases and every other site, and their average.
             size = overrides.get("image_size") or p.settings[family].image_size
-            per_site = {"held-out training site": score, **_site_scores(p, family, backbone, data, run_dir, size)}
+            per_site = {
+                "held-out training site": score,
+                **_site_scores(p, family, backbone, data, run_dir, size),
+            }
             for site, v in per_site.items():
                 sites.setdefault(site, []).append(v)
             score = float(np.mean(list(per_site.values())))
@@ -356,10 +384,15 @@ def run_protocol(
         "split_rule": p.split_rule,
     }
     (out / "results.json").write_text(json.dumps(meta, indent=2))
-    note = "" if meta["is_paper_protocol"] else (
-        "\nOverrides were given (" + ", ".join(f"{k}={v}" for k, v in meta["overrides"].items())
-        + f", runs={n_runs}): this is not the paper's protocol.\n"
-    )  # fmt: skip
+    note = (
+        ""
+        if meta["is_paper_protocol"]
+        else (
+            "\nOverrides were given ("
+            + ", ".join(f"{k}={v}" for k, v in meta["overrides"].items())
+            + f", runs={n_runs}): this is not the paper's protocol.\n"
+        )
+    )
     (out / "results.md").write_text(result.markdown() + note)
     if update_card and (Path(backbone) / "config.json").is_file():
         update_model_card(backbone, p, result)
