@@ -135,11 +135,13 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
     from transformers import TrainingArguments
 
     h = p.settings[family]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     kwargs: dict[str, Any] = dict(
         output_dir=str(out),
         learning_rate=overrides.get("learning_rate") or h.learning_rate,
         num_train_epochs=overrides.get("epochs") or h.epochs,
-        per_device_train_batch_size=overrides.get("batch_size") or h.batch_size,
+        # The paper's batch is global: split it over the processes of an `accelerate launch`.
+        per_device_train_batch_size=max(1, (overrides.get("batch_size") or h.batch_size) // world),
         per_device_eval_batch_size=overrides.get("eval_batch_size") or 8,
         seed=seed,
         optim="adamw_torch",  # Adam: AdamW with weight decay 0 (the authors' yaml: weight_decay 0)
@@ -151,7 +153,7 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
         report_to=[],
         logging_steps=50,
         dataloader_num_workers=overrides.get("num_workers", 0),
-        use_cpu=overrides.get("use_cpu", False),
+        use_cpu=bool(overrides.get("use_cpu")),
     )
     if overrides.get("max_steps"):
         kwargs["max_steps"] = overrides["max_steps"]
