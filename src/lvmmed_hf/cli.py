@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from . import __version__
 
 # Order is the order shown by ``lvmmed --help``.
-SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo")
+SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo", "evaluate")
 
 # Exit code of an expected error (argparse uses 2 for a usage error as well).
 USER_ERROR_EXIT_CODE = 2

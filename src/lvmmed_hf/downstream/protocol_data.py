@@ -1,0 +1,625 @@
+"""Reading each protocol's dataset from its public layout into train / validation / test splits.
+
+Every function takes the folder a user downloaded (the layouts are named in
+:mod:`lvmmed_hf.downstream.protocols`, ``Protocol.download``) and returns a ``DatasetDict`` in the
+recipes' schema: ``image`` + ``label`` (classification), ``image`` + ``mask`` (+ ``volume_id``,
+``slice_index`` for volumes; segmentation, box-prompted SAM) or ``image`` + ``objects`` (COCO
+``[x, y, w, h]`` boxes in pixels; detection). Missing folders raise ``FileNotFoundError`` naming what
+was expected; files that do not pair up are counted in the log, never silently mixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+from datasets import Image as ImageFeature
+from PIL import Image
+
+from .protocols import MMWHS_VOLUME_SPLIT
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LAYOUTS",
+    "authors_validation_split",
+    "balanced_slices",
+    "load_protocol_data",
+    "read_split_file",
+]
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def _need_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: expected {what}")
+    return path
+
+
+def _png_bytes(arr: np.ndarray) -> dict:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+def _seg_features(volumes: bool = False) -> Features:
+    feats = {"image": ImageFeature(), "mask": ImageFeature()}
+    if volumes:
+        feats.update({"volume_id": Value("string"), "slice_index": Value("int32")})
+    return Features(feats)
+
+
+def authors_validation_split(n: int, valid_rate: float, seed: int = 42) -> tuple[list[int], list[int]]:
+    """(train, validation) indices as the authors' classification code draws them.
+
+    ``sklearn.model_selection.train_test_split(list(range(n)), test_size=valid_rate, random_state=42)``
+    over the ImageFolder order of the training folder.
+    """
+    from sklearn.model_selection import train_test_split
+
+    train, val = train_test_split(list(range(n)), test_size=valid_rate, random_state=seed)
+    return list(train), list(val)
+
+
+def _image_folder_order(root: Path) -> list[tuple[Path, str]]:
+    """(file, class) in ``torchvision.datasets.ImageFolder`` order: classes sorted, files sorted in each."""
+    out = []
+    for cls in sorted(d.name for d in root.iterdir() if d.is_dir()):
+        for f in sorted((root / cls).iterdir(), key=lambda p: p.name):
+            if f.is_file() and f.suffix.lower() in _IMAGE_EXT:
+                out.append((f, cls))
+    return out
+
+
+def _classification_dict(train: list, test: list, names: list[str], valid_rate: float) -> DatasetDict:
+    tr, va = authors_validation_split(len(train), valid_rate)
+    feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
+
+    def build(rows):
+        return Dataset.from_dict(
+            {"image": [str(f) for f, _ in rows], "label": [names.index(c) for _, c in rows]}, features=feats
+        )
+
+    return DatasetDict(
+        {
+            "train": build([train[i] for i in tr]),
+            "validation": build([train[i] for i in va]),
+            "test": build(test),
+        }
+    )
+
+
+# ------------------------------------------------------------------------------ classification
+def brain_tumor(data_dir: Path, valid_rate: float = 0.3, **_) -> DatasetDict:
+    """Kaggle 'Brain Tumor Classification (MRI)': ``Training/<class>/*`` and ``Testing/<class>/*``."""
+    train = _image_folder_order(
+        _need_dir(data_dir / "Training", "Training/<class>/<image> (Brain Tumor MRI)")
+    )
+    test = _image_folder_order(_need_dir(data_dir / "Testing", "Testing/<class>/<image> (Brain Tumor MRI)"))
+    names = sorted({c for _, c in train} | {c for _, c in test})
+    return _classification_dict(train, test, names, valid_rate)
+
+
+def _find(data_dir: Path, name: str) -> Path:
+    hits = sorted(data_dir.rglob(name))
+    if not hits:
+        raise FileNotFoundError(f"{data_dir}: no {name} found below it")
+    return hits[0]
+
+
+def fgadr(data_dir: Path, valid_rate: float = 0.2, n_train: int = 1500, **_) -> DatasetDict:
+    """FGADR-Seg-Set: ``Original_Images/*.png`` and ``DR_Seg_Grading_Label.csv`` (name, grade).
+
+    The authors' split (fgadr_pkl_file.pkl): images sorted by name, the first 1,500 train, the rest
+    test; their split script writes ``Training/<grade>/`` and ``Testing/<grade>/`` and the validation
+    part is drawn from the ImageFolder order of ``Training``.
+    """
+    csv_path = _find(data_dir, "DR_Seg_Grading_Label.csv")
+    images_dir = _find(data_dir, "Original_Images")
+    grades: dict[str, str] = {}
+    with open(csv_path, newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) >= 2 and row[1].strip().isdigit():  # a header line, if any, is skipped
+                grades[row[0].strip()] = row[1].strip()
+    files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+    unlabelled = [p.name for p in files if p.name not in grades]
+    if unlabelled:
+        logger.warning("%d FGADR images have no grade in %s and are left out", len(unlabelled), csv_path)
+    rows = [(p, grades[p.name]) for p in files if p.name in grades]
+    train, test = rows[:n_train], rows[n_train:]
+    # ImageFolder order of Training/<grade>/<name>: by grade folder name, then by file name.
+    train = sorted(train, key=lambda r: (r[1], r[0].name))
+    test = sorted(test, key=lambda r: (r[1], r[0].name))
+    names = [str(g) for g in range(5)]
+    return _classification_dict(train, test, names, valid_rate)
+
+
+# ---------------------------------------------------------------------------- 2-D segmentation
+def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
+    """The authors' ``files_split/<dataset>.json``: ``{"train": [names], "valid": [...], "test": [...]}``."""
+    data = json.loads(Path(path).read_text())
+    out = {}
+    for ours, theirs in (("train", "train"), ("validation", "valid"), ("test", "test")):
+        if theirs not in data:
+            raise ValueError(f"{path}: no {theirs!r} list (keys: {sorted(data)})")
+        out[ours] = set(data[theirs])
+    return out
+
+
+def _split_pairs(
+    pairs: list[tuple[str, np.ndarray | str, np.ndarray | str]],
+    split_file: str | None,
+    seed: int,
+    fractions: tuple[float, float] = (0.16, 0.2),
+) -> dict[str, list]:
+    """Split (name, image, mask) rows by the authors' name lists, or seeded (validation, test) fractions."""
+    if split_file:
+        lists = read_split_file(split_file)
+        out = {k: [p for p in pairs if p[0] in v] for k, v in lists.items()}
+        missing = sum(len(v) for v in lists.values()) - sum(len(v) for v in out.values())
+        if missing:
+            logger.warning("%d names of %s are not in the data folder", missing, split_file)
+        return out
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_val, n_test = (max(1, int(round(f * len(pairs)))) for f in fractions)
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {k: [pairs[i] for i in sorted(v)] for k, v in idx.items()}
+
+
+def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None) -> Dataset:
+    images, masks = [], []
+    for _, img, mask in rows:
+        images.append(_png_bytes(img) if isinstance(img, np.ndarray) else str(img))
+        m = mask if isinstance(mask, np.ndarray) else np.asarray(Image.open(mask).convert("L"))
+        masks.append(_png_bytes((binarize(m) if binarize else m).astype(np.uint8)))
+    return Dataset.from_dict({"image": images, "mask": masks}, features=_seg_features())
+
+
+def _binary(threshold: int = 127) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda m: (m > threshold).astype(np.uint8)
+
+
+def isic2018(data_dir: Path, **_) -> DatasetDict:
+    """ISIC 2018 Task 1: ``ISIC2018_Task1-2_<Split>_Input/ISIC_*.jpg`` and
+    ``ISIC2018_Task1_<Split>_GroundTruth/ISIC_*_segmentation.png``."""
+    out = {}
+    for ours, theirs in (("train", "Training"), ("validation", "Validation"), ("test", "Test")):
+        img_dir = data_dir / f"ISIC2018_Task1-2_{theirs}_Input"
+        gt_dir = data_dir / f"ISIC2018_Task1_{theirs}_GroundTruth"
+        if ours != "train" and not img_dir.is_dir():
+            continue
+        _need_dir(img_dir, f"ISIC2018_Task1-2_{theirs}_Input/ISIC_<id>.jpg")
+        _need_dir(gt_dir, f"ISIC2018_Task1_{theirs}_GroundTruth/ISIC_<id>_segmentation.png")
+        rows = []
+        for img in sorted(img_dir.glob("ISIC_*.jpg")):
+            mask = gt_dir / f"{img.stem}_segmentation.png"
+            if mask.is_file():
+                rows.append((img.name, img, mask))
+        out[ours] = _seg_dataset(rows, _binary())
+    if "test" not in out:
+        raise FileNotFoundError(f"{data_dir}: expected ISIC2018_Task1-2_Test_Input and its ground truth")
+    return DatasetDict(out)
+
+
+def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
+    """Kvasir-SEG: ``images/<id>.jpg`` and ``masks/<id>.jpg`` (JPEG masks, thresholded at 127)."""
+    root = data_dir / "Kvasir-SEG" if (data_dir / "Kvasir-SEG").is_dir() else data_dir
+    img_dir = _need_dir(root / "images", "Kvasir-SEG/images/<id>.jpg")
+    mask_dir = _need_dir(root / "masks", "Kvasir-SEG/masks/<id>.jpg")
+    pairs = [
+        (p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()
+    ]
+    parts = _split_pairs(pairs, split_file, seed)
+    return DatasetDict({k: _seg_dataset(v, _binary()) for k, v in parts.items()})
+
+
+_BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
+
+
+def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
+    """BUSI (``Dataset_BUSI_with_GT/{benign,malignant}/<class> (<n>).png`` + ``_mask[_k].png``).
+
+    A lesion's several masks are merged (their union), the ``normal`` class is left out: the authors'
+    ``BUID_split.py`` does both.
+    """
+    root = data_dir / "Dataset_BUSI_with_GT" if (data_dir / "Dataset_BUSI_with_GT").is_dir() else data_dir
+    pairs = []
+    for cls in ("benign", "malignant"):
+        d = _need_dir(root / cls, f"Dataset_BUSI_with_GT/{cls}/<{cls} (n)>.png")
+        masks: dict[str, list[Path]] = {}
+        images = []
+        for p in sorted(d.glob("*.png")):
+            m = _BUSI_MASK.match(p.stem)
+            (masks.setdefault(m["stem"], []).append(p) if m else images.append(p))
+        for img in images:
+            parts = masks.get(img.stem)
+            if not parts:
+                continue
+            union = np.zeros(np.asarray(Image.open(parts[0]).convert("L")).shape, bool)
+            for part in parts:
+                union |= np.asarray(Image.open(part).convert("L")) > 127
+            pairs.append((img.name, img, union.astype(np.uint8)))
+    return DatasetDict({k: _seg_dataset(v, None) for k, v in _split_pairs(pairs, split_file, seed).items()})
+
+
+def drive(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
+    """DRIVE: ``{training,test}/images/<n>_<split>.tif`` + ``{training,test}/1st_manual/<n>_manual1.gif``."""
+    root = data_dir / "DRIVE" if (data_dir / "DRIVE").is_dir() else data_dir
+    out = {}
+    for split in ("training", "test"):
+        img_dir = _need_dir(root / split / "images", f"DRIVE/{split}/images/<n>_{split}.tif")
+        gt_dir = _need_dir(root / split / "1st_manual", f"DRIVE/{split}/1st_manual/<n>_manual1.gif")
+        rows = []
+        for img in sorted(img_dir.glob("*.tif")):
+            gt = gt_dir / f"{img.stem.split('_')[0]}_manual1.gif"
+            if gt.is_file():
+                rows.append((img.name, np.asarray(Image.open(img).convert("RGB")), gt))
+        out[split] = rows
+    val_n = max(1, int(round(0.2 * len(out["training"]))))
+    order = np.random.default_rng(seed).permutation(len(out["training"]))
+    val = [out["training"][i] for i in sorted(order[:val_n])]
+    train = [out["training"][i] for i in sorted(order[val_n:])]
+    return DatasetDict(
+        {
+            "train": _seg_dataset(train, _binary()),
+            "validation": _seg_dataset(val, _binary()),
+            "test": _seg_dataset(out["test"], _binary()),
+        }
+    )
+
+
+_SCR_ORGANS = (("left lung", 1), ("right lung", 1), ("heart", 2), ("left clavicle", 3), ("right clavicle", 3))
+
+
+def _read_jsrt_img(path: Path) -> np.ndarray:
+    """A JSRT ``.IMG``: 2048 x 2048 big-endian 16-bit words holding 12-bit values, no header."""
+    raw = np.fromfile(path, dtype=">u2")
+    if raw.size != 2048 * 2048:
+        raise ValueError(f"{path}: {raw.size} pixels, expected 2048 x 2048 (JSRT .IMG)")
+    img = raw.reshape(2048, 2048).astype(np.float32)
+    img = img.reshape(1024, 2, 1024, 2).mean(axis=(1, 3))  # to the SCR masks' 1024 x 1024 grid
+    lo, hi = float(img.min()), float(img.max())
+    # JSRT stores 0 = white (high attenuation): invert so lungs are dark as in a usual radiograph.
+    scaled = (hi - img) / max(hi - lo, 1e-6) * 255.0
+    return scaled.astype(np.uint8)
+
+
+def jsrt(data_dir: Path, **_) -> DatasetDict:
+    """JSRT images (``*.IMG``) with the SCR masks: label 1 lungs, 2 heart, 3 clavicles.
+
+    Split: the SCR folds by image number, odd train / even test; validation = every fifth training image.
+    """
+    images = sorted(data_dir.rglob("*.IMG"))
+    if not images:
+        raise FileNotFoundError(f"{data_dir}: no JSRT .IMG files found")
+    mask_root = next((p for p in data_dir.rglob("masks") if (p / "heart").is_dir()), None)
+    if mask_root is None:
+        raise FileNotFoundError(f"{data_dir}: expected the SCR masks/<organ>/<name>.gif folders")
+    rows = []
+    for img in images:
+        label = None
+        for organ, value in _SCR_ORGANS:
+            gif = mask_root / organ / f"{img.stem}.gif"
+            if not gif.is_file():
+                label = None
+                break
+            m = np.asarray(Image.open(gif).convert("L")) > 127
+            label = np.zeros(m.shape, np.uint8) if label is None else label
+            label[m] = value
+        if label is not None:
+            rows.append((img.stem, _read_jsrt_img(img), label))
+    number = {r[0]: int(re.sub(r"\D", "", r[0]) or 0) for r in rows}
+    odd = [r for r in rows if number[r[0]] % 2 == 1]
+    even = [r for r in rows if number[r[0]] % 2 == 0]
+    parts = {"train": [r for i, r in enumerate(odd) if i % 5], "validation": odd[::5], "test": even}
+    return DatasetDict({k: _seg_dataset(v, None) for k, v in parts.items()})
+
+
+# ------------------------------------------------------------------------------ volumes (3-D)
+def _to_uint8(slice2d: np.ndarray) -> np.ndarray:
+    """Per-slice min-max to 8 bits (the authors' loader: (x - min) / (0.01 + max - min) * 255)."""
+    x = slice2d.astype(np.float32)
+    return ((x - x.min()) / (0.01 + x.max() - x.min()) * 255.0).astype(np.uint8)
+
+
+def _axial_slices(path: Path) -> np.ndarray:
+    """The volume in closest-canonical (RAS) orientation, slices along the last (axial) axis: (Z, Y, X)."""
+    import nibabel as nib
+
+    img = nib.as_closest_canonical(nib.load(str(path)))
+    data = np.asanyarray(img.dataobj)
+    if data.ndim == 4:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3-D volume, got shape {data.shape}")
+    return np.moveaxis(data, -1, 0)
+
+
+def balanced_slices(has_fg: list[bool], seed: int) -> list[int]:
+    """Every slice with foreground, plus as many drawn at random (with replacement) from those without.
+
+    The authors' ``SegmentationDataset_train``: ``np.random.choice(len(non_label), size=len(have_label))``.
+    """
+    fg = [i for i, f in enumerate(has_fg) if f]
+    bg = [i for i, f in enumerate(has_fg) if not f]
+    if not bg:
+        return fg
+    picks = np.random.default_rng(seed).choice(len(bg), size=len(fg))
+    return sorted([bg[i] for i in picks] + fg)
+
+
+def _volume_split_dataset(
+    volumes: Iterable[tuple[str, Path, Path]],
+    label_map: Callable[[np.ndarray], np.ndarray],
+    balanced: bool,
+    seed: int,
+) -> Dataset:
+    images, masks, vids, sidx = [], [], [], []
+    for vid, img_path, lab_path in volumes:
+        img, lab = _axial_slices(img_path), _axial_slices(lab_path)
+        if img.shape != lab.shape:
+            raise ValueError(f"{img_path} {img.shape} and {lab_path} {lab.shape} differ in shape")
+        lab = label_map(np.asarray(lab))
+        keep = range(len(img))
+        if balanced:
+            keep = balanced_slices([bool((s > 0).any()) for s in lab], seed)
+        for z in keep:
+            images.append(_png_bytes(_to_uint8(img[z])))
+            masks.append(_png_bytes(lab[z].astype(np.uint8)))
+            vids.append(vid)
+            sidx.append(int(z))
+    return Dataset.from_dict(
+        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_seg_features(True)
+    )
+
+
+def _split_volumes(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
+
+
+def _volumes_dict(parts: dict[str, list], label_map, seed: int) -> DatasetDict:
+    return DatasetDict(
+        {k: _volume_split_dataset(v, label_map, balanced=(k == "train"), seed=seed) for k, v in parts.items()}
+    )
+
+
+def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
+    """BraTS 2018 training data: ``{HGG,LGG}/<case>/<case>_flair.nii.gz`` + ``<case>_seg.nii.gz``.
+
+    FLAIR only (the paper fuses no modalities); whole tumour = every label > 0.
+    """
+    cases = []
+    for grade in ("HGG", "LGG"):
+        for case in sorted(data_dir.rglob(grade)):
+            for d in sorted(p for p in case.iterdir() if p.is_dir()):
+                flair, seg = d / f"{d.name}_flair.nii.gz", d / f"{d.name}_seg.nii.gz"
+                if flair.is_file() and seg.is_file():
+                    cases.append((d.name, flair, seg))
+    if not cases:
+        raise FileNotFoundError(
+            f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
+        )
+    return _volumes_dict(_split_volumes(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
+
+
+#: MM-WHS label values (challenge documentation) -> class index 1..7.
+MMWHS_LABELS = {205: 1, 420: 2, 500: 3, 550: 4, 600: 5, 820: 6, 850: 7}
+
+
+def _mmwhs_labels(lab: np.ndarray) -> np.ndarray:
+    out = np.zeros(lab.shape, np.uint8)
+    for value, idx in MMWHS_LABELS.items():
+        out[lab == value] = idx
+    return out
+
+
+def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
+    found = {}
+    for img in sorted(data_dir.rglob(f"{prefix}_train_*_image.nii*")):
+        vid = re.search(r"_train_(\d{4})_image", img.name)[1]
+        lab = img.with_name(img.name.replace("_image", "_label"))
+        if lab.is_file():
+            found[vid] = (f"{prefix}_train_{vid}", img, lab)
+    if not found:
+        raise FileNotFoundError(
+            f"{data_dir}: expected {prefix}_train/{prefix}_train_<id>_{{image,label}}.nii.gz"
+        )
+    parts = {k: [found[v] for v in vids if v in found] for k, vids in MMWHS_VOLUME_SPLIT.items()}
+    missing = sorted(set(v for vids in MMWHS_VOLUME_SPLIT.values() for v in vids) - set(found))
+    if missing:
+        logger.warning("MM-WHS %s volumes missing from %s: %s", prefix, data_dir, ", ".join(missing))
+    if not parts["train"] or not parts["test"]:
+        raise FileNotFoundError(f"{data_dir}: no MM-WHS {prefix} volume of the train or test side found")
+    if not parts["validation"]:
+        parts.pop("validation")
+    return _volumes_dict(parts, _mmwhs_labels, seed)
+
+
+def mmwhs_ct(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
+    return _mmwhs(data_dir, "ct", seed)
+
+
+def mmwhs_mri(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
+    return _mmwhs(data_dir, "mr", seed)
+
+
+def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUNMC", "BIDMC", "HK"), **_):
+    """Multi-site prostate MRI: ``<site>/Case<nn>.nii.gz`` + ``Case<nn>_segmentation.nii.gz`` (any case).
+
+    ``train`` / ``validation`` / ``test`` come from ``train_site`` (80/20 by case, 10% of the training
+    cases for validation); ``test_<site>`` holds every case of each other site.
+    """
+
+    def cases(site: str) -> list[tuple[str, Path, Path]]:
+        d = _need_dir(data_dir / site, f"{site}/Case<nn>.nii.gz with Case<nn>_segmentation.nii.gz")
+        out = []
+        for img in sorted(d.glob("Case*.nii*")):
+            if "segmentation" in img.name.lower():
+                continue
+            stem = img.name.split(".")[0]
+            seg = next((p for p in d.glob(f"{stem}_*egmentation.nii*")), None)
+            if seg is not None:
+                out.append((f"{site}/{stem}", img, seg))
+        if not out:
+            raise FileNotFoundError(f"{d}: no Case<nn>.nii.gz with its _segmentation file")
+        return out
+
+    binary = lambda lab: (lab > 0).astype(np.uint8)  # noqa: E731
+    parts = _split_volumes(cases(train_site), seed, fractions=(0.1, 0.2))
+    out = _volumes_dict(parts, binary, seed)
+    for site in sites:
+        out[f"test_{site}"] = _volume_split_dataset(cases(site), binary, balanced=False, seed=seed)
+    return out
+
+
+# ---------------------------------------------------------------------------------- detection
+def _objects_features(names: list[str]) -> Features:
+    return Features(
+        {
+            "image": ImageFeature(),
+            "objects": {
+                "bbox": Sequence(Sequence(Value("float32"), length=4)),
+                "category": Sequence(ClassLabel(names=names)),
+            },
+        }
+    )
+
+
+VINDR_CLASSES = (
+    "Aortic enlargement",
+    "Atelectasis",
+    "Calcification",
+    "Cardiomegaly",
+    "Consolidation",
+    "ILD",
+    "Infiltration",
+    "Lung Opacity",
+    "Nodule/Mass",
+    "Other lesion",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary fibrosis",
+)  # class_id 0..13 of VinDr-CXR's train.csv; 14 = "No finding"
+
+
+def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
+    """VinDr-CXR ``train.csv`` with the images as PNG under ``train/`` (boxes rescaled when the CSV
+    carries the original ``width``/``height``, as the 512-px Kaggle export does)."""
+    csv_path = _find(data_dir, "train.csv")
+    img_dir = _need_dir(csv_path.parent / "train", "train/<image_id>.png next to train.csv")
+    per_image: dict[str, dict[str, list]] = {}
+    with open(csv_path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            boxes = per_image.setdefault(row["image_id"], {"bbox": [], "category": [], "size": None})
+            if row.get("width") and row.get("height"):
+                boxes["size"] = (float(row["width"]), float(row["height"]))
+            cid = int(row["class_id"])
+            if cid == 14 or not row["x_min"]:
+                continue  # "No finding": no box
+            x0, y0, x1, y1 = (float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max"))
+            boxes["bbox"].append([x0, y0, x1, y1])
+            boxes["category"].append(cid)
+    rows = []
+    for image_id in sorted(per_image):
+        path = img_dir / f"{image_id}.png"
+        if not path.is_file():
+            continue
+        ann = per_image[image_id]
+        w, h = Image.open(path).size
+        sx, sy = (w / ann["size"][0], h / ann["size"][1]) if ann["size"] else (1.0, 1.0)
+        bbox = [[x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy] for x0, y0, x1, y1 in ann["bbox"]]
+        rows.append((image_id, str(path), {"bbox": bbox, "category": ann["category"]}))
+    if not rows:
+        raise FileNotFoundError(f"{img_dir}: no image of {csv_path} found")
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_test = max(1, int(round(0.2 * len(rows))))
+    n_val = max(1, int(round(0.1 * len(rows))))
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    feats = _objects_features(list(VINDR_CLASSES))
+    return DatasetDict(
+        {
+            k: Dataset.from_dict(
+                {"image": [rows[i][1] for i in sorted(v)], "objects": [rows[i][2] for i in sorted(v)]},
+                features=feats,
+            )
+            for k, v in idx.items()
+        }
+    )
+
+
+def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
+    """Kvasir-SEG with ``kavsir_bboxes.json`` (``{id: {"height", "width", "bbox": [{"xmin", ...}]}}``)."""
+    root = data_dir / "Kvasir-SEG" if (data_dir / "Kvasir-SEG").is_dir() else data_dir
+    boxes = json.loads(_find(root, "kavsir_bboxes.json").read_text())
+    img_dir = _need_dir(root / "images", "Kvasir-SEG/images/<id>.jpg")
+    pairs = []
+    for image_id in sorted(boxes):
+        path = img_dir / f"{image_id}.jpg"
+        if path.is_file():
+            bb = [
+                [b["xmin"], b["ymin"], b["xmax"] - b["xmin"], b["ymax"] - b["ymin"]]
+                for b in boxes[image_id]["bbox"]
+            ]
+            pairs.append((path.name, str(path), {"bbox": bb, "category": [0] * len(bb)}))
+    parts = _split_pairs(pairs, split_file, seed)
+    feats = _objects_features(["polyp"])
+    return DatasetDict(
+        {
+            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
+            for k, v in parts.items()
+        }
+    )
+
+
+LAYOUTS: dict[str, Callable[..., DatasetDict]] = {
+    "brain-tumor": brain_tumor,
+    "fgadr": fgadr,
+    "isic2018": isic2018,
+    "jsrt": jsrt,
+    "kvasir-seg": kvasir_seg,
+    "drive": drive,
+    "buid": buid,
+    "brats2018": brats2018,
+    "mmwhs-ct": mmwhs_ct,
+    "mmwhs-mri": mmwhs_mri,
+    "prostate": prostate,
+    "vindr-cxr": vindr_cxr,
+    "kvasir-det": kvasir_det,
+}
+
+
+def load_protocol_data(protocol, data_dir: str | os.PathLike, **options) -> DatasetDict:
+    """The protocol's splits read from ``data_dir`` (its public layout)."""
+    data_dir = Path(data_dir)
+    _need_dir(data_dir, f"the {protocol.dataset} download ({protocol.download})")
+    kwargs = dict(options)
+    if protocol.task == "classification":
+        kwargs.setdefault("valid_rate", protocol.validation_fraction)
+    if protocol.task == "multisite":
+        kwargs.setdefault("sites", protocol.sites)
+    return LAYOUTS[protocol.layout](data_dir, **kwargs)

@@ -1,0 +1,401 @@
+"""Run a paper protocol end to end: read the data, train and test N times, compare with the paper.
+
+``lvmmed evaluate PROTOCOL --backbone DIR --data-dir PATH`` calls :func:`run_protocol`. It writes
+
+- ``<output>/data/``: the protocol's splits as Parquet (re-used by every run);
+- ``<output>/run-<k>/``: each run's fine-tuned model, processor and ``results.json`` (the recipes');
+- ``<output>/results.json`` and ``<output>/results.md``: mean ± std over the runs (population
+  standard deviation), the paper's figure for this backbone family and the difference;
+
+and adds ``model-index`` entries (``huggingface_hub.EvalResult``) to the backbone folder's model card.
+Multi-GPU: run the same command under ``accelerate launch``; the Trainer of each recipe distributes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .protocols import Protocol, get_protocol
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ProtocolResult", "run_protocol", "update_model_card"]
+
+_TASK_TYPE = {
+    "classification": "image-classification",
+    "segmentation": "image-segmentation",
+    "segmentation-3d": "image-segmentation",
+    "multisite": "image-segmentation",
+    "sam": "mask-generation",
+    "detection": "object-detection",
+}
+
+
+@dataclass
+class ProtocolResult:
+    protocol: str
+    family: str
+    metric: str
+    scores: list[float]  # percent, one per run
+    site_scores: dict[str, list[float]]  # multisite: per test site
+    paper: float | None
+    paper_std: float | None
+    baseline: str | None
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores))
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.paper is None else self.mean - self.paper
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "family": self.family,
+            "metric": self.metric,
+            "scores": self.scores,
+            "mean": self.mean,
+            "std": self.std,
+            "site_scores": self.site_scores,
+            "paper": self.paper,
+            "paper_std": self.paper_std,
+            "difference": self.difference,
+            "strongest_other_in_paper": self.baseline,
+        }
+
+    def markdown(self) -> str:
+        paper = (
+            "-"
+            if self.paper is None
+            else f"{self.paper:.2f}" + (f" ± {self.paper_std:.2f}" if self.paper_std is not None else "")
+        )
+        diff = "-" if self.difference is None else f"{self.difference:+.2f}"
+        rows = [
+            "| protocol | backbone | metric | ours (mean ± std, n) | paper | difference "
+            "| strongest other (paper) |",
+            "|---|---|---|---:|---:|---:|---|",
+            f"| {self.protocol} | {self.family} | {self.metric} | {self.mean:.2f} ± {self.std:.2f} "
+            f"({len(self.scores)}) | {paper} | {diff} | {self.baseline or '-'} |",
+        ]
+        for site, vals in self.site_scores.items():
+            rows.append(
+                f"| {self.protocol} [{site}] | {self.family} | {self.metric} | "
+                f"{np.mean(vals):.2f} ± {np.std(vals):.2f} ({len(vals)}) | | | |"
+            )
+        return "\n".join(rows) + "\n"
+
+
+def _family(backbone: str) -> str:
+    from .backbones import model_type_of
+
+    mt = model_type_of(backbone)
+    if mt == "lvmmed_cnn":
+        return "cnn"
+    if mt == "lvmmed_vit":
+        return "vit"
+    raise ValueError(f"{backbone}: model type {mt!r} is neither an LVM-Med CNN nor ViT")
+
+
+def _save_splits(ds, folder: Path) -> Path:
+    """Parquet shards + a card whose ``configs`` names every split, so ``load_dataset(folder)`` reads them.
+
+    The shard names carry a token of the splits' fingerprints: ``datasets`` caches a local folder by
+    its name, config and *relative* data-file patterns, so two output folders both called ``data``
+    (or one folder rewritten with other data) would otherwise load each other's cached copy.
+    """
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        old.unlink()
+    token = hashlib.sha256("".join(d._fingerprint for d in ds.values()).encode()).hexdigest()[:12]
+    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
+    for split, d in ds.items():
+        name = f"{split}-{token}.parquet"
+        d.to_parquet(str(folder / name))
+        lines += [f"  - split: {split}", f"    path: {name}"]
+    (folder / "README.md").write_text("\n".join(lines + ["---", ""]))
+    return folder
+
+
+def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: dict[str, Any]):
+    from transformers import TrainingArguments
+
+    h = p.settings[family]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(out),
+        learning_rate=overrides.get("learning_rate") or h.learning_rate,
+        num_train_epochs=overrides.get("epochs") or h.epochs,
+        # The paper's batch is global: split it over the processes of an `accelerate launch`.
+        per_device_train_batch_size=max(1, (overrides.get("batch_size") or h.batch_size) // world),
+        per_device_eval_batch_size=overrides.get("eval_batch_size") or 8,
+        seed=seed,
+        optim="adamw_torch",  # Adam: AdamW with weight decay 0 (the authors' yaml: weight_decay 0)
+        weight_decay=0.0,
+        lr_scheduler_type="constant",
+        max_grad_norm=1.0,  # appendix B: gradient norm clipped at 1
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        logging_steps=50,
+        dataloader_num_workers=overrides.get("num_workers", 0),
+        use_cpu=bool(overrides.get("use_cpu")),
+    )
+    if overrides.get("max_steps"):
+        kwargs["max_steps"] = overrides["max_steps"]
+    return TrainingArguments(**kwargs)
+
+
+def _metric_value(p: Protocol, results: dict[str, Any]) -> float:
+    metrics = results["results"][0]["metrics"]
+    key = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}[
+        p.metric
+    ]
+    if p.task in ("sam",) or (p.task == "multisite" and "dice" in metrics):
+        key = "dice"
+    if key not in metrics:
+        raise RuntimeError(f"{p.name}: the recipe reported no {key!r} (got {sorted(metrics)})")
+    return 100.0 * float(metrics[key])
+
+
+def _run_once(p: Protocol, family: str, backbone: str, data: Path, out: Path, seed: int, o: dict[str, Any]):
+    targs = _training_args(out, p, family, seed, o)
+    size = o.get("image_size") or p.settings[family].image_size
+    name = f"{p.dataset} ({p.name})"
+    if p.task == "classification":
+        from .classification import ClassificationArguments, run_classification
+
+        args = ClassificationArguments(
+            backbone=backbone,
+            dataset_dir=str(data),
+            image_size=size,
+            freeze_backbone=p.freeze_backbone,
+            classifier_hidden_sizes=list(p.hidden_sizes),
+            test_split="test",
+            dataset_name=name,
+        )
+        return run_classification(args, targs)
+    if p.task == "detection":
+        from .detection import DetectionArguments, run_detection
+
+        det_kwargs = {
+            k: o[k]
+            for k in (
+                "num_queries",
+                "d_model",
+                "encoder_layers",
+                "decoder_layers",
+                "attention_heads",
+                "ffn_dim",
+            )
+            if o.get(k)
+        }
+        args = DetectionArguments(
+            backbone=backbone,
+            dataset_dir=str(data),
+            image_size=size,
+            test_split="test",
+            dataset_name=name,
+            **det_kwargs,
+        )
+        return run_detection(args, targs)
+    if p.task == "sam" or (p.task == "multisite" and family == "vit"):
+        from .sam import SamArguments, run_sam
+
+        args = SamArguments(
+            backbone=backbone,
+            sam_checkpoint=o.get("sam_checkpoint"),
+            dataset_dir=str(data),
+            image_size=size,
+            test_split="test",
+            dataset_name=name,
+        )
+        return run_sam(args, targs)
+    from .segmentation import SegmentationArguments, run_segmentation
+
+    args = SegmentationArguments(
+        architecture="unet" if family == "cnn" else "upernet",
+        backbone=backbone,
+        dataset_dir=str(data),
+        num_labels=p.num_labels,
+        image_size=size,
+        test_split="test",
+        dataset_name=name,
+    )
+    return run_segmentation(args, targs)
+
+
+def _site_scores(
+    p: Protocol, family: str, backbone: str, data: Path, run_dir: Path, size: int
+) -> dict[str, float]:
+    """Dice of the trained model on every other site's cases (multi-site protocol)."""
+    from datasets import load_dataset
+
+    from .backbones import image_processor_for
+
+    ds = load_dataset(str(data))
+    processor = image_processor_for(backbone, size)
+    out = {}
+    for site in p.sites:
+        test = ds[f"test_{site}"]
+        if family == "vit":
+            from transformers import SamModel
+
+            from .sam import SamArguments, evaluate_sam, make_sam_transform
+
+            model = SamModel.from_pretrained(str(run_dir))
+            args = SamArguments(backbone=backbone, image_size=size)
+            nonempty = test.filter(lambda ex: bool((np.asarray(ex["mask"]) > 0).any()))
+            score = evaluate_sam(model, nonempty.with_transform(make_sam_transform(processor, args, False)))[
+                "dice"
+            ]
+        else:
+            from .segmentation import (
+                LvmMedUNetForSemanticSegmentation,
+                make_transform,
+                predict_label_maps,
+                segmentation_scores,
+            )
+
+            model = LvmMedUNetForSemanticSegmentation.from_pretrained(str(run_dir))
+            preds, refs = predict_label_maps(
+                model, test.with_transform(make_transform(processor, "image", "mask", size))
+            )
+            score = segmentation_scores(preds, refs, p.num_labels)["mean_dice"]
+        out[site] = 100.0 * float(score)
+    return out
+
+
+def update_model_card(folder: str | os.PathLike, p: Protocol, result: ProtocolResult) -> Path:
+    """Add (or replace) this protocol's ``model-index`` entry in ``folder/README.md``."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    path = Path(folder) / "README.md"
+    card = ModelCard.load(path) if path.is_file() else ModelCard(f"---\n---\n# {Path(folder).name}\n")
+    data: ModelCardData = card.data
+    if not getattr(data, "model_name", None):
+        data.model_name = Path(folder).name
+    metric_name = f"{p.metric} ({p.name}, mean of {len(result.scores)} runs)"
+    entry = EvalResult(
+        task_type=_TASK_TYPE[p.task],
+        dataset_type=p.layout,
+        dataset_name=p.dataset,
+        dataset_split="test",
+        metric_type=p.metric,
+        metric_value=round(result.mean, 4),
+        metric_name=metric_name,
+    )
+    kept = [
+        e
+        for e in (data.eval_results or [])
+        if not (e.dataset_type == p.layout and (e.metric_name or "").startswith(f"{p.metric} ({p.name},"))
+    ]
+    data.eval_results = kept + [entry]
+    card.save(path)
+    return path
+
+
+def run_protocol(
+    protocol: str | Protocol,
+    backbone: str,
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    runs: int | None = None,
+    seed: int = 0,
+    split_file: str | None = None,
+    update_card: bool = True,
+    **overrides: Any,
+) -> ProtocolResult:
+    """Run ``protocol`` with ``backbone`` (a checkpoint folder or a preset) on the data in ``data_dir``.
+
+    ``overrides``: ``epochs``, ``max_steps``, ``batch_size``, ``image_size``, ``learning_rate``,
+    ``sam_checkpoint``, ``use_cpu``, detector sizes (``num_queries``, ``d_model``, ...): for quick
+    checks; a run with overrides is not the paper's protocol and the results say so.
+    """
+    from .protocol_data import load_protocol_data
+
+    p = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    family = _family(backbone)
+    if family not in p.settings:
+        raise ValueError(
+            f"protocol {p.name} runs with a {' or '.join(p.families)} backbone; {backbone} is a {family}"
+        )
+    n_runs = runs or p.runs
+    if n_runs < 1:
+        raise ValueError(f"runs must be >= 1, got {n_runs}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {"seed": seed}
+    if split_file:
+        options["split_file"] = split_file
+    ds = load_protocol_data(p, data_dir, **options)
+    logger.info("%s: splits %s", p.name, {k: len(v) for k, v in ds.items()})
+    data = _save_splits(ds, out / "data")
+
+    scores: list[float] = []
+    sites: dict[str, list[float]] = {}
+    for k in range(n_runs):
+        run_dir = out / f"run-{k}"
+        logger.info("%s: run %d of %d", p.name, k + 1, n_runs)
+        results = _run_once(p, family, backbone, data, run_dir, seed + k, overrides)
+        score = _metric_value(p, results)
+        if p.sites:
+            # Table 4 reports the training site's held-out cases and every other site, and their average.
+            size = overrides.get("image_size") or p.settings[family].image_size
+            per_site = {
+                "held-out training site": score,
+                **_site_scores(p, family, backbone, data, run_dir, size),
+            }
+            for site, v in per_site.items():
+                sites.setdefault(site, []).append(v)
+            score = float(np.mean(list(per_site.values())))
+        scores.append(score)
+
+    fig = p.paper.get("r50" if family == "cnn" else "vit")
+    base = p.paper.get("baseline")
+    result = ProtocolResult(
+        protocol=p.name,
+        family=family,
+        metric=p.metric,
+        scores=scores,
+        site_scores=sites,
+        paper=fig.value if fig else None,
+        paper_std=fig.std if fig else None,
+        baseline=f"{base.method} {base.value:.2f}" if base else None,
+    )
+    meta = {
+        **result.to_dict(),
+        "backbone": str(backbone),
+        "runs": n_runs,
+        "overrides": {k: v for k, v in overrides.items() if v is not None},
+        "is_paper_protocol": not any(v is not None for v in overrides.values()) and n_runs == p.runs,
+        "split_rule": p.split_rule,
+    }
+    (out / "results.json").write_text(json.dumps(meta, indent=2))
+    note = (
+        ""
+        if meta["is_paper_protocol"]
+        else (
+            "\nOverrides were given ("
+            + ", ".join(f"{k}={v}" for k, v in meta["overrides"].items())
+            + f", runs={n_runs}): this is not the paper's protocol.\n"
+        )
+    )
+    (out / "results.md").write_text(result.markdown() + note)
+    if update_card and (Path(backbone) / "config.json").is_file():
+        update_model_card(backbone, p, result)
+    return result
