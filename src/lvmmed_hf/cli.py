@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     # Long-running commands report progress through tqdm and INFO logs.
-    if args.command in {"prepare", "demo", "convert"}:
+    if args.command in {"prepare", "demo", "convert", "evaluate"}:
         level = min(level, logging.INFO)
     if args.debug:
         level = logging.DEBUG

@@ -493,3 +493,15 @@ def test_docs_table_equals_the_registry():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocols.md").read_text()
     start, end = "<!-- protocol-table:start -->\n", "\n<!-- protocol-table:end -->"
     assert doc[doc.index(start) + len(start) : doc.index(end)] == protocol_table()
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(capsys, tmp_path):
+    from lvmmed_hf.cli import main
+
+    assert main(["evaluate", "kvasir"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown protocol 'kvasir'" in err and "kvasir-seg" in err and "Traceback" not in err
+    assert main(["evaluate", "kvasir-seg"]) == 2
+    assert "--backbone and --data-dir are required" in capsys.readouterr().err
+    assert main(["evaluate", "kvasir-seg", "--backbone", "tiny-cnn", "--data-dir", str(tmp_path / "no")]) == 2
+    assert "Kvasir" in capsys.readouterr().err

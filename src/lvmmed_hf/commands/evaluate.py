@@ -49,11 +49,16 @@ def _run(args: argparse.Namespace) -> int:
             "not measurements."
         )
         return 0
+    from lvmmed_hf.errors import InvalidOptionError
+
     if not args.protocol:
-        raise SystemExit("lvmmed evaluate: give a PROTOCOL (or --list)")
-    get_protocol(args.protocol)  # unknown names fail before any work
+        raise InvalidOptionError("give a PROTOCOL (or --list to see them)")
+    try:
+        get_protocol(args.protocol)  # unknown names fail before any work
+    except KeyError as err:
+        raise InvalidOptionError(err.args[0]) from None
     if not args.backbone or not args.data_dir:
-        raise SystemExit("lvmmed evaluate: --backbone and --data-dir are required")
+        raise InvalidOptionError("--backbone and --data-dir are required")
     from lvmmed_hf.downstream.run_protocol import run_protocol
 
     result = run_protocol(
