@@ -25,7 +25,9 @@ def write_dicom_slice(
     signed: bool = False,
     compress: str | None = None,
 ) -> Path:
-    """A single-frame grayscale DICOM Part 10 file written with pydicom (``compress``: a transfer syntax UID)."""
+    """A single-frame grayscale DICOM Part 10 file written with pydicom.
+
+    ``compress``: a transfer syntax UID."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
