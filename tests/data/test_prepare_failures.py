@@ -104,18 +104,20 @@ def test_card_entry_written_when_a_source_completes(tmp_path, scripts_dir, toy_x
     assert len(_load(out, "toy_xray")) == 20
 
 
-def _cli_status(argv: list[str]) -> tuple[int, str]:
-    try:
-        return cli_main(argv), ""
-    except LvmMedUserError as e:  # lvmmed prints these as one line with exit status 2
-        return 2, str(e)
+def _cli_status(argv: list[str], capsys) -> tuple[int, str]:
+    """Exit status and stderr of ``lvmmed``: expected errors are one line with exit status 2."""
+    capsys.readouterr()
+    status = cli_main(argv)
+    return status, capsys.readouterr().err
 
 
-def test_cli_several_sources_exit_status_reflects_failures(tmp_path, scripts_dir, toy_xray_dir):
+def test_cli_several_sources_exit_status_reflects_failures(tmp_path, scripts_dir, toy_xray_dir, capsys):
     out = tmp_path / "out"
     args = ["prepare", "--sources", f"toy_xray={toy_xray_dir}", f"toy_ct={tmp_path / 'missing'}"]
-    status, message = _cli_status([*args, "--out", str(out), "--scripts-dir", str(scripts_dir)])
+    status, message = _cli_status([*args, "--out", str(out), "--scripts-dir", str(scripts_dir)], capsys)
     assert status == 2 and "1 of 2 sources failed" in message and "toy_ct" in message
+    [line] = [x for x in message.splitlines() if x.startswith("lvmmed prepare: error:")]  # one line
+    assert "toy_ct" in line and "Traceback" not in message
     assert len(_load(out, "toy_xray")) == 20
 
 
