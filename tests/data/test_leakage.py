@@ -134,3 +134,21 @@ def test_leakage_exit_codes_and_hostile_downstream_files(tmp_path, scripts_dir, 
     shard = next((corpus / "toy_xray").glob("train-*.parquet"))
     shard.write_bytes(b"not a parquet file")  # a damaged corpus: an unexpected error
     assert cli_main(args) == 2
+
+
+def test_every_series_of_a_multi_series_tiff_is_compared(tmp_path, scripts_dir, toy_xray_dir):
+    """A corpus image hidden as the second series of a TIFF is found (not only the first series)."""
+    corpus = _tiny_corpus(tmp_path, scripts_dir, toy_xray_dir)
+    down = tmp_path / "down"
+    down.mkdir()
+    good = np.asarray(Image.open(toy_xray_dir / "train" / "normal" / "p00_0.png"))
+    with tifffile.TiffWriter(down / "two.tif") as tw:  # two series: tifffile's own multi-series writer
+        tw.write(np.full((12, 14), 5, np.uint8))
+        tw.write(good)
+    assert len(tifffile.TiffFile(down / "two.tif").series) == 2
+    report = tmp_path / "r.json"
+    args = ["leakage", "--corpus", str(corpus), "--downstream", str(down), "--report", str(report)]
+    assert cli_main(args) == 1
+    saved = json.loads(report.read_text())
+    assert saved["downstream_images"] == 2
+    assert [o["downstream"].startswith("two.tif") for o in saved["overlaps"]] == [True]

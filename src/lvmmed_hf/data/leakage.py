@@ -177,13 +177,18 @@ def iter_folder_hashes(
         except Exception as e:  # one bad file never stops the check
             _skip(skipped, rel, e)
             continue
-        if data.kind == "image":
-            yield pixel_hash(data.array), rel
-        elif data.kind == "frames":
-            for i in range(data.array.shape[0]):
-                yield pixel_hash(data.array[i]), f"{rel}#{i}"
-        else:
-            logger.warning("leakage check: %s is a volume; prepare it as a source to compare its slices", p)
+        # Every part of a multi-part file (TIFF series, DICOM sub-series): ``path<suffix>``.
+        for suffix, part in data.split():
+            name = rel + suffix
+            if part.kind == "image":
+                yield pixel_hash(part.array), name
+            elif part.kind == "frames":
+                for i in range(part.array.shape[0]):
+                    yield pixel_hash(part.array[i]), f"{name}#{i}"
+            else:
+                logger.warning(
+                    "leakage check: %s is a volume; prepare it as a source to compare its slices", p
+                )
 
 
 @dataclass
