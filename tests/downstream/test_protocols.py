@@ -389,29 +389,18 @@ def test_missing_data_dir_names_the_expected_layout(tmp_path):
 
 
 # ------------------------------------------------------------------------------- end to end
-TINY_CNN = dict(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic")
-TINY_VIT = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    mlp_dim=64,
-    image_size=64,
-    patch_size=8,
-    window_size=4,
-    global_attn_indexes=[1],
-    output_channels=32,
-)
-
-
 @pytest.fixture(scope="module")
 def backbones(tmp_path_factory):
     import lvmmed_hf
+    from lvmmed_hf.models.presets import preset_config
 
     root = tmp_path_factory.mktemp("backbones")
     torch.manual_seed(0)
-    lvmmed_hf.LvmMedCnnModel(lvmmed_hf.LvmMedCnnConfig(**TINY_CNN)).save_pretrained(root / "cnn")
-    cfg = lvmmed_hf.LvmMedViTConfig(use_neck=True, **TINY_VIT)
-    lvmmed_hf.LvmMedViTModel(cfg).save_pretrained(root / "vit")
+    lvmmed_hf.LvmMedCnnModel(preset_config("tiny-cnn")).save_pretrained(root / "cnn")
+    # the tiny ViT with a SAM-style neck, as the released ViT has one
+    lvmmed_hf.LvmMedViTModel(preset_config("tiny-vit", use_neck=True, output_channels=32)).save_pretrained(
+        root / "vit"
+    )
     return {"cnn": root / "cnn", "vit": root / "vit"}
 
 
