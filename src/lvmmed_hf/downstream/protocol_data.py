@@ -155,6 +155,19 @@ def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
     return out
 
 
+def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
+    """``items`` split at random (seeded) into train / validation / test by the (validation, test)
+    fractions, at least one item on each held-out side; each side keeps the input order."""
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
+    idx = {
+        "test": order[:n_test],
+        "validation": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
+
+
 def _split_pairs(
     pairs: list[tuple[str, np.ndarray | str, np.ndarray | str]],
     split_file: str | None,
@@ -169,14 +182,7 @@ def _split_pairs(
         if missing:
             logger.warning("%d names of %s are not in the data folder", missing, split_file)
         return out
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_val, n_test = (max(1, int(round(f * len(pairs)))) for f in fractions)
-    idx = {
-        "test": order[:n_test],
-        "validation": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
-    }
-    return {k: [pairs[i] for i in sorted(v)] for k, v in idx.items()}
+    return _seeded_split(pairs, seed, fractions)
 
 
 def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None) -> Dataset:
@@ -386,17 +392,6 @@ def _volume_split_dataset(
     )
 
 
-def _split_volumes(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
-    order = np.random.default_rng(seed).permutation(len(items))
-    n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
-    idx = {
-        "test": order[:n_test],
-        "validation": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
-    }
-    return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
-
-
 def _volumes_dict(parts: dict[str, list], label_map, seed: int) -> DatasetDict:
     return DatasetDict(
         {k: _volume_split_dataset(v, label_map, balanced=(k == "train"), seed=seed) for k, v in parts.items()}
@@ -419,7 +414,7 @@ def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         raise FileNotFoundError(
             f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
         )
-    return _volumes_dict(_split_volumes(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
+    return _volumes_dict(_seeded_split(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
 
 
 #: MM-WHS label values (challenge documentation) -> class index 1..7.
@@ -485,7 +480,7 @@ def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUN
         return out
 
     binary = lambda lab: (lab > 0).astype(np.uint8)  # noqa: E731
-    parts = _split_volumes(cases(train_site), seed, fractions=(0.1, 0.2))
+    parts = _seeded_split(cases(train_site), seed, fractions=(0.1, 0.2))
     out = _volumes_dict(parts, binary, seed)
     for site in sites:
         out[f"test_{site}"] = _volume_split_dataset(cases(site), binary, balanced=False, seed=seed)
@@ -552,22 +547,11 @@ def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         rows.append((image_id, str(path), {"bbox": bbox, "category": ann["category"]}))
     if not rows:
         raise FileNotFoundError(f"{img_dir}: no image of {csv_path} found")
-    order = np.random.default_rng(seed).permutation(len(rows))
-    n_test = max(1, int(round(0.2 * len(rows))))
-    n_val = max(1, int(round(0.1 * len(rows))))
-    idx = {
-        "test": order[:n_test],
-        "validation": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
-    }
     feats = _objects_features(list(VINDR_CLASSES))
     return DatasetDict(
         {
-            k: Dataset.from_dict(
-                {"image": [rows[i][1] for i in sorted(v)], "objects": [rows[i][2] for i in sorted(v)]},
-                features=feats,
-            )
-            for k, v in idx.items()
+            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
+            for k, v in _seeded_split(rows, seed, (0.1, 0.2)).items()
         }
     )
 
