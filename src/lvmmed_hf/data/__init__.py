@@ -9,26 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {
-    "LvmMedSourceBuilder": "builder",
-    "LvmMedSourceConfig": "builder",
-    "Record": "builder",
-    "SourceReport": "builder",
-    "SourceDataMissingError": "builder",
-    "FileListError": "builder",
-    "read_image_data": "readers",
-    "ImageData": "readers",
-    "UnreadableImageError": "readers",
-    "prepare_source": "prepare",
-    "prepare": "prepare",
-    "prepare_embedded": "embedded",
-    "load_embedded": "embedded",
-    "load_mixture": "mixture",
-    "mixture_weights": "mixture",
-    "check_leakage": "leakage",
-    "available_sources": "registry",
-    "get_source": "registry",
+_MODULE_EXPORTS = {
+    "builder": (
+        "LvmMedSourceBuilder LvmMedSourceConfig Record SourceReport SourceDataMissingError FileListError"
+    ),
+    "readers": "read_image_data ImageData UnreadableImageError",
+    "prepare": "prepare_source prepare",
+    "embedded": "prepare_embedded load_embedded",
+    "mixture": "load_mixture mixture_weights",
+    "leakage": "check_leakage",
+    "registry": "available_sources get_source",
 }
+_EXPORTS = {name: module for module, names in _MODULE_EXPORTS.items() for name in names.split()}
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,22 +1,8 @@
 """The embedded default corpus: real medical images that installed packages ship, no download.
 
-Three sources, built through the same builder machinery as the 55 LVM-Med sources, all labelled
-with the imaging modality (one shared ``ClassLabel``, so they concatenate for a linear probe):
-
-- ``embedded_pydicom``: the DICOM test files of pydicom and pydicom-data
-  (``pydicom.data.get_testdata_files()``): CT and MR slices and series folders (``dicomdirtests``
-  MR1/MR2/MR700, CT2/CT5N), enhanced multi-frame MR, CR X-rays (MONOCHROME1), ultrasound incl.
-  palette colour, YBR and multi-frame cine (``examples_ybr_color.dcm``, ``color3d_jpeg_baseline.dcm``),
-  nuclear medicine, in uncompressed and JPEG / JPEG-LS / JPEG 2000 / RLE encodings. Secondary
-  captures of synthetic test patterns (Modality OT) are left out; RT dose/plan, SR, SEG and ECG
-  objects, files without pixel data, and broken test files are reported as skipped. ``patient_id``
-  is the StudyInstanceUID, so the codec variants of one image share a group.
-- ``embedded_nilearn``: the MNI152 ICBM 2009a T1 template and its grey/white-matter probability
-  maps (``nilearn/datasets/data/mni_icbm152_*.nii.gz``), read from the package folder (nilearn's
-  fetchers would download; they are not called).
-- ``embedded_skimage``: scikit-image's bundled medical images (``skimage/data``, never the pooch
-  fetched ones): ``retina.jpg`` (fundus), ``microaneurysms.png`` (fundus crop), ``ihc.png``
-  (immunohistochemistry, histopathology), ``cell.png`` (microscopy).
+Three sources (pydicom's test files, nilearn's MNI152 templates, scikit-image's medical images; see
+docs/data.md) built like the LVM-Med sources and labelled with the imaging modality: one shared
+``ClassLabel``, so they concatenate for a linear probe.
 """
 
 from __future__ import annotations
@@ -38,33 +24,19 @@ from .readers import (
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_MODALITIES = [
-    "CT",
-    "MRI",
-    "X-ray",
-    "mammography",
-    "ultrasound",
-    "nuclear medicine",
-    "fundus",
-    "histopathology",
-    "microscopy",
-]
-_EMBEDDED_ACCESS = "installed with `pip install lvmmed-hf[embedded]`; nothing is downloaded"
+_DICOM_LABELS = ["CT", "MRI", "X-ray", "mammography", "ultrasound", "nuclear medicine"]
+EMBEDDED_MODALITIES = [*_DICOM_LABELS, "fundus", "histopathology", "microscopy"]  # the label names
 
 
 class _EmbeddedBuilder(LvmMedSourceBuilder):
     label_names = EMBEDDED_MODALITIES
-    access = _EMBEDDED_ACCESS
+    access = "installed with `pip install lvmmed-hf[embedded]`; nothing is downloaded"
     split_rule = "official_train"
     records_per_shard = 24
 
     @classmethod
     def default_data_dir(cls) -> Path:
         raise NotImplementedError
-
-
-# --------------------------------------------------------------------------------------------
-# pydicom / pydicom-data
 
 
 def _pydicom_files() -> list[Path]:
@@ -101,64 +73,50 @@ class EmbeddedPydicom(_EmbeddedBuilder):
     def _records(self, data_dir: Path) -> Iterator[Record]:
         headers: list[tuple[Path, Any]] = []
         for f in _pydicom_files():
-            try:
-                f.resolve().relative_to(data_dir.resolve())
-            except ValueError:
+            if not f.resolve().is_relative_to(data_dir.resolve()):
                 continue
             try:
                 ds = _dcmread(f, stop_before_pixels=True)
             except UnreadableImageError:
                 continue  # JSON, dumps, READMEs among the test files
-            mod = str(getattr(ds, "Modality", "") or "").upper()
-            if mod in ("", "OT"):
+            if _modality_code(ds) in ("", "OT"):
                 continue  # DICOMDIRs and synthetic secondary-capture patterns
             headers.append((f, ds))
         # Series folders: several files of one SeriesInstanceUID with positions in one directory.
         by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
         for f, ds in headers:
-            key = (f.parent, str(getattr(ds, "SeriesInstanceUID", "")))
-            by_series.setdefault(key, []).append((f, ds))
+            by_series.setdefault((f.parent, str(getattr(ds, "SeriesInstanceUID", ""))), []).append((f, ds))
         for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
-            mod = str(getattr(items[0][1], "Modality", "")).upper()
-            label = DICOM_MODALITY_NAMES.get(mod)
             study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
-            # codec variants of one image share the series UID and the position: not a series
-            positions = [tuple(getattr(ds, "ImagePositionPatient", ()) or ()) for _, ds in items]
-            series_like = (
-                uid
-                and len(items) > 1
-                and mod not in NON_IMAGE_MODALITIES
-                and all(
-                    p and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
-                    for p, (_, ds) in zip(positions, items)
-                )
-                and len(set(positions)) == len(positions)
-            )
-            if series_like:
+            if uid and len(items) > 1 and _is_series([ds for _, ds in items]):
+                label = DICOM_MODALITY_NAMES.get(_modality_code(items[0][1]))
+                paths, volume_id = [f for f, _ in items], f"{folder.name}:{uid[-12:]}"
                 yield Record(
-                    paths=[f for f, _ in items],
-                    patient_id=study,
-                    volume_id=f"{folder.name}:{uid[-12:]}",
-                    reader="dicom_series",
-                    modality=label,
-                    label=label if label in EMBEDDED_MODALITIES else None,
+                    paths, study, volume_id, reader="dicom_series", modality=label, label=_label(label)
                 )
                 continue
             for f, ds in items:
-                m = str(getattr(ds, "Modality", "")).upper()
-                lab = DICOM_MODALITY_NAMES.get(m)
-                yield Record(
-                    paths=f,
-                    patient_id=study,
-                    volume_id=f.name,
-                    reader="dicom",
-                    modality=lab or m,
-                    label=lab if lab in EMBEDDED_MODALITIES else None,
-                )
+                code = _modality_code(ds)
+                label = DICOM_MODALITY_NAMES.get(code)
+                yield Record(f, study, f.name, reader="dicom", modality=label or code, label=_label(label))
 
 
-# --------------------------------------------------------------------------------------------
-# nilearn
+def _modality_code(ds: Any) -> str:
+    return str(getattr(ds, "Modality", "") or "").upper()
+
+
+def _label(modality: str | None) -> str | None:
+    return modality if modality in EMBEDDED_MODALITIES else None
+
+
+def _is_series(headers: list[Any]) -> bool:
+    """Whether DICOM headers are the slices of one volume: single-frame images at distinct positions
+    (the codec variants of one image share the series UID and the position)."""
+    if _modality_code(headers[0]) in NON_IMAGE_MODALITIES:
+        return False
+    positions = [tuple(getattr(ds, "ImagePositionPatient", ()) or ()) for ds in headers]
+    single = all(int(getattr(ds, "NumberOfFrames", 1) or 1) == 1 for ds in headers)
+    return single and all(positions) and len(set(positions)) == len(positions)
 
 
 class EmbeddedNilearn(_EmbeddedBuilder):
@@ -189,17 +147,9 @@ class EmbeddedNilearn(_EmbeddedBuilder):
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
         for p in sorted(data_dir.glob("mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz")):
-            yield Record(
-                paths=p,
-                patient_id="mni152_2009a",
-                volume_id=p.name.split("_")[2],
-                reader="nifti",
-                label="MRI",
-            )
+            volume = p.name.split("_")[2]  # t1, gm or wm
+            yield Record(paths=p, patient_id="mni152_2009a", volume_id=volume, reader="nifti", label="MRI")
 
-
-# --------------------------------------------------------------------------------------------
-# scikit-image
 
 _SKIMAGE_MEDICAL = {
     "retina.jpg": "fundus",

@@ -1,24 +1,9 @@
-"""The corpus mixture: several prepared sources interleaved with sampling weights, split by node.
+"""The corpus mixture: prepared sources interleaved with sampling weights, split by node.
 
-LVM-Med balanced modalities by oversampling the minority datasets (paper, Sec. 4). Here that is a
-sampling distribution over sources for ``datasets.interleave_datasets``:
-
-- ``"uniform"``: every source equally often;
-- ``"size"``: proportional to the number of examples (plain concatenation, shuffled);
-- ``"modality_balanced"``: every modality equally often, shared among its sources in proportion to
-  their sizes (the paper's balancing);
-- a dict ``{source: weight}`` (normalised).
-
-With ``stopping_strategy="all_exhausted"`` (default) small sources are repeated until every source
-has been seen once, which is the oversampling; ``"infinite"`` repeats every source forever (streaming
-pretraining by steps).
-
-Note: ``datasets`` sleeps ``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN`` (5 s) each time a
-streamed Parquet iterator is closed early (a guard against an Arrow crash at shutdown), so
-re-starting short streams many times is slow; long-running training iterators are unaffected.
-The stream is deterministic for a seed. For distributed training each source is split by node
-(``split_dataset_by_node``) before mixing, so ranks see disjoint examples with the same
-proportions.
+LVM-Med balanced modalities by oversampling the minority datasets (paper, Sec. 4): here a sampling
+distribution over sources for ``datasets.interleave_datasets``, deterministic for a seed (see
+docs/data.md). Note: ``datasets`` sleeps 5 s (``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN``)
+each time a streamed Parquet iterator is closed early, so restarting short streams is slow.
 """
 
 from __future__ import annotations
@@ -34,23 +19,14 @@ import datasets
 from datasets.distributed import split_dataset_by_node
 
 from ..errors import LvmMedUserError
+from .builder import LvmMedSourceBuilder
 from .prepare import REPORT_NAME, completed_sources
 
 logger = logging.getLogger(__name__)
 
-# Columns shared by every source (``label`` differs between sources and is dropped from mixtures).
-COMMON_COLUMNS = (
-    "image",
-    "source",
-    "modality",
-    "organ",
-    "patient_id",
-    "volume_id",
-    "slice_index",
-    "original_path",
-    "height",  # image size stored at prepare time: filter by size without decoding
-    "width",
-)
+# Columns shared by every source: all but ``label``, which differs between sources. ``height`` and
+# ``width`` (stored at prepare time) filter by size without decoding.
+COMMON_COLUMNS = tuple(name for name in LvmMedSourceBuilder.features() if name != "label")
 SIZE_COLUMNS = ("height", "width")
 WEIGHT_SCHEMES = ("uniform", "size", "modality_balanced")
 
@@ -59,19 +35,19 @@ class CorpusFormatError(LvmMedUserError, ValueError):
     """A prepared source lacks columns the caller needs (prepared by an earlier version)."""
 
 
+def _read_report(corpus: Path, name: str) -> dict[str, Any]:
+    return json.loads((corpus / name / REPORT_NAME).read_text())
+
+
 def check_columns(corpus_dir: str | os.PathLike, names: Iterable[str], columns: Iterable[str]) -> None:
-    """Raise :class:`CorpusFormatError` if a prepared source of ``corpus_dir`` lacks one of
-    ``columns`` (read from its preparation report, nothing is decoded)."""
+    """Raise :class:`CorpusFormatError` if a prepared source lacks one of ``columns`` (from its report)."""
     corpus = Path(corpus_dir)
     for n in names:
-        info = json.loads((corpus / n / REPORT_NAME).read_text())
-        missing = [c for c in columns if c not in info.get("features", {})]
+        features = _read_report(corpus, n).get("features", {})
+        missing = [c for c in columns if c not in features]
         if missing:
-            sizes = (
-                " (image sizes are stored since lvmmed-hf's format 2)"
-                if set(missing) & set(SIZE_COLUMNS)
-                else ""
-            )
+            old = set(missing) & set(SIZE_COLUMNS)
+            sizes = " (image sizes are stored since lvmmed-hf's format 2)" if old else ""
             raise CorpusFormatError(
                 f"source {n!r} in {corpus} has no column(s) {missing}{sizes}; prepare it again with "
                 f"`lvmmed prepare --overwrite` (same options), or ask for other columns"
@@ -93,13 +69,13 @@ def source_stats(
         )
     out = {}
     for n in names:
-        info = json.loads((corpus / n / REPORT_NAME).read_text())
-        num = int(info["report"]["examples_written"])
+        info = _read_report(corpus, n)
+        num, facts = int(info["report"]["examples_written"]), info["facts"]
         out[n] = {
             "num_examples": num,
-            "modality": info["facts"]["modality"],
-            "organ": info["facts"]["organ"],
-            "modalities": info["report"].get("examples_by_modality") or {info["facts"]["modality"]: num},
+            "modality": facts["modality"],
+            "organ": facts["organ"],
+            "modalities": info["report"].get("examples_by_modality") or {facts["modality"]: num},
         }
     return out
 
@@ -114,9 +90,9 @@ def mixture_weights(
 ) -> dict[str, float]:
     """Sampling probability per mixture component (sums to 1); ``stats`` as from :func:`source_stats`.
 
-    Components are whole sources, except for ``"modality_balanced"``, where a source holding several
-    modalities is split into ``"source[modality]"`` components so that every modality (counted per
-    example) gets the same share, divided among its components in proportion to their sizes.
+    ``weights``: ``"uniform"``, ``"size"`` (number of examples), a dict ``{source: weight}``, or
+    ``"modality_balanced"``: every modality (counted per example) equally often, shared among its
+    sources by size; a source with several modalities becomes ``"source[modality]"`` components.
     """
     names = list(stats)
     if not names:
@@ -139,8 +115,7 @@ def mixture_weights(
         raw = {}
         for members in parts.values():
             total = sum(c for _, c in members)
-            for key, c in members:
-                raw[key] = (c / total) / len(parts)
+            raw.update({key: (c / total) / len(parts) for key, c in members})
     else:
         raise ValueError(
             f"weights must be one of {WEIGHT_SCHEMES} or a dict of source weights, got {weights!r}"
@@ -165,8 +140,7 @@ def load_sources(
     out = {}
     for n in names:
         ds = datasets.load_dataset(str(corpus_dir), n, split="train", streaming=streaming)
-        ds = ds.select_columns(columns)
-        out[n] = ds
+        out[n] = ds.select_columns(columns)
     return out
 
 
@@ -183,25 +157,22 @@ def load_mixture(
     shuffle_buffer: int | None = None,
     columns: Iterable[str] = COMMON_COLUMNS,
 ) -> datasets.Dataset | datasets.IterableDataset:
-    """Interleave prepared sources with sampling weights; deterministic for ``seed``.
+    """Interleave prepared sources with the weights of :func:`mixture_weights`, seeded by ``seed``.
 
-    ``rank``/``world_size``: this process's part of the data. Every source is split by node before
-    mixing, so ranks get disjoint examples even where small sources are oversampled, with the same
-    proportions; streaming ranks read only their own shards where the shard count allows.
-    ``shuffle_buffer`` shuffles each stream (streaming) or the whole source (map-style) with ``seed``
-    before mixing. ``stopping_strategy``: those of ``interleave_datasets``, or ``"infinite"``
-    (streaming only): every component repeats forever, for training by steps (``max_steps``); the
-    proportions then hold over any stream length.
+    ``rank``/``world_size``: every source is split by node before mixing, so ranks get disjoint
+    examples in the same proportions, even where small sources are oversampled. ``shuffle_buffer``
+    shuffles each stream (or the whole source, map-style) before mixing. ``stopping_strategy``: one
+    of ``interleave_datasets``' (``"all_exhausted"`` oversamples small sources), or ``"infinite"``
+    (streaming only): every component repeats forever, for training by steps.
     """
     stats = source_stats(corpus_dir, sources)
     probs = {k: p for k, p in mixture_weights(stats, weights).items() if p > 0}
-    keys = list(probs)
-    split_keys = {
-        k: (k.split("[", 1)[0], k[len(k.split("[", 1)[0]) + 1 : -1]) if k not in stats else (k, None)
-        for k in keys
+    # component key -> (source, modality or None), see component_key
+    components = {
+        k: (k, None) if k in stats else (k.split("[", 1)[0], k.split("[", 1)[1][:-1]) for k in probs
     }
     parts = load_sources(
-        corpus_dir, sorted({src for src, _ in split_keys.values()}), streaming=streaming, columns=columns
+        corpus_dir, sorted({src for src, _ in components.values()}), streaming=streaming, columns=columns
     )
     distributed = world_size is not None and world_size > 1
     if distributed and (rank is None or not 0 <= rank < world_size):
@@ -210,8 +181,7 @@ def load_mixture(
     if infinite and not streaming:
         raise ValueError("stopping_strategy='infinite' needs streaming=True")
     dsets = []
-    for k in keys:
-        src, modality = split_keys[k]
+    for src, modality in components.values():
         ds = parts[src]
         if modality is not None:
             ds = ds.filter(lambda m, _want=modality: m == _want, input_columns="modality")
@@ -219,19 +189,15 @@ def load_mixture(
             ds = ds.shuffle(seed=seed, buffer_size=shuffle_buffer) if streaming else ds.shuffle(seed=seed)
         if distributed:
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
-        if infinite:
-            ds = ds.repeat(None)
-        dsets.append(ds)
+        dsets.append(ds.repeat(None) if infinite else ds)
     logger.info(
-        "mixture of %d components, probabilities %s", len(keys), {k: round(probs[k], 4) for k in keys}
+        "mixture of %d components, probabilities %s", len(probs), {k: round(p, 4) for k, p in probs.items()}
     )
     if len(dsets) == 1:
-        mixed = dsets[0]
-    else:
-        mixed = datasets.interleave_datasets(
-            dsets,
-            probabilities=[probs[k] for k in keys],
-            seed=seed,
-            stopping_strategy="first_exhausted" if infinite else stopping_strategy,
-        )
-    return mixed
+        return dsets[0]
+    return datasets.interleave_datasets(
+        dsets,
+        probabilities=list(probs.values()),
+        seed=seed,
+        stopping_strategy="first_exhausted" if infinite else stopping_strategy,
+    )

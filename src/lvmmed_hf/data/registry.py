@@ -1,22 +1,9 @@
-"""Finding source builders: the embedded ones, ``dataset_scripts/*.py``, and plug-ins.
+"""Finding source builders by name (search order in docs/data.md, "How builders are found").
 
-Source builders live outside the library (``dataset_scripts/<source>.py`` at the repository root) so
-that each reads as a standalone file of facts. They are found, in this order:
-
-1. directories in the ``LVMMED_DATASET_SCRIPTS`` environment variable (``os.pathsep``-separated)
-   and any ``extra_dirs`` passed by the caller (``lvmmed prepare --scripts-dir``);
-2. the repository's ``dataset_scripts/`` next to ``src/`` (editable installs and source checkouts);
-3. ``<prefix>/share/lvmmed_hf/dataset_scripts/``, where a wheel installs them (setup.cfg
-   ``[options.data_files]``; prefix = ``sys.prefix``, the user base or the scheme's data path), so a
-   regular ``pip install lvmmed-hf`` finds them too;
-4. the ``lvmmed_hf.sources`` entry-point group (``name = module:Class``): third-party packages,
-   and this package's own embedded corpus (:mod:`lvmmed_hf.data.embedded`, declared in setup.cfg),
-   so the registry imports no particular source.
-
-A script module is imported by file path under ``lvmmed_hf_dataset_scripts.<stem>``; every
-:class:`~.builder.LvmMedSourceBuilder` subclass it defines with a ``source_name`` is registered. The
-first directory that defines a name wins (so a user's directory can override a shipped builder). A
-module that fails to import is logged and skipped, so one broken script does not hide the others.
+Script folders first (``extra_dirs`` / ``--scripts-dir``, ``$LVMMED_DATASET_SCRIPTS``, the repository's
+``dataset_scripts/``, a wheel's ``<prefix>/share/lvmmed_hf/dataset_scripts/``), then the
+``lvmmed_hf.sources`` entry points (plug-ins and the embedded corpus). The first definition of a
+name wins; a script that fails to import is logged and skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +15,7 @@ import os
 import site
 import sys
 import sysconfig
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -40,11 +28,11 @@ logger = logging.getLogger(__name__)
 ENV_VAR = "LVMMED_DATASET_SCRIPTS"
 ENTRY_POINT_GROUP = "lvmmed_hf.sources"
 _MODULE_PREFIX = "lvmmed_hf_dataset_scripts"
+Dirs = Sequence[str | os.PathLike]
 
 
 class UnknownSourceError(LvmMedUserError, KeyError):
-    """No builder is registered under the requested source name (a user's error: the CLI shows it
-    as one line; still a ``KeyError`` for callers that catch that)."""
+    """No builder is registered under the requested source name (a ``KeyError`` shown as one line)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
@@ -60,35 +48,24 @@ class BuilderRef:
     qualname: str
 
     def load(self) -> type[LvmMedSourceBuilder]:
-        module = (
-            _import_script(Path(self.module_file))
-            if self.module_file
-            else importlib.import_module(self.module_name)
-        )
-        obj = module
+        if self.module_file:
+            obj = _import_script(Path(self.module_file))
+        else:
+            obj = importlib.import_module(self.module_name)
         for part in self.qualname.split("."):
             obj = getattr(obj, part)
         return obj
 
 
-def script_dirs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> list[Path]:
+def script_dirs(extra_dirs: Dirs = ()) -> list[Path]:
     """The directories searched for ``*.py`` source builders, in priority order (existing only)."""
-    dirs: list[Path] = [Path(d) for d in extra_dirs]
-    env = os.environ.get(ENV_VAR, "")
-    dirs += [Path(d) for d in env.split(os.pathsep) if d]
-    package_root = Path(__file__).resolve().parents[3]  # src/lvmmed_hf/data -> repository root
-    dirs.append(package_root / "dataset_scripts")
+    dirs = [*extra_dirs, *(d for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d)]
+    dirs.append(Path(__file__).resolve().parents[3] / "dataset_scripts")  # the repository root's
     # where a wheel's data_files land: the environment, a --user install, or a --prefix install
-    for base in (sys.prefix, site.getuserbase(), sysconfig.get_path("data")):
-        if base:
-            dirs.append(Path(base) / "share" / "lvmmed_hf" / "dataset_scripts")
-    seen, out = set(), []
-    for d in dirs:
-        d = d.expanduser().resolve()
-        if d.is_dir() and d not in seen:
-            seen.add(d)
-            out.append(d)
-    return out
+    bases = (sys.prefix, site.getuserbase(), sysconfig.get_path("data"))
+    dirs += [Path(base, "share", "lvmmed_hf", "dataset_scripts") for base in bases if base]
+    resolved = (Path(d).expanduser().resolve() for d in dirs)
+    return list(dict.fromkeys(d for d in resolved if d.is_dir()))
 
 
 def _import_script(path: Path):
@@ -109,20 +86,11 @@ def _import_script(path: Path):
     return module
 
 
-def _builders_in(module) -> list[type[LvmMedSourceBuilder]]:
-    out = []
-    for obj in vars(module).values():
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, LvmMedSourceBuilder)
-            and obj.__module__ == module.__name__
-            and obj.__dict__.get("source_name")
-        ):
-            out.append(obj)
-    return out
+def _is_builder(obj: object) -> bool:
+    return isinstance(obj, type) and issubclass(obj, LvmMedSourceBuilder) and bool(obj.source_name)
 
 
-def discover_refs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> dict[str, BuilderRef]:
+def discover_refs(extra_dirs: Dirs = ()) -> dict[str, BuilderRef]:
     """Every discoverable builder, by source name (see the module docstring for the search order)."""
     refs: dict[str, BuilderRef] = {}
 
@@ -134,45 +102,38 @@ def discover_refs(extra_dirs: list[str | os.PathLike] | tuple = ()) -> dict[str,
         refs[name] = BuilderRef(name, module_file, cls.__module__, cls.__qualname__)
 
     for d in script_dirs(extra_dirs):
-        for path in sorted(d.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
+        for path in sorted(d.glob("[!_]*.py")):  # not _helpers.py
             try:
                 module = _import_script(path)
             except Exception as e:  # a broken script must not hide the others
                 logger.warning("skipping dataset script %s: %s: %s", path, type(e).__name__, e)
                 continue
-            for cls in _builders_in(module):
-                add(cls, str(path))
-    try:
-        eps = entry_points(group=ENTRY_POINT_GROUP)
-    except Exception:  # pragma: no cover - broken metadata of some other distribution
-        eps = []
-    for ep in eps:
+            for obj in vars(module).values():
+                if _is_builder(obj) and obj.__module__ == module.__name__ and "source_name" in obj.__dict__:
+                    add(obj, str(path))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = ep.load()
         except Exception as e:
             logger.warning("skipping source plug-in %s: %s", ep.name, e)
             continue
-        if isinstance(cls, type) and issubclass(cls, LvmMedSourceBuilder) and cls.source_name:
+        if _is_builder(cls):
             add(cls, None)
     return refs
 
 
-def available_sources(
-    extra_dirs: list[str | os.PathLike] | tuple = (),
-) -> dict[str, type[LvmMedSourceBuilder]]:
+def available_sources(extra_dirs: Dirs = ()) -> dict[str, type[LvmMedSourceBuilder]]:
     """Source name -> builder class, sorted by name."""
     refs = discover_refs(extra_dirs)
     return {name: refs[name].load() for name in sorted(refs)}
 
 
-def get_source(name: str, extra_dirs: list[str | os.PathLike] | tuple = ()) -> type[LvmMedSourceBuilder]:
+def get_source(name: str, extra_dirs: Dirs = ()) -> type[LvmMedSourceBuilder]:
     """The builder class registered as ``name``; :class:`UnknownSourceError` lists the known names."""
     return get_ref(name, extra_dirs).load()
 
 
-def get_ref(name: str, extra_dirs: list[str | os.PathLike] | tuple = ()) -> BuilderRef:
+def get_ref(name: str, extra_dirs: Dirs = ()) -> BuilderRef:
     refs = discover_refs(extra_dirs)
     if name not in refs:
         known = ", ".join(sorted(refs)) or "(none)"
