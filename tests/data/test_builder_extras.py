@@ -107,3 +107,25 @@ def test_masks_added_before_a_resume_are_not_lost(tmp_path):
     for ex in ds:  # every example, also those of shards finished before the interruption, has its mask
         assert ex["mask"] is not None, ex["original_path"]
         np.testing.assert_array_equal(np.asarray(ex["mask"]), masks[Path(ex["original_path"]).stem])
+
+
+def test_builder_modules_keep_the_standard_library_paths(tmp_path):
+    """datasets swaps Path/open/os.path for URL-aware wrappers (a URL parse per call) in the modules
+    of a builder's classes unless they are marked; every builder module is: raw folders are local."""
+    import os
+    import pathlib
+    import sys
+
+    from lvmmed_hf.data.builder import LvmMedSourceBuilder
+    from lvmmed_hf.data.registry import get_source
+
+    for name in ("shenzhen_cxr", "tcga_kirc"):  # a plain script, and one on the TCIA layout base
+        cls = get_source(name)
+        (tmp_path / name).mkdir()
+        cls(cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path / name))
+        for klass in cls.__mro__:
+            if issubclass(klass, LvmMedSourceBuilder):
+                module = sys.modules[klass.__module__]
+                assert module._patched_for_streaming is True, klass.__module__
+                assert getattr(module, "Path", pathlib.Path) is pathlib.Path
+                assert getattr(module, "os", os) is os

@@ -7,11 +7,12 @@ docs/data.md) built like the LVM-Med sources and labelled with the imaging modal
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .builder import LvmMedSourceBuilder, Record, SourceReport
 from .readers import (
@@ -31,12 +32,16 @@ EMBEDDED_MODALITIES = [*_DICOM_LABELS, "fundus", "histopathology", "microscopy"]
 class _EmbeddedBuilder(LvmMedSourceBuilder):
     label_names = EMBEDDED_MODALITIES
     access = "installed with `pip install lvmmed-hf[embedded]`; nothing is downloaded"
-    split_rule = "official_train"
+    modality = "mixed"  # per record
+    organ = "various"
     records_per_shard = 24
+    package_data: ClassVar[tuple[str, str]] = ("", "")  # (package, its folder of the images)
 
     @classmethod
     def default_data_dir(cls) -> Path:
-        raise NotImplementedError
+        """The installed folder of the images; ImportError if the package is missing."""
+        package, folder = cls.package_data
+        return Path(importlib.import_module(package).__file__).parent / folder
 
 
 def _pydicom_files() -> list[Path]:
@@ -56,49 +61,44 @@ class EmbeddedPydicom(_EmbeddedBuilder):
     )
     homepage = "https://github.com/pydicom/pydicom-data"
     license = "MIT (pydicom, pydicom-data); images from public DICOM test sets"
-    modality = "mixed"
-    organ = "various"
     dimensionality = "3d"
     layout = "pydicom/data/test_files/**, data_store/data/** (site-packages)"
 
     @classmethod
     def default_data_dir(cls) -> Path:
-        files = _pydicom_files()
-        return Path(os.path.commonpath([str(f.parent) for f in files]))
+        return Path(os.path.commonpath([str(f.parent) for f in _pydicom_files()]))
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
         with _quiet_pydicom():  # the test files trigger many harmless validation warnings
-            yield from self._records(data_dir)
+            yield from _pydicom_records(data_dir)
 
-    def _records(self, data_dir: Path) -> Iterator[Record]:
-        headers: list[tuple[Path, Any]] = []
-        for f in _pydicom_files():
-            if not f.resolve().is_relative_to(data_dir.resolve()):
-                continue
-            try:
-                ds = _dcmread(f, stop_before_pixels=True)
-            except UnreadableImageError:
-                continue  # JSON, dumps, READMEs among the test files
-            if _modality_code(ds) in ("", "OT"):
-                continue  # DICOMDIRs and synthetic secondary-capture patterns
+
+def _pydicom_records(data_dir: Path) -> Iterator[Record]:
+    headers: list[tuple[Path, Any]] = []
+    for f in _pydicom_files():
+        if not f.resolve().is_relative_to(data_dir.resolve()):
+            continue
+        try:
+            ds = _dcmread(f, stop_before_pixels=True)
+        except UnreadableImageError:
+            continue  # JSON, dumps, READMEs among the test files
+        if _modality_code(ds) not in ("", "OT"):  # not DICOMDIRs, synthetic secondary-capture patterns
             headers.append((f, ds))
-        # Series folders: several files of one SeriesInstanceUID with positions in one directory.
-        by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
-        for f, ds in headers:
-            by_series.setdefault((f.parent, str(getattr(ds, "SeriesInstanceUID", ""))), []).append((f, ds))
-        for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
-            study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
-            if uid and len(items) > 1 and _is_series([ds for _, ds in items]):
-                label = DICOM_MODALITY_NAMES.get(_modality_code(items[0][1]))
-                paths, volume_id = [f for f, _ in items], f"{folder.name}:{uid[-12:]}"
-                yield Record(
-                    paths, study, volume_id, reader="dicom_series", modality=label, label=_label(label)
-                )
-                continue
-            for f, ds in items:
-                code = _modality_code(ds)
-                label = DICOM_MODALITY_NAMES.get(code)
-                yield Record(f, study, f.name, reader="dicom", modality=label or code, label=_label(label))
+    # Series folders: several files of one SeriesInstanceUID with positions in one directory.
+    by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
+    for f, ds in headers:
+        by_series.setdefault((f.parent, str(getattr(ds, "SeriesInstanceUID", ""))), []).append((f, ds))
+    for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
+        study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
+        if uid and len(items) > 1 and _is_series([ds for _, ds in items]):
+            label = DICOM_MODALITY_NAMES.get(_modality_code(items[0][1]))
+            paths, volume_id = [f for f, _ in items], f"{folder.name}:{uid[-12:]}"
+            yield Record(paths, study, volume_id, reader="dicom_series", modality=label, label=_label(label))
+            continue
+        for f, ds in items:
+            code = _modality_code(ds)
+            label = DICOM_MODALITY_NAMES.get(code)
+            yield Record(f, study, f.name, reader="dicom", modality=label or code, label=_label(label))
 
 
 def _modality_code(ds: Any) -> str:
@@ -138,12 +138,7 @@ class EmbeddedNilearn(_EmbeddedBuilder):
     dimensionality = "3d"
     layout = "nilearn/datasets/data/mni_icbm152_{t1,gm,wm}_tal_nlin_sym_09a_converted.nii.gz"
     records_per_shard = 1
-
-    @classmethod
-    def default_data_dir(cls) -> Path:
-        import nilearn
-
-        return Path(nilearn.__file__).parent / "datasets" / "data"
+    package_data = ("nilearn", "datasets/data")
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
         for p in sorted(data_dir.glob("mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz")):
@@ -170,16 +165,8 @@ class EmbeddedSkimage(_EmbeddedBuilder):
     )
     homepage = "https://scikit-image.org/docs/stable/api/skimage.data.html"
     license = "see skimage/data/README.txt (CC0 / CC BY / public domain per image)"
-    modality = "mixed"
-    organ = "various"
-    dimensionality = "2d"
     layout = "skimage/data/{retina.jpg,microaneurysms.png,ihc.png,cell.png}"
-
-    @classmethod
-    def default_data_dir(cls) -> Path:
-        import skimage
-
-        return Path(skimage.__file__).parent / "data"
+    package_data = ("skimage", "data")
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
         for name, modality in sorted(_SKIMAGE_MEDICAL.items()):

@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 # Columns shared by every source: all but ``label``, which differs between sources. ``height`` and
 # ``width`` (stored at prepare time) filter by size without decoding.
 COMMON_COLUMNS = tuple(name for name in LvmMedSourceBuilder.features() if name != "label")
-SIZE_COLUMNS = ("height", "width")
 WEIGHT_SCHEMES = ("uniform", "size", "modality_balanced")
 
 
@@ -37,21 +36,6 @@ class CorpusFormatError(LvmMedUserError, ValueError):
 
 def _read_report(corpus: Path, name: str) -> dict[str, Any]:
     return json.loads((corpus / name / REPORT_NAME).read_text())
-
-
-def check_columns(corpus_dir: str | os.PathLike, names: Iterable[str], columns: Iterable[str]) -> None:
-    """Raise :class:`CorpusFormatError` if a prepared source lacks one of ``columns`` (from its report)."""
-    corpus = Path(corpus_dir)
-    for n in names:
-        features = _read_report(corpus, n).get("features", {})
-        missing = [c for c in columns if c not in features]
-        if missing:
-            old = set(missing) & set(SIZE_COLUMNS)
-            sizes = " (image sizes are stored since lvmmed-hf's format 2)" if old else ""
-            raise CorpusFormatError(
-                f"source {n!r} in {corpus} has no column(s) {missing}{sizes}; prepare it again with "
-                f"`lvmmed prepare --overwrite` (same options), or ask for other columns"
-            )
 
 
 def source_stats(
@@ -80,11 +64,6 @@ def source_stats(
     return out
 
 
-def component_key(source: str, modality: str | None) -> str:
-    """Key of a mixture component: a whole source, or the examples of one modality of a mixed source."""
-    return source if modality is None else f"{source}[{modality}]"
-
-
 def mixture_weights(
     stats: Mapping[str, Mapping[str, Any]], weights: str | Mapping[str, float] = "modality_balanced"
 ) -> dict[str, float]:
@@ -102,16 +81,15 @@ def mixture_weights(
         if unknown:
             raise ValueError(f"weights name unknown sources {sorted(unknown)}; sources: {names}")
         raw = {n: float(weights.get(n, 0.0)) for n in names}
-    elif weights == "uniform":
-        raw = {n: 1.0 for n in names}
-    elif weights == "size":
-        raw = {n: float(stats[n]["num_examples"]) for n in names}
+    elif weights in ("uniform", "size"):
+        raw = {n: 1.0 if weights == "uniform" else float(stats[n]["num_examples"]) for n in names}
     elif weights == "modality_balanced":
         parts: dict[str, list[tuple[str, int]]] = {}
         for n in names:
             mods = {m: c for m, c in stats[n]["modalities"].items() if c > 0}
             for m, c in mods.items():
-                parts.setdefault(m, []).append((component_key(n, m if len(mods) > 1 else None), c))
+                key = f"{n}[{m}]" if len(mods) > 1 else n  # a mixed source's modality, or the source
+                parts.setdefault(m, []).append((key, c))
         raw = {}
         for members in parts.values():
             total = sum(c for _, c in members)
@@ -126,22 +104,18 @@ def mixture_weights(
     return {k: v / total for k, v in raw.items()}
 
 
-def load_sources(
-    corpus_dir: str | os.PathLike,
-    sources: Iterable[str] | None = None,
-    *,
-    streaming: bool = False,
-    columns: Iterable[str] = COMMON_COLUMNS,
-) -> dict[str, datasets.Dataset | datasets.IterableDataset]:
-    """Each prepared source as a ``datasets`` object holding only ``columns``."""
-    names = list(source_stats(corpus_dir, sources))
-    columns = list(columns)
-    check_columns(corpus_dir, names, columns)
-    out = {}
-    for n in names:
-        ds = datasets.load_dataset(str(corpus_dir), n, split="train", streaming=streaming)
-        out[n] = ds.select_columns(columns)
-    return out
+def _load_source(corpus_dir: str | os.PathLike, name: str, columns: list[str], streaming: bool) -> Any:
+    """One prepared source holding only ``columns``; :class:`CorpusFormatError` if it lacks some."""
+    missing = [c for c in columns if c not in _read_report(Path(corpus_dir), name).get("features", {})]
+    if missing:
+        old = {"height", "width"} & set(missing)
+        sizes = " (image sizes are stored since lvmmed-hf's format 2)" if old else ""
+        raise CorpusFormatError(
+            f"source {name!r} in {Path(corpus_dir)} has no column(s) {missing}{sizes}; prepare it again "
+            f"with `lvmmed prepare --overwrite` (same options), or ask for other columns"
+        )
+    ds = datasets.load_dataset(str(corpus_dir), name, split="train", streaming=streaming)
+    return ds.select_columns(columns)
 
 
 def load_mixture(
@@ -167,13 +141,13 @@ def load_mixture(
     """
     stats = source_stats(corpus_dir, sources)
     probs = {k: p for k, p in mixture_weights(stats, weights).items() if p > 0}
-    # component key -> (source, modality or None), see component_key
+    # component key -> (source, modality or None), see mixture_weights
     components = {
         k: (k, None) if k in stats else (k.split("[", 1)[0], k.split("[", 1)[1][:-1]) for k in probs
     }
-    parts = load_sources(
-        corpus_dir, sorted({src for src, _ in components.values()}), streaming=streaming, columns=columns
-    )
+    columns = list(columns)
+    names = sorted({src for src, _ in components.values()})
+    parts = {n: _load_source(corpus_dir, n, columns, streaming) for n in names}
     distributed = world_size is not None and world_size > 1
     if distributed and (rank is None or not 0 <= rank < world_size):
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import operator
 import os
 import site
 import sys
@@ -49,12 +50,10 @@ class BuilderRef:
 
     def load(self) -> type[LvmMedSourceBuilder]:
         if self.module_file:
-            obj = _import_script(Path(self.module_file))
+            module = _import_script(Path(self.module_file))
         else:
-            obj = importlib.import_module(self.module_name)
-        for part in self.qualname.split("."):
-            obj = getattr(obj, part)
-        return obj
+            module = importlib.import_module(self.module_name)
+        return operator.attrgetter(self.qualname)(module)
 
 
 def script_dirs(extra_dirs: Dirs = ()) -> list[Path]:
@@ -73,9 +72,7 @@ def _import_script(path: Path):
     mod = sys.modules.get(name)
     if mod is not None and getattr(mod, "__file__", None) == str(path):
         return mod
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import dataset script {path}")
+    spec = importlib.util.spec_from_file_location(name, path)  # a .py file: always a source loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:

@@ -1,13 +1,11 @@
-"""The table of pretraining sources (docs/sources.md), rendered from the builders' declared facts.
+"""The table of pretraining sources (docs/sources.md), rendered from the builders' ``facts()``.
 
-Every row comes from a builder class (``LvmMedSourceBuilder.facts()``), never from hand-written
-text, so the table cannot drift from what ``lvmmed prepare`` does. ``lvmmed sources --markdown``
-prints or writes it; ``--check`` tells whether a written copy is stale.
+``lvmmed sources --markdown`` prints or writes it; ``--check`` tells whether a written copy is stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 HEADER = """# Pretraining sources
@@ -25,18 +23,7 @@ address in *Get it*, under its licence and access terms, then run the *Prepare* 
 (`<DIR>` = the unpacked download, laid out as distributed; see *Layout*).
 """
 
-COLUMNS = (
-    "Source",
-    "Modality",
-    "Organ",
-    "Dim",
-    "Split",
-    "Licence",
-    "Get it",
-    "Layout",
-    "LVM-Med list",
-    "Prepare",
-)
+COLUMNS = tuple("Source|Modality|Organ|Dim|Split|Licence|Get it|Layout|LVM-Med list|Prepare".split("|"))
 
 
 def _cell(value: Any) -> str:
@@ -45,12 +32,10 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|") or "-"
 
 
-def prepare_command(source: str, file_list: str = "") -> str:
-    """The `lvmmed prepare` command line for one source (placeholders in angle brackets)."""
-    cmd = f"lvmmed prepare --source {source} --data-dir <DIR> --out <OUT>"
-    if file_list:
-        cmd += f" --file-list {source}=<{file_list}.txt>"
-    return cmd
+def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """The lines of a Markdown table: header, separator, one line per row."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
 
 
 # Coverage of LVM-Med's published lists, per source: (lines of the list, lines mapped to exactly
@@ -136,14 +121,13 @@ def render_coverage_markdown(sources: Iterable[str]) -> str:
     rows = [s for s in sorted(sources) if s in LIST_COVERAGE]
     if not rows:
         return ""
-    lines = [COVERAGE_HEADER.rstrip("\n"), ""]
-    lines.append("| Source | List lines | Mapped | Excluded | One line selects |")
-    lines.append("|---|---|---|---|---|")
+    cells = []
     for s in rows:
         n, mapped, excluded, unit = LIST_COVERAGE[s]
         exc = ", ".join(f"`{k}`: {v}" for k, v in sorted(excluded.items()))
-        lines.append("| " + " | ".join(_cell(v) for v in (f"`{s}`", n, mapped, exc, unit)) + " |")
-    lines += ["", "Exclusions:", ""]
+        cells.append((f"`{s}`", n, mapped, exc, unit))
+    columns = ("Source", "List lines", "Mapped", "Excluded", "One line selects")
+    lines = [COVERAGE_HEADER.rstrip("\n"), "", *_table(columns, cells), "", "Exclusions:", ""]
     used = {k for s in rows for k in LIST_COVERAGE[s][2]}
     lines += [f"- `{k}`: {v}" for k, v in LIST_EXCLUSIONS.items() if k in used]
     return "\n".join(lines) + "\n"
@@ -158,6 +142,9 @@ def render_sources_markdown(facts: Iterable[Mapping[str, Any]], header: str = HE
         get_it = f"<{f['homepage']}>" if f.get("homepage") else ""
         if f.get("access"):
             get_it += f" ({f['access']})"
+        prepare = f"lvmmed prepare --source {f['source']} --data-dir <DIR> --out <OUT>"
+        if f.get("lvmmed_file_list"):
+            prepare += f" --file-list {f['source']}=<{f['lvmmed_file_list']}.txt>"
         rows.append(
             [
                 f"{f.get('pretty_name') or f['source']} (`{f['source']}`)",
@@ -169,13 +156,10 @@ def render_sources_markdown(facts: Iterable[Mapping[str, Any]], header: str = HE
                 get_it,
                 f"`{f['layout']}`" if f.get("layout") else "",
                 f.get("lvmmed_file_list"),
-                f"`{prepare_command(f['source'], f.get('lvmmed_file_list') or '')}`",
+                f"`{prepare}`",
             ]
         )
-    lines = [header.rstrip("\n"), "", f"{len(rows)} sources.", ""]
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
-    lines += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows]
+    lines = [header.rstrip("\n"), "", f"{len(rows)} sources.", "", *_table(COLUMNS, rows)]
     coverage = render_coverage_markdown(f["source"] for f in facts)
     return "\n".join(lines) + "\n" + ("\n" + coverage if coverage else "")
 

@@ -49,7 +49,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,14 +64,6 @@ from ..readers import (
 )
 
 logger = logging.getLogger(__name__)
-
-# ``datasets`` "extends for streaming" the module of every builder class in a builder's MRO when
-# the builder is created: it replaces ``Path``, ``open`` and ``os.path.*`` in that module with
-# URL-aware wrappers (each call parses its argument as a URL). TCIA collections are local folders
-# of tens of thousands of files, where the wrappers made record planning several times slower;
-# this marker (the one ``datasets.streaming.extend_module_for_streaming`` checks) keeps the module
-# on the standard library. :class:`TciaCollectionBuilder` sets it on its subclasses' modules too.
-_patched_for_streaming = True
 
 # Shared facts of TCIA collections (builders add their collection's data paper).
 TCIA_ACCESS = (
@@ -362,12 +353,6 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     )
 
     _scan_report: SourceReport | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        module = sys.modules.get(cls.__module__)
-        if module is not None:
-            module._patched_for_streaming = True  # see the note at the top of this module
 
     def plan_records(self, report: SourceReport | None = None) -> list[Record]:
         # iter_records has no report argument; keep the planning report to count skipped series in.
