@@ -1,8 +1,5 @@
-"""The medical data layer: readers, source builders, Parquet preparation, mixture, leakage check.
-
-See docs/data.md. Names are imported lazily so that ``import lvmmed_hf.data.layouts`` (used by the
-source builders) stays light.
-"""
+"""The medical data layer (docs/data.md): readers, source builders, Parquet preparation, mixture,
+leakage check. Names are imported lazily, so ``import lvmmed_hf.data.layouts`` stays light."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import posixpath
+import re
 import stat
 import struct
 import sys
@@ -174,10 +175,8 @@ class SourceReport:
 
 def strip_suffixes(name: str) -> str:
     """``case_1.nii.gz`` -> ``case_1``; ``1.3.6.1...286.mhd`` -> ``1.3.6.1...286`` (only known suffixes)."""
-    lower = name.lower()
-    for suf in (".nii.gz", ".hdr.gz", ".img.gz", ".tar.gz"):
-        if lower.endswith(suf):
-            return name[: -len(suf)]
+    if name.lower().endswith((".nii.gz", ".hdr.gz", ".img.gz", ".tar.gz")):  # 7 characters each
+        return name[:-7]
     root, ext = posixpath.splitext(name)
     if ext and len(ext) <= 6 and ext[1:].isalnum() and not ext[1:].isdigit():
         return root
@@ -350,9 +349,7 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
             raise FileListError(f"file list {str(p)!r} for source {self.source_name!r} does not exist")
         entries = []
         for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-            line = line.strip().replace("\\", "/")
-            while line.startswith("./"):
-                line = line[2:]
+            line = re.sub(r"^(\./)+", "", line.strip().replace("\\", "/"))
             if line and not line.startswith("#"):
                 entries.append(line.strip("/"))
         if not entries:
@@ -390,13 +387,10 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
     @classmethod
     def facts(cls) -> dict[str, Any]:
         """The declared facts as a dict (dataset card, ``lvmmed sources``)."""
-        return {
-            "source": cls.source_name,
-            "pretty_name": cls.pretty_name or cls.source_name,
-            **{attr: getattr(cls, attr) for attr in _PLAIN_FACTS},
-            "label_names": list(cls.label_names) if cls.label_names else None,
-            "lvmmed_file_list": cls.lvmmed_file_list,
-        }
+        facts = {"source": cls.source_name, "pretty_name": cls.pretty_name or cls.source_name}
+        facts.update({attr: getattr(cls, attr) for attr in _PLAIN_FACTS})
+        label_names = list(cls.label_names) if cls.label_names else None
+        return {**facts, "label_names": label_names, "lvmmed_file_list": cls.lvmmed_file_list}
 
     def _info(self) -> datasets.DatasetInfo:
         texts = {k: getattr(self, k) for k in ("description", "homepage", "license", "citation")}

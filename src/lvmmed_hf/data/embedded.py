@@ -14,14 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from . import readers
 from .builder import LvmMedSourceBuilder, Record, SourceReport
-from .readers import (
-    DICOM_MODALITY_NAMES,
-    NON_IMAGE_MODALITIES,
-    UnreadableImageError,
-    _dcmread,
-    _quiet_pydicom,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +63,7 @@ class EmbeddedPydicom(_EmbeddedBuilder):
         return Path(os.path.commonpath([str(f.parent) for f in _pydicom_files()]))
 
     def iter_records(self, data_dir: Path) -> Iterator[Record]:
-        with _quiet_pydicom():  # the test files trigger many harmless validation warnings
+        with readers._quiet_pydicom():  # the test files trigger many harmless validation warnings
             yield from _pydicom_records(data_dir)
 
 
@@ -79,8 +73,8 @@ def _pydicom_records(data_dir: Path) -> Iterator[Record]:
         if not f.resolve().is_relative_to(data_dir.resolve()):
             continue
         try:
-            ds = _dcmread(f, stop_before_pixels=True)
-        except UnreadableImageError:
+            ds = readers._dcmread(f, stop_before_pixels=True)
+        except readers.UnreadableImageError:
             continue  # JSON, dumps, READMEs among the test files
         if _modality_code(ds) not in ("", "OT"):  # not DICOMDIRs, synthetic secondary-capture patterns
             headers.append((f, ds))
@@ -91,13 +85,13 @@ def _pydicom_records(data_dir: Path) -> Iterator[Record]:
     for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
         study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
         if uid and len(items) > 1 and _is_series([ds for _, ds in items]):
-            label = DICOM_MODALITY_NAMES.get(_modality_code(items[0][1]))
+            label = readers.DICOM_MODALITY_NAMES.get(_modality_code(items[0][1]))
             paths, volume_id = [f for f, _ in items], f"{folder.name}:{uid[-12:]}"
             yield Record(paths, study, volume_id, reader="dicom_series", modality=label, label=_label(label))
             continue
         for f, ds in items:
             code = _modality_code(ds)
-            label = DICOM_MODALITY_NAMES.get(code)
+            label = readers.DICOM_MODALITY_NAMES.get(code)
             yield Record(f, study, f.name, reader="dicom", modality=label or code, label=_label(label))
 
 
@@ -112,7 +106,7 @@ def _label(modality: str | None) -> str | None:
 def _is_series(headers: list[Any]) -> bool:
     """Whether DICOM headers are the slices of one volume: single-frame images at distinct positions
     (the codec variants of one image share the series UID and the position)."""
-    if _modality_code(headers[0]) in NON_IMAGE_MODALITIES:
+    if _modality_code(headers[0]) in readers.NON_IMAGE_MODALITIES:
         return False
     positions = [tuple(getattr(ds, "ImagePositionPatient", ()) or ()) for ds in headers]
     single = all(int(getattr(ds, "NumberOfFrames", 1) or 1) == 1 for ds in headers)

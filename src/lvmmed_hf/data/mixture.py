@@ -141,12 +141,8 @@ def load_mixture(
     """
     stats = source_stats(corpus_dir, sources)
     probs = {k: p for k, p in mixture_weights(stats, weights).items() if p > 0}
-    # component key -> (source, modality or None), see mixture_weights
-    components = {
-        k: (k, None) if k in stats else (k.split("[", 1)[0], k.split("[", 1)[1][:-1]) for k in probs
-    }
     columns = list(columns)
-    names = sorted({src for src, _ in components.values()})
+    names = sorted({key.partition("[")[0] for key in probs})  # keys: "source" or "source[modality]"
     parts = {n: _load_source(corpus_dir, n, columns, streaming) for n in names}
     distributed = world_size is not None and world_size > 1
     if distributed and (rank is None or not 0 <= rank < world_size):
@@ -155,18 +151,18 @@ def load_mixture(
     if infinite and not streaming:
         raise ValueError("stopping_strategy='infinite' needs streaming=True")
     dsets = []
-    for src, modality in components.values():
-        ds = parts[src]
-        if modality is not None:
-            ds = ds.filter(lambda m, _want=modality: m == _want, input_columns="modality")
+    for key in probs:
+        source, _, modality = key.partition("[")
+        ds = parts[source]
+        if modality:
+            ds = ds.filter(lambda m, _want=modality[:-1]: m == _want, input_columns="modality")
         if shuffle_buffer:
             ds = ds.shuffle(seed=seed, buffer_size=shuffle_buffer) if streaming else ds.shuffle(seed=seed)
         if distributed:
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
         dsets.append(ds.repeat(None) if infinite else ds)
-    logger.info(
-        "mixture of %d components, probabilities %s", len(probs), {k: round(p, 4) for k, p in probs.items()}
-    )
+    rounded = {k: round(p, 4) for k, p in probs.items()}
+    logger.info("mixture of %d components, probabilities %s", len(probs), rounded)
     if len(dsets) == 1:
         return dsets[0]
     return datasets.interleave_datasets(

@@ -38,11 +38,9 @@ def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
 
 
-# Coverage of LVM-Med's published lists, per source: (lines of the list, lines mapped to exactly
-# the unit named last, lines excluded by reason). Measured by tests/dataset_scripts/
-# test_list_coverage_*.py on fixture trees generated from each list's own names (the tests assert
-# these exact numbers, so this table cannot drift from the builders). "Default split" lists
-# (COVIDx CT, OCT2017) name no entries and have no row.
+# Coverage of LVM-Med's published lists: (list lines, lines mapped to exactly the unit named last,
+# lines excluded by reason), asserted by tests/dataset_scripts/test_list_coverage_*.py. "Default
+# split" lists (COVIDx CT, OCT2017) name no entries and have no row.
 _FILE, _SLICE, _VOLUME = "one image file", "one DICOM slice file (of one series record)", "one volume"
 LIST_COVERAGE: dict[str, tuple[int, int, dict[str, int], str]] = {
     "adni_1_5t": (127, 127, {}, _VOLUME),
