@@ -121,9 +121,8 @@ class Record:
             self.volume_id = strip_suffixes(self.location.name)
             if "start" in self.reader_options:
                 self.volume_id += f"@{self.reader_options['start']}"
-        if self.patient_id is None:
-            self.patient_id = self.volume_id
-        self.patient_id, self.volume_id = str(self.patient_id), str(self.volume_id)
+        self.volume_id = str(self.volume_id)
+        self.patient_id = self.volume_id if self.patient_id is None else str(self.patient_id)
 
     @property
     def location(self) -> Path:

@@ -143,20 +143,19 @@ def render_sources_markdown(facts: Iterable[Mapping[str, Any]], header: str = HE
         prepare = f"lvmmed prepare --source {f['source']} --data-dir <DIR> --out <OUT>"
         if f.get("lvmmed_file_list"):
             prepare += f" --file-list {f['source']}=<{f['lvmmed_file_list']}.txt>"
-        rows.append(
-            [
-                f"{f.get('pretty_name') or f['source']} (`{f['source']}`)",
-                f.get("modality"),
-                f.get("organ"),
-                (f.get("dimensionality") or "").upper(),
-                f"`{f['split_rule']}`" if f.get("split_rule") else "",
-                f.get("license"),
-                get_it,
-                f"`{f['layout']}`" if f.get("layout") else "",
-                f.get("lvmmed_file_list"),
-                f"`{prepare}`",
-            ]
-        )
+        row = [
+            f"{f.get('pretty_name') or f['source']} (`{f['source']}`)",
+            f.get("modality"),
+            f.get("organ"),
+            (f.get("dimensionality") or "").upper(),
+            f"`{f['split_rule']}`" if f.get("split_rule") else "",
+            f.get("license"),
+            get_it,
+            f"`{f['layout']}`" if f.get("layout") else "",
+            f.get("lvmmed_file_list"),
+            f"`{prepare}`",
+        ]
+        rows.append(row)
     lines = [header.rstrip("\n"), "", f"{len(rows)} sources.", "", *_table(COLUMNS, rows)]
     coverage = render_coverage_markdown(f["source"] for f in facts)
     return "\n".join(lines) + "\n" + ("\n" + coverage if coverage else "")
