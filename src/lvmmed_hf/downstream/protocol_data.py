@@ -17,6 +17,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +158,10 @@ def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
 
 def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
     """``items`` split at random (seeded) into train / validation / test by the (validation, test)
-    fractions, at least one item on each held-out side; each side keeps the input order."""
+    fractions, at least one item on each held-out side of a non-zero fraction; each side keeps the
+    input order."""
     order = np.random.default_rng(seed).permutation(len(items))
-    n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
+    n_val, n_test = (max(1, int(round(f * len(items)))) if f else 0 for f in fractions)
     idx = {
         "test": order[:n_test],
         "validation": order[n_test : n_test + n_val],
@@ -194,8 +196,14 @@ def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None
     return Dataset.from_dict({"image": images, "mask": masks}, features=_seg_features())
 
 
-def _binary(threshold: int = 127) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda m: (m > threshold).astype(np.uint8)
+def _binary(mask: np.ndarray) -> np.ndarray:
+    """An 8-bit mask (JPEG, GIF, PNG) thresholded at 127."""
+    return (mask > 127).astype(np.uint8)
+
+
+def _nonzero(label: np.ndarray) -> np.ndarray:
+    """Every label > 0 as foreground."""
+    return (label > 0).astype(np.uint8)
 
 
 def isic2018(data_dir: Path, **_) -> DatasetDict:
@@ -214,7 +222,7 @@ def isic2018(data_dir: Path, **_) -> DatasetDict:
             mask = gt_dir / f"{img.stem}_segmentation.png"
             if mask.is_file():
                 rows.append((img.name, img, mask))
-        out[ours] = _seg_dataset(rows, _binary())
+        out[ours] = _seg_dataset(rows, _binary)
     if "test" not in out:
         raise FileNotFoundError(f"{data_dir}: expected ISIC2018_Task1-2_Test_Input and its ground truth")
     return DatasetDict(out)
@@ -229,7 +237,7 @@ def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
         (p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()
     ]
     parts = _split_pairs(pairs, split_file, seed)
-    return DatasetDict({k: _seg_dataset(v, _binary()) for k, v in parts.items()})
+    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
 
 
 _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
@@ -274,17 +282,10 @@ def drive(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
             if gt.is_file():
                 rows.append((img.name, np.asarray(Image.open(img).convert("RGB")), gt))
         out[split] = rows
-    val_n = max(1, int(round(0.2 * len(out["training"]))))
-    order = np.random.default_rng(seed).permutation(len(out["training"]))
-    val = [out["training"][i] for i in sorted(order[:val_n])]
-    train = [out["training"][i] for i in sorted(order[val_n:])]
-    return DatasetDict(
-        {
-            "train": _seg_dataset(train, _binary()),
-            "validation": _seg_dataset(val, _binary()),
-            "test": _seg_dataset(out["test"], _binary()),
-        }
-    )
+    # Validation: a seeded 20% of the training images (drawn as _seeded_split draws a test side).
+    held_out = _seeded_split(out["training"], seed, fractions=(0, 0.2))
+    parts = {"train": held_out["train"], "validation": held_out["test"], "test": out["test"]}
+    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
 
 
 _SCR_ORGANS = (("left lung", 1), ("right lung", 1), ("heart", 2), ("left clavicle", 3), ("right clavicle", 3))
@@ -414,7 +415,7 @@ def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         raise FileNotFoundError(
             f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
         )
-    return _volumes_dict(_seeded_split(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
+    return _volumes_dict(_seeded_split(cases, seed), _nonzero, seed)
 
 
 #: MM-WHS label values (challenge documentation) -> class index 1..7.
@@ -428,7 +429,9 @@ def _mmwhs_labels(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
+def _mmwhs(data_dir: Path, prefix: str, seed: int = 0, **_) -> DatasetDict:
+    """MM-WHS 2017 ``<prefix>_train/<prefix>_train_<id>_{image,label}.nii.gz``, split by the authors'
+    volume lists (``MMWHS_VOLUME_SPLIT``)."""
     found = {}
     for img in sorted(data_dir.rglob(f"{prefix}_train_*_image.nii*")):
         vid = re.search(r"_train_(\d{4})_image", img.name)[1]
@@ -450,12 +453,8 @@ def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
     return _volumes_dict(parts, _mmwhs_labels, seed)
 
 
-def mmwhs_ct(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
-    return _mmwhs(data_dir, "ct", seed)
-
-
-def mmwhs_mri(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
-    return _mmwhs(data_dir, "mr", seed)
+mmwhs_ct = partial(_mmwhs, prefix="ct")
+mmwhs_mri = partial(_mmwhs, prefix="mr")
 
 
 def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUNMC", "BIDMC", "HK"), **_):
@@ -479,23 +478,24 @@ def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUN
             raise FileNotFoundError(f"{d}: no Case<nn>.nii.gz with its _segmentation file")
         return out
 
-    binary = lambda lab: (lab > 0).astype(np.uint8)  # noqa: E731
-    parts = _seeded_split(cases(train_site), seed, fractions=(0.1, 0.2))
-    out = _volumes_dict(parts, binary, seed)
+    out = _volumes_dict(_seeded_split(cases(train_site), seed, fractions=(0.1, 0.2)), _nonzero, seed)
     for site in sites:
-        out[f"test_{site}"] = _volume_split_dataset(cases(site), binary, balanced=False, seed=seed)
+        out[f"test_{site}"] = _volume_split_dataset(cases(site), _nonzero, balanced=False, seed=seed)
     return out
 
 
 # ---------------------------------------------------------------------------------- detection
-def _objects_features(names: list[str]) -> Features:
-    return Features(
+def _detection_dict(parts: dict[str, list], names: list[str]) -> DatasetDict:
+    """Splits of (name, image path, {"bbox": COCO boxes, "category": ids}) rows."""
+    objects = {
+        "bbox": Sequence(Sequence(Value("float32"), length=4)),
+        "category": Sequence(ClassLabel(names=names)),
+    }
+    feats = Features({"image": ImageFeature(), "objects": objects})
+    return DatasetDict(
         {
-            "image": ImageFeature(),
-            "objects": {
-                "bbox": Sequence(Sequence(Value("float32"), length=4)),
-                "category": Sequence(ClassLabel(names=names)),
-            },
+            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
+            for k, v in parts.items()
         }
     )
 
@@ -547,13 +547,7 @@ def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         rows.append((image_id, str(path), {"bbox": bbox, "category": ann["category"]}))
     if not rows:
         raise FileNotFoundError(f"{img_dir}: no image of {csv_path} found")
-    feats = _objects_features(list(VINDR_CLASSES))
-    return DatasetDict(
-        {
-            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
-            for k, v in _seeded_split(rows, seed, (0.1, 0.2)).items()
-        }
-    )
+    return _detection_dict(_seeded_split(rows, seed, (0.1, 0.2)), list(VINDR_CLASSES))
 
 
 def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
@@ -570,14 +564,7 @@ def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
                 for b in boxes[image_id]["bbox"]
             ]
             pairs.append((path.name, str(path), {"bbox": bb, "category": [0] * len(bb)}))
-    parts = _split_pairs(pairs, split_file, seed)
-    feats = _objects_features(["polyp"])
-    return DatasetDict(
-        {
-            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
-            for k, v in parts.items()
-        }
-    )
+    return _detection_dict(_split_pairs(pairs, split_file, seed), ["polyp"])
 
 
 LAYOUTS: dict[str, Callable[..., DatasetDict]] = {

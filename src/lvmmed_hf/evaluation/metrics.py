@@ -1,37 +1,23 @@
-"""Evaluation metrics used by the LVM-Med downstream protocols, as plain functions.
+"""Evaluation metrics of the LVM-Med downstream protocols, as plain functions.
 
-Every function takes array-likes (lists, NumPy arrays or CPU torch tensors) and returns Python
-floats or NumPy arrays; nothing here needs network access. Classification metrics are
-scikit-learn's, behind input checks that name the wrong argument. Segmentation and detection
-metrics are written here because no installable library has them with these conventions:
-scikit-learn has no Dice over label maps assembled into 3D volumes with MONAI's empty-mask rule,
-MONAI and torchmetrics would add a heavy dependency for a few lines, and PASCAL VOC mAP (with
-its matching rule below) exists only in the devkit and in pycocotools' COCO variant (101-point
-interpolation, several thresholds), which is a different number. The same functions back the local
-``evaluate`` modules under ``lvmmed_hf/evaluation/evaluate_modules/<name>/`` (see :func:`metric_paths`).
-
-Conventions (chosen to match what medical-imaging papers and MONAI report):
-
-- **Empty masks (Dice/IoU).** As MONAI's ``DiceMetric(ignore_empty=True)`` (its default): when the
-  reference mask of a class is empty in a sample, that sample's score for the class is NaN and is
-  left out of every mean, whatever the prediction. A class absent from every sample of a batch
-  therefore has a NaN per-class score and is left out of the mean over classes. With
-  ``ignore_empty=False`` the other common convention applies: reference and prediction both empty
-  gives 1.0, an empty reference with a non-empty prediction gives 0.0.
-- **mAP@0.5.** PASCAL VOC 2010+ protocol: per class, detections of all images sorted by score,
-  each matched to the reference box of highest IoU in its image; it is a true positive if that IoU
-  is strictly above the threshold (the devkit's ``ovmax > ovthresh``) and that reference box was
-  not already matched, else a false positive (no fall-back to the second-best box, as VOC). AP is
-  the area under the precision-recall curve with all-point interpolation (precision made
-  monotonically non-increasing, summed over the recall steps). Boxes are ``(x_min, y_min, x_max,
-  y_max)`` in continuous pixel coordinates (no VOC "+1"). Classes without reference boxes are left
-  out of the mean; a class with reference boxes but no detections has AP 0.
+Inputs are array-likes (lists, NumPy arrays, CPU torch tensors); outputs Python floats or NumPy
+arrays. Classification metrics are scikit-learn's behind input checks that name the wrong argument.
+Dice/IoU (MONAI's empty-mask rule, 3D volumes assembled from slices) and PASCAL VOC mAP@0.5 (the
+devkit's matching, all-point interpolation; pycocotools' COCO variant is a different number) are
+written here, as no installed library has them with these conventions (docs/downstream.md,
+"Metrics"). In short: under ``ignore_empty`` (MONAI's ``DiceMetric`` default) a sample whose
+reference lacks a class scores NaN for it and is left out of every mean; otherwise both empty
+gives 1.0 and an empty reference with a prediction 0.0. mAP: a detection is a true positive if its
+best-IoU reference box in the image has IoU strictly above the threshold and is still unmatched;
+boxes are ``(x_min, y_min, x_max, y_max)`` in continuous pixels; classes without reference boxes
+are left out of the mean, a class with reference boxes but no detection has AP 0.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,13 +68,19 @@ def _same_length(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
         raise ValueError(f"{na} and {nb} are empty: nothing to evaluate")
 
 
+def _label_pair(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, references) as checked 1-D label arrays of one non-zero length."""
+    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
+    _same_length(p, r, "predictions", "references")
+    return p, r
+
+
 # ----------------------------------------------------------------------------- classification
 
 
 def accuracy(predictions: Any, references: Any) -> float:
     """Fraction of predictions equal to the reference labels. Inputs: (N,) labels."""
-    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
-    _same_length(p, r, "predictions", "references")
+    p, r = _label_pair(predictions, references)
     return float(accuracy_score(r, p))
 
 
@@ -98,8 +90,7 @@ def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = N
     Classes are ``labels`` if given, else every label seen in predictions or references. A class
     with no true positive and nothing predicted or present gets F1 = 0 (``zero_division=0``).
     """
-    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
-    _same_length(p, r, "predictions", "references")
+    p, r = _label_pair(predictions, references)
     labels = None if labels is None else list(labels)
     return float(f1_score(r, p, labels=labels, average="macro", zero_division=0))
 
@@ -161,9 +152,7 @@ def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int
     nobody used do not change kappa). Returns 1.0 when both raters give one and the same grade to
     every sample (no disagreement possible), where the formula is 0/0.
     """
-    p = _labels_1d(predictions, "predictions").astype(np.int64)
-    r = _labels_1d(references, "references").astype(np.int64)
-    _same_length(p, r, "predictions", "references")
+    p, r = (x.astype(np.int64) for x in _label_pair(predictions, references))
     lo = min(p.min(), r.min())
     if lo < 0:
         raise ValueError(f"quadratic_weighted_kappa: labels must be non-negative integer grades, got {lo}")
@@ -281,12 +270,10 @@ def iou_scores(
 
 
 def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
-    x = np.asarray(x, dtype=np.float64)
-    valid = ~np.isnan(x)
-    count = valid.sum(axis=axis)
-    total = np.where(valid, x, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    """Mean with NaN left out; NaN (without a warning) where every value is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice"
+        out = np.nanmean(np.asarray(x, dtype=np.float64), axis=axis)
     return float(out) if np.ndim(out) == 0 else out
 
 
