@@ -29,13 +29,7 @@ from .protocols import MMWHS_VOLUME_SPLIT
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LAYOUTS",
-    "authors_validation_split",
-    "balanced_slices",
-    "load_protocol_data",
-    "read_split_file",
-]
+__all__ = ["LAYOUTS", "authors_validation_split", "balanced_slices", "load_protocol_data", "read_split_file"]
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -84,17 +78,13 @@ def _image_folder_order(root: Path) -> list[tuple[Path, str]]:
 def _classification_dict(train: list, test: list, names: list[str], valid_rate: float) -> DatasetDict:
     tr, va = authors_validation_split(len(train), valid_rate)
     feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
-
-    def build(rows):
-        return Dataset.from_dict(
-            {"image": [str(f) for f, _ in rows], "label": [names.index(c) for _, c in rows]}, features=feats
-        )
-
+    parts = {"train": [train[i] for i in tr], "validation": [train[i] for i in va], "test": test}
     return DatasetDict(
         {
-            "train": build([train[i] for i in tr]),
-            "validation": build([train[i] for i in va]),
-            "test": build(test),
+            k: Dataset.from_dict(
+                {"image": [str(f) for f, _ in v], "label": [names.index(c) for _, c in v]}, feats
+            )
+            for k, v in parts.items()
         }
     )
 
@@ -102,10 +92,10 @@ def _classification_dict(train: list, test: list, names: list[str], valid_rate: 
 # ------------------------------------------------------------------------------ classification
 def brain_tumor(data_dir: Path, valid_rate: float = 0.3, **_) -> DatasetDict:
     """Kaggle 'Brain Tumor Classification (MRI)': ``Training/<class>/*`` and ``Testing/<class>/*``."""
-    train = _image_folder_order(
-        _need_dir(data_dir / "Training", "Training/<class>/<image> (Brain Tumor MRI)")
+    train, test = (
+        _image_folder_order(_need_dir(data_dir / d, f"{d}/<class>/<image> (Brain Tumor MRI)"))
+        for d in ("Training", "Testing")
     )
-    test = _image_folder_order(_need_dir(data_dir / "Testing", "Testing/<class>/<image> (Brain Tumor MRI)"))
     names = sorted({c for _, c in train} | {c for _, c in test})
     return _classification_dict(train, test, names, valid_rate)
 
@@ -136,12 +126,9 @@ def fgadr(data_dir: Path, valid_rate: float = 0.2, n_train: int = 1500, **_) -> 
     if unlabelled:
         logger.warning("%d FGADR images have no grade in %s and are left out", len(unlabelled), csv_path)
     rows = [(p, grades[p.name]) for p in files if p.name in grades]
-    train, test = rows[:n_train], rows[n_train:]
     # ImageFolder order of Training/<grade>/<name>: by grade folder name, then by file name.
-    train = sorted(train, key=lambda r: (r[1], r[0].name))
-    test = sorted(test, key=lambda r: (r[1], r[0].name))
-    names = [str(g) for g in range(5)]
-    return _classification_dict(train, test, names, valid_rate)
+    train, test = (sorted(part, key=lambda r: (r[1], r[0].name)) for part in (rows[:n_train], rows[n_train:]))
+    return _classification_dict(train, test, [str(g) for g in range(5)], valid_rate)
 
 
 # ---------------------------------------------------------------------------- 2-D segmentation
@@ -217,12 +204,10 @@ def isic2018(data_dir: Path, **_) -> DatasetDict:
             continue
         _need_dir(img_dir, f"ISIC2018_Task1-2_{theirs}_Input/ISIC_<id>.jpg")
         _need_dir(gt_dir, f"ISIC2018_Task1_{theirs}_GroundTruth/ISIC_<id>_segmentation.png")
-        rows = []
-        for img in sorted(img_dir.glob("ISIC_*.jpg")):
-            mask = gt_dir / f"{img.stem}_segmentation.png"
-            if mask.is_file():
-                rows.append((img.name, img, mask))
-        out[ours] = _seg_dataset(rows, _binary)
+        rows = [
+            (p.name, p, gt_dir / f"{p.stem}_segmentation.png") for p in sorted(img_dir.glob("ISIC_*.jpg"))
+        ]
+        out[ours] = _seg_dataset([r for r in rows if r[2].is_file()], _binary)
     if "test" not in out:
         raise FileNotFoundError(f"{data_dir}: expected ISIC2018_Task1-2_Test_Input and its ground truth")
     return DatasetDict(out)
@@ -317,17 +302,14 @@ def jsrt(data_dir: Path, **_) -> DatasetDict:
         raise FileNotFoundError(f"{data_dir}: expected the SCR masks/<organ>/<name>.gif folders")
     rows = []
     for img in images:
-        label = None
-        for organ, value in _SCR_ORGANS:
-            gif = mask_root / organ / f"{img.stem}.gif"
-            if not gif.is_file():
-                label = None
-                break
-            m = np.asarray(Image.open(gif).convert("L")) > 127
-            label = np.zeros(m.shape, np.uint8) if label is None else label
+        gifs = [mask_root / organ / f"{img.stem}.gif" for organ, _ in _SCR_ORGANS]
+        if not all(g.is_file() for g in gifs):
+            continue
+        masks = [np.asarray(Image.open(g).convert("L")) > 127 for g in gifs]
+        label = np.zeros(masks[0].shape, np.uint8)
+        for m, (_, value) in zip(masks, _SCR_ORGANS):
             label[m] = value
-        if label is not None:
-            rows.append((img.stem, _read_jsrt_img(img), label))
+        rows.append((img.stem, _read_jsrt_img(img), label))
     number = {r[0]: int(re.sub(r"\D", "", r[0]) or 0) for r in rows}
     odd = [r for r in rows if number[r[0]] % 2 == 1]
     even = [r for r in rows if number[r[0]] % 2 == 0]
