@@ -1,6 +1,3 @@
-"""Local `evaluate` module; load it offline from its folder, never by Hub name:
-``evaluate.load(lvmmed_hf.evaluation.metric_paths()["accuracy"])``."""
+"""Local `evaluate` module; load it by path: ``evaluate.load(metric_paths()["accuracy"])``."""
 
-from lvmmed_hf.evaluation.evaluate_metrics import Accuracy
-
-__all__ = ["Accuracy"]
+from lvmmed_hf.evaluation.evaluate_metrics import Accuracy  # noqa: F401 (for evaluate.load)

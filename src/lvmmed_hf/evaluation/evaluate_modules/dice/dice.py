@@ -1,6 +1,3 @@
-"""Local `evaluate` module; load it offline from its folder, never by Hub name:
-``evaluate.load(lvmmed_hf.evaluation.metric_paths()["dice"])``."""
+"""Local `evaluate` module; load it by path: ``evaluate.load(metric_paths()["dice"])``."""
 
-from lvmmed_hf.evaluation.evaluate_metrics import Dice
-
-__all__ = ["Dice"]
+from lvmmed_hf.evaluation.evaluate_metrics import Dice  # noqa: F401 (for evaluate.load)

@@ -1,6 +1,3 @@
-"""Local `evaluate` module; load it offline from its folder, never by Hub name:
-``evaluate.load(lvmmed_hf.evaluation.metric_paths()["iou"])``."""
+"""Local `evaluate` module; load it by path: ``evaluate.load(metric_paths()["iou"])``."""
 
-from lvmmed_hf.evaluation.evaluate_metrics import IoU
-
-__all__ = ["IoU"]
+from lvmmed_hf.evaluation.evaluate_metrics import IoU  # noqa: F401 (for evaluate.load)

@@ -1,6 +1,3 @@
-"""Local `evaluate` module; load it offline from its folder, never by Hub name:
-``evaluate.load(lvmmed_hf.evaluation.metric_paths()["mean_average_precision"])``."""
+"""Local `evaluate` module; load it by path: ``evaluate.load(metric_paths()["mean_average_precision"])``."""
 
-from lvmmed_hf.evaluation.evaluate_metrics import MeanAveragePrecision
-
-__all__ = ["MeanAveragePrecision"]
+from lvmmed_hf.evaluation.evaluate_metrics import MeanAveragePrecision  # noqa: F401 (for evaluate.load)

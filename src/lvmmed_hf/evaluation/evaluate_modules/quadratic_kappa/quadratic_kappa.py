@@ -1,6 +1,3 @@
-"""Local `evaluate` module; load it offline from its folder, never by Hub name:
-``evaluate.load(lvmmed_hf.evaluation.metric_paths()["quadratic_kappa"])``."""
+"""Local `evaluate` module; load it by path: ``evaluate.load(metric_paths()["quadratic_kappa"])``."""
 
-from lvmmed_hf.evaluation.evaluate_metrics import QuadraticKappa
-
-__all__ = ["QuadraticKappa"]
+from lvmmed_hf.evaluation.evaluate_metrics import QuadraticKappa  # noqa: F401 (for evaluate.load)
