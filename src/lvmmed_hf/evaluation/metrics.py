@@ -2,15 +2,9 @@
 
 Inputs are array-likes (lists, NumPy arrays, CPU torch tensors); outputs Python floats or NumPy
 arrays. Classification metrics are scikit-learn's behind input checks that name the wrong argument.
-Dice/IoU (MONAI's empty-mask rule, 3D volumes assembled from slices) and PASCAL VOC mAP@0.5 (the
-devkit's matching, all-point interpolation; pycocotools' COCO variant is a different number) are
-written here, as no installed library has them with these conventions (docs/downstream.md,
-"Metrics"). In short: under ``ignore_empty`` (MONAI's ``DiceMetric`` default) a sample whose
-reference lacks a class scores NaN for it and is left out of every mean; otherwise both empty
-gives 1.0 and an empty reference with a prediction 0.0. mAP: a detection is a true positive if its
-best-IoU reference box in the image has IoU strictly above the threshold and is still unmatched;
-boxes are ``(x_min, y_min, x_max, y_max)`` in continuous pixels; classes without reference boxes
-are left out of the mean, a class with reference boxes but no detection has AP 0.
+Dice/IoU (MONAI's empty-mask rule, 3D volumes from slices) and PASCAL VOC mAP (the devkit's matching
+and all-point AP, not pycocotools' COCO variant) are written here: no installed library has them with
+these conventions, which docs/downstream.md ("Metrics") states.
 """
 
 from __future__ import annotations
@@ -106,13 +100,9 @@ def _check_both_classes(is_positive: np.ndarray) -> None:
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
 
-    Args:
-        references: (N,) integer labels.
-        scores: binary: (N,) score of the positive class (label 1) or (N, 2) class scores;
-            multi-class: (N, C) scores or probabilities, column c for class ``labels[c]``
-            (default ``labels = range(C)``). Probabilities need not sum to one.
-    Returns:
-        the AUC (binary) or the unweighted mean over classes of the one-vs-rest AUCs.
+    ``references``: (N,) integer labels. ``scores``: binary, (N,) scores of label 1 or (N, 2); else
+    (N, C), column c for class ``labels[c]`` (default ``range(C)``), not necessarily summing to one:
+    the unweighted mean of the one-vs-rest AUCs.
     """
     r = _labels_1d(references, "references")
     s = _as_numpy(scores, "scores").astype(np.float64)
@@ -231,11 +221,7 @@ def _scores(
     num = 2.0 * inter if kind == "dice" else inter
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / denom
-    if ignore_empty:
-        out = np.where(rsum > 0, out, np.nan)
-    else:
-        out = np.where(denom > 0, out, 1.0)
-    return out
+    return np.where(rsum > 0, out, np.nan) if ignore_empty else np.where(denom > 0, out, 1.0)
 
 
 def dice_scores(
@@ -245,15 +231,12 @@ def dice_scores(
     ignore_empty: bool = True,
     ignore_index: int | None = None,
 ) -> np.ndarray:
-    """Dice 2|P&R| / (|P| + |R|) per sample and class.
+    """Dice 2|P&R| / (|P| + |R|) per sample and class: (N, C) floats.
 
-    Args:
-        predictions, references: integer label maps, (H, W), (N, H, W) or (N, D, H, W) for volumes.
-        num_classes: C, labels in [0, C) (background is class 0 and is scored too).
-        ignore_empty: NaN where a sample's reference has no pixel of the class (module docstring).
-        ignore_index: reference label whose pixels are left out (e.g. 255).
-    Returns:
-        (N, C) float array, NaN where the score is undefined under the empty-mask convention.
+    ``predictions``, ``references``: integer label maps (H, W), (N, H, W) or (N, D, H, W), labels in
+    [0, ``num_classes``) (background 0 is scored too). ``ignore_empty`` (MONAI's default): NaN where a
+    sample's reference lacks the class; else both empty = 1, empty reference with a prediction = 0.
+    ``ignore_index``: a reference label whose pixels are left out (e.g. 255).
     """
     return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "dice")
 
@@ -306,15 +289,10 @@ def assemble_volumes(
     volume_ids: Sequence[Any],
     slice_indices: Sequence[int],
 ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
-    """Stack 2D slice label maps into 3D volumes.
+    """Stack N (H, W) slice label maps into ``{volume_id: (pred (D, H, W), ref (D, H, W))}``.
 
-    Args:
-        predictions, references: N slices, each (H, W) (the slices of one volume share H, W).
-        volume_ids: (N,) id of the volume each slice belongs to.
-        slice_indices: (N,) position of the slice along the stacking axis.
-    Returns:
-        ``{volume_id: (pred (D, H, W), ref (D, H, W))}`` with slices ordered by index.
-    Raises ValueError on a repeated (volume, slice) pair or slices of different shapes in one volume.
+    ``volume_ids`` and ``slice_indices`` (N,) place each slice; slices are ordered by index. A repeated
+    (volume, slice) pair or slices of different shapes in one volume raise ``ValueError``.
     """
     n = len(predictions)
     if not (len(references) == len(volume_ids) == len(slice_indices) == n):
@@ -355,17 +333,15 @@ def volume_dice_iou(
     "iou_per_class": (C,)}``; per-class values are means over volumes with NaN left out.
     """
     vols = assemble_volumes(predictions, references, volume_ids, slice_indices)
-    dice, iou = [], []
-    for pv, rv in vols.values():
-        dice.append(dice_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
-        iou.append(iou_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
-    dice_arr, iou_arr = np.stack(dice), np.stack(iou)
+    args = (num_classes, ignore_empty, ignore_index)
+    dice = np.stack([dice_scores(pv[None], rv[None], *args)[0] for pv, rv in vols.values()])
+    iou = np.stack([iou_scores(pv[None], rv[None], *args)[0] for pv, rv in vols.values()])
     return {
         "volume_ids": list(vols),
-        "dice": dice_arr,
-        "iou": iou_arr,
-        "dice_per_class": _nanmean(dice_arr, axis=0),
-        "iou_per_class": _nanmean(iou_arr, axis=0),
+        "dice": dice,
+        "iou": iou,
+        "dice_per_class": _nanmean(dice, axis=0),
+        "iou_per_class": _nanmean(iou, axis=0),
     }
 
 
@@ -438,13 +414,12 @@ def average_precision_per_class(
     references: Sequence[Mapping[str, Any]],
     iou_threshold: float = 0.5,
 ) -> dict[int, float]:
-    """VOC all-point AP per class (module docstring for the matching rule).
+    """VOC all-point AP, ``{class: AP}`` for every class with a reference box.
 
-    Args:
-        predictions: one mapping per image: ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,).
-        references: one mapping per image: ``boxes`` (R, 4), ``labels`` (R,).
-    Returns:
-        ``{class: AP}`` for every class with at least one reference box.
+    ``predictions``: per image ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,); ``references``: per
+    image ``boxes`` (R, 4), ``labels`` (R,); boxes ``(x_min, y_min, x_max, y_max)``, continuous pixels.
+    Detections of all images by score, each matched to the reference box of highest IoU in its image:
+    a true positive if that IoU is strictly above the threshold and the box is still unmatched.
     """
     if len(predictions) != len(references):
         raise ValueError(
