@@ -1,14 +1,10 @@
 """Run a paper protocol end to end: read the data, train and test N times, compare with the paper.
 
-``lvmmed evaluate PROTOCOL --backbone DIR --data-dir PATH`` calls :func:`run_protocol`. It writes
-
-- ``<output>/data/``: the protocol's splits as Parquet (re-used by every run);
-- ``<output>/run-<k>/``: each run's fine-tuned model, processor and ``results.json`` (the recipes');
-- ``<output>/results.json`` and ``<output>/results.md``: mean ± std over the runs (population
-  standard deviation), the paper's figure for this backbone family and the difference;
-
-and adds ``model-index`` entries (``huggingface_hub.EvalResult``) to the backbone folder's model card.
-Multi-GPU: run the same command under ``accelerate launch``; the Trainer of each recipe distributes.
+:func:`run_protocol` (``lvmmed evaluate``) writes ``<output>/data/`` (the splits as Parquet, shared by
+the runs), ``<output>/run-<k>/`` (each run's model and the recipe's ``results.json``),
+``<output>/results.{json,md}`` (mean ± population std over the runs, the paper's figure for the
+backbone family and the difference), and adds ``model-index`` entries to the backbone's model card.
+Under ``accelerate launch`` each recipe's Trainer distributes.
 """
 
 from __future__ import annotations
@@ -28,14 +24,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ProtocolResult", "run_protocol", "update_model_card"]
 
+# Hub task of each protocol task; the segmentation tasks (2-D, 3-D, multi-site) are image-segmentation.
 _TASK_TYPE = {
     "classification": "image-classification",
-    "segmentation": "image-segmentation",
-    "segmentation-3d": "image-segmentation",
-    "multisite": "image-segmentation",
     "sam": "mask-generation",
     "detection": "object-detection",
 }
+# The recipe's result key of each protocol metric.
+_RESULT_KEY = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}
 
 
 @dataclass
@@ -77,11 +73,9 @@ class ProtocolResult:
         }
 
     def markdown(self) -> str:
-        paper = (
-            "-"
-            if self.paper is None
-            else f"{self.paper:.2f}" + (f" ± {self.paper_std:.2f}" if self.paper_std is not None else "")
-        )
+        paper = "-" if self.paper is None else f"{self.paper:.2f}"
+        if self.paper is not None and self.paper_std is not None:
+            paper += f" ± {self.paper_std:.2f}"
         diff = "-" if self.difference is None else f"{self.difference:+.2f}"
         rows = [
             "| protocol | backbone | metric | ours (mean ± std, n) | paper | difference "
@@ -158,10 +152,8 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
 
 def _metric_value(p: Protocol, results: dict[str, Any]) -> float:
     metrics = results["results"][0]["metrics"]
-    key = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}[
-        p.metric
-    ]
-    if p.task in ("sam",) or (p.task == "multisite" and "dice" in metrics):
+    key = _RESULT_KEY[p.metric]
+    if p.task == "sam" or (p.task == "multisite" and "dice" in metrics):
         key = "dice"
     if key not in metrics:
         raise RuntimeError(f"{p.name}: the recipe reported no {key!r} (got {sorted(metrics)})")
@@ -247,7 +239,7 @@ def update_model_card(folder: str | os.PathLike, p: Protocol, result: ProtocolRe
         data.model_name = Path(folder).name
     metric_name = f"{p.metric} ({p.name}, mean of {len(result.scores)} runs)"
     entry = EvalResult(
-        task_type=_TASK_TYPE[p.task],
+        task_type=_TASK_TYPE.get(p.task, "image-segmentation"),
         dataset_type=p.layout,
         dataset_name=p.dataset,
         dataset_split="test",
