@@ -23,9 +23,11 @@ _CITATION = """@inproceedings{nguyen2023lvmmed,
   year={2023}
 }"""
 
-_LABELS = datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")})
-_LABEL_MAP = datasets.Sequence(datasets.Sequence(datasets.Value("int64")))
-_BOXES = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
+_INT, _FLOAT = datasets.Value("int64"), datasets.Value("float64")
+_INTS, _FLOATS = datasets.Sequence(_INT), datasets.Sequence(_FLOAT)
+_LABELS = datasets.Features({"predictions": _INT, "references": _INT})
+_LABEL_MAP = datasets.Sequence(_INTS)
+_BOXES = datasets.Sequence(_FLOATS)
 
 
 class _LocalMetric(evaluate.Metric):
@@ -106,15 +108,8 @@ class RocAuc(_LocalMetric):
 Returns:
     {'roc_auc': float}"""
     _features = [
-        datasets.Features(
-            {
-                "prediction_scores": datasets.Sequence(datasets.Value("float64")),
-                "references": datasets.Value("int64"),
-            }
-        ),
-        datasets.Features(
-            {"prediction_scores": datasets.Value("float64"), "references": datasets.Value("int64")}
-        ),
+        datasets.Features({"prediction_scores": _FLOATS, "references": _INT}),
+        datasets.Features({"prediction_scores": _FLOAT, "references": _INT}),
     ]
 
     def _compute(self, prediction_scores, references, labels=None):
@@ -196,12 +191,8 @@ Returns:
     {'map': float, 'ap_per_class': {class: AP}}"""
     _features = datasets.Features(
         {
-            "predictions": {
-                "boxes": _BOXES,
-                "scores": datasets.Sequence(datasets.Value("float64")),
-                "labels": datasets.Sequence(datasets.Value("int64")),
-            },
-            "references": {"boxes": _BOXES, "labels": datasets.Sequence(datasets.Value("int64"))},
+            "predictions": {"boxes": _BOXES, "scores": _FLOATS, "labels": _INTS},
+            "references": {"boxes": _BOXES, "labels": _INTS},
         }
     )
 
