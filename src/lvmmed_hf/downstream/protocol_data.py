@@ -46,11 +46,8 @@ def _png_bytes(arr: np.ndarray) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def _seg_features(volumes: bool = False) -> Features:
-    feats = {"image": ImageFeature(), "mask": ImageFeature()}
-    if volumes:
-        feats.update({"volume_id": Value("string"), "slice_index": Value("int32")})
-    return Features(feats)
+_SEG_FEATURES = Features({"image": ImageFeature(), "mask": ImageFeature()})
+_VOLUME_FEATURES = Features({**_SEG_FEATURES, "volume_id": Value("string"), "slice_index": Value("int32")})
 
 
 def authors_validation_split(n: int, valid_rate: float, seed: int = 42) -> tuple[list[int], list[int]]:
@@ -180,7 +177,7 @@ def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None
         images.append(_png_bytes(img) if isinstance(img, np.ndarray) else str(img))
         m = mask if isinstance(mask, np.ndarray) else np.asarray(Image.open(mask).convert("L"))
         masks.append(_png_bytes((binarize(m) if binarize else m).astype(np.uint8)))
-    return Dataset.from_dict({"image": images, "mask": masks}, features=_seg_features())
+    return Dataset.from_dict({"image": images, "mask": masks}, features=_SEG_FEATURES)
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
@@ -371,7 +368,7 @@ def _volume_split_dataset(
             vids.append(vid)
             sidx.append(int(z))
     return Dataset.from_dict(
-        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_seg_features(True)
+        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_VOLUME_FEATURES
     )
 
 

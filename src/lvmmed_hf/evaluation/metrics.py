@@ -165,9 +165,7 @@ def _label_maps(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"expected label maps of shape (H, W), (N, H, W) or (N, D, H, W), got {p.shape}")
     if p.ndim == 2:
         p, r = p[None], r[None]
-    if not (np.issubdtype(p.dtype, np.integer) or p.dtype == bool) or not (
-        np.issubdtype(r.dtype, np.integer) or r.dtype == bool
-    ):
+    if not all(np.issubdtype(a.dtype, np.integer) or a.dtype == bool for a in (p, r)):
         raise TypeError(
             f"expected integer label maps (class index per pixel), got {p.dtype} and {r.dtype}; "
             "take the argmax of logits first"
