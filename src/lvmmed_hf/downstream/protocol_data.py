@@ -155,10 +155,7 @@ def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, lis
 
 
 def _split_pairs(
-    pairs: list[tuple[str, np.ndarray | str, np.ndarray | str]],
-    split_file: str | None,
-    seed: int,
-    fractions: tuple[float, float] = (0.16, 0.2),
+    pairs: list[tuple], split_file: str | None, seed: int, fractions: tuple[float, float] = (0.16, 0.2)
 ) -> dict[str, list]:
     """Split (name, image, mask) rows by the authors' name lists, or seeded (validation, test) fractions."""
     if split_file:
