@@ -4,10 +4,6 @@ Each module file only imports its class from here, so ``evaluate.load(metric_pat
 offline (never load these by Hub name) and every module computes with :mod:`.metrics`.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 import datasets
 import evaluate
 
@@ -35,7 +31,7 @@ class _LocalMetric(evaluate.Metric):
 
     _description: str
     _inputs: str
-    _features: Any = _LABELS
+    _features: datasets.Features | list[datasets.Features] = _LABELS
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
