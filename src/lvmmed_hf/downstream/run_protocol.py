@@ -30,6 +30,7 @@ _TASK_TYPE = {
     "sam": "mask-generation",
     "detection": "object-detection",
 }
+_FAMILIES = {"lvmmed_cnn": "cnn", "lvmmed_vit": "vit"}  # model_type -> backbone family
 # The recipe's result key of each protocol metric.
 _RESULT_KEY = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}
 
@@ -96,9 +97,9 @@ def _family(backbone: str) -> str:
     from .backbones import model_type_of
 
     mt = model_type_of(backbone)
-    if mt not in ("lvmmed_cnn", "lvmmed_vit"):
+    if mt not in _FAMILIES:
         raise ValueError(f"{backbone}: model type {mt!r} is neither an LVM-Med CNN nor ViT")
-    return mt.removeprefix("lvmmed_")
+    return _FAMILIES[mt]
 
 
 def _save_splits(ds, folder: Path) -> Path:
