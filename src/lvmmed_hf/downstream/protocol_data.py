@@ -241,9 +241,7 @@ def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> D
             parts = masks.get(img.stem)
             if not parts:
                 continue
-            union = np.zeros(np.asarray(Image.open(parts[0]).convert("L")).shape, bool)
-            for part in parts:
-                union |= np.asarray(Image.open(part).convert("L")) > 127
+            union = np.any([np.asarray(Image.open(part).convert("L")) > 127 for part in parts], axis=0)
             pairs.append((img.name, img, union.astype(np.uint8)))
     return DatasetDict({k: _seg_dataset(v, None) for k, v in _split_pairs(pairs, split_file, seed).items()})
 
