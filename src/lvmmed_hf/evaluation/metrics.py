@@ -89,12 +89,13 @@ def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = N
     return float(f1_score(r, p, labels=labels, average="macro", zero_division=0))
 
 
-def _check_both_classes(is_positive: np.ndarray) -> None:
+def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
     if is_positive.all() or not is_positive.any():
         raise ValueError(
             "roc_auc: the references hold only one class for a one-vs-rest problem; AUC is undefined "
             "(it needs at least one positive and one negative sample)"
         )
+    return float(roc_auc_score(is_positive, scores))
 
 
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
@@ -115,8 +116,7 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
                 "roc_auc: 1-D scores need binary references in {0, 1}, got labels "
                 f"{np.unique(r).tolist()}; pass (N, C) scores for several classes"
             )
-        _check_both_classes(r == 1)
-        return float(roc_auc_score(r, s))
+        return _binary_auc(r == 1, s)
     if s.ndim != 2:
         raise ValueError(f"scores: expected shape (N,) or (N, C), got {s.shape}")
     classes = list(range(s.shape[1])) if labels is None else list(labels)
@@ -127,11 +127,7 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
         raise ValueError(f"references hold labels {sorted(unknown)} that have no score column")
     # One-vs-rest per column, unnormalised scores allowed (scikit-learn's multi-class mode would
     # require probabilities summing to one).
-    aucs = []
-    for k, c in enumerate(classes):
-        _check_both_classes(r == c)
-        aucs.append(roc_auc_score(r == c, s[:, k]))
-    return float(np.mean(aucs))
+    return float(np.mean([_binary_auc(r == c, s[:, k]) for k, c in enumerate(classes)]))
 
 
 def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int | None = None) -> float:
