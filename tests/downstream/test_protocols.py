@@ -484,9 +484,10 @@ def test_docs_table_equals_the_registry():
     assert doc[doc.index(start) + len(start) : doc.index(end)] == protocol_table()
 
 
-def test_cli_errors_are_one_line_with_exit_code_2(capsys, tmp_path):
+def test_cli_errors_are_one_line_with_exit_code_2(capsys, tmp_path, monkeypatch):
     from lvmmed_hf.cli import main
 
+    monkeypatch.chdir(tmp_path)  # the default output folder is relative to the current directory
     assert main(["evaluate", "kvasir"]) == 2
     err = capsys.readouterr().err
     assert "unknown protocol 'kvasir'" in err and "kvasir-seg" in err and "Traceback" not in err
@@ -494,3 +495,14 @@ def test_cli_errors_are_one_line_with_exit_code_2(capsys, tmp_path):
     assert "--backbone and --data-dir are required" in capsys.readouterr().err
     assert main(["evaluate", "kvasir-seg", "--backbone", "tiny-cnn", "--data-dir", str(tmp_path / "no")]) == 2
     assert "Kvasir" in capsys.readouterr().err
+
+
+def test_failed_run_leaves_no_output_folder(capsys, tmp_path, monkeypatch):
+    from lvmmed_hf.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    missing = ["--backbone", "tiny-cnn", "--data-dir", str(tmp_path / "no")]
+    assert main(["evaluate", "drive-seg", *missing]) == 2
+    assert main(["evaluate", "drive-seg", *missing, "--output-dir", str(tmp_path / "out")]) == 2
+    assert "DRIVE" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -70,11 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         split_file=args.split_file,
         update_card=not args.no_card,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        learning_rate=args.learning_rate,
+        **{k: getattr(args, k) for k in ("epochs", "max_steps", "batch_size", "image_size", "learning_rate")},
         sam_checkpoint=args.sam_checkpoint,
         use_cpu=args.cpu or None,
     )

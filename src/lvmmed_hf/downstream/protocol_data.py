@@ -17,6 +17,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,7 @@ from .protocols import MMWHS_VOLUME_SPLIT
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LAYOUTS",
-    "authors_validation_split",
-    "balanced_slices",
-    "load_protocol_data",
-    "read_split_file",
-]
+__all__ = ["LAYOUTS", "authors_validation_split", "balanced_slices", "load_protocol_data", "read_split_file"]
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -51,11 +46,8 @@ def _png_bytes(arr: np.ndarray) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def _seg_features(volumes: bool = False) -> Features:
-    feats = {"image": ImageFeature(), "mask": ImageFeature()}
-    if volumes:
-        feats.update({"volume_id": Value("string"), "slice_index": Value("int32")})
-    return Features(feats)
+_SEG_FEATURES = Features({"image": ImageFeature(), "mask": ImageFeature()})
+_VOLUME_FEATURES = Features({**_SEG_FEATURES, "volume_id": Value("string"), "slice_index": Value("int32")})
 
 
 def authors_validation_split(n: int, valid_rate: float, seed: int = 42) -> tuple[list[int], list[int]]:
@@ -83,17 +75,13 @@ def _image_folder_order(root: Path) -> list[tuple[Path, str]]:
 def _classification_dict(train: list, test: list, names: list[str], valid_rate: float) -> DatasetDict:
     tr, va = authors_validation_split(len(train), valid_rate)
     feats = Features({"image": ImageFeature(), "label": ClassLabel(names=names)})
-
-    def build(rows):
-        return Dataset.from_dict(
-            {"image": [str(f) for f, _ in rows], "label": [names.index(c) for _, c in rows]}, features=feats
-        )
-
+    parts = {"train": [train[i] for i in tr], "validation": [train[i] for i in va], "test": test}
     return DatasetDict(
         {
-            "train": build([train[i] for i in tr]),
-            "validation": build([train[i] for i in va]),
-            "test": build(test),
+            k: Dataset.from_dict(
+                {"image": [str(f) for f, _ in v], "label": [names.index(c) for _, c in v]}, feats
+            )
+            for k, v in parts.items()
         }
     )
 
@@ -101,10 +89,10 @@ def _classification_dict(train: list, test: list, names: list[str], valid_rate: 
 # ------------------------------------------------------------------------------ classification
 def brain_tumor(data_dir: Path, valid_rate: float = 0.3, **_) -> DatasetDict:
     """Kaggle 'Brain Tumor Classification (MRI)': ``Training/<class>/*`` and ``Testing/<class>/*``."""
-    train = _image_folder_order(
-        _need_dir(data_dir / "Training", "Training/<class>/<image> (Brain Tumor MRI)")
+    train, test = (
+        _image_folder_order(_need_dir(data_dir / d, f"{d}/<class>/<image> (Brain Tumor MRI)"))
+        for d in ("Training", "Testing")
     )
-    test = _image_folder_order(_need_dir(data_dir / "Testing", "Testing/<class>/<image> (Brain Tumor MRI)"))
     names = sorted({c for _, c in train} | {c for _, c in test})
     return _classification_dict(train, test, names, valid_rate)
 
@@ -135,12 +123,9 @@ def fgadr(data_dir: Path, valid_rate: float = 0.2, n_train: int = 1500, **_) -> 
     if unlabelled:
         logger.warning("%d FGADR images have no grade in %s and are left out", len(unlabelled), csv_path)
     rows = [(p, grades[p.name]) for p in files if p.name in grades]
-    train, test = rows[:n_train], rows[n_train:]
     # ImageFolder order of Training/<grade>/<name>: by grade folder name, then by file name.
-    train = sorted(train, key=lambda r: (r[1], r[0].name))
-    test = sorted(test, key=lambda r: (r[1], r[0].name))
-    names = [str(g) for g in range(5)]
-    return _classification_dict(train, test, names, valid_rate)
+    train, test = (sorted(part, key=lambda r: (r[1], r[0].name)) for part in (rows[:n_train], rows[n_train:]))
+    return _classification_dict(train, test, [str(g) for g in range(5)], valid_rate)
 
 
 # ---------------------------------------------------------------------------- 2-D segmentation
@@ -157,9 +142,10 @@ def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
 
 def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
     """``items`` split at random (seeded) into train / validation / test by the (validation, test)
-    fractions, at least one item on each held-out side; each side keeps the input order."""
+    fractions, at least one item on each held-out side of a non-zero fraction; each side keeps the
+    input order."""
     order = np.random.default_rng(seed).permutation(len(items))
-    n_val, n_test = (max(1, int(round(f * len(items)))) for f in fractions)
+    n_val, n_test = (max(1, int(round(f * len(items)))) if f else 0 for f in fractions)
     idx = {
         "test": order[:n_test],
         "validation": order[n_test : n_test + n_val],
@@ -169,10 +155,7 @@ def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, lis
 
 
 def _split_pairs(
-    pairs: list[tuple[str, np.ndarray | str, np.ndarray | str]],
-    split_file: str | None,
-    seed: int,
-    fractions: tuple[float, float] = (0.16, 0.2),
+    pairs: list[tuple], split_file: str | None, seed: int, fractions: tuple[float, float] = (0.16, 0.2)
 ) -> dict[str, list]:
     """Split (name, image, mask) rows by the authors' name lists, or seeded (validation, test) fractions."""
     if split_file:
@@ -191,11 +174,17 @@ def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None
         images.append(_png_bytes(img) if isinstance(img, np.ndarray) else str(img))
         m = mask if isinstance(mask, np.ndarray) else np.asarray(Image.open(mask).convert("L"))
         masks.append(_png_bytes((binarize(m) if binarize else m).astype(np.uint8)))
-    return Dataset.from_dict({"image": images, "mask": masks}, features=_seg_features())
+    return Dataset.from_dict({"image": images, "mask": masks}, features=_SEG_FEATURES)
 
 
-def _binary(threshold: int = 127) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda m: (m > threshold).astype(np.uint8)
+def _binary(mask: np.ndarray) -> np.ndarray:
+    """An 8-bit mask (JPEG, GIF, PNG) thresholded at 127."""
+    return (mask > 127).astype(np.uint8)
+
+
+def _nonzero(label: np.ndarray) -> np.ndarray:
+    """Every label > 0 as foreground."""
+    return (label > 0).astype(np.uint8)
 
 
 def isic2018(data_dir: Path, **_) -> DatasetDict:
@@ -209,12 +198,10 @@ def isic2018(data_dir: Path, **_) -> DatasetDict:
             continue
         _need_dir(img_dir, f"ISIC2018_Task1-2_{theirs}_Input/ISIC_<id>.jpg")
         _need_dir(gt_dir, f"ISIC2018_Task1_{theirs}_GroundTruth/ISIC_<id>_segmentation.png")
-        rows = []
-        for img in sorted(img_dir.glob("ISIC_*.jpg")):
-            mask = gt_dir / f"{img.stem}_segmentation.png"
-            if mask.is_file():
-                rows.append((img.name, img, mask))
-        out[ours] = _seg_dataset(rows, _binary())
+        rows = [
+            (p.name, p, gt_dir / f"{p.stem}_segmentation.png") for p in sorted(img_dir.glob("ISIC_*.jpg"))
+        ]
+        out[ours] = _seg_dataset([r for r in rows if r[2].is_file()], _binary)
     if "test" not in out:
         raise FileNotFoundError(f"{data_dir}: expected ISIC2018_Task1-2_Test_Input and its ground truth")
     return DatasetDict(out)
@@ -229,7 +216,7 @@ def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
         (p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()
     ]
     parts = _split_pairs(pairs, split_file, seed)
-    return DatasetDict({k: _seg_dataset(v, _binary()) for k, v in parts.items()})
+    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
 
 
 _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
@@ -254,9 +241,7 @@ def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> D
             parts = masks.get(img.stem)
             if not parts:
                 continue
-            union = np.zeros(np.asarray(Image.open(parts[0]).convert("L")).shape, bool)
-            for part in parts:
-                union |= np.asarray(Image.open(part).convert("L")) > 127
+            union = np.any([np.asarray(Image.open(part).convert("L")) > 127 for part in parts], axis=0)
             pairs.append((img.name, img, union.astype(np.uint8)))
     return DatasetDict({k: _seg_dataset(v, None) for k, v in _split_pairs(pairs, split_file, seed).items()})
 
@@ -274,17 +259,10 @@ def drive(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
             if gt.is_file():
                 rows.append((img.name, np.asarray(Image.open(img).convert("RGB")), gt))
         out[split] = rows
-    val_n = max(1, int(round(0.2 * len(out["training"]))))
-    order = np.random.default_rng(seed).permutation(len(out["training"]))
-    val = [out["training"][i] for i in sorted(order[:val_n])]
-    train = [out["training"][i] for i in sorted(order[val_n:])]
-    return DatasetDict(
-        {
-            "train": _seg_dataset(train, _binary()),
-            "validation": _seg_dataset(val, _binary()),
-            "test": _seg_dataset(out["test"], _binary()),
-        }
-    )
+    # Validation: a seeded 20% of the training images (drawn as _seeded_split draws a test side).
+    held_out = _seeded_split(out["training"], seed, fractions=(0, 0.2))
+    parts = {"train": held_out["train"], "validation": held_out["test"], "test": out["test"]}
+    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
 
 
 _SCR_ORGANS = (("left lung", 1), ("right lung", 1), ("heart", 2), ("left clavicle", 3), ("right clavicle", 3))
@@ -316,17 +294,14 @@ def jsrt(data_dir: Path, **_) -> DatasetDict:
         raise FileNotFoundError(f"{data_dir}: expected the SCR masks/<organ>/<name>.gif folders")
     rows = []
     for img in images:
-        label = None
-        for organ, value in _SCR_ORGANS:
-            gif = mask_root / organ / f"{img.stem}.gif"
-            if not gif.is_file():
-                label = None
-                break
-            m = np.asarray(Image.open(gif).convert("L")) > 127
-            label = np.zeros(m.shape, np.uint8) if label is None else label
+        gifs = [mask_root / organ / f"{img.stem}.gif" for organ, _ in _SCR_ORGANS]
+        if not all(g.is_file() for g in gifs):
+            continue
+        masks = [np.asarray(Image.open(g).convert("L")) > 127 for g in gifs]
+        label = np.zeros(masks[0].shape, np.uint8)
+        for m, (_, value) in zip(masks, _SCR_ORGANS):
             label[m] = value
-        if label is not None:
-            rows.append((img.stem, _read_jsrt_img(img), label))
+        rows.append((img.stem, _read_jsrt_img(img), label))
     number = {r[0]: int(re.sub(r"\D", "", r[0]) or 0) for r in rows}
     odd = [r for r in rows if number[r[0]] % 2 == 1]
     even = [r for r in rows if number[r[0]] % 2 == 0]
@@ -388,7 +363,7 @@ def _volume_split_dataset(
             vids.append(vid)
             sidx.append(int(z))
     return Dataset.from_dict(
-        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_seg_features(True)
+        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_VOLUME_FEATURES
     )
 
 
@@ -414,7 +389,7 @@ def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         raise FileNotFoundError(
             f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
         )
-    return _volumes_dict(_seeded_split(cases, seed), lambda lab: (lab > 0).astype(np.uint8), seed)
+    return _volumes_dict(_seeded_split(cases, seed), _nonzero, seed)
 
 
 #: MM-WHS label values (challenge documentation) -> class index 1..7.
@@ -428,7 +403,9 @@ def _mmwhs_labels(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
+def _mmwhs(data_dir: Path, prefix: str, seed: int = 0, **_) -> DatasetDict:
+    """MM-WHS 2017 ``<prefix>_train/<prefix>_train_<id>_{image,label}.nii.gz``, split by the authors'
+    volume lists (``MMWHS_VOLUME_SPLIT``)."""
     found = {}
     for img in sorted(data_dir.rglob(f"{prefix}_train_*_image.nii*")):
         vid = re.search(r"_train_(\d{4})_image", img.name)[1]
@@ -450,12 +427,8 @@ def _mmwhs(data_dir: Path, prefix: str, seed: int) -> DatasetDict:
     return _volumes_dict(parts, _mmwhs_labels, seed)
 
 
-def mmwhs_ct(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
-    return _mmwhs(data_dir, "ct", seed)
-
-
-def mmwhs_mri(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
-    return _mmwhs(data_dir, "mr", seed)
+mmwhs_ct = partial(_mmwhs, prefix="ct")
+mmwhs_mri = partial(_mmwhs, prefix="mr")
 
 
 def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUNMC", "BIDMC", "HK"), **_):
@@ -479,23 +452,24 @@ def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUN
             raise FileNotFoundError(f"{d}: no Case<nn>.nii.gz with its _segmentation file")
         return out
 
-    binary = lambda lab: (lab > 0).astype(np.uint8)  # noqa: E731
-    parts = _seeded_split(cases(train_site), seed, fractions=(0.1, 0.2))
-    out = _volumes_dict(parts, binary, seed)
+    out = _volumes_dict(_seeded_split(cases(train_site), seed, fractions=(0.1, 0.2)), _nonzero, seed)
     for site in sites:
-        out[f"test_{site}"] = _volume_split_dataset(cases(site), binary, balanced=False, seed=seed)
+        out[f"test_{site}"] = _volume_split_dataset(cases(site), _nonzero, balanced=False, seed=seed)
     return out
 
 
 # ---------------------------------------------------------------------------------- detection
-def _objects_features(names: list[str]) -> Features:
-    return Features(
+def _detection_dict(parts: dict[str, list], names: list[str]) -> DatasetDict:
+    """Splits of (name, image path, {"bbox": COCO boxes, "category": ids}) rows."""
+    objects = {
+        "bbox": Sequence(Sequence(Value("float32"), length=4)),
+        "category": Sequence(ClassLabel(names=names)),
+    }
+    feats = Features({"image": ImageFeature(), "objects": objects})
+    return DatasetDict(
         {
-            "image": ImageFeature(),
-            "objects": {
-                "bbox": Sequence(Sequence(Value("float32"), length=4)),
-                "category": Sequence(ClassLabel(names=names)),
-            },
+            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
+            for k, v in parts.items()
         }
     )
 
@@ -547,13 +521,7 @@ def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         rows.append((image_id, str(path), {"bbox": bbox, "category": ann["category"]}))
     if not rows:
         raise FileNotFoundError(f"{img_dir}: no image of {csv_path} found")
-    feats = _objects_features(list(VINDR_CLASSES))
-    return DatasetDict(
-        {
-            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
-            for k, v in _seeded_split(rows, seed, (0.1, 0.2)).items()
-        }
-    )
+    return _detection_dict(_seeded_split(rows, seed, (0.1, 0.2)), list(VINDR_CLASSES))
 
 
 def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
@@ -570,14 +538,7 @@ def kvasir_det(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
                 for b in boxes[image_id]["bbox"]
             ]
             pairs.append((path.name, str(path), {"bbox": bb, "category": [0] * len(bb)}))
-    parts = _split_pairs(pairs, split_file, seed)
-    feats = _objects_features(["polyp"])
-    return DatasetDict(
-        {
-            k: Dataset.from_dict({"image": [r[1] for r in v], "objects": [r[2] for r in v]}, features=feats)
-            for k, v in parts.items()
-        }
-    )
+    return _detection_dict(_split_pairs(pairs, split_file, seed), ["polyp"])
 
 
 LAYOUTS: dict[str, Callable[..., DatasetDict]] = {

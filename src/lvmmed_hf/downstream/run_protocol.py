@@ -1,14 +1,10 @@
 """Run a paper protocol end to end: read the data, train and test N times, compare with the paper.
 
-``lvmmed evaluate PROTOCOL --backbone DIR --data-dir PATH`` calls :func:`run_protocol`. It writes
-
-- ``<output>/data/``: the protocol's splits as Parquet (re-used by every run);
-- ``<output>/run-<k>/``: each run's fine-tuned model, processor and ``results.json`` (the recipes');
-- ``<output>/results.json`` and ``<output>/results.md``: mean ± std over the runs (population
-  standard deviation), the paper's figure for this backbone family and the difference;
-
-and adds ``model-index`` entries (``huggingface_hub.EvalResult``) to the backbone folder's model card.
-Multi-GPU: run the same command under ``accelerate launch``; the Trainer of each recipe distributes.
+:func:`run_protocol` (``lvmmed evaluate``) writes ``<output>/data/`` (the splits as Parquet, shared by
+the runs), ``<output>/run-<k>/`` (each run's model and the recipe's ``results.json``),
+``<output>/results.{json,md}`` (mean ± population std over the runs, the paper's figure for the
+backbone family and the difference), and adds ``model-index`` entries to the backbone's model card.
+Under ``accelerate launch`` each recipe's Trainer distributes.
 """
 
 from __future__ import annotations
@@ -28,14 +24,15 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ProtocolResult", "run_protocol", "update_model_card"]
 
+# Hub task of each protocol task; the segmentation tasks (2-D, 3-D, multi-site) are image-segmentation.
 _TASK_TYPE = {
     "classification": "image-classification",
-    "segmentation": "image-segmentation",
-    "segmentation-3d": "image-segmentation",
-    "multisite": "image-segmentation",
     "sam": "mask-generation",
     "detection": "object-detection",
 }
+_FAMILIES = {"lvmmed_cnn": "cnn", "lvmmed_vit": "vit"}  # model_type -> backbone family
+# The recipe's result key of each protocol metric.
+_RESULT_KEY = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}
 
 
 @dataclass
@@ -77,11 +74,9 @@ class ProtocolResult:
         }
 
     def markdown(self) -> str:
-        paper = (
-            "-"
-            if self.paper is None
-            else f"{self.paper:.2f}" + (f" ± {self.paper_std:.2f}" if self.paper_std is not None else "")
-        )
+        paper = "-" if self.paper is None else f"{self.paper:.2f}"
+        if self.paper is not None and self.paper_std is not None:
+            paper += f" ± {self.paper_std:.2f}"
         diff = "-" if self.difference is None else f"{self.difference:+.2f}"
         rows = [
             "| protocol | backbone | metric | ours (mean ± std, n) | paper | difference "
@@ -102,11 +97,9 @@ def _family(backbone: str) -> str:
     from .backbones import model_type_of
 
     mt = model_type_of(backbone)
-    if mt == "lvmmed_cnn":
-        return "cnn"
-    if mt == "lvmmed_vit":
-        return "vit"
-    raise ValueError(f"{backbone}: model type {mt!r} is neither an LVM-Med CNN nor ViT")
+    if mt not in _FAMILIES:
+        raise ValueError(f"{backbone}: model type {mt!r} is neither an LVM-Med CNN nor ViT")
+    return _FAMILIES[mt]
 
 
 def _save_splits(ds, folder: Path) -> Path:
@@ -136,7 +129,7 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
 
     h = p.settings[family]
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    kwargs: dict[str, Any] = dict(
+    return TrainingArguments(
         output_dir=str(out),
         learning_rate=overrides.get("learning_rate") or h.learning_rate,
         num_train_epochs=overrides.get("epochs") or h.epochs,
@@ -154,88 +147,52 @@ def _training_args(out: Path, p: Protocol, family: str, seed: int, overrides: di
         logging_steps=50,
         dataloader_num_workers=overrides.get("num_workers", 0),
         use_cpu=bool(overrides.get("use_cpu")),
+        max_steps=overrides.get("max_steps") or -1,  # -1: TrainingArguments' default, epochs decide
     )
-    if overrides.get("max_steps"):
-        kwargs["max_steps"] = overrides["max_steps"]
-    return TrainingArguments(**kwargs)
 
 
 def _metric_value(p: Protocol, results: dict[str, Any]) -> float:
     metrics = results["results"][0]["metrics"]
-    key = {"accuracy": "accuracy", "dice": "mean_dice", "iou3d": "volume_mean_iou", "map50": "map50"}[
-        p.metric
-    ]
-    if p.task in ("sam",) or (p.task == "multisite" and "dice" in metrics):
+    key = _RESULT_KEY[p.metric]
+    if p.task == "sam" or (p.task == "multisite" and "dice" in metrics):
         key = "dice"
     if key not in metrics:
         raise RuntimeError(f"{p.name}: the recipe reported no {key!r} (got {sorted(metrics)})")
     return 100.0 * float(metrics[key])
 
 
+_DETECTOR_SIZES = ("num_queries", "d_model", "encoder_layers", "decoder_layers", "attention_heads", "ffn_dim")
+
+
 def _run_once(p: Protocol, family: str, backbone: str, data: Path, out: Path, seed: int, o: dict[str, Any]):
     targs = _training_args(out, p, family, seed, o)
-    size = o.get("image_size") or p.settings[family].image_size
-    name = f"{p.dataset} ({p.name})"
+    common = dict(
+        backbone=backbone,
+        dataset_dir=str(data),
+        image_size=o.get("image_size") or p.settings[family].image_size,
+        test_split="test",
+        dataset_name=f"{p.dataset} ({p.name})",
+    )
     if p.task == "classification":
         from .classification import ClassificationArguments, run_classification
 
         args = ClassificationArguments(
-            backbone=backbone,
-            dataset_dir=str(data),
-            image_size=size,
-            freeze_backbone=p.freeze_backbone,
-            classifier_hidden_sizes=list(p.hidden_sizes),
-            test_split="test",
-            dataset_name=name,
+            freeze_backbone=p.freeze_backbone, classifier_hidden_sizes=list(p.hidden_sizes), **common
         )
         return run_classification(args, targs)
     if p.task == "detection":
         from .detection import DetectionArguments, run_detection
 
-        det_kwargs = {
-            k: o[k]
-            for k in (
-                "num_queries",
-                "d_model",
-                "encoder_layers",
-                "decoder_layers",
-                "attention_heads",
-                "ffn_dim",
-            )
-            if o.get(k)
-        }
-        args = DetectionArguments(
-            backbone=backbone,
-            dataset_dir=str(data),
-            image_size=size,
-            test_split="test",
-            dataset_name=name,
-            **det_kwargs,
-        )
-        return run_detection(args, targs)
+        sizes = {k: o[k] for k in _DETECTOR_SIZES if o.get(k)}
+        return run_detection(DetectionArguments(**common, **sizes), targs)
     if p.task == "sam" or (p.task == "multisite" and family == "vit"):
         from .sam import SamArguments, run_sam
 
-        args = SamArguments(
-            backbone=backbone,
-            sam_checkpoint=o.get("sam_checkpoint"),
-            dataset_dir=str(data),
-            image_size=size,
-            test_split="test",
-            dataset_name=name,
-        )
-        return run_sam(args, targs)
+        return run_sam(SamArguments(sam_checkpoint=o.get("sam_checkpoint"), **common), targs)
     from .segmentation import SegmentationArguments, run_segmentation
 
-    args = SegmentationArguments(
-        architecture="unet" if family == "cnn" else "upernet",
-        backbone=backbone,
-        dataset_dir=str(data),
-        num_labels=p.num_labels,
-        image_size=size,
-        test_split="test",
-        dataset_name=name,
-    )
+    architecture = "unet" if family == "cnn" else "upernet"
+    args = SegmentationArguments(architecture=architecture, num_labels=p.num_labels, **common)
     return run_segmentation(args, targs)
 
 
@@ -258,24 +215,16 @@ def _site_scores(
             from .sam import SamArguments, evaluate_sam, make_sam_transform
 
             model = SamModel.from_pretrained(str(run_dir))
-            args = SamArguments(backbone=backbone, image_size=size)
+            transform = make_sam_transform(processor, SamArguments(backbone=backbone, image_size=size), False)
             nonempty = test.filter(lambda ex: bool((np.asarray(ex["mask"]) > 0).any()))
-            score = evaluate_sam(model, nonempty.with_transform(make_sam_transform(processor, args, False)))[
-                "dice"
-            ]
+            score = evaluate_sam(model, nonempty.with_transform(transform))["dice"]
         else:
-            from .segmentation import (
-                LvmMedUNetForSemanticSegmentation,
-                make_transform,
-                predict_label_maps,
-                segmentation_scores,
-            )
+            from . import segmentation as seg
 
-            model = LvmMedUNetForSemanticSegmentation.from_pretrained(str(run_dir))
-            preds, refs = predict_label_maps(
-                model, test.with_transform(make_transform(processor, "image", "mask", size))
-            )
-            score = segmentation_scores(preds, refs, p.num_labels)["mean_dice"]
+            model = seg.LvmMedUNetForSemanticSegmentation.from_pretrained(str(run_dir))
+            transform = seg.make_transform(processor, "image", "mask", size)
+            preds, refs = seg.predict_label_maps(model, test.with_transform(transform))
+            score = seg.segmentation_scores(preds, refs, p.num_labels)["mean_dice"]
         out[site] = 100.0 * float(score)
     return out
 
@@ -291,7 +240,7 @@ def update_model_card(folder: str | os.PathLike, p: Protocol, result: ProtocolRe
         data.model_name = Path(folder).name
     metric_name = f"{p.metric} ({p.name}, mean of {len(result.scores)} runs)"
     entry = EvalResult(
-        task_type=_TASK_TYPE[p.task],
+        task_type=_TASK_TYPE.get(p.task, "image-segmentation"),
         dataset_type=p.layout,
         dataset_name=p.dataset,
         dataset_split="test",
@@ -337,13 +286,10 @@ def run_protocol(
     n_runs = runs or p.runs
     if n_runs < 1:
         raise ValueError(f"runs must be >= 1, got {n_runs}")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    options = {"seed": seed}
-    if split_file:
-        options["split_file"] = split_file
-    ds = load_protocol_data(p, data_dir, **options)
+    # The data is read (and checked) before anything is written: a failed run leaves no output folder.
+    ds = load_protocol_data(p, data_dir, seed=seed, split_file=split_file)
     logger.info("%s: splits %s", p.name, {k: len(v) for k, v in ds.items()})
+    out = Path(output_dir)
     data = _save_splits(ds, out / "data")
 
     scores: list[float] = []
@@ -386,15 +332,10 @@ def run_protocol(
         "split_rule": p.split_rule,
     }
     (out / "results.json").write_text(json.dumps(meta, indent=2))
-    note = (
-        ""
-        if meta["is_paper_protocol"]
-        else (
-            "\nOverrides were given ("
-            + ", ".join(f"{k}={v}" for k, v in meta["overrides"].items())
-            + f", runs={n_runs}): this is not the paper's protocol.\n"
-        )
-    )
+    note = ""
+    if not meta["is_paper_protocol"]:
+        given = ", ".join(f"{k}={v}" for k, v in meta["overrides"].items())
+        note = f"\nOverrides were given ({given}, runs={n_runs}): this is not the paper's protocol.\n"
     (out / "results.md").write_text(result.markdown() + note)
     if update_card and (Path(backbone) / "config.json").is_file():
         update_model_card(backbone, p, result)

@@ -1,37 +1,17 @@
-"""Evaluation metrics used by the LVM-Med downstream protocols, as plain functions.
+"""Evaluation metrics of the LVM-Med downstream protocols, as plain functions.
 
-Every function takes array-likes (lists, NumPy arrays or CPU torch tensors) and returns Python
-floats or NumPy arrays; nothing here needs network access. Classification metrics are
-scikit-learn's, behind input checks that name the wrong argument. Segmentation and detection
-metrics are written here because no installable library has them with these conventions:
-scikit-learn has no Dice over label maps assembled into 3D volumes with MONAI's empty-mask rule,
-MONAI and torchmetrics would add a heavy dependency for a few lines, and PASCAL VOC mAP (with
-its matching rule below) exists only in the devkit and in pycocotools' COCO variant (101-point
-interpolation, several thresholds), which is a different number. The same functions back the local
-``evaluate`` modules under ``lvmmed_hf/evaluation/evaluate_modules/<name>/`` (see :func:`metric_paths`).
-
-Conventions (chosen to match what medical-imaging papers and MONAI report):
-
-- **Empty masks (Dice/IoU).** As MONAI's ``DiceMetric(ignore_empty=True)`` (its default): when the
-  reference mask of a class is empty in a sample, that sample's score for the class is NaN and is
-  left out of every mean, whatever the prediction. A class absent from every sample of a batch
-  therefore has a NaN per-class score and is left out of the mean over classes. With
-  ``ignore_empty=False`` the other common convention applies: reference and prediction both empty
-  gives 1.0, an empty reference with a non-empty prediction gives 0.0.
-- **mAP@0.5.** PASCAL VOC 2010+ protocol: per class, detections of all images sorted by score,
-  each matched to the reference box of highest IoU in its image; it is a true positive if that IoU
-  is strictly above the threshold (the devkit's ``ovmax > ovthresh``) and that reference box was
-  not already matched, else a false positive (no fall-back to the second-best box, as VOC). AP is
-  the area under the precision-recall curve with all-point interpolation (precision made
-  monotonically non-increasing, summed over the recall steps). Boxes are ``(x_min, y_min, x_max,
-  y_max)`` in continuous pixel coordinates (no VOC "+1"). Classes without reference boxes are left
-  out of the mean; a class with reference boxes but no detections has AP 0.
+Inputs are array-likes (lists, NumPy arrays, CPU torch tensors); outputs Python floats or NumPy
+arrays. Classification metrics are scikit-learn's behind input checks that name the wrong argument.
+Dice/IoU (MONAI's empty-mask rule, 3D volumes from slices) and PASCAL VOC mAP (the devkit's matching
+and all-point AP, not pycocotools' COCO variant) are written here: no installed library has them with
+these conventions, which docs/downstream.md ("Metrics") states.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,13 +62,19 @@ def _same_length(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
         raise ValueError(f"{na} and {nb} are empty: nothing to evaluate")
 
 
+def _label_pair(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, references) as checked 1-D label arrays of one non-zero length."""
+    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
+    _same_length(p, r, "predictions", "references")
+    return p, r
+
+
 # ----------------------------------------------------------------------------- classification
 
 
 def accuracy(predictions: Any, references: Any) -> float:
     """Fraction of predictions equal to the reference labels. Inputs: (N,) labels."""
-    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
-    _same_length(p, r, "predictions", "references")
+    p, r = _label_pair(predictions, references)
     return float(accuracy_score(r, p))
 
 
@@ -98,30 +84,26 @@ def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = N
     Classes are ``labels`` if given, else every label seen in predictions or references. A class
     with no true positive and nothing predicted or present gets F1 = 0 (``zero_division=0``).
     """
-    p, r = _labels_1d(predictions, "predictions"), _labels_1d(references, "references")
-    _same_length(p, r, "predictions", "references")
+    p, r = _label_pair(predictions, references)
     labels = None if labels is None else list(labels)
     return float(f1_score(r, p, labels=labels, average="macro", zero_division=0))
 
 
-def _check_both_classes(is_positive: np.ndarray) -> None:
+def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
     if is_positive.all() or not is_positive.any():
         raise ValueError(
             "roc_auc: the references hold only one class for a one-vs-rest problem; AUC is undefined "
             "(it needs at least one positive and one negative sample)"
         )
+    return float(roc_auc_score(is_positive, scores))
 
 
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
 
-    Args:
-        references: (N,) integer labels.
-        scores: binary: (N,) score of the positive class (label 1) or (N, 2) class scores;
-            multi-class: (N, C) scores or probabilities, column c for class ``labels[c]``
-            (default ``labels = range(C)``). Probabilities need not sum to one.
-    Returns:
-        the AUC (binary) or the unweighted mean over classes of the one-vs-rest AUCs.
+    ``references``: (N,) integer labels. ``scores``: binary, (N,) scores of label 1 or (N, 2); else
+    (N, C), column c for class ``labels[c]`` (default ``range(C)``), not necessarily summing to one:
+    the unweighted mean of the one-vs-rest AUCs.
     """
     r = _labels_1d(references, "references")
     s = _as_numpy(scores, "scores").astype(np.float64)
@@ -134,8 +116,7 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
                 "roc_auc: 1-D scores need binary references in {0, 1}, got labels "
                 f"{np.unique(r).tolist()}; pass (N, C) scores for several classes"
             )
-        _check_both_classes(r == 1)
-        return float(roc_auc_score(r, s))
+        return _binary_auc(r == 1, s)
     if s.ndim != 2:
         raise ValueError(f"scores: expected shape (N,) or (N, C), got {s.shape}")
     classes = list(range(s.shape[1])) if labels is None else list(labels)
@@ -146,11 +127,7 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
         raise ValueError(f"references hold labels {sorted(unknown)} that have no score column")
     # One-vs-rest per column, unnormalised scores allowed (scikit-learn's multi-class mode would
     # require probabilities summing to one).
-    aucs = []
-    for k, c in enumerate(classes):
-        _check_both_classes(r == c)
-        aucs.append(roc_auc_score(r == c, s[:, k]))
-    return float(np.mean(aucs))
+    return float(np.mean([_binary_auc(r == c, s[:, k]) for k, c in enumerate(classes)]))
 
 
 def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int | None = None) -> float:
@@ -161,9 +138,7 @@ def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int
     nobody used do not change kappa). Returns 1.0 when both raters give one and the same grade to
     every sample (no disagreement possible), where the formula is 0/0.
     """
-    p = _labels_1d(predictions, "predictions").astype(np.int64)
-    r = _labels_1d(references, "references").astype(np.int64)
-    _same_length(p, r, "predictions", "references")
+    p, r = (x.astype(np.int64) for x in _label_pair(predictions, references))
     lo = min(p.min(), r.min())
     if lo < 0:
         raise ValueError(f"quadratic_weighted_kappa: labels must be non-negative integer grades, got {lo}")
@@ -186,9 +161,7 @@ def _label_maps(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"expected label maps of shape (H, W), (N, H, W) or (N, D, H, W), got {p.shape}")
     if p.ndim == 2:
         p, r = p[None], r[None]
-    if not (np.issubdtype(p.dtype, np.integer) or p.dtype == bool) or not (
-        np.issubdtype(r.dtype, np.integer) or r.dtype == bool
-    ):
+    if not all(np.issubdtype(a.dtype, np.integer) or a.dtype == bool for a in (p, r)):
         raise TypeError(
             f"expected integer label maps (class index per pixel), got {p.dtype} and {r.dtype}; "
             "take the argmax of logits first"
@@ -242,11 +215,7 @@ def _scores(
     num = 2.0 * inter if kind == "dice" else inter
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / denom
-    if ignore_empty:
-        out = np.where(rsum > 0, out, np.nan)
-    else:
-        out = np.where(denom > 0, out, 1.0)
-    return out
+    return np.where(rsum > 0, out, np.nan) if ignore_empty else np.where(denom > 0, out, 1.0)
 
 
 def dice_scores(
@@ -256,15 +225,12 @@ def dice_scores(
     ignore_empty: bool = True,
     ignore_index: int | None = None,
 ) -> np.ndarray:
-    """Dice 2|P&R| / (|P| + |R|) per sample and class.
+    """Dice 2|P&R| / (|P| + |R|) per sample and class: (N, C) floats.
 
-    Args:
-        predictions, references: integer label maps, (H, W), (N, H, W) or (N, D, H, W) for volumes.
-        num_classes: C, labels in [0, C) (background is class 0 and is scored too).
-        ignore_empty: NaN where a sample's reference has no pixel of the class (module docstring).
-        ignore_index: reference label whose pixels are left out (e.g. 255).
-    Returns:
-        (N, C) float array, NaN where the score is undefined under the empty-mask convention.
+    ``predictions``, ``references``: integer label maps (H, W), (N, H, W) or (N, D, H, W), labels in
+    [0, ``num_classes``) (background 0 is scored too). ``ignore_empty`` (MONAI's default): NaN where a
+    sample's reference lacks the class; else both empty = 1, empty reference with a prediction = 0.
+    ``ignore_index``: a reference label whose pixels are left out (e.g. 255).
     """
     return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "dice")
 
@@ -281,12 +247,10 @@ def iou_scores(
 
 
 def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
-    x = np.asarray(x, dtype=np.float64)
-    valid = ~np.isnan(x)
-    count = valid.sum(axis=axis)
-    total = np.where(valid, x, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    """Mean with NaN left out; NaN (without a warning) where every value is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice"
+        out = np.nanmean(np.asarray(x, dtype=np.float64), axis=axis)
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -319,15 +283,10 @@ def assemble_volumes(
     volume_ids: Sequence[Any],
     slice_indices: Sequence[int],
 ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
-    """Stack 2D slice label maps into 3D volumes.
+    """Stack N (H, W) slice label maps into ``{volume_id: (pred (D, H, W), ref (D, H, W))}``.
 
-    Args:
-        predictions, references: N slices, each (H, W) (the slices of one volume share H, W).
-        volume_ids: (N,) id of the volume each slice belongs to.
-        slice_indices: (N,) position of the slice along the stacking axis.
-    Returns:
-        ``{volume_id: (pred (D, H, W), ref (D, H, W))}`` with slices ordered by index.
-    Raises ValueError on a repeated (volume, slice) pair or slices of different shapes in one volume.
+    ``volume_ids`` and ``slice_indices`` (N,) place each slice; slices are ordered by index. A repeated
+    (volume, slice) pair or slices of different shapes in one volume raise ``ValueError``.
     """
     n = len(predictions)
     if not (len(references) == len(volume_ids) == len(slice_indices) == n):
@@ -368,17 +327,15 @@ def volume_dice_iou(
     "iou_per_class": (C,)}``; per-class values are means over volumes with NaN left out.
     """
     vols = assemble_volumes(predictions, references, volume_ids, slice_indices)
-    dice, iou = [], []
-    for pv, rv in vols.values():
-        dice.append(dice_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
-        iou.append(iou_scores(pv[None], rv[None], num_classes, ignore_empty, ignore_index)[0])
-    dice_arr, iou_arr = np.stack(dice), np.stack(iou)
+    args = (num_classes, ignore_empty, ignore_index)
+    dice = np.stack([dice_scores(pv[None], rv[None], *args)[0] for pv, rv in vols.values()])
+    iou = np.stack([iou_scores(pv[None], rv[None], *args)[0] for pv, rv in vols.values()])
     return {
         "volume_ids": list(vols),
-        "dice": dice_arr,
-        "iou": iou_arr,
-        "dice_per_class": _nanmean(dice_arr, axis=0),
-        "iou_per_class": _nanmean(iou_arr, axis=0),
+        "dice": dice,
+        "iou": iou,
+        "dice_per_class": _nanmean(dice, axis=0),
+        "iou_per_class": _nanmean(iou, axis=0),
     }
 
 
@@ -451,13 +408,12 @@ def average_precision_per_class(
     references: Sequence[Mapping[str, Any]],
     iou_threshold: float = 0.5,
 ) -> dict[int, float]:
-    """VOC all-point AP per class (module docstring for the matching rule).
+    """VOC all-point AP, ``{class: AP}`` for every class with a reference box.
 
-    Args:
-        predictions: one mapping per image: ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,).
-        references: one mapping per image: ``boxes`` (R, 4), ``labels`` (R,).
-    Returns:
-        ``{class: AP}`` for every class with at least one reference box.
+    ``predictions``: per image ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,); ``references``: per
+    image ``boxes`` (R, 4), ``labels`` (R,); boxes ``(x_min, y_min, x_max, y_max)``, continuous pixels.
+    Detections of all images by score, each matched to the reference box of highest IoU in its image:
+    a true positive if that IoU is strictly above the threshold and the box is still unmatched.
     """
     if len(predictions) != len(references):
         raise ValueError(
