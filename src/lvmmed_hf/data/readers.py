@@ -4,12 +4,9 @@
 (F, H, W[, 3]), no geometry between them (cines, HDF5 patch stacks, multi-page TIFF). ``kind="volume"``:
 a 3D image indexed by voxel (n0, n1, n2) [+ a 4D NIfTI axis, or RGB] with an ``affine`` (4, 4) from
 voxel indices to patient mm in the DICOM/ITK LPS convention (+x left, +y posterior, +z superior;
-NIfTI's RAS is converted here). DICOM volumes are ``native_slices``: axis 0 is one stored instance.
-
-Colour is what the format's metadata declares, never guessed from a trailing axis of 3 or 4.
-Grayscale is returned after the modality transform (MONOCHROME1 inverted; YBR and palette become RGB).
-A file that cannot be decoded, or whose header declares more data than it holds (checked before
-anything is allocated), raises :class:`UnreadableImageError` naming the file and the reason.
+NIfTI's RAS is converted here). Colour is what the format's metadata declares, never guessed from a
+trailing axis of 3 or 4. A file that cannot be decoded, or whose header declares more data than it
+holds (checked before anything is allocated), raises :class:`UnreadableImageError`.
 """
 
 from __future__ import annotations
@@ -38,21 +35,14 @@ READER_KINDS: tuple[str, ...] = ("auto", "dicom", "dicom_series", "nifti", "meta
 DICOM_MODALITY_NAMES = {
     "CT": "CT",
     "MR": "MRI",
-    "CR": "X-ray",
-    "DX": "X-ray",
-    "DR": "X-ray",
-    "RF": "X-ray",
-    "XA": "X-ray",
-    "IO": "X-ray",
-    "PX": "X-ray",
     "MG": "mammography",
     "US": "ultrasound",
     "OCT": "OCT",
     "OP": "fundus",
     "ES": "endoscopy",
     "SM": "histopathology",
-    "NM": "nuclear medicine",
-    "PT": "nuclear medicine",
+    **dict.fromkeys(("CR", "DX", "DR", "RF", "XA", "IO", "PX"), "X-ray"),
+    **dict.fromkeys(("NM", "PT"), "nuclear medicine"),
 }
 
 # SOP classes / modalities without a displayable image: reported, never decoded.
@@ -60,10 +50,9 @@ NON_IMAGE_MODALITIES = {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "SEG",
 
 INTENSITY_KINDS: tuple[str, ...] = ("hu", "display", "unknown")
 
-# Deflate cannot expand data by more than 1032:1 (RFC 1951: at most 258 bytes per 2-bit code), so a
-# zlib/gzip stream shorter than 1/1032 of the declared size cannot hold the image. Image codecs
-# (JPEG, JPEG 2000, TIFF deflate...) have no exact bound: a declared size above 64 MiB and 2000 times
-# the stored bytes is refused as a bomb.
+# Deflate cannot expand data by more than 1032:1 (RFC 1951: at most 258 bytes per 2-bit code). Image
+# codecs (JPEG, JPEG 2000, TIFF deflate...) have no exact bound: a declared size above 64 MiB and 2000
+# times the stored bytes is refused as a bomb.
 DEFLATE_MAX_RATIO = 1032
 CODEC_MAX_RATIO = 2000
 CODEC_MIN_REFUSED = 64 * 2**20
@@ -82,16 +71,26 @@ class NotAnImageError(UnreadableImageError):
     """A valid file that holds no image (DICOM RT structure set, SR, SEG, ...)."""
 
 
+@contextlib.contextmanager
+def _decoding(path: str | os.PathLike, what: str):
+    """Turn any exception inside (but ours) into an :class:`UnreadableImageError` ``what (Type: message)``."""
+    try:
+        yield
+    except UnreadableImageError:
+        raise
+    except Exception as e:
+        raise UnreadableImageError(path, f"{what} ({type(e).__name__}: {e})") from e
+
+
 @dataclass
 class ImageData:
     """Decoded pixels plus what the slicing and intensity steps need (see the module docstring).
 
     ``color``: from the format's metadata (DICOM SamplesPerPixel / PhotometricInterpretation, NIfTI
-    RGB24/RGBA32, TIFF photometric, the PIL mode). ``intensity_kind``: ``"hu"`` (Hounsfield units: DICOM
-    CT with its modality LUT), ``"display"`` (gray levels of PNG/JPEG/BMP/TIFF/HDF5 and 8-bit DICOM
-    captures, kept as they are) or ``"unknown"`` (scanner values: MR, NIfTI, MetaImage).
-    ``native_slices``: axis 0 is the acquisition's own slice axis (one DICOM instance / frame each),
-    not resliced axially. ``parts``: several units read from one record, see :meth:`split`.
+    RGB24/RGBA32, TIFF photometric, the PIL mode). ``intensity_kind``: ``"hu"`` (DICOM CT after its
+    modality LUT), ``"display"`` (gray levels of PNG/JPEG/TIFF/HDF5 and 8-bit DICOM captures, kept as
+    they are) or ``"unknown"`` (scanner values: MR, NIfTI, MetaImage). ``native_slices``: axis 0 is the
+    acquisition's own slice axis (one DICOM instance or frame each), not resliced axially.
     """
 
     array: np.ndarray
@@ -106,7 +105,7 @@ class ImageData:
     color: bool = False
     intensity_kind: str = ""
     native_slices: bool = False
-    parts: list[tuple[str, ImageData]] = field(default_factory=list)
+    parts: list[tuple[str, ImageData]] = field(default_factory=list)  # several units of a record: split()
 
     def __post_init__(self) -> None:
         if self.is_hu:
@@ -144,20 +143,13 @@ class ImageData:
         if self.parts:
             return list(self.parts)
         if self.kind == "volume" and self.array.ndim == 4 and not self.color:
+            volumes = [self.array[..., t] for t in range(self.array.shape[3])]
             return [
-                (
-                    f"_c{t}",
-                    dataclasses.replace(
-                        self, array=self.array[..., t], meta={**self.meta, "component": t}, parts=[]
-                    ),
-                )
-                for t in range(self.array.shape[3])
+                (f"_c{t}", dataclasses.replace(self, array=v, meta={**self.meta, "component": t}, parts=[]))
+                for t, v in enumerate(volumes)
             ]
         return [("", self)]
 
-
-# --------------------------------------------------------------------------------------------
-# dispatch
 
 _SUFFIXES = {
     "nifti": (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz"),
@@ -192,9 +184,7 @@ def read_image_data(
     Any failure of a file (a decoder's own exception, memory) is an :class:`UnreadableImageError`
     naming the file, so a builder skips it; a wrong ``reader`` name or file count is a ``ValueError``.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise UnreadableImageError("<no files>", "empty list of files")
     if reader not in READER_KINDS:
@@ -204,29 +194,26 @@ def read_image_data(
     if reader != "dicom_series" and len(paths) != 1:
         raise ValueError(f"reader {reader!r} takes one file, got {len(paths)}: {paths[:3]}...")
     fn = {
-        "dicom_series": lambda _, **o: read_dicom_series(paths[0] if len(paths) == 1 else paths, **o),
+        "dicom_series": read_dicom_series,
         "dicom": read_dicom,
         "nifti": read_nifti,
         "metaimage": read_metaimage,
         "hdf5": read_hdf5,
         "image": read_image,
-    }
+    }[reader]
     try:
-        return fn[reader](paths[0], **options)
+        return fn(paths[0] if len(paths) == 1 else paths, **options)
     except UnreadableImageError:
         raise
     except MemoryError as e:
         raise UnreadableImageError(paths[0], f"out of memory while decoding ({e})") from e
     except Exception as e:  # a decoder bug or a header no check foresaw: this file only
         logger.debug("reader %s failed on %s", reader, paths[0], exc_info=True)
-        raise UnreadableImageError(
-            paths[0] if len(paths) == 1 else paths[0].parent,
-            f"{reader} reader failed ({type(e).__name__}: {e})",
-        ) from e
+        where = paths[0] if len(paths) == 1 else paths[0].parent
+        raise UnreadableImageError(where, f"{reader} reader failed ({type(e).__name__}: {e})") from e
 
 
-# --------------------------------------------------------------------------------------------
-# declared sizes of hostile headers
+# declared sizes of hostile headers: refused before anything is allocated
 
 
 def _gzip_holds(path: Path, required: int, size: int) -> bool:
@@ -282,15 +269,14 @@ def check_declared_size(
     else:
         ok = size >= required
     if not ok:
+        compressed_note = " compressed" if compressed else ""
         raise UnreadableImageError(
             named,
-            f"header declares {what} ({required} bytes) but {holder} holds {size} bytes"
-            + (" compressed" if compressed else "")
-            + "; refused before reading (truncated or hostile file)",
+            f"header declares {what} ({required} bytes) but {holder} holds {size} bytes{compressed_note}; "
+            "refused before reading (truncated or hostile file)",
         )
 
 
-# --------------------------------------------------------------------------------------------
 # DICOM
 
 
@@ -362,14 +348,11 @@ def _check_dicom(ds, path: Path) -> None:
         )
     if "PixelData" in ds:
         syntax = ds.file_meta.get("TransferSyntaxUID")
-        check_declared_size(
-            path,
-            rows * cols * frames * samples * bits // 8,
-            "Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated = "
-            f"{rows}x{cols}x{frames}x{samples}x{bits}",
-            "codec" if syntax is not None and syntax.is_compressed else None,
-            held=len(ds.PixelData or b""),
-        )
+        codec = "codec" if syntax is not None and syntax.is_compressed else None
+        dims = f"{rows}x{cols}x{frames}x{samples}x{bits}"
+        what = f"Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated = {dims}"
+        required = rows * cols * frames * samples * bits // 8
+        check_declared_size(path, required, what, codec, held=len(ds.PixelData or b""))
 
 
 def _dicom_pixels(ds, path: Path) -> np.ndarray:
@@ -378,34 +361,34 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
     from pydicom.pixels import apply_color_lut, pixel_array
 
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-    try:
-        # pydicom converts YBR_* to RGB (as_rgb) and decodes JPEG 2000 / JPEG-LS / lossless JPEG through
-        # the pylibjpeg plugins, RLE natively; its log of failed decoder attempts is silenced (our error
-        # names the file and the reason).
-        with _quiet_pydicom():
-            if photometric in ("YBR_FULL", "YBR_FULL_422") and int(getattr(ds, "BitsAllocated", 8)) == 8:
-                # pydicom's numpy YBR->RGB is slow on long cines; PIL's C conversion, frame by frame,
-                # uses the same full-range BT.601 matrix (DICOM PS3.3 C.7.6.3.1.2).
-                ybr = pixel_array(ds, as_rgb=False)
-                frames = ybr.reshape((-1,) + ybr.shape[-3:])
-                rgb = [Image.fromarray(np.ascontiguousarray(f), mode="YCbCr").convert("RGB") for f in frames]
-                arr = np.stack([np.asarray(im) for im in rgb]).reshape(ybr.shape)
-            else:
-                arr = ds.pixel_array
-    except Exception as e:
-        raise UnreadableImageError(path, f"pixel data could not be decoded ({type(e).__name__}: {e})") from e
+    # pydicom converts YBR_* to RGB (as_rgb) and decodes JPEG 2000 / JPEG-LS / lossless JPEG through the
+    # pylibjpeg plugins, RLE natively; its log of failed decoder attempts is silenced (our error says it).
+    with _decoding(path, "pixel data could not be decoded"), _quiet_pydicom():
+        if photometric in ("YBR_FULL", "YBR_FULL_422") and int(getattr(ds, "BitsAllocated", 8)) == 8:
+            # pydicom's numpy YBR->RGB is slow on long cines; PIL's C conversion, frame by frame, uses
+            # the same full-range BT.601 matrix (DICOM PS3.3 C.7.6.3.1.2).
+            ybr = pixel_array(ds, as_rgb=False)
+            frames = ybr.reshape((-1,) + ybr.shape[-3:])
+            rgb = [Image.fromarray(np.ascontiguousarray(f), mode="YCbCr").convert("RGB") for f in frames]
+            arr = np.stack([np.asarray(im) for im in rgb]).reshape(ybr.shape)
+        else:
+            arr = ds.pixel_array
     if photometric == "PALETTE COLOR":
-        try:
+        with _decoding(path, "palette colour lookup failed"):
             arr = apply_color_lut(arr, ds)
-        except Exception as e:
-            raise UnreadableImageError(path, f"palette colour lookup failed ({e})") from e
         if arr.dtype != np.uint8:  # 16-bit LUT entries: keep the top byte for 8-bit RGB
             arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
     return arr
 
 
-def _dicom_rescale(ds, frame_index: int | None = None) -> tuple[float, float, bool]:
-    """(slope, intercept, present): the modality LUT of a slice, also from enhanced functional groups."""
+def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
+    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups) and
+    MONOCHROME1 inversion; returns the array and its intensity kind.
+
+    ``hu``: CT with a modality LUT (or 16-bit CT, whose IOD requires one), as float32. ``display``: 8-bit
+    grayscale without a rescale (screenshots, secondary captures, ultrasound, 8-bit X-ray). Else
+    ``unknown`` (MR and other scanner values). Integer dtypes stay where no rescale applies.
+    """
     t = ds if "RescaleSlope" in ds or "RescaleIntercept" in ds else None
     if t is None:  # enhanced CT/MR: in the per-frame or shared functional groups
         groups = []
@@ -415,23 +398,9 @@ def _dicom_rescale(ds, frame_index: int | None = None) -> tuple[float, float, bo
             groups.append(ds.SharedFunctionalGroupsSequence[0])
         pvt = "PixelValueTransformationSequence"
         t = next((g[pvt].value[0] for g in groups if pvt in g), None)
-    if t is None:
-        return 1.0, 0.0, False
-    return (
-        float(getattr(t, "RescaleSlope", 1.0) or 1.0),
-        float(getattr(t, "RescaleIntercept", 0.0) or 0.0),
-        True,
-    )
-
-
-def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
-    """Modality transform (slope/intercept) and MONOCHROME1 inversion; returns the array and its kind.
-
-    ``hu``: CT with a modality LUT (or 16-bit CT, whose IOD requires one), as float32. ``display``: 8-bit
-    grayscale without a rescale (screenshots, secondary captures, ultrasound, 8-bit X-ray). Else
-    ``unknown`` (MR and other scanner values). Integer dtypes stay where no rescale applies.
-    """
-    slope, intercept, rescaled = _dicom_rescale(ds, frame_index)
+    rescaled = t is not None
+    slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0) if rescaled else 1.0
+    intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0) if rescaled else 0.0
     modality = str(getattr(ds, "Modality", "")).upper()
     bits = int(getattr(ds, "BitsAllocated", 16) or 16)
     if modality == "CT" and (rescaled or bits > 8):
@@ -480,21 +449,18 @@ def _slice_normal(iop: np.ndarray) -> np.ndarray:
     (axial: inferior to superior, sagittal: right to left, coronal: anterior to posterior)."""
     normal = np.cross(iop[:3], iop[3:])
     normal = normal / np.linalg.norm(normal)
-    if normal[int(np.argmax(np.abs(normal)))] < 0:
-        normal = -normal
-    return normal
+    return -normal if normal[int(np.argmax(np.abs(normal)))] < 0 else normal
 
 
 def _series_affine(iop: np.ndarray, positions: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Affine for an array indexed (slice, row, column) from IOP, sorted IPPs (S, 3) and PixelSpacing."""
-    row_dir, col_dir = iop[:3], iop[3:]  # row_dir: direction of increasing column index
     aff = np.eye(4)
     if len(positions) > 1:
         aff[:3, 0] = (positions[-1] - positions[0]) / (len(positions) - 1)
     else:
         aff[:3, 0] = _slice_normal(iop)
-    aff[:3, 1] = col_dir * spacing[0]  # PixelSpacing[0] is the distance between rows
-    aff[:3, 2] = row_dir * spacing[1]
+    aff[:3, 1] = iop[3:] * spacing[0]  # column direction; PixelSpacing[0] is the distance between rows
+    aff[:3, 2] = iop[:3] * spacing[1]  # row direction: increasing column index
     aff[:3, 3] = positions[0]
     return aff
 
@@ -595,8 +561,7 @@ def _orientation_groups(items: list[_Instance]) -> list[list[_Instance]]:
                 break
         else:
             groups.append([it])
-    groups.sort(key=lambda g: -len(g))
-    return groups
+    return sorted(groups, key=lambda g: -len(g))
 
 
 def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, list[list[int]]]:
@@ -629,8 +594,9 @@ def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, li
 def _stack(members: list[_Instance], kind: Kind, modality: str | None, meta: dict, affine=None) -> ImageData:
     """Instances stacked along a new first axis (one native slice or frame each)."""
     dtype = np.result_type(*[m.array.dtype for m in members])
+    array = np.stack([m.array.astype(dtype, copy=False) for m in members])
     return ImageData(
-        np.stack([m.array.astype(dtype, copy=False) for m in members]),
+        array,
         kind,
         affine=affine,
         modality=modality,
@@ -656,16 +622,15 @@ def _assemble_series(
             skipped.append((it.path, "duplicate instance (same SOPInstanceUID as another file)"))
         else:
             unique[it.uid] = it
+    located = [it for it in unique.values() if it.iop is not None and it.ipp is not None]
     planes: list[list[tuple[str, ImageData]]] = []
-    for group in _orientation_groups(
-        [it for it in unique.values() if it.iop is not None and it.ipp is not None]
-    ):
+    for group in _orientation_groups(located):
         normal = _slice_normal(group[0].iop)
         pos = np.round(np.array([it.ipp @ normal for it in group]), 2)
         attr, subs = None, [list(range(len(group)))]
         if len(set(pos.tolist())) < len(group):
             attr, subs = _sub_series(group, pos)
-        plane = []
+        planes.append([])
         for k, idx in enumerate(subs):
             idx = sorted(idx, key=lambda i: (pos[i], group[i].instance))
             members = [group[i] for i in idx]
@@ -674,19 +639,16 @@ def _assemble_series(
                 value = members[0].attrs.get(attr) if attr else k
                 meta["sub_series"] = {"attribute": attr or "InstanceNumber order", "value": value, "index": k}
             affine = _series_affine(group[0].iop, np.stack([m.ipp for m in members]), members[0].spacing)
-            plane.append(
-                (f"_c{k}" if len(subs) > 1 else "", _stack(members, "volume", modality, meta, affine))
-            )
-        planes.append(plane)
+            data = _stack(members, "volume", modality, meta, affine)
+            planes[-1].append((f"_c{k}" if len(subs) > 1 else "", data))
     # instances without geometry: independent frames, one set per image size, in InstanceNumber order
     by_shape: dict[tuple[int, ...], list[_Instance]] = {}
     for it in sorted(unique.values(), key=lambda it: it.instance):
         if it.iop is None or it.ipp is None:
             by_shape.setdefault(it.array.shape, []).append(it)
     planes += [[("", _stack(m, "frames", modality, {"geometry": "none"}))] for m in by_shape.values()]
-    return [
-        ((f"_p{g}" if len(planes) > 1 else "") + sfx, d) for g, plane in enumerate(planes) for sfx, d in plane
-    ]
+    prefixes = [f"_p{g}" if len(planes) > 1 else "" for g in range(len(planes))]
+    return [(prefix + sfx, data) for prefix, plane in zip(prefixes, planes) for sfx, data in plane]
 
 
 def _combine_parts(
@@ -697,9 +659,8 @@ def _combine_parts(
         data = parts[0][1]
         data.meta = {**data.meta, **meta}
         return data
-    return dataclasses.replace(
-        parts[0][1], files=tuple(files), meta={**meta, "parts": [sfx for sfx, _ in parts]}, parts=parts
-    )
+    meta = {**meta, "parts": [sfx for sfx, _ in parts]}
+    return dataclasses.replace(parts[0][1], files=tuple(files), meta=meta, parts=parts)
 
 
 def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
@@ -741,11 +702,9 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
     _check_dicom(ds, path)
     arr = _dicom_pixels(ds, path)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    modality = _dicom_modality(ds)
-    meta = {
-        "photometric": str(getattr(ds, "PhotometricInterpretation", "")),
-        "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")),
-    }
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    meta = {"photometric": str(getattr(ds, "PhotometricInterpretation", "")), "transfer_syntax": syntax}
+    common = {"modality": _dicom_modality(ds), "files": (str(path),), "meta": meta}
     if _dicom_is_color(ds):
         expected_nd = 4 if n_frames > 1 else 3
         if arr.ndim == expected_nd and arr.shape[-1] == 4:
@@ -755,31 +714,27 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
         if arr.ndim != expected_nd or arr.shape[-1] != 3:
             raise UnreadableImageError(path, f"colour pixel data of unexpected shape {arr.shape}")
         kind = "frames" if n_frames > 1 else "image"
-        return ImageData(
-            arr, kind, modality=modality, files=(str(path),), meta=meta, color=True, intensity_kind="display"
-        )
+        return ImageData(arr, kind, color=True, intensity_kind="display", **common)
     if n_frames == 1:
         arr, kind = _dicom_gray(ds, arr[0] if arr.ndim == 3 else arr)  # a single frame with a frame axis
-        return ImageData(arr, "image", modality=modality, intensity_kind=kind, files=(str(path),), meta=meta)
+        return ImageData(arr, "image", intensity_kind=kind, **common)
     if arr.ndim != 3:
         raise UnreadableImageError(path, f"multi-frame pixel data of unexpected shape {arr.shape}")
     frames = _enhanced_frames(ds, arr, path)
     if frames is not None:
         meta["skipped"] = []
-        return _combine_parts(_assemble_series(frames, modality, meta["skipped"]), [str(path)], meta)
+        return _combine_parts(
+            _assemble_series(frames, common["modality"], meta["skipped"]), [str(path)], meta
+        )
     conv = [_dicom_gray(ds, arr[i], frame_index=i) for i in range(n_frames)]
-    stack = np.stack([c[0] for c in conv])
-    return ImageData(
-        stack, "frames", modality=modality, intensity_kind=conv[0][1], files=(str(path),), meta=meta
-    )
+    return ImageData(np.stack([c[0] for c in conv]), "frames", intensity_kind=conv[0][1], **common)
 
 
 def list_dicom_files(folder: str | os.PathLike) -> list[Path]:
     """Files of a folder (recursively) that look like DICOM (suffix or DICM magic), sorted."""
+    suffixes = _SUFFIXES["dicom"]
     paths = sorted(Path(folder).rglob("*"))
-    return [
-        p for p in paths if p.is_file() and (p.name.lower().endswith(_SUFFIXES["dicom"]) or is_dicom_file(p))
-    ]
+    return [p for p in paths if p.is_file() and (p.name.lower().endswith(suffixes) or is_dicom_file(p))]
 
 
 def group_dicom_series(files: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
@@ -799,19 +754,15 @@ def read_dicom_series(
 ) -> ImageData:
     """A DICOM series (a folder, or a list of slice files): one image per stored instance.
 
-    The series keeps its acquisition plane (never resliced): instances are sorted by
-    ImagePositionPatient projected on the slice normal (the cross product of the two
-    ImageOrientationPatient directions, along its largest positive patient axis), never by file name
-    or InstanceNumber. Several images per position (b-values, echoes, phases, time points: told apart
-    by DiffusionBValue / (0019,100C) / EchoTime / TemporalPositionIdentifier / AcquisitionNumber ...,
-    else by instance order) and several orientations or image sizes (3-plane localisers) become the
-    :attr:`ImageData.parts` (suffixes ``_c<k>`` / ``_p<g>``); one part is returned itself. Unreadable
-    slices and another series in the same folder are left out and listed in ``meta["skipped"]`` as
-    ``(path, reason)`` when ``skip_unreadable``; otherwise they raise.
+    The series keeps its acquisition plane: instances are sorted by ImagePositionPatient projected on
+    the slice normal (:func:`_slice_normal`), never by file name or InstanceNumber. Several images per
+    position (b-values, echoes, time points; :func:`_sub_series`) and several orientations or image
+    sizes (3-plane localisers) become :attr:`ImageData.parts` (suffixes ``_c<k>`` / ``_p<g>``); one part
+    is returned itself. Unreadable slices and another series in the same folder are left out and
+    listed in ``meta["skipped"]`` as ``(path, reason)`` when ``skip_unreadable``; otherwise they raise.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        files = list_dicom_files(source)
-        label = str(source)
+        files, label = list_dicom_files(source), str(source)
     else:
         files = [Path(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
         label = str(files[0].parent) if files else "<empty series>"
@@ -840,18 +791,9 @@ def read_dicom_series(
             not_images += isinstance(e, NotAnImageError)
             continue
         number = _number(getattr(ds, "InstanceNumber", None))
+        number = int(number) if isinstance(number, float) else 0
         uid = str(getattr(ds, "SOPInstanceUID", "")) or str(f)
-        inst = _Instance(
-            str(f),
-            uid,
-            iop,
-            ipp,
-            arr,
-            kind,
-            int(number) if isinstance(number, float) else 0,
-            _pixel_spacing(ds),
-            _classic_attrs(ds),
-        )
+        inst = _Instance(str(f), uid, iop, ipp, arr, kind, number, _pixel_spacing(ds), _classic_attrs(ds))
         slices.append((str(getattr(ds, "SeriesInstanceUID", "")), _dicom_modality(ds), inst))
     if not slices:
         if not_images == len(files):  # e.g. an RTSTRUCT or SEG series: not an image, not a broken one
@@ -869,7 +811,6 @@ def read_dicom_series(
     return _combine_parts(parts, [it.path for it in items], {"skipped": skipped})
 
 
-# --------------------------------------------------------------------------------------------
 # NIfTI / Analyze (nibabel), MetaImage (SimpleITK)
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -886,11 +827,10 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
     import nibabel as nib
 
     path = Path(path)
-    stage = "file"
-    try:
+    with _decoding(path, "invalid NIfTI/Analyze file"):
         img = nib.load(str(path))
-        stage = "header"
-        header = img.header
+    header = img.header
+    with _decoding(path, "invalid NIfTI/Analyze header"):
         shape = tuple(int(n) for n in header.get_data_shape())
         if not shape or min(shape) <= 0:
             raise UnreadableImageError(path, f"header declares an empty or invalid shape {shape}")
@@ -898,16 +838,10 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         fmap = img.file_map.get("image")
         data_path = Path(fmap.filename) if fmap is not None and fmap.filename else path
         required = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        what = f"{'x'.join(map(str, shape))} voxels of {dtype}"
-        check_declared_size(
-            data_path, required, what, "gzip" if data_path.name.lower().endswith(".gz") else None, path
-        )
-        stage = "data"
+        gzip = "gzip" if data_path.name.lower().endswith(".gz") else None
+        check_declared_size(data_path, required, f"{'x'.join(map(str, shape))} voxels of {dtype}", gzip, path)
+    with _decoding(path, "invalid NIfTI/Analyze data"):
         arr = np.asanyarray(img.dataobj)
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid NIfTI/Analyze {stage} ({type(e).__name__}: {e})") from e
     code = int(header["datatype"]) if "datatype" in header else 0
     color = code in _NIFTI_RGB_CODES
     if color:
@@ -922,20 +856,21 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
     if gray_nd != 3 and (color or gray_nd != 4):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
     affine = np.asarray(img.affine, dtype=float)
-    known = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) and (
-        int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
-    )
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise UnreadableImageError(path, "header affine is singular or not finite")
+    nifti = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image))
+    known = nifti and (int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0)
+    meta = {"orientation_known": bool(known), "four_d": gray_nd == 4}
+    kind = "display" if color else "unknown"
     return ImageData(
         arr,
         "volume",
-        affine=_RAS_TO_LPS @ affine,
-        modality=modality,
+        _RAS_TO_LPS @ affine,
+        modality,
         files=(str(path),),
-        meta={"orientation_known": bool(known), "four_d": gray_nd == 4},
+        meta=meta,
         color=color,
-        intensity_kind="display" if color else "unknown",
+        intensity_kind=kind,
     )
 
 
@@ -1005,11 +940,9 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
         img = sitk.ReadImage(str(path))
         arr = sitk.GetArrayFromImage(img)
     except Exception as e:
-        raise UnreadableImageError(
-            path, f"invalid MetaImage ({str(e).strip().splitlines()[-1] if str(e) else type(e).__name__})"
-        ) from e
-    dim = img.GetDimension()
-    comps = img.GetNumberOfComponentsPerPixel()
+        reason = str(e).strip().splitlines()[-1] if str(e) else type(e).__name__
+        raise UnreadableImageError(path, f"invalid MetaImage ({reason})") from e
+    dim, comps = img.GetDimension(), img.GetNumberOfComponentsPerPixel()
     if dim == 2 and comps == 1:
         return ImageData(arr, "image", files=(str(path),))
     if dim == 2 and comps in (3, 4) and arr.dtype == np.uint8:
@@ -1025,7 +958,6 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
     return ImageData(arr, "volume", affine=aff, files=(str(path),), meta={"orientation_known": True})
 
 
-# --------------------------------------------------------------------------------------------
 # HDF5 (h5py)
 
 
@@ -1042,30 +974,22 @@ def read_hdf5(
     from PIL import Image
 
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            if key not in f:
-                raise UnreadableImageError(path, f"no dataset {key!r} (found {sorted(f.keys())})")
-            dset = f[key]
-            if dset.ndim not in (3, 4):
-                raise UnreadableImageError(
-                    path, f"dataset {key!r} has shape {dset.shape}, expected (N, H, W[, C])"
-                )
-            if dset.ndim == 4 and dset.shape[-1] not in (1, 3, 4):
-                raise UnreadableImageError(
-                    path, f"dataset {key!r} has {dset.shape[-1]} channels, expected 1, 3 or 4"
-                )
-            if dset.shape[1] * dset.shape[2] > 2 * (Image.MAX_IMAGE_PIXELS or 2**62):
-                raise UnreadableImageError(
-                    path, f"frames of {dset.shape[1]}x{dset.shape[2]} px exceed the decompression-bomb limit"
-                )
-            arr = dset[start:stop]
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid HDF5 ({type(e).__name__}: {e})") from e
+    with _decoding(path, "invalid HDF5"), h5py.File(path, "r") as f:
+        if key not in f:
+            raise UnreadableImageError(path, f"no dataset {key!r} (found {sorted(f.keys())})")
+        shape = f[key].shape
+        if len(shape) not in (3, 4):
+            raise UnreadableImageError(path, f"dataset {key!r} has shape {shape}, expected (N, H, W[, C])")
+        if len(shape) == 4 and shape[-1] not in (1, 3, 4):
+            raise UnreadableImageError(path, f"dataset {key!r} has {shape[-1]} channels, expected 1, 3 or 4")
+        if shape[1] * shape[2] > 2 * (Image.MAX_IMAGE_PIXELS or 2**62):
+            raise UnreadableImageError(
+                path, f"frames of {shape[1]}x{shape[2]} px exceed the decompression-bomb limit"
+            )
+        arr = f[key][start:stop]
     color = arr.ndim == 4 and arr.shape[-1] != 1
-    arr = arr[..., :3] if color else arr[..., 0] if arr.ndim == 4 else arr
+    if arr.ndim == 4:
+        arr = arr[..., :3] if color else arr[..., 0]
     meta = {"frame_offset": int(start)}
     return ImageData(arr, "frames", files=(str(path),), meta=meta, color=color, intensity_kind="display")
 
@@ -1074,19 +998,11 @@ def hdf5_length(path: str | os.PathLike, key: str = "x") -> int:
     """Number of frames in dataset ``key`` (for splitting a big file into records)."""
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f[key].shape[0])
-    except Exception as e:
-        raise UnreadableImageError(path, f"cannot read HDF5 dataset {key!r} ({type(e).__name__}: {e})") from e
+    with _decoding(path, f"cannot read HDF5 dataset {key!r}"), h5py.File(path, "r") as f:
+        return int(f[key].shape[0])
 
 
-# --------------------------------------------------------------------------------------------
 # 2D images (PIL, tifffile)
-
-
-def _display_kind(arr: np.ndarray) -> str:
-    return "display" if arr.dtype in (np.uint8, np.uint16) else "unknown"
 
 
 def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
@@ -1126,11 +1042,8 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
-    keep = (
-        fmt in ("PNG", "JPEG")
-        and mode in ("L", "RGB", "I;16", "I;16B")
-        and arr.dtype in (np.uint8, np.uint16)
-    )
+    display = arr.dtype in (np.uint8, np.uint16)
+    keep = display and fmt in ("PNG", "JPEG") and mode in ("L", "RGB", "I;16", "I;16B")
     return ImageData(
         arr,
         "image",
@@ -1138,7 +1051,7 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         encoded=data if keep else None,
         meta={"format": fmt, "mode": mode},
         color=arr.ndim == 3,
-        intensity_kind=_display_kind(arr),
+        intensity_kind="display" if display else "unknown",
     )
 
 
@@ -1151,10 +1064,8 @@ def _tiff_series_frames(series, path: Path) -> tuple[np.ndarray, bool]:
     """
     import tifffile
 
-    page = series.keyframe
-    axes = series.axes
+    page, axes, arr = series.keyframe, series.axes, series.asarray()
     photometric = page.photometric
-    arr = series.asarray()
     if "Y" not in axes or "X" not in axes:
         raise UnreadableImageError(path, f"TIFF series without Y/X axes ({axes}, shape {arr.shape})")
     color = False
@@ -1192,35 +1103,32 @@ def _read_tiff(path: Path) -> ImageData:
 
     limit = 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
     parts: list[tuple[str, ImageData]] = []
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise UnreadableImageError(path, "TIFF holds no image series")
-            for i, series in enumerate(tif.series):
-                shape, axes = tuple(int(n) for n in series.shape), series.axes
-                h = shape[axes.index("Y")] if "Y" in axes else 0
-                w = shape[axes.index("X")] if "X" in axes else 0
-                if h * w > limit:
-                    raise UnreadableImageError(
-                        path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
-                    )
-                nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
-                what = f"series {i} of {'x'.join(map(str, shape))} {series.dtype} pixels"
-                codec = series.keyframe.compression != tifffile.COMPRESSION.NONE
-                check_declared_size(path, nbytes, what, "codec" if codec else None)
-                frames, color = _tiff_series_frames(series, path)
-                arr = frames[0] if frames.shape[0] == 1 else frames
-                data = ImageData(
-                    arr,
-                    "image" if frames.shape[0] == 1 else "frames",
-                    files=(str(path),),
-                    meta={"format": "TIFF", "series": i, "axes": series.axes},
-                    color=color,
-                    intensity_kind=_display_kind(arr),
+    with _decoding(path, "invalid TIFF"), tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise UnreadableImageError(path, "TIFF holds no image series")
+        for i, series in enumerate(tif.series):
+            shape, axes = tuple(int(n) for n in series.shape), series.axes
+            h = shape[axes.index("Y")] if "Y" in axes else 0
+            w = shape[axes.index("X")] if "X" in axes else 0
+            if h * w > limit:
+                raise UnreadableImageError(
+                    path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
                 )
-                parts.append((f"_s{i}" if len(tif.series) > 1 else "", data))
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid TIFF ({type(e).__name__}: {e})") from e
+            nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
+            what = f"series {i} of {'x'.join(map(str, shape))} {series.dtype} pixels"
+            codec = series.keyframe.compression != tifffile.COMPRESSION.NONE
+            check_declared_size(path, nbytes, what, "codec" if codec else None)
+            frames, color = _tiff_series_frames(series, path)
+            arr = frames[0] if frames.shape[0] == 1 else frames
+            kind = "display" if arr.dtype in (np.uint8, np.uint16) else "unknown"
+            meta = {"format": "TIFF", "series": i, "axes": series.axes}
+            data = ImageData(
+                arr,
+                "image" if len(frames) == 1 else "frames",
+                files=(str(path),),
+                meta=meta,
+                color=color,
+                intensity_kind=kind,
+            )
+            parts.append((f"_s{i}" if len(tif.series) > 1 else "", data))
     return _combine_parts(parts, parts[0][1].files, parts[0][1].meta)
