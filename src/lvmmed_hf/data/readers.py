@@ -1,12 +1,11 @@
 """Readers for the medical file formats of the LVM-Med sources: files in, :class:`ImageData` out.
 
-``kind="image"``: one 2D image, (H, W) or (H, W, 3) RGB. ``kind="frames"``: independent 2D frames,
-(F, H, W[, 3]), no geometry between them (cines, HDF5 patch stacks, multi-page TIFF). ``kind="volume"``:
-a 3D image indexed by voxel (n0, n1, n2) [+ a 4D NIfTI axis, or RGB] with an ``affine`` (4, 4) from
-voxel indices to patient mm in the DICOM/ITK LPS convention (+x left, +y posterior, +z superior;
-NIfTI's RAS is converted here). Colour is what the format's metadata declares, never guessed from a
-trailing axis of 3 or 4. A file that cannot be decoded, or whose header declares more data than it
-holds (checked before anything is allocated), raises :class:`UnreadableImageError`.
+``kind``: ``"image"`` (H, W[, 3]), ``"frames"`` (F, H, W[, 3]: cines, HDF5 patches, multi-page TIFF,
+no geometry between frames) or ``"volume"`` (voxel axes n0, n1, n2 [+ a 4D NIfTI axis, or RGB] with
+an ``affine`` (4, 4) to patient mm in the DICOM/ITK LPS convention: +x left, +y posterior, +z
+superior; NIfTI's RAS is converted). Colour is what the format's metadata declares. A file that cannot
+be decoded, or whose header declares more data than it holds (checked before allocating), raises
+:class:`UnreadableImageError`.
 """
 
 from __future__ import annotations
@@ -86,11 +85,9 @@ def _decoding(path: str | os.PathLike, what: str):
 class ImageData:
     """Decoded pixels plus what the slicing and intensity steps need (see the module docstring).
 
-    ``color``: from the format's metadata (DICOM SamplesPerPixel / PhotometricInterpretation, NIfTI
-    RGB24/RGBA32, TIFF photometric, the PIL mode). ``intensity_kind``: ``"hu"`` (DICOM CT after its
-    modality LUT), ``"display"`` (gray levels of PNG/JPEG/TIFF/HDF5 and 8-bit DICOM captures, kept as
-    they are) or ``"unknown"`` (scanner values: MR, NIfTI, MetaImage). ``native_slices``: axis 0 is the
-    acquisition's own slice axis (one DICOM instance or frame each), not resliced axially.
+    ``intensity_kind``: ``"hu"`` (DICOM CT after its modality LUT), ``"display"`` (gray levels of
+    PNG/JPEG/TIFF/HDF5 and 8-bit DICOM captures) or ``"unknown"`` (MR, NIfTI, MetaImage).
+    ``native_slices``: axis 0 is the acquisition's own slice axis (one DICOM instance each).
     """
 
     array: np.ndarray
@@ -135,11 +132,8 @@ class ImageData:
         return self.color
 
     def split(self) -> list[tuple[str, ImageData]]:
-        """The independently sliced units of this data, each with its ``volume_id`` suffix.
-
-        ``parts`` (DICOM sub-series and planes, TIFF series) when there are any; a 4D grayscale volume
-        gives one 3D volume per index of its 4th axis (suffix ``_c<t>``); else one unit, suffix ``""``.
-        """
+        """The independently sliced units with their ``volume_id`` suffix: ``parts`` (DICOM sub-series
+        and planes, TIFF series), one 3D volume per 4th-axis index ``_c<t>`` of 4D grayscale, or self."""
         if self.parts:
             return list(self.parts)
         if self.kind == "volume" and self.array.ndim == 4 and not self.color:
@@ -181,8 +175,8 @@ def read_image_data(
 ) -> ImageData:
     """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader.
 
-    Any failure of a file (a decoder's own exception, memory) is an :class:`UnreadableImageError`
-    naming the file, so a builder skips it; a wrong ``reader`` name or file count is a ``ValueError``.
+    Any failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it); a wrong
+    ``reader`` name or file count is a ``ValueError``.
     """
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
@@ -214,8 +208,6 @@ def read_image_data(
 
 
 # declared sizes of hostile headers: refused before anything is allocated
-
-
 def _gzip_holds(path: Path, required: int, size: int) -> bool:
     """Whether a gzip file of ``size`` bytes decompresses to at least ``required`` bytes, decided
     without holding them: the deflate bound, the ISIZE trailer, then (multi-member) a streamed count."""
@@ -248,10 +240,9 @@ def check_declared_size(
 ) -> None:
     """Refuse ``path`` when it cannot hold the ``required`` bytes its header declares (before allocating).
 
-    ``compressed``: None (stored as is), ``"gzip"`` (a .gz file, :func:`_gzip_holds`), ``"zlib"``
-    (deflate bound) or ``"codec"`` (image codecs, :data:`CODEC_MAX_RATIO`). ``held``: the stored
-    bytes when they are not the whole file (DICOM pixel data). ``header``: the file the user named
-    when the data lives in another one (Analyze .img, MetaImage .raw); the error names both.
+    ``compressed``: None, ``"gzip"``, ``"zlib"`` or ``"codec"`` (image codecs). ``held``: the stored
+    bytes if not the whole file (DICOM pixel data). ``header``: the file the user named when the data
+    lives in another one (Analyze .img, MetaImage .raw); the error names both.
     """
     named = header if header is not None else path
     where = f" (data file {path})" if header is not None and header != path else ""
@@ -278,8 +269,6 @@ def check_declared_size(
 
 
 # DICOM
-
-
 def is_dicom_file(path: str | os.PathLike) -> bool:
     """True when the file has the DICM magic at offset 128 (Part 10 files)."""
     try:
@@ -382,13 +371,10 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
 
 
 def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
-    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups) and
-    MONOCHROME1 inversion; returns the array and its intensity kind.
-
-    ``hu``: CT with a modality LUT (or 16-bit CT, whose IOD requires one), as float32. ``display``: 8-bit
-    grayscale without a rescale (screenshots, secondary captures, ultrasound, 8-bit X-ray). Else
-    ``unknown`` (MR and other scanner values). Integer dtypes stay where no rescale applies.
-    """
+    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups) and MONOCHROME1
+    inversion, and the intensity kind: ``hu`` for CT with a rescale or 16 bits (its IOD requires one),
+    ``display`` for 8-bit grayscale without a rescale (captures, ultrasound, 8-bit X-ray), else
+    ``unknown``. Integer dtypes stay where no rescale applies (16-bit X-rays stay 16-bit)."""
     t = ds if "RescaleSlope" in ds or "RescaleIntercept" in ds else None
     if t is None:  # enhanced CT/MR: in the per-frame or shared functional groups
         groups = []
@@ -421,20 +407,20 @@ def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np
 
 
 def _iop_ipp(item) -> tuple[np.ndarray | None, np.ndarray | None]:
-    iop = getattr(item, "ImageOrientationPatient", None)
-    ipp = getattr(item, "ImagePositionPatient", None)
+    """Finite ImageOrientationPatient (None if degenerate) and ImagePositionPatient, None if unusable."""
+    iop, ipp = getattr(item, "ImageOrientationPatient", None), getattr(item, "ImagePositionPatient", None)
     try:
-        iop_a = np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None
-        ipp_a = np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None
+        iop = np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None
+        ipp = np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None
     except (TypeError, ValueError):
         return None, None
-    if iop_a is not None and (
-        not np.all(np.isfinite(iop_a)) or np.linalg.norm(np.cross(iop_a[:3], iop_a[3:])) < 1e-3
+    if iop is not None and (
+        not np.all(np.isfinite(iop)) or np.linalg.norm(np.cross(iop[:3], iop[3:])) < 1e-3
     ):
-        iop_a = None  # degenerate orientation: no usable geometry
-    if ipp_a is not None and not np.all(np.isfinite(ipp_a)):
-        ipp_a = None
-    return iop_a, ipp_a
+        iop = None  # degenerate orientation: no usable geometry
+    if ipp is not None and not np.all(np.isfinite(ipp)):
+        ipp = None
+    return iop, ipp
 
 
 def _pixel_spacing(item) -> tuple[float, float]:
@@ -567,10 +553,9 @@ def _orientation_groups(items: list[_Instance]) -> list[list[_Instance]]:
 def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, list[list[int]]]:
     """Split instances that share slice positions into sub-series without repeated positions.
 
-    By the first attribute (b-value, echo time, temporal position, acquisition number, image type...)
-    with as many values as images at the most crowded position and no position twice per value;
-    failing that, the k-th image at each position (by InstanceNumber, then file order) goes to
-    sub-series k. Returns the attribute (None: instance order) and the index lists, by value.
+    By the first attribute (b-value, echo time, ...) with as many values as images at the most crowded
+    position and no position twice per value; else the k-th image at each position (by InstanceNumber,
+    then file order) goes to sub-series k. Returns the attribute (None: instance order), index lists.
     """
     n_max = max(Counter(pos.tolist()).values())
     for name in items[0].attrs:
@@ -591,31 +576,19 @@ def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, li
     return None, list(subs.values())
 
 
-def _stack(members: list[_Instance], kind: Kind, modality: str | None, meta: dict, affine=None) -> ImageData:
+def _stack(members: list[_Instance], kind: Kind, **fields: Any) -> ImageData:
     """Instances stacked along a new first axis (one native slice or frame each)."""
     dtype = np.result_type(*[m.array.dtype for m in members])
     array = np.stack([m.array.astype(dtype, copy=False) for m in members])
-    return ImageData(
-        array,
-        kind,
-        affine=affine,
-        modality=modality,
-        intensity_kind=members[0].intensity_kind,
-        files=tuple(m.path for m in members),
-        meta=meta,
-        native_slices=True,
-    )
+    files, intensity = tuple(m.path for m in members), members[0].intensity_kind
+    return ImageData(array, kind, files=files, intensity_kind=intensity, native_slices=True, **fields)
 
 
 def _assemble_series(
     items: list[_Instance], modality: str | None, skipped: list[tuple[str, str]]
 ) -> list[tuple[str, ImageData]]:
-    """Instances of one series -> native-slice volumes (frame sets for instances without geometry).
-
-    Every instance is kept, once per SOPInstanceUID: one stack per orientation and image size (a
-    3-plane localizer gives three, suffix ``_p<g>``), sorted along its own normal; several images per
-    position become sub-series (suffix ``_c<k>``, :func:`_sub_series`).
-    """
+    """Instances of one series -> native-slice volumes (frame sets for instances without geometry): one
+    stack per orientation and image size (``_p<g>``) sorted along its normal, sub-series ``_c<k>``."""
     unique: dict[str, _Instance] = {}
     for it in items:
         if it.uid in unique:
@@ -639,14 +612,16 @@ def _assemble_series(
                 value = members[0].attrs.get(attr) if attr else k
                 meta["sub_series"] = {"attribute": attr or "InstanceNumber order", "value": value, "index": k}
             affine = _series_affine(group[0].iop, np.stack([m.ipp for m in members]), members[0].spacing)
-            data = _stack(members, "volume", modality, meta, affine)
+            data = _stack(members, "volume", modality=modality, meta=meta, affine=affine)
             planes[-1].append((f"_c{k}" if len(subs) > 1 else "", data))
     # instances without geometry: independent frames, one set per image size, in InstanceNumber order
     by_shape: dict[tuple[int, ...], list[_Instance]] = {}
     for it in sorted(unique.values(), key=lambda it: it.instance):
         if it.iop is None or it.ipp is None:
             by_shape.setdefault(it.array.shape, []).append(it)
-    planes += [[("", _stack(m, "frames", modality, {"geometry": "none"}))] for m in by_shape.values()]
+    planes += [
+        [("", _stack(m, "frames", modality=modality, meta={"geometry": "none"}))] for m in by_shape.values()
+    ]
     prefixes = [f"_p{g}" if len(planes) > 1 else "" for g in range(len(planes))]
     return [(prefix + sfx, data) for prefix, plane in zip(prefixes, planes) for sfx, data in plane]
 
@@ -692,11 +667,8 @@ def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
 
 
 def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
-    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume.
-
-    An enhanced multi-frame file with per-frame positions is read like a series
-    (:func:`read_dicom_series`): frames sorted along their normal, sub-series and planes as parts.
-    """
+    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume (frames
+    with per-frame positions, read like :func:`read_dicom_series`)."""
     path = Path(path)
     ds = _dcmread(path)
     _check_dicom(ds, path)
@@ -754,12 +726,11 @@ def read_dicom_series(
 ) -> ImageData:
     """A DICOM series (a folder, or a list of slice files): one image per stored instance.
 
-    The series keeps its acquisition plane: instances are sorted by ImagePositionPatient projected on
-    the slice normal (:func:`_slice_normal`), never by file name or InstanceNumber. Several images per
-    position (b-values, echoes, time points; :func:`_sub_series`) and several orientations or image
-    sizes (3-plane localisers) become :attr:`ImageData.parts` (suffixes ``_c<k>`` / ``_p<g>``); one part
-    is returned itself. Unreadable slices and another series in the same folder are left out and
-    listed in ``meta["skipped"]`` as ``(path, reason)`` when ``skip_unreadable``; otherwise they raise.
+    Instances keep their acquisition plane, sorted by ImagePositionPatient along the slice normal (not
+    by file name or InstanceNumber). Several images per position (b-values, echoes, time points) and
+    several orientations or sizes (localisers) become :attr:`ImageData.parts` (``_c<k>`` / ``_p<g>``).
+    Unreadable slices and another series in the folder are listed in ``meta["skipped"]`` as ``(path,
+    reason)`` when ``skip_unreadable``; otherwise they raise.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         files, label = list_dicom_files(source), str(source)
@@ -820,9 +791,8 @@ _NIFTI_RGB_CODES = (128, 2304)  # NIfTI datatype RGB24, RGBA32 (nifti1.h)
 def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any) -> ImageData:
     """NIfTI-1/2 or Analyze 7.5 (.hdr/.img) volume; affine converted from RAS to LPS.
 
-    Analyze has no orientation field: nibabel's default affine (voxel sizes, no rotation) is used and
-    ``meta["orientation_known"]`` is False. Colour only for the RGB24/RGBA32 data types (alpha
-    dropped); a 4D grayscale file keeps its 4th axis (one 3D volume per index, :meth:`ImageData.split`).
+    Analyze has no orientation: nibabel's default affine is used, ``meta["orientation_known"]`` False.
+    Colour only for RGB24/RGBA32 (alpha dropped); a 4D grayscale file keeps its 4th axis.
     """
     import nibabel as nib
 
@@ -926,11 +896,9 @@ def _check_metaimage_size(path: Path) -> None:
 
 
 def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
-    """MetaImage (.mhd + data file, or .mha) through SimpleITK.
+    """MetaImage (.mhd + data file, or .mha) through SimpleITK (compressed, LIST, big-endian variants).
 
-    ITK handles the format's real-world variants (zlib ``CompressedData``, ``ElementDataFile = LIST``,
-    big-endian data, ``TransformMatrix`` with flips). Its direction matrix is LPS and
-    ``GetArrayFromImage`` indexes (z, y, x), so the affine's columns are reversed to match.
+    ITK's direction is LPS and its array is indexed (z, y, x): the affine's columns are reversed.
     """
     import SimpleITK as sitk
 
@@ -959,16 +927,13 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
 
 
 # HDF5 (h5py)
-
-
 def read_hdf5(
     path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: int | None = None, **_: Any
 ) -> ImageData:
     """Frames ``[start:stop]`` of an (N, H, W) or (N, H, W, C) dataset ``key``; only that range is read.
 
-    HDF5 has no colour metadata, so the rank says it (the layout PCam and the other HDF5 sources
-    document): (N, H, W) is grayscale whatever W is; the last axis of a 4D dataset holds the channels
-    (C = 3 RGB, 4 RGBA with alpha dropped, 1 grayscale; other C are refused).
+    HDF5 has no colour metadata, so the rank says it: (N, H, W) is grayscale whatever W is; C is 3
+    (RGB), 4 (RGBA, alpha dropped) or 1 (grayscale).
     """
     import h5py
     from PIL import Image
@@ -1003,15 +968,12 @@ def hdf5_length(path: str | os.PathLike, key: str = "x") -> int:
 
 
 # 2D images (PIL, tifffile)
-
-
 def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit, multi-page and multi-series through tifffile).
 
-    Grayscale PIL modes stay (H, W) with their dtype (uint8 or uint16); RGB, palette, alpha and CMYK
-    become 8-bit RGB. An 8-bit L/RGB or 16-bit grayscale PNG/JPEG keeps its original bytes in
-    ``encoded``. An image beyond PIL's ``MAX_IMAGE_PIXELS`` is refused as a decompression bomb (also
-    between once and twice the limit, where PIL only warns and then decodes everything).
+    Grayscale keeps its dtype; RGB, palette, alpha and CMYK become 8-bit RGB; an 8-bit L/RGB or 16-bit
+    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS`` it is refused as a
+    decompression bomb (also below twice the limit, where PIL only warns and decodes it all).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -1025,19 +987,17 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 fmt, mode = im.format, im.mode
-                if mode in ("I;16", "I;16B", "I;16L"):
-                    arr = np.asarray(im).astype(np.uint16)
-                elif mode == "I":
-                    a = np.asarray(im)
-                    arr = a.astype(np.uint16) if a.min() >= 0 and a.max() < 65536 else a.astype(np.int32)
-                elif mode == "F":
-                    arr = np.asarray(im).astype(np.float32)
-                elif mode in ("L", "RGB"):
-                    arr = np.asarray(im)
-                elif mode in ("1", "LA", "La"):
-                    arr = np.asarray(im.convert("L"))
-                else:
-                    arr = np.asarray(im.convert("RGB"))
+                if mode in ("1", "LA", "La"):
+                    im = im.convert("L")
+                elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
+                    im = im.convert("RGB")  # palette, alpha, CMYK, ...
+                arr = np.asarray(im)
+                if mode in ("I;16", "I;16B", "I;16L") or (
+                    mode == "I" and arr.min() >= 0 and arr.max() < 65536
+                ):
+                    arr = arr.astype(np.uint16)
+                elif mode in ("I", "F"):
+                    arr = arr.astype(np.int32 if mode == "I" else np.float32)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
@@ -1056,12 +1016,8 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
 
 
 def _tiff_series_frames(series, path: Path) -> tuple[np.ndarray, bool]:
-    """One tifffile series as (F, H, W) grayscale frames or (F, H, W, 3) RGB, from its metadata.
-
-    Colour only for an RGB / YCbCr (tifffile returns RGB) or palette photometric; the samples ``S``
-    of any other photometric are separate grayscale channels (alpha extra samples dropped). Every
-    other axis (pages, Z, T, C, ...) gives frames.
-    """
+    """One tifffile series as (F, H, W) grayscale or (F, H, W, 3) RGB frames: colour only for an RGB,
+    YCbCr or palette photometric; other samples (alpha dropped) and every other axis give frames."""
     import tifffile
 
     page, axes, arr = series.keyframe, series.axes, series.asarray()

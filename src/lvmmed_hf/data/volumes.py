@@ -1,13 +1,8 @@
 """From decoded pixels to stored 2D images: slicing, orientation, CT windowing, MR scaling.
 
-Slicing (docs/data.md, "Slicing rules"): DICOM volumes (``ImageData.native_slices``) give one image
-per instance in their own plane, in the reader's order; other volumes (NIfTI, MetaImage, Analyze) are
-reoriented to axial slices, inferior to superior, in radiological layout (rows anterior to
-posterior, columns patient right to left). Degenerate and near-constant images are skipped with a
-reason (:class:`SliceResult`). Intensity follows what the pixels are (:func:`resolve_intensity`):
-windowed CT and percentile-scaled MR are quantised to ``bits`` (16 by default: a 400 HU window keeps
-0.006 HU steps), raw HU is stored as ``uint16(HU + 1024)``, 2D grayscale keeps its dtype and colour
-becomes 8-bit RGB.
+Slicing rules: docs/data.md. Windowed CT and percentile-scaled MR are quantised to ``bits`` (16 by
+default: a 400 HU window keeps 0.006 HU steps), raw HU is stored as ``uint16(HU + 1024)``, 2D
+grayscale keeps its dtype and colour becomes 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -24,10 +19,7 @@ DEFAULT_CT_WINDOW = (40.0, 400.0)  # (level/centre, width) in HU: soft tissue
 DEFAULT_MR_PERCENTILES = (0.5, 99.5)
 
 
-# --------------------------------------------------------------------------------------------
 # orientation
-
-
 _AXIAL_TARGET = np.array([[2.0, 1.0], [1.0, 1.0], [0.0, 1.0]])  # (slice=+z, row=+y, col=+x) in LPS
 
 
@@ -40,12 +32,9 @@ def axial_axis(affine: np.ndarray) -> int:
 
 
 def to_axial_stack(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reorder a volume to (slice, row, col[, ...]) axial slices in radiological layout.
-
-    ``array`` is indexed like the affine's voxel axes (extra trailing axes are carried along); slices
-    run inferior to superior (+z), rows anterior to posterior (+y), columns right to left (+x).
-    Returns the reordered array and the (4, 4) affine of its first three axes.
-    """
+    """Reorder a volume (indexed like the affine's voxel axes, extra trailing axes carried along) to
+    axial slices inferior to superior, rows anterior to posterior, columns right to left (radiological
+    layout); returns the array and the (4, 4) affine of its first three axes."""
     from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
     affine = np.asarray(affine, dtype=float)
@@ -54,10 +43,7 @@ def to_axial_stack(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, n
     return np.ascontiguousarray(out), affine @ inv_ornt_aff(transform, np.shape(array)[:3])
 
 
-# --------------------------------------------------------------------------------------------
 # intensity
-
-
 def window_ct(
     hu: np.ndarray, center: float = DEFAULT_CT_WINDOW[0], width: float = DEFAULT_CT_WINDOW[1]
 ) -> np.ndarray:
@@ -99,10 +85,8 @@ def hu_to_uint16(hu: np.ndarray) -> np.ndarray:
 
 
 def native_2d(arr: np.ndarray) -> np.ndarray:
-    """A 2D image as it is stored: uint8/uint16 grayscale unchanged, colour as 8-bit RGB.
-
-    Signed or float grayscale is min-max scaled to uint16 (the full range of the image).
-    """
+    """A 2D image as it is stored: uint8/uint16 grayscale unchanged, colour as 8-bit RGB, signed or
+    float grayscale min-max scaled to uint16."""
     a = np.asarray(arr)
     if a.ndim == 3:
         if a.shape[-1] == 4:
@@ -138,11 +122,7 @@ def is_near_constant(img: np.ndarray, tolerance: float = 0.005) -> bool:
     return a.size == 0 or float(a.std(dtype=np.float64)) <= tolerance * full
 
 
-# --------------------------------------------------------------------------------------------
-# slicing
-
-
-# Skip reasons of stored slices (counted in the source report, see builder.SourceReport).
+# slicing: skip reasons of stored slices (counted in the source report, see builder.SourceReport).
 EMPTY_SLICE = "empty_slice"
 DEGENERATE_SLICE = "degenerate_slice"
 
@@ -152,11 +132,8 @@ MAX_ASPECT_RATIO = 10.0  # long side / short side above which no image is stored
 
 @dataclass
 class SliceOptions:
-    """How :func:`iter_slices` turns decoded data into stored 2D images (see the module docstring).
-
-    ``min_side`` applies to slices of volumes, ``max_aspect`` to every stored image; such degenerate
-    images are skipped with the reason ``degenerate_slice``.
-    """
+    """How :func:`iter_slices` turns decoded data into stored 2D images; ``min_side`` applies to
+    volume slices, ``max_aspect`` to every image (else skipped as ``degenerate_slice``)."""
 
     intensity: str = "auto"  # "auto" | "ct_window" | "hu_raw" | "percentile" | "native"
     ct_window: tuple[float, float] | None = DEFAULT_CT_WINDOW  # (centre, width) HU; None = raw HU
@@ -180,11 +157,11 @@ class SliceResult:
 
 
 def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptions) -> str:
-    """The intensity transform for this data: it follows what the pixels are, not the modality label.
+    """The intensity transform: it follows what the pixels are, not the modality label.
 
-    An explicit option first; colour and display gray levels -> native; Hounsfield units -> CT window
-    (raw HU when ``ct_window`` is None); a volume of unknown scale -> CT window in a CT source (NIfTI
-    and MetaImage CT are stored in HU) unless the file names another modality, else percentile.
+    An explicit option first; colour and display gray levels: native; HU: CT window (raw HU when
+    ``ct_window`` is None); a volume of unknown scale: CT window in a CT source (NIfTI/MetaImage CT
+    are in HU) unless the file names another modality, else percentile; other 2D data: native.
     """
     if options.intensity != "auto":
         return options.intensity
@@ -231,12 +208,10 @@ def _stored(index: int, img: np.ndarray, options: SliceOptions) -> SliceResult:
 
 
 def iter_slice_results(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[SliceResult]:
-    """Every 2D image of one unit of ``data`` (see :meth:`ImageData.split`), stored or skipped.
+    """Every 2D image of one unit of ``data`` (:meth:`ImageData.split`), stored or skipped.
 
-    ``image``: one image, index -1. ``frames``: frame i, index i. ``volume``: native DICOM slices
-    along their own first axis, other volumes as axial slices (:func:`to_axial_stack`), inferior to
-    superior. Indices count before the stride. Skipped: degenerate images (``degenerate_slice``,
-    :func:`degenerate_reason`) and near-constant ones (``empty_slice``).
+    Index -1 for an image, i for frame or slice i (before the stride): native DICOM slices along axis
+    0, other volumes axial (:func:`to_axial_stack`). Degenerate and near-constant images are skipped.
     """
     how = resolve_intensity(data, modality, options)
     stride = max(1, int(options.stride))
