@@ -137,10 +137,9 @@ class ImageData:
         if self.parts:
             return list(self.parts)
         if self.kind == "volume" and self.array.ndim == 4 and not self.color:
-            volumes = [self.array[..., t] for t in range(self.array.shape[3])]
             return [
                 (f"_c{t}", dataclasses.replace(self, array=v, meta={**self.meta, "component": t}, parts=[]))
-                for t, v in enumerate(volumes)
+                for t, v in enumerate(np.moveaxis(self.array, 3, 0))
             ]
         return [("", self)]
 
@@ -209,8 +208,7 @@ def read_image_data(
 
 # declared sizes of hostile headers: refused before anything is allocated
 def _gzip_holds(path: Path, required: int, size: int) -> bool:
-    """Whether a gzip file of ``size`` bytes decompresses to at least ``required`` bytes, decided
-    without holding them: the deflate bound, the ISIZE trailer, then (multi-member) a streamed count."""
+    """Whether a gzip file decompresses to ``required`` bytes: deflate bound, ISIZE, then a streamed count."""
     import gzip
     import zlib
 
@@ -231,28 +229,19 @@ def _gzip_holds(path: Path, required: int, size: int) -> bool:
 
 
 def check_declared_size(
-    path: Path,
-    required: int,
-    what: str,
-    compressed: str | None = None,
-    header: Path | None = None,
-    held: int | None = None,
+    named: Path, data: Path | int, required: int, what: str, compressed: str | None = None
 ) -> None:
-    """Refuse ``path`` when it cannot hold the ``required`` bytes its header declares (before allocating).
-
-    ``compressed``: None, ``"gzip"``, ``"zlib"`` or ``"codec"`` (image codecs). ``held``: the stored
-    bytes if not the whole file (DICOM pixel data). ``header``: the file the user named when the data
-    lives in another one (Analyze .img, MetaImage .raw); the error names both.
-    """
-    named = header if header is not None else path
-    where = f" (data file {path})" if header is not None and header != path else ""
-    holder = "the pixel data" if held is not None else f"the file{where}"
+    """Refuse ``named`` when its ``data`` (the file holding it: ``named``, Analyze .img, MetaImage .raw;
+    or the stored byte count of DICOM pixel data) cannot hold the ``required`` bytes its header declares.
+    ``compressed``: None, ``"gzip"``, ``"zlib"`` or ``"codec"``."""
+    where = f" (data file {data})" if isinstance(data, Path) and data != named else ""
+    holder = "the pixel data" if isinstance(data, int) else f"the file{where}"
     try:
-        size = path.stat().st_size if held is None else held
+        size = data if isinstance(data, int) else data.stat().st_size
     except OSError as e:
         raise UnreadableImageError(named, f"data file missing or unreadable{where} ({e})") from e
     if compressed == "gzip":
-        ok = _gzip_holds(path, required, size)
+        ok = _gzip_holds(data, required, size)
     elif compressed == "zlib":
         ok = size * DEFLATE_MAX_RATIO >= required
     elif compressed == "codec":
@@ -283,8 +272,7 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 def _quiet_pydicom():
     # ``disabled`` rather than setLevel: setLevel clears every logger's cache, slow per slice
     log = logging.getLogger("pydicom")
-    was = log.disabled
-    log.disabled = True
+    was, log.disabled = log.disabled, True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -317,8 +305,7 @@ def _dicom_is_color(ds) -> bool:
 
 
 def _check_dicom(ds, path: Path) -> None:
-    """Refuse a DICOM without an image, or whose Rows x Columns x frames x samples does not fit its
-    pixel data (before any decoding allocates the declared size)."""
+    """Refuse a DICOM without an image, or whose declared image size does not fit its pixel data."""
     mod = str(getattr(ds, "Modality", "") or "").upper()
     if mod in NON_IMAGE_MODALITIES:
         raise NotAnImageError(path, f"DICOM {mod} object holds no image")
@@ -341,7 +328,7 @@ def _check_dicom(ds, path: Path) -> None:
         dims = f"{rows}x{cols}x{frames}x{samples}x{bits}"
         what = f"Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated = {dims}"
         required = rows * cols * frames * samples * bits // 8
-        check_declared_size(path, required, what, codec, held=len(ds.PixelData or b""))
+        check_declared_size(path, len(ds.PixelData or b""), required, what, codec)
 
 
 def _dicom_pixels(ds, path: Path) -> np.ndarray:
@@ -371,10 +358,9 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
 
 
 def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
-    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups) and MONOCHROME1
-    inversion, and the intensity kind: ``hu`` for CT with a rescale or 16 bits (its IOD requires one),
-    ``display`` for 8-bit grayscale without a rescale (captures, ultrasound, 8-bit X-ray), else
-    ``unknown``. Integer dtypes stay where no rescale applies (16-bit X-rays stay 16-bit)."""
+    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups), MONOCHROME1
+    inversion and intensity kind: ``hu`` (CT with a rescale or 16 bits, which its IOD requires),
+    ``display`` (8-bit without a rescale) or ``unknown``. Integer dtypes stay where nothing rescales."""
     t = ds if "RescaleSlope" in ds or "RescaleIntercept" in ds else None
     if t is None:  # enhanced CT/MR: in the per-frame or shared functional groups
         groups = []
@@ -385,8 +371,8 @@ def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np
         pvt = "PixelValueTransformationSequence"
         t = next((g[pvt].value[0] for g in groups if pvt in g), None)
     rescaled = t is not None
-    slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0) if rescaled else 1.0
-    intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0) if rescaled else 0.0
+    slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0)  # 1.0 and 0.0 without a modality LUT
+    intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0)
     modality = str(getattr(ds, "Modality", "")).upper()
     bits = int(getattr(ds, "BitsAllocated", 16) or 16)
     if modality == "CT" and (rescaled or bits > 8):
@@ -431,8 +417,7 @@ def _pixel_spacing(item) -> tuple[float, float]:
 
 
 def _slice_normal(iop: np.ndarray) -> np.ndarray:
-    """Unit normal of the IOP plane, oriented so that its largest patient-axis component is positive
-    (axial: inferior to superior, sagittal: right to left, coronal: anterior to posterior)."""
+    """Unit normal of the IOP plane with its largest patient-axis component positive (axial: upwards)."""
     normal = np.cross(iop[:3], iop[3:])
     normal = normal / np.linalg.norm(normal)
     return -normal if normal[int(np.argmax(np.abs(normal)))] < 0 else normal
@@ -440,11 +425,9 @@ def _slice_normal(iop: np.ndarray) -> np.ndarray:
 
 def _series_affine(iop: np.ndarray, positions: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Affine for an array indexed (slice, row, column) from IOP, sorted IPPs (S, 3) and PixelSpacing."""
+    step = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else _slice_normal(iop)
     aff = np.eye(4)
-    if len(positions) > 1:
-        aff[:3, 0] = (positions[-1] - positions[0]) / (len(positions) - 1)
-    else:
-        aff[:3, 0] = _slice_normal(iop)
+    aff[:3, 0] = step
     aff[:3, 1] = iop[3:] * spacing[0]  # column direction; PixelSpacing[0] is the distance between rows
     aff[:3, 2] = iop[:3] * spacing[1]  # row direction: increasing column index
     aff[:3, 3] = positions[0]
@@ -694,10 +677,8 @@ def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
         raise UnreadableImageError(path, f"multi-frame pixel data of unexpected shape {arr.shape}")
     frames = _enhanced_frames(ds, arr, path)
     if frames is not None:
-        meta["skipped"] = []
-        return _combine_parts(
-            _assemble_series(frames, common["modality"], meta["skipped"]), [str(path)], meta
-        )
+        parts = _assemble_series(frames, common["modality"], meta.setdefault("skipped", []))
+        return _combine_parts(parts, [str(path)], meta)
     conv = [_dicom_gray(ds, arr[i], frame_index=i) for i in range(n_frames)]
     return ImageData(np.stack([c[0] for c in conv]), "frames", intensity_kind=conv[0][1], **common)
 
@@ -726,9 +707,8 @@ def read_dicom_series(
 ) -> ImageData:
     """A DICOM series (a folder, or a list of slice files): one image per stored instance.
 
-    Instances keep their acquisition plane, sorted by ImagePositionPatient along the slice normal (not
-    by file name or InstanceNumber). Several images per position (b-values, echoes, time points) and
-    several orientations or sizes (localisers) become :attr:`ImageData.parts` (``_c<k>`` / ``_p<g>``).
+    Instances keep their plane, sorted by ImagePositionPatient along the slice normal; several images
+    per position (b-values, echoes, ...) and several orientations or sizes become :attr:`ImageData.parts`.
     Unreadable slices and another series in the folder are listed in ``meta["skipped"]`` as ``(path,
     reason)`` when ``skip_unreadable``; otherwise they raise.
     """
@@ -774,9 +754,8 @@ def read_dicom_series(
     uids = [s[0] for s in slices]
     majority = max(set(uids), key=uids.count)
     items = [inst for uid, _, inst in slices if uid == majority]
-    skipped += [
-        (inst.path, "another series in the same folder") for uid, _, inst in slices if uid != majority
-    ]
+    others = [inst.path for uid, _, inst in slices if uid != majority]
+    skipped += [(p, "another series in the same folder") for p in others]
     modality = next(m for uid, m, _ in slices if uid == majority)
     parts = _assemble_series(items, modality, skipped)
     return _combine_parts(parts, [it.path for it in items], {"skipped": skipped})
@@ -809,7 +788,7 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         data_path = Path(fmap.filename) if fmap is not None and fmap.filename else path
         required = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         gzip = "gzip" if data_path.name.lower().endswith(".gz") else None
-        check_declared_size(data_path, required, f"{'x'.join(map(str, shape))} voxels of {dtype}", gzip, path)
+        check_declared_size(path, data_path, required, f"{'x'.join(map(str, shape))} voxels of {dtype}", gzip)
     with _decoding(path, "invalid NIfTI/Analyze data"):
         arr = np.asanyarray(img.dataobj)
     code = int(header["datatype"]) if "datatype" in header else 0
@@ -825,19 +804,19 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         arr, gray_nd = np.squeeze(arr, axis=3), gray_nd - 1
     if gray_nd != 3 and (color or gray_nd != 4):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    affine = np.asarray(img.affine, dtype=float)
+    affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise UnreadableImageError(path, "header affine is singular or not finite")
     nifti = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image))
     known = nifti and (int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0)
     meta = {"orientation_known": bool(known), "four_d": gray_nd == 4}
-    kind = "display" if color else "unknown"
+    kind, files = "display" if color else "unknown", (str(path),)
     return ImageData(
         arr,
         "volume",
-        _RAS_TO_LPS @ affine,
-        modality,
-        files=(str(path),),
+        affine=affine,
+        modality=modality,
+        files=files,
         meta=meta,
         color=color,
         intensity_kind=kind,
@@ -852,13 +831,9 @@ _MET_SIZES = {"MET_FLOAT": 4, "MET_DOUBLE": 8} | {
 
 
 def _check_metaimage_size(path: Path) -> None:
-    """Refuse a MetaImage whose DimSize x ElementType does not fit its data file (LIST / pattern data
-    files and unknown element types are left to SimpleITK)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError as e:
-        raise UnreadableImageError(path, f"cannot open MetaImage header ({e})") from e
+    """Refuse a MetaImage whose DimSize x ElementType does not fit its data file (LIST / pattern: ITK's)."""
+    with _decoding(path, "cannot open MetaImage header"), open(path, "rb") as f:
+        head = f.read(1 << 16)
     fields: dict[str, str] = {}
     header_len = 0  # bytes up to and including the ElementDataFile line (LOCAL data follows)
     for raw in head.split(b"\n"):
@@ -892,7 +867,7 @@ def _check_metaimage_size(path: Path) -> None:
     required = int(np.prod(dims, dtype=np.int64)) * channels * item + start
     what = f"{'x'.join(map(str, dims))} elements of {fields['ElementType']}"
     zlib = fields.get("CompressedData", "False").lower() == "true"
-    check_declared_size(target, required, what, "zlib" if zlib else None, path)
+    check_declared_size(path, target, required, what, "zlib" if zlib else None)
 
 
 def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
@@ -992,26 +967,20 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
                 elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
                     im = im.convert("RGB")  # palette, alpha, CMYK, ...
                 arr = np.asarray(im)
-                if mode in ("I;16", "I;16B", "I;16L") or (
-                    mode == "I" and arr.min() >= 0 and arr.max() < 65536
-                ):
-                    arr = arr.astype(np.uint16)
-                elif mode in ("I", "F"):
-                    arr = arr.astype(np.int32 if mode == "I" else np.float32)
+                if mode == "I":
+                    arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
+                elif mode in ("I;16", "I;16B", "I;16L", "F"):
+                    arr = arr.astype(np.float32 if mode == "F" else np.uint16)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
     display = arr.dtype in (np.uint8, np.uint16)
     keep = display and fmt in ("PNG", "JPEG") and mode in ("L", "RGB", "I;16", "I;16B")
+    encoded = data if keep else None
+    meta, kind = {"format": fmt, "mode": mode}, "display" if display else "unknown"
     return ImageData(
-        arr,
-        "image",
-        files=(str(path),),
-        encoded=data if keep else None,
-        meta={"format": fmt, "mode": mode},
-        color=arr.ndim == 3,
-        intensity_kind="display" if display else "unknown",
+        arr, "image", files=(str(path),), encoded=encoded, meta=meta, color=arr.ndim == 3, intensity_kind=kind
     )
 
 
@@ -1036,10 +1005,8 @@ def _tiff_series_frames(series, path: Path) -> tuple[np.ndarray, bool]:
             arr, color = arr[..., :3], True
         else:  # separate channels, alpha (ExtraSamples 1, 2) dropped: the channel axis becomes frames
             extras = list(page.extrasamples or ())
-            first_extra = arr.shape[-1] - len(extras)
-            keep = [
-                i for i in range(arr.shape[-1]) if i < first_extra or extras[i - first_extra] not in (1, 2)
-            ]
+            n_plain = arr.shape[-1] - len(extras)
+            keep = [i for i in range(arr.shape[-1]) if i < n_plain or extras[i - n_plain] not in (1, 2)]
             arr, axes = np.moveaxis(arr[..., keep], -1, 0), "S" + axes[:-1]
     if not color and photometric == tifffile.PHOTOMETRIC.MINISWHITE and np.issubdtype(arr.dtype, np.integer):
         arr = np.iinfo(arr.dtype).max - arr
@@ -1073,18 +1040,11 @@ def _read_tiff(path: Path) -> ImageData:
             nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
             what = f"series {i} of {'x'.join(map(str, shape))} {series.dtype} pixels"
             codec = series.keyframe.compression != tifffile.COMPRESSION.NONE
-            check_declared_size(path, nbytes, what, "codec" if codec else None)
+            check_declared_size(path, path, nbytes, what, "codec" if codec else None)
             frames, color = _tiff_series_frames(series, path)
-            arr = frames[0] if frames.shape[0] == 1 else frames
-            kind = "display" if arr.dtype in (np.uint8, np.uint16) else "unknown"
+            arr, kind = (frames[0], "image") if len(frames) == 1 else (frames, "frames")
+            intensity = "display" if arr.dtype in (np.uint8, np.uint16) else "unknown"
             meta = {"format": "TIFF", "series": i, "axes": series.axes}
-            data = ImageData(
-                arr,
-                "image" if len(frames) == 1 else "frames",
-                files=(str(path),),
-                meta=meta,
-                color=color,
-                intensity_kind=kind,
-            )
+            data = ImageData(arr, kind, files=(str(path),), meta=meta, color=color, intensity_kind=intensity)
             parts.append((f"_s{i}" if len(tif.series) > 1 else "", data))
     return _combine_parts(parts, parts[0][1].files, parts[0][1].meta)

@@ -159,10 +159,9 @@ class SliceResult:
 def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptions) -> str:
     """The intensity transform: it follows what the pixels are, not the modality label.
 
-    An explicit option first; colour and display gray levels: native; HU: CT window (raw HU when
-    ``ct_window`` is None); a volume of unknown scale: CT window in a CT source (NIfTI/MetaImage CT
-    are in HU) unless the file names another modality, else percentile; other 2D data: native.
-    """
+    An explicit option first; colour, display gray levels and other 2D data: native; HU: CT window (raw
+    HU when ``ct_window`` is None); a volume of unknown scale: CT window in a CT source (NIfTI/MetaImage
+    CT are in HU) unless the file names another modality, else percentile."""
     if options.intensity != "auto":
         return options.intensity
     ct = "ct_window" if options.ct_window is not None else "hu_raw"
@@ -208,24 +207,19 @@ def _stored(index: int, img: np.ndarray, options: SliceOptions) -> SliceResult:
 
 
 def iter_slice_results(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[SliceResult]:
-    """Every 2D image of one unit of ``data`` (:meth:`ImageData.split`), stored or skipped.
-
-    Index -1 for an image, i for frame or slice i (before the stride): native DICOM slices along axis
-    0, other volumes axial (:func:`to_axial_stack`). Degenerate and near-constant images are skipped.
-    """
+    """Every 2D image of one unit of ``data`` (:meth:`ImageData.split`), stored or skipped (degenerate,
+    near-constant). Index -1 for an image, i for frame or slice i (before the stride): native DICOM
+    slices along axis 0, other volumes axial (:func:`to_axial_stack`)."""
     how = resolve_intensity(data, modality, options)
     stride = max(1, int(options.stride))
     if data.kind != "volume":
-        if data.kind == "image":
-            images = [(-1, data.array)]
-        else:
-            images = [(i, data.array[i]) for i in range(0, data.array.shape[0], stride)]
-        for idx, img in images:
+        for i in [-1] if data.kind == "image" else range(0, data.array.shape[0], stride):
+            img = data.array if i < 0 else data.array[i]
             why = degenerate_reason(img.shape, options, False)
             if why:
-                yield SliceResult(idx, None, DEGENERATE_SLICE, why)
+                yield SliceResult(i, None, DEGENERATE_SLICE, why)
             else:
-                yield _stored(idx, _transform(img, how, options), options)
+                yield _stored(i, _transform(img, how, options), options)
         return
     if data.array.ndim > 3 and not data.is_color:
         raise ValueError(
@@ -249,15 +243,13 @@ def iter_slice_results(data: ImageData, modality: str | None, options: SliceOpti
 def iter_slices(
     data: ImageData, modality: str | None, options: SliceOptions
 ) -> Iterator[tuple[int, np.ndarray | None]]:
-    """Yield ``(slice_index, image)`` for every 2D image of ``data``; ``image`` is None for a slice
-    that was not stored (near-constant or degenerate; :func:`iter_slice_results` gives the reason)."""
+    """``(slice_index, image)`` of :func:`iter_slice_results`; ``image`` None for a slice not stored."""
     for r in iter_slice_results(data, modality, options):
         yield r.index, r.image
 
 
 def slice_source_file(data: ImageData, index: int) -> str | None:
-    """The file stored image ``index`` of ``data`` came from: a native DICOM slice's own instance
-    file, or the one file of single-file data (None when unknown)."""
+    """The file image ``index`` came from: a native DICOM slice's own instance file, or the only file."""
     if data.native_slices and index >= 0 and len(data.files) == data.array.shape[0]:
         return data.files[index]
     if len(data.files) == 1:
