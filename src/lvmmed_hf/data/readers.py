@@ -1,27 +1,11 @@
-"""Readers for the medical file formats of the LVM-Med sources: files in, arrays plus geometry out.
+"""Readers for the medical file formats of the LVM-Med sources: files in, :class:`ImageData` out.
 
-Every reader returns an :class:`ImageData`:
-
-- ``kind="image"``: one 2D image, ``array`` (H, W) grayscale or (H, W, 3) RGB.
-- ``kind="frames"``: independent 2D frames (ultrasound cine, HDF5 patch stacks, multi-page TIFF),
-  ``array`` (F, H, W) or (F, H, W, 3); no geometry between frames.
-- ``kind="volume"``: a 3D image, ``array`` indexed by voxel (n0, n1, n2) [+ a 4th axis for 4D
-  NIfTI, or RGB], ``affine`` (4, 4) mapping voxel indices (i, j, k, 1) to patient coordinates in
-  mm, in the DICOM/ITK LPS convention (+x patient left, +y posterior, +z superior). NIfTI's RAS
-  affines are converted to LPS here so that :mod:`lvmmed_hf.data.volumes` sees one convention.
-  DICOM volumes are ``native_slices``: axis 0 is one stored instance per index, in its own plane.
-
-Colour (``color``) is what the format's metadata declares, never guessed from a trailing axis of
-3 or 4. Several units read from one record (DICOM sub-series per b-value / echo / time point /
-plane, 4D NIfTI volumes, TIFF series) come out of :meth:`ImageData.split`.
-
-Grayscale intensities are returned as read, after the modality transform; ``intensity_kind`` says
-what they are: ``"hu"`` (DICOM CT, RescaleSlope/Intercept applied), ``"display"`` (gray levels of
-PNG/JPEG/TIFF/HDF5 images), ``"unknown"`` (MR, NIfTI, MetaImage). MONOCHROME1 DICOMs are inverted
-so that higher means brighter, YBR and palette colour become RGB. A file that cannot be decoded,
-or whose header declares more data than it holds (checked before anything is allocated), raises
-:class:`UnreadableImageError`, which names the file and the reason; builders count those as
-skipped "unreadable" files.
+``kind``: ``"image"`` (H, W[, 3]), ``"frames"`` (F, H, W[, 3]: cines, HDF5 patches, multi-page TIFF,
+no geometry between frames) or ``"volume"`` (voxel axes n0, n1, n2 [+ a 4D NIfTI axis, or RGB] with
+an ``affine`` (4, 4) to patient mm in the DICOM/ITK LPS convention: +x left, +y posterior, +z
+superior; NIfTI's RAS is converted). Colour is what the format's metadata declares. A file that cannot
+be decoded, or whose header declares more data than it holds (checked before allocating), raises
+:class:`UnreadableImageError`.
 """
 
 from __future__ import annotations
@@ -32,6 +16,7 @@ import io
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +27,6 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 Kind = Literal["image", "frames", "volume"]
-ReaderKind = Literal["auto", "dicom", "dicom_series", "nifti", "metaimage", "hdf5", "image"]
 
 READER_KINDS: tuple[str, ...] = ("auto", "dicom", "dicom_series", "nifti", "metaimage", "hdf5", "image")
 
@@ -50,25 +34,27 @@ READER_KINDS: tuple[str, ...] = ("auto", "dicom", "dicom_series", "nifti", "meta
 DICOM_MODALITY_NAMES = {
     "CT": "CT",
     "MR": "MRI",
-    "CR": "X-ray",
-    "DX": "X-ray",
-    "DR": "X-ray",
-    "RF": "X-ray",
-    "XA": "X-ray",
-    "IO": "X-ray",
-    "PX": "X-ray",
     "MG": "mammography",
     "US": "ultrasound",
     "OCT": "OCT",
     "OP": "fundus",
     "ES": "endoscopy",
     "SM": "histopathology",
-    "NM": "nuclear medicine",
-    "PT": "nuclear medicine",
+    **dict.fromkeys(("CR", "DX", "DR", "RF", "XA", "IO", "PX"), "X-ray"),
+    **dict.fromkeys(("NM", "PT"), "nuclear medicine"),
 }
 
 # SOP classes / modalities without a displayable image: reported, never decoded.
 NON_IMAGE_MODALITIES = {"RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "SEG", "KO", "PR", "REG", "DOC"}
+
+INTENSITY_KINDS: tuple[str, ...] = ("hu", "display", "unknown")
+
+# Deflate cannot expand data by more than 1032:1 (RFC 1951: at most 258 bytes per 2-bit code). Image
+# codecs (JPEG, JPEG 2000, TIFF deflate...) have no exact bound: a declared size above 64 MiB and 2000
+# times the stored bytes is refused as a bomb.
+DEFLATE_MAX_RATIO = 1032
+CODEC_MAX_RATIO = 2000
+CODEC_MIN_REFUSED = 64 * 2**20
 
 
 class UnreadableImageError(ValueError):
@@ -84,27 +70,24 @@ class NotAnImageError(UnreadableImageError):
     """A valid file that holds no image (DICOM RT structure set, SR, SEG, ...)."""
 
 
-INTENSITY_KINDS: tuple[str, ...] = ("hu", "display", "unknown")
-
-# Decoded-size limits for hostile files (see :func:`check_declared_size`): deflate cannot expand
-# data by more than 1032:1 (RFC 1951: at most 258 bytes per 2-bit code), so a zlib/gzip stream
-# shorter than 1/1032 of the declared size cannot hold the image.
-DEFLATE_MAX_RATIO = 1032
+@contextlib.contextmanager
+def _decoding(path: str | os.PathLike, what: str):
+    """Turn any exception inside (but ours) into an :class:`UnreadableImageError` ``what (Type: message)``."""
+    try:
+        yield
+    except UnreadableImageError:
+        raise
+    except Exception as e:
+        raise UnreadableImageError(path, f"{what} ({type(e).__name__}: {e})") from e
 
 
 @dataclass
 class ImageData:
-    """Decoded pixels plus what the slicing and intensity steps need (see module docstring).
+    """Decoded pixels plus what the slicing and intensity steps need (see the module docstring).
 
-    ``color`` comes from the format's metadata (DICOM SamplesPerPixel / PhotometricInterpretation,
-    NIfTI RGB24/RGBA32, TIFF photometric, the PIL mode); a trailing axis of size 3 or 4 alone never
-    makes data colour. ``intensity_kind`` says what the gray values are: ``"hu"`` (calibrated
-    Hounsfield units, e.g. DICOM CT with RescaleSlope/Intercept), ``"display"`` (display gray levels
-    of a PNG/JPEG/BMP/TIFF/HDF5 image, kept as they are), ``"unknown"`` (scanner values: MR, NIfTI,
-    MetaImage). ``native_slices``: a volume whose first axis is the acquisition's own slice axis
-    (one image per stored DICOM instance / frame), stored as is rather than resliced axially.
-    ``parts``: several volumes or frame sets read from one record (DICOM sub-series, TIFF series);
-    :meth:`split` gives them with their ``volume_id`` suffix.
+    ``intensity_kind``: ``"hu"`` (DICOM CT after its modality LUT), ``"display"`` (gray levels of
+    PNG/JPEG/TIFF/HDF5 and 8-bit DICOM captures) or ``"unknown"`` (MR, NIfTI, MetaImage).
+    ``native_slices``: axis 0 is the acquisition's own slice axis (one DICOM instance each).
     """
 
     array: np.ndarray
@@ -119,7 +102,7 @@ class ImageData:
     color: bool = False
     intensity_kind: str = ""
     native_slices: bool = False
-    parts: list[tuple[str, ImageData]] = field(default_factory=list)
+    parts: list[tuple[str, ImageData]] = field(default_factory=list)  # several units of a record: split()
 
     def __post_init__(self) -> None:
         if self.is_hu:
@@ -149,35 +132,26 @@ class ImageData:
         return self.color
 
     def split(self) -> list[tuple[str, ImageData]]:
-        """The independently sliced units of this data, each with its ``volume_id`` suffix.
-
-        DICOM sub-series (b-values, echoes, time points, orientations) and TIFF series come from
-        ``parts``; a 4D grayscale volume (4D NIfTI) gives one 3D volume per index of its 4th axis
-        (suffix ``_c<t>``); anything else is one unit with an empty suffix.
-        """
+        """The independently sliced units with their ``volume_id`` suffix: ``parts`` (DICOM sub-series
+        and planes, TIFF series), one 3D volume per 4th-axis index ``_c<t>`` of 4D grayscale, or self."""
         if self.parts:
             return list(self.parts)
         if self.kind == "volume" and self.array.ndim == 4 and not self.color:
             return [
-                (
-                    f"_c{t}",
-                    dataclasses.replace(
-                        self, array=self.array[..., t], meta={**self.meta, "component": t}, parts=[]
-                    ),
-                )
-                for t in range(self.array.shape[3])
+                (f"_c{t}", dataclasses.replace(self, array=v, meta={**self.meta, "component": t}, parts=[]))
+                for t, v in enumerate(np.moveaxis(self.array, 3, 0))
             ]
         return [("", self)]
 
 
-# --------------------------------------------------------------------------------------------
-# dispatch
-
-_NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
-_META_SUFFIXES = (".mhd", ".mha")
-_HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-_DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
+_SUFFIXES = {
+    "nifti": (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz"),
+    "metaimage": (".mhd", ".mha"),
+    "hdf5": (".h5", ".hdf5", ".hdf", ".he5"),
+    "image": (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"),
+    "dicom": (".dcm", ".dicom", ".dic", ".ima"),
+}
+_IMAGE_SUFFIXES = _SUFFIXES["image"]
 
 
 def guess_reader(path: str | os.PathLike) -> str:
@@ -185,15 +159,8 @@ def guess_reader(path: str | os.PathLike) -> str:
     p = Path(path)
     if p.is_dir():
         return "dicom_series"
-    name = p.name.lower()
-    for kind, suffixes in (
-        ("nifti", _NIFTI_SUFFIXES),
-        ("metaimage", _META_SUFFIXES),
-        ("hdf5", _HDF5_SUFFIXES),
-        ("image", _IMAGE_SUFFIXES),
-        ("dicom", _DICOM_SUFFIXES),
-    ):
-        if name.endswith(suffixes):
+    for kind, suffixes in _SUFFIXES.items():
+        if p.name.lower().endswith(suffixes):
             return kind
     if is_dicom_file(p):
         return "dicom"
@@ -207,13 +174,10 @@ def read_image_data(
 ) -> ImageData:
     """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader.
 
-    Every failure of a file (a decoder's own exception, a header the checks did not foresee, memory)
-    comes out as :class:`UnreadableImageError` naming the file, so a builder skips it with a
-    reason instead of stopping; a wrong ``reader`` name or file count is a ``ValueError``.
+    Any failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it); a wrong
+    ``reader`` name or file count is a ``ValueError``.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise UnreadableImageError("<no files>", "empty list of files")
     if reader not in READER_KINDS:
@@ -223,31 +187,77 @@ def read_image_data(
     if reader != "dicom_series" and len(paths) != 1:
         raise ValueError(f"reader {reader!r} takes one file, got {len(paths)}: {paths[:3]}...")
     fn = {
-        "dicom_series": lambda _, **o: read_dicom_series(paths[0] if len(paths) == 1 else paths, **o),
+        "dicom_series": read_dicom_series,
         "dicom": read_dicom,
         "nifti": read_nifti,
         "metaimage": read_metaimage,
         "hdf5": read_hdf5,
         "image": read_image,
-    }
+    }[reader]
     try:
-        return fn[reader](paths[0], **options)
+        return fn(paths[0] if len(paths) == 1 else paths, **options)
     except UnreadableImageError:
         raise
     except MemoryError as e:
         raise UnreadableImageError(paths[0], f"out of memory while decoding ({e})") from e
     except Exception as e:  # a decoder bug or a header no check foresaw: this file only
         logger.debug("reader %s failed on %s", reader, paths[0], exc_info=True)
+        where = paths[0] if len(paths) == 1 else paths[0].parent
+        raise UnreadableImageError(where, f"{reader} reader failed ({type(e).__name__}: {e})") from e
+
+
+# declared sizes of hostile headers: refused before anything is allocated
+def _gzip_holds(path: Path, required: int, size: int) -> bool:
+    """Whether a gzip file decompresses to ``required`` bytes: deflate bound, ISIZE, then a streamed count."""
+    import gzip
+    import zlib
+
+    if size * DEFLATE_MAX_RATIO < required:
+        return False
+    total = 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            if required < 2**32 and int.from_bytes(f.read(4), "little") >= required:
+                return True  # ISIZE: the last member's uncompressed length, modulo 2**32
+        with gzip.open(path, "rb") as f:
+            while total < required and (chunk := f.read(1 << 22)):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return total >= required
+
+
+def check_declared_size(
+    named: Path, data: Path | int, required: int, what: str, compressed: str | None = None
+) -> None:
+    """Refuse ``named`` when its ``data`` (the file holding it: ``named``, Analyze .img, MetaImage .raw;
+    or the stored byte count of DICOM pixel data) cannot hold the ``required`` bytes its header declares.
+    ``compressed``: None, ``"gzip"``, ``"zlib"`` or ``"codec"``."""
+    where = f" (data file {data})" if isinstance(data, Path) and data != named else ""
+    holder = "the pixel data" if isinstance(data, int) else f"the file{where}"
+    try:
+        size = data if isinstance(data, int) else data.stat().st_size
+    except OSError as e:
+        raise UnreadableImageError(named, f"data file missing or unreadable{where} ({e})") from e
+    if compressed == "gzip":
+        ok = _gzip_holds(data, required, size)
+    elif compressed == "zlib":
+        ok = size * DEFLATE_MAX_RATIO >= required
+    elif compressed == "codec":
+        ok = required <= CODEC_MIN_REFUSED or required <= CODEC_MAX_RATIO * max(size, 1)
+    else:
+        ok = size >= required
+    if not ok:
+        compressed_note = " compressed" if compressed else ""
         raise UnreadableImageError(
-            paths[0] if len(paths) == 1 else paths[0].parent,
-            f"{reader} reader failed ({type(e).__name__}: {e})",
-        ) from e
+            named,
+            f"header declares {what} ({required} bytes) but {holder} holds {size} bytes{compressed_note}; "
+            "refused before reading (truncated or hostile file)",
+        )
 
 
-# --------------------------------------------------------------------------------------------
 # DICOM
-
-
 def is_dicom_file(path: str | os.PathLike) -> bool:
     """True when the file has the DICM magic at offset 128 (Part 10 files)."""
     try:
@@ -262,8 +272,7 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 def _quiet_pydicom():
     # ``disabled`` rather than setLevel: setLevel clears every logger's cache, slow per slice
     log = logging.getLogger("pydicom")
-    was = log.disabled
-    log.disabled = True
+    was, log.disabled = log.disabled, True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -290,104 +299,88 @@ def _dicom_modality(ds) -> str | None:
     return DICOM_MODALITY_NAMES.get(mod, mod or None)
 
 
-def _check_dicom_image(ds, path: Path) -> None:
+def _dicom_is_color(ds) -> bool:
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    return str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR"
+
+
+def _check_dicom(ds, path: Path) -> None:
+    """Refuse a DICOM without an image, or whose declared image size does not fit its pixel data."""
     mod = str(getattr(ds, "Modality", "") or "").upper()
     if mod in NON_IMAGE_MODALITIES:
         raise NotAnImageError(path, f"DICOM {mod} object holds no image")
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise NotAnImageError(path, "DICOM file has no pixel data")
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 8) or 8)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise UnreadableImageError(path, f"DICOM image attributes missing or invalid ({e})") from e
+    if min(rows, cols, frames, samples, bits) <= 0:
+        raise UnreadableImageError(
+            path, f"invalid DICOM image size Rows={rows} Columns={cols} NumberOfFrames={frames}"
+        )
+    if "PixelData" in ds:
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        codec = "codec" if syntax is not None and syntax.is_compressed else None
+        dims = f"{rows}x{cols}x{frames}x{samples}x{bits}"
+        what = f"Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated = {dims}"
+        required = rows * cols * frames * samples * bits // 8
+        check_declared_size(path, len(ds.PixelData or b""), required, what, codec)
 
 
 def _dicom_pixels(ds, path: Path) -> np.ndarray:
-    """Decoded pixels with RGB photometric interpretation for colour, (frames,) H, W [, 3]."""
-    from pydicom.pixels import apply_color_lut
+    """Decoded pixels, colour as RGB: (frames,) H, W [, 3]."""
+    from PIL import Image
+    from pydicom.pixels import apply_color_lut, pixel_array
 
-    try:
-        # pydicom 3 converts YBR_* to RGB here (as_rgb default); JPEG 2000 / JPEG-LS / lossless JPEG
-        # go through the installed pylibjpeg plugins, RLE is native. pydicom logs every failed
-        # decoder attempt with a traceback; our error below names the file and reason instead.
-        with _quiet_pydicom():
-            photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-            if photometric in ("YBR_FULL", "YBR_FULL_422") and int(getattr(ds, "BitsAllocated", 8)) == 8:
-                # pydicom's numpy YBR->RGB is slow on long cines; PIL's C conversion uses the same
-                # full-range BT.601 matrix (DICOM PS3.3 C.7.6.3.1.2).
-                from pydicom.pixels import pixel_array
-
-                arr = _ybr_full_to_rgb(pixel_array(ds, as_rgb=False))
-            else:
-                arr = ds.pixel_array
-    except Exception as e:
-        raise UnreadableImageError(path, f"pixel data could not be decoded ({type(e).__name__}: {e})") from e
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    # pydicom converts YBR_* to RGB (as_rgb) and decodes JPEG 2000 / JPEG-LS / lossless JPEG through the
+    # pylibjpeg plugins, RLE natively; its log of failed decoder attempts is silenced (our error says it).
+    with _decoding(path, "pixel data could not be decoded"), _quiet_pydicom():
+        if photometric in ("YBR_FULL", "YBR_FULL_422") and int(getattr(ds, "BitsAllocated", 8)) == 8:
+            # pydicom's numpy YBR->RGB is slow on long cines; PIL's C conversion, frame by frame, uses
+            # the same full-range BT.601 matrix (DICOM PS3.3 C.7.6.3.1.2).
+            ybr = pixel_array(ds, as_rgb=False)
+            frames = ybr.reshape((-1,) + ybr.shape[-3:])
+            rgb = [Image.fromarray(np.ascontiguousarray(f), mode="YCbCr").convert("RGB") for f in frames]
+            arr = np.stack([np.asarray(im) for im in rgb]).reshape(ybr.shape)
+        else:
+            arr = ds.pixel_array
     if photometric == "PALETTE COLOR":
-        try:
+        with _decoding(path, "palette colour lookup failed"):
             arr = apply_color_lut(arr, ds)
-        except Exception as e:
-            raise UnreadableImageError(path, f"palette colour lookup failed ({e})") from e
         if arr.dtype != np.uint8:  # 16-bit LUT entries: keep the top byte for 8-bit RGB
             arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
     return arr
 
 
-def _ybr_full_to_rgb(ybr: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 full-range YCbCr -> RGB, frame by frame through PIL."""
-    from PIL import Image
-
-    flat = ybr.reshape((-1,) + ybr.shape[-3:])
-    out = np.empty_like(flat)
-    for i, frame in enumerate(flat):
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(frame), mode="YCbCr").convert("RGB"))
-    return out.reshape(ybr.shape)
-
-
-def _dicom_rescale(ds, frame_index: int | None = None) -> tuple[float, float, bool]:
-    """(slope, intercept, present): the modality LUT of a slice, also from enhanced functional groups."""
-    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        return slope, intercept, True
-    # Enhanced CT/MR put the rescale in the (shared or per-frame) functional groups.
-    groups = []
-    if frame_index is not None and "PerFrameFunctionalGroupsSequence" in ds:
-        groups.append(ds.PerFrameFunctionalGroupsSequence[frame_index])
-    if "SharedFunctionalGroupsSequence" in ds:
-        groups.append(ds.SharedFunctionalGroupsSequence[0])
-    for g in groups:
-        if "PixelValueTransformationSequence" in g:
-            t = g.PixelValueTransformationSequence[0]
-            slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0)
-            intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0)
-            return slope, intercept, True
-    return 1.0, 0.0, False
-
-
-def _dicom_intensity_kind(ds, rescaled: bool) -> str:
-    """``hu`` for CT pixels with a modality LUT (or 16-bit CT, whose IOD requires one), ``display`` for
-    8-bit grayscale without a rescale (screenshots, secondary captures, ultrasound, 8-bit X-ray), else
-    ``unknown`` (MR and other scanner values, scaled per volume)."""
+def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
+    """Modality transform (RescaleSlope/Intercept, also from enhanced functional groups), MONOCHROME1
+    inversion and intensity kind: ``hu`` (CT with a rescale or 16 bits, which its IOD requires),
+    ``display`` (8-bit without a rescale) or ``unknown``. Integer dtypes stay where nothing rescales."""
+    t = ds if "RescaleSlope" in ds or "RescaleIntercept" in ds else None
+    if t is None:  # enhanced CT/MR: in the per-frame or shared functional groups
+        groups = []
+        if frame_index is not None and "PerFrameFunctionalGroupsSequence" in ds:
+            groups.append(ds.PerFrameFunctionalGroupsSequence[frame_index])
+        if "SharedFunctionalGroupsSequence" in ds:
+            groups.append(ds.SharedFunctionalGroupsSequence[0])
+        pvt = "PixelValueTransformationSequence"
+        t = next((g[pvt].value[0] for g in groups if pvt in g), None)
+    rescaled = t is not None
+    slope = float(getattr(t, "RescaleSlope", 1.0) or 1.0)  # 1.0 and 0.0 without a modality LUT
+    intercept = float(getattr(t, "RescaleIntercept", 0.0) or 0.0)
     modality = str(getattr(ds, "Modality", "")).upper()
     bits = int(getattr(ds, "BitsAllocated", 16) or 16)
     if modality == "CT" and (rescaled or bits > 8):
-        return "hu"
-    if bits <= 8 and not rescaled and modality not in ("MR", "PT", "NM"):
-        return "display"
-    return "unknown"
-
-
-def _dicom_gray_to_float(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, bool]:
-    """Apply the modality transform (slope/intercept) and MONOCHROME1 inversion.
-
-    Returns the array and whether it is in HU. Keeps integer dtype where no rescale applies so
-    that 16-bit X-rays stay 16-bit.
-    """
-    arr, kind = _dicom_gray(ds, arr, frame_index)
-    return arr, kind == "hu"
-
-
-def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np.ndarray, str]:
-    """:func:`_dicom_gray_to_float` returning the intensity kind (``hu``, ``display``, ``unknown``)."""
-    slope, intercept, rescaled = _dicom_rescale(ds, frame_index)
-    kind = _dicom_intensity_kind(ds, rescaled)
+        kind = "hu"
+    elif bits <= 8 and not rescaled and modality not in ("MR", "PT", "NM"):
+        kind = "display"
+    else:
+        kind = "unknown"
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         bits = int(getattr(ds, "BitsStored", 8 * arr.dtype.itemsize))
         if int(getattr(ds, "PixelRepresentation", 0)) == 0:
@@ -400,20 +393,20 @@ def _dicom_gray(ds, arr: np.ndarray, frame_index: int | None = None) -> tuple[np
 
 
 def _iop_ipp(item) -> tuple[np.ndarray | None, np.ndarray | None]:
-    iop = getattr(item, "ImageOrientationPatient", None)
-    ipp = getattr(item, "ImagePositionPatient", None)
+    """Finite ImageOrientationPatient (None if degenerate) and ImagePositionPatient, None if unusable."""
+    iop, ipp = getattr(item, "ImageOrientationPatient", None), getattr(item, "ImagePositionPatient", None)
     try:
-        iop_a = np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None
-        ipp_a = np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None
+        iop = np.asarray([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None
+        ipp = np.asarray([float(v) for v in ipp]) if ipp is not None and len(ipp) == 3 else None
     except (TypeError, ValueError):
         return None, None
-    if iop_a is not None and (
-        not np.all(np.isfinite(iop_a)) or np.linalg.norm(np.cross(iop_a[:3], iop_a[3:])) < 1e-3
+    if iop is not None and (
+        not np.all(np.isfinite(iop)) or np.linalg.norm(np.cross(iop[:3], iop[3:])) < 1e-3
     ):
-        iop_a = None  # degenerate orientation: no usable geometry
-    if ipp_a is not None and not np.all(np.isfinite(ipp_a)):
-        ipp_a = None
-    return iop_a, ipp_a
+        iop = None  # degenerate orientation: no usable geometry
+    if ipp is not None and not np.all(np.isfinite(ipp)):
+        ipp = None
+    return iop, ipp
 
 
 def _pixel_spacing(item) -> tuple[float, float]:
@@ -424,26 +417,19 @@ def _pixel_spacing(item) -> tuple[float, float]:
 
 
 def _slice_normal(iop: np.ndarray) -> np.ndarray:
-    """Unit normal of the IOP plane, oriented so that its largest patient-axis component is positive
-    (axial: inferior to superior, sagittal: right to left, coronal: anterior to posterior)."""
+    """Unit normal of the IOP plane with its largest patient-axis component positive (axial: upwards)."""
     normal = np.cross(iop[:3], iop[3:])
     normal = normal / np.linalg.norm(normal)
-    if normal[int(np.argmax(np.abs(normal)))] < 0:
-        normal = -normal
-    return normal
+    return -normal if normal[int(np.argmax(np.abs(normal)))] < 0 else normal
 
 
 def _series_affine(iop: np.ndarray, positions: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     """Affine for an array indexed (slice, row, column) from IOP, sorted IPPs (S, 3) and PixelSpacing."""
-    row_dir, col_dir = iop[:3], iop[3:]  # row_dir: direction of increasing column index
+    step = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else _slice_normal(iop)
     aff = np.eye(4)
-    if len(positions) > 1:
-        step = (positions[-1] - positions[0]) / (len(positions) - 1)
-    else:
-        step = _slice_normal(iop)
     aff[:3, 0] = step
-    aff[:3, 1] = col_dir * spacing[0]  # PixelSpacing[0] is the distance between rows
-    aff[:3, 2] = row_dir * spacing[1]
+    aff[:3, 1] = iop[3:] * spacing[0]  # column direction; PixelSpacing[0] is the distance between rows
+    aff[:3, 2] = iop[:3] * spacing[1]  # row direction: increasing column index
     aff[:3, 3] = positions[0]
     return aff
 
@@ -475,11 +461,6 @@ def _private_first_number(v: Any) -> Any:
     if isinstance(v, float) and v >= 1e9:
         v = round(v % 1e9, 4)
     return v
-
-
-def _instance_number(ds) -> int:
-    v = _number(getattr(ds, "InstanceNumber", None))
-    return int(v) if isinstance(v, float) else 0
 
 
 def _classic_attrs(ds) -> dict[str, Any]:
@@ -544,135 +525,88 @@ def _orientation_groups(items: list[_Instance]) -> list[list[_Instance]]:
     groups: list[list[_Instance]] = []
     for it in items:
         for g in groups:
-            ref = g[0]
-            if ref.array.shape == it.array.shape and np.abs(ref.iop - it.iop).max() < 1e-3:
+            if g[0].array.shape == it.array.shape and np.abs(g[0].iop - it.iop).max() < 1e-3:
                 g.append(it)
                 break
         else:
             groups.append([it])
-    groups.sort(key=lambda g: -len(g))
-    return groups
+    return sorted(groups, key=lambda g: -len(g))
 
 
 def _sub_series(items: list[_Instance], pos: np.ndarray) -> tuple[str | None, list[list[int]]]:
     """Split instances that share slice positions into sub-series without repeated positions.
 
-    The distinguishing attribute is the first of the instances' attributes (b-value, echo time,
-    temporal position, acquisition number, image type...) that gives as many sub-series as there
-    are images at the most crowded position and repeats no position within a sub-series; failing
-    that, the k-th image at each position (by InstanceNumber, then file order) goes to sub-series k.
-    Returns the attribute name (None for instance order) and the index lists, sub-series ordered
-    by the attribute's value.
+    By the first attribute (b-value, echo time, ...) with as many values as images at the most crowded
+    position and no position twice per value; else the k-th image at each position (by InstanceNumber,
+    then file order) goes to sub-series k. Returns the attribute (None: instance order), index lists.
     """
-    counts: dict[float, int] = {}
-    for p in pos:
-        counts[p] = counts.get(p, 0) + 1
-    n_max = max(counts.values())
+    n_max = max(Counter(pos.tolist()).values())
     for name in items[0].attrs:
         values = [it.attrs.get(name) for it in items]
-        distinct = set(values)
-        if len(distinct) != n_max:
+        if len(set(values)) != n_max:
             continue
         groups: dict[Any, list[int]] = {}
         for i, v in enumerate(values):
             groups.setdefault(v, []).append(i)
         if all(len({pos[i] for i in g}) == len(g) for g in groups.values()):
-
-            def order(v):
-                return (v is None, v if isinstance(v, float) else 0.0, str(v))
-
-            return name, [groups[v] for v in sorted(groups, key=order)]
-    rank: dict[float, int] = {}
-    subs: dict[int, list[int]] = {}
+            order = sorted(groups, key=lambda v: (v is None, v if isinstance(v, float) else 0.0, str(v)))
+            return name, [groups[v] for v in order]
+    rank: Counter = Counter()
+    subs: dict[int, list[int]] = {}  # k-th image at its position -> indices; keys arrive as 0, 1, ...
     for i in sorted(range(len(items)), key=lambda i: (items[i].instance, i)):
-        k = rank.get(pos[i], 0)
-        rank[pos[i]] = k + 1
-        subs.setdefault(k, []).append(i)
-    return None, [subs[k] for k in sorted(subs)]
+        subs.setdefault(rank[pos[i]], []).append(i)
+        rank[pos[i]] += 1
+    return None, list(subs.values())
+
+
+def _stack(members: list[_Instance], kind: Kind, **fields: Any) -> ImageData:
+    """Instances stacked along a new first axis (one native slice or frame each)."""
+    dtype = np.result_type(*[m.array.dtype for m in members])
+    array = np.stack([m.array.astype(dtype, copy=False) for m in members])
+    files, intensity = tuple(m.path for m in members), members[0].intensity_kind
+    return ImageData(array, kind, files=files, intensity_kind=intensity, native_slices=True, **fields)
 
 
 def _assemble_series(
     items: list[_Instance], modality: str | None, skipped: list[tuple[str, str]]
 ) -> list[tuple[str, ImageData]]:
-    """Instances of one series -> native-slice volumes (and frame sets for instances without geometry).
-
-    Every instance is kept: one group per orientation and image size (a 3-plane localizer gives
-    three stacks), each sorted along its own normal; several images per position are split into
-    sub-series (:func:`_sub_series`). Identical SOP instances (the same file twice) are kept once.
-    """
-    seen: set[str] = set()
-    unique = []
+    """Instances of one series -> native-slice volumes (frame sets for instances without geometry): one
+    stack per orientation and image size (``_p<g>``) sorted along its normal, sub-series ``_c<k>``."""
+    unique: dict[str, _Instance] = {}
     for it in items:
-        if it.uid in seen:
+        if it.uid in unique:
             skipped.append((it.path, "duplicate instance (same SOPInstanceUID as another file)"))
-            continue
-        seen.add(it.uid)
-        unique.append(it)
-    with_geom = [it for it in unique if it.iop is not None and it.ipp is not None]
-    without = [it for it in unique if it.iop is None or it.ipp is None]
-    units: list[tuple[str, ImageData]] = []  # (plane suffix, data)
-    for group in _orientation_groups(with_geom):
+        else:
+            unique[it.uid] = it
+    located = [it for it in unique.values() if it.iop is not None and it.ipp is not None]
+    planes: list[list[tuple[str, ImageData]]] = []
+    for group in _orientation_groups(located):
         normal = _slice_normal(group[0].iop)
         pos = np.round(np.array([it.ipp @ normal for it in group]), 2)
+        attr, subs = None, [list(range(len(group)))]
         if len(set(pos.tolist())) < len(group):
             attr, subs = _sub_series(group, pos)
-        else:
-            attr, subs = None, [list(range(len(group)))]
+        planes.append([])
         for k, idx in enumerate(subs):
             idx = sorted(idx, key=lambda i: (pos[i], group[i].instance))
             members = [group[i] for i in idx]
-            dtype = np.result_type(*[m.array.dtype for m in members])
-            stack = np.stack([m.array.astype(dtype, copy=False) for m in members])
-            positions = np.stack([m.ipp for m in members])
             meta: dict[str, Any] = {"slice_positions_mm": [float(pos[i]) for i in idx]}
             if len(subs) > 1:
-                meta["sub_series"] = {
-                    "attribute": attr or "InstanceNumber order",
-                    "value": members[0].attrs.get(attr) if attr else k,
-                    "index": k,
-                }
-            data = ImageData(
-                stack,
-                "volume",
-                affine=_series_affine(group[0].iop, positions, members[0].spacing),
-                modality=modality,
-                intensity_kind=members[0].intensity_kind,
-                files=tuple(m.path for m in members),
-                meta=meta,
-                native_slices=True,
-            )
-            units.append((f"_c{k}" if len(subs) > 1 else "", data))
+                value = members[0].attrs.get(attr) if attr else k
+                meta["sub_series"] = {"attribute": attr or "InstanceNumber order", "value": value, "index": k}
+            affine = _series_affine(group[0].iop, np.stack([m.ipp for m in members]), members[0].spacing)
+            data = _stack(members, "volume", modality=modality, meta=meta, affine=affine)
+            planes[-1].append((f"_c{k}" if len(subs) > 1 else "", data))
     # instances without geometry: independent frames, one set per image size, in InstanceNumber order
     by_shape: dict[tuple[int, ...], list[_Instance]] = {}
-    for it in sorted(without, key=lambda it: it.instance):
-        by_shape.setdefault(it.array.shape, []).append(it)
-    for members in by_shape.values():
-        dtype = np.result_type(*[m.array.dtype for m in members])
-        stack = np.stack([m.array.astype(dtype, copy=False) for m in members])
-        units.append(
-            (
-                "",
-                ImageData(
-                    stack,
-                    "frames",
-                    modality=modality,
-                    intensity_kind=members[0].intensity_kind,
-                    files=tuple(m.path for m in members),
-                    meta={"geometry": "none"},
-                    native_slices=True,
-                ),
-            )
-        )
-    if len(units) == 1:
-        return units
-    n_planes = len(units) - sum(1 for sfx, _ in units if sfx not in ("", "_c0"))
-    out = []
-    plane = -1
-    for sfx, data in units:
-        if sfx in ("", "_c0"):
-            plane += 1
-        out.append(((f"_p{plane}" if n_planes > 1 else "") + sfx, data))
-    return out
+    for it in sorted(unique.values(), key=lambda it: it.instance):
+        if it.iop is None or it.ipp is None:
+            by_shape.setdefault(it.array.shape, []).append(it)
+    planes += [
+        [("", _stack(m, "frames", modality=modality, meta={"geometry": "none"}))] for m in by_shape.values()
+    ]
+    prefixes = [f"_p{g}" if len(planes) > 1 else "" for g in range(len(planes))]
+    return [(prefix + sfx, data) for prefix, plane in zip(prefixes, planes) for sfx, data in plane]
 
 
 def _combine_parts(
@@ -683,13 +617,8 @@ def _combine_parts(
         data = parts[0][1]
         data.meta = {**data.meta, **meta}
         return data
-    first = parts[0][1]
-    return dataclasses.replace(
-        first,
-        files=tuple(files),
-        meta={**meta, "parts": [sfx for sfx, _ in parts]},
-        parts=parts,
-    )
+    meta = {**meta, "parts": [sfx for sfx, _ in parts]}
+    return dataclasses.replace(parts[0][1], files=tuple(files), meta=meta, parts=parts)
 
 
 def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
@@ -710,139 +639,63 @@ def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
         orient, position = first(g, "PlaneOrientationSequence"), first(g, "PlanePositionSequence")
         if orient is None or position is None:
             return None
-        iop, _ = _iop_ipp(orient)
-        _, ipp = _iop_ipp(position)
+        iop, ipp = _iop_ipp(orient)[0], _iop_ipp(position)[1]
         if iop is None or ipp is None:
             return None
         measures = first(g, "PixelMeasuresSequence")
+        spacing = _pixel_spacing(measures) if measures is not None else (1.0, 1.0)
         img, kind = _dicom_gray(ds, arr[i], frame_index=i)
-        attrs = _frame_attrs(g)
-        out.append(
-            _Instance(
-                str(path),
-                f"{path}#{i}",
-                iop,
-                ipp,
-                img,
-                kind,
-                i,
-                _pixel_spacing(measures) if measures is not None else (1.0, 1.0),
-                attrs,
-            )
-        )
+        out.append(_Instance(str(path), f"{path}#{i}", iop, ipp, img, kind, i, spacing, _frame_attrs(g)))
     return out
 
 
-def _check_dicom_pixel_size(ds, path: Path) -> None:
-    """Refuse a header whose Rows x Columns x frames x samples does not fit its pixel data (before any
-    decoding allocates the declared size)."""
-    try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-        bits = int(getattr(ds, "BitsAllocated", 8) or 8)
-    except (AttributeError, TypeError, ValueError) as e:
-        raise UnreadableImageError(path, f"DICOM image attributes missing or invalid ({e})") from e
-    if min(rows, cols, frames, samples, bits) <= 0:
-        raise UnreadableImageError(
-            path, f"invalid DICOM image size Rows={rows} Columns={cols} NumberOfFrames={frames}"
-        )
-    expected = rows * cols * frames * samples * bits // 8
-    if "PixelData" not in ds:
-        return
-    n = len(ds.PixelData or b"")
-    if ds.file_meta.get("TransferSyntaxUID") is not None and ds.file_meta.TransferSyntaxUID.is_compressed:
-        # encapsulated: no exact bound, but a decoded size far beyond any codec's ratio is a bomb
-        if expected > 64 * 2**20 and expected > 2000 * max(n, 1):
-            raise UnreadableImageError(
-                path,
-                f"declared image size {rows}x{cols}x{frames} ({expected} bytes decoded) does not fit "
-                f"{n} bytes of compressed pixel data",
-            )
-        return
-    if n < expected:
-        raise UnreadableImageError(
-            path,
-            f"pixel data holds {n} bytes but Rows x Columns x NumberOfFrames x SamplesPerPixel x "
-            f"BitsAllocated = {rows}x{cols}x{frames}x{samples}x{bits} needs {expected} (truncated file?)",
-        )
-
-
 def read_dicom(path: str | os.PathLike, **_: Any) -> ImageData:
-    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume.
-
-    An enhanced multi-frame file with per-frame positions is a native-slice volume (frames sorted
-    along their normal); several frames per position (b-values, echoes, time points) and several
-    orientations become separate parts (:meth:`ImageData.split`).
-    """
+    """One DICOM file: a 2D image, a multi-frame cine (``frames``) or an enhanced CT/MR volume (frames
+    with per-frame positions, read like :func:`read_dicom_series`)."""
     path = Path(path)
     ds = _dcmread(path)
-    _check_dicom_image(ds, path)
-    _check_dicom_pixel_size(ds, path)
+    _check_dicom(ds, path)
     arr = _dicom_pixels(ds, path)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-    color = str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR"
-    modality = _dicom_modality(ds)
-    meta = {
-        "photometric": str(getattr(ds, "PhotometricInterpretation", "")),
-        "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")),
-    }
-    if color:
-        if arr.ndim == (4 if n_frames > 1 else 3) and arr.shape[-1] == 4:
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    meta = {"photometric": str(getattr(ds, "PhotometricInterpretation", "")), "transfer_syntax": syntax}
+    common = {"modality": _dicom_modality(ds), "files": (str(path),), "meta": meta}
+    if _dicom_is_color(ds):
+        expected_nd = 4 if n_frames > 1 else 3
+        if arr.ndim == expected_nd and arr.shape[-1] == 4:
             arr = arr[..., :3]
         if n_frames == 1 and arr.ndim == 4:
             arr = arr[0]
-        expected_nd = 4 if n_frames > 1 else 3
         if arr.ndim != expected_nd or arr.shape[-1] != 3:
             raise UnreadableImageError(path, f"colour pixel data of unexpected shape {arr.shape}")
-        return ImageData(
-            arr,
-            "frames" if n_frames > 1 else "image",
-            modality=modality,
-            files=(str(path),),
-            meta=meta,
-            color=True,
-            intensity_kind="display",
-        )
+        kind = "frames" if n_frames > 1 else "image"
+        return ImageData(arr, kind, color=True, intensity_kind="display", **common)
     if n_frames == 1:
-        if arr.ndim == 3:  # a single frame returned with a frame axis
-            arr = arr[0]
-        arr, kind = _dicom_gray(ds, arr)
-        return ImageData(arr, "image", modality=modality, intensity_kind=kind, files=(str(path),), meta=meta)
+        arr, kind = _dicom_gray(ds, arr[0] if arr.ndim == 3 else arr)  # a single frame with a frame axis
+        return ImageData(arr, "image", intensity_kind=kind, **common)
     if arr.ndim != 3:
         raise UnreadableImageError(path, f"multi-frame pixel data of unexpected shape {arr.shape}")
     frames = _enhanced_frames(ds, arr, path)
     if frames is not None:
-        skipped: list[tuple[str, str]] = []
-        parts = _assemble_series(frames, modality, skipped)
-        meta["skipped"] = skipped
+        parts = _assemble_series(frames, common["modality"], meta.setdefault("skipped", []))
         return _combine_parts(parts, [str(path)], meta)
     conv = [_dicom_gray(ds, arr[i], frame_index=i) for i in range(n_frames)]
-    stack = np.stack([c[0] for c in conv])
-    return ImageData(
-        stack, "frames", modality=modality, intensity_kind=conv[0][1], files=(str(path),), meta=meta
-    )
+    return ImageData(np.stack([c[0] for c in conv]), "frames", intensity_kind=conv[0][1], **common)
 
 
 def list_dicom_files(folder: str | os.PathLike) -> list[Path]:
     """Files of a folder (recursively) that look like DICOM (suffix or DICM magic), sorted."""
-    folder = Path(folder)
-    out = []
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and (p.name.lower().endswith(_DICOM_SUFFIXES) or is_dicom_file(p)):
-            out.append(p)
-    return out
+    suffixes = _SUFFIXES["dicom"]
+    paths = sorted(Path(folder).rglob("*"))
+    return [p for p in paths if p.is_file() and (p.name.lower().endswith(suffixes) or is_dicom_file(p))]
 
 
 def group_dicom_series(files: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
     """Group DICOM files by SeriesInstanceUID (headers only; unreadable files under key ``""``)."""
     groups: dict[str, list[Path]] = {}
-    for f in files:
-        f = Path(f)
+    for f in map(Path, files):
         try:
-            ds = _dcmread(f, stop_before_pixels=True)
-            uid = str(getattr(ds, "SeriesInstanceUID", "")) or f"file:{f}"
+            uid = str(getattr(_dcmread(f, stop_before_pixels=True), "SeriesInstanceUID", "")) or f"file:{f}"
         except UnreadableImageError:
             uid = ""
         groups.setdefault(uid, []).append(f)
@@ -854,21 +707,13 @@ def read_dicom_series(
 ) -> ImageData:
     """A DICOM series (a folder, or a list of slice files): one image per stored instance.
 
-    The series is kept in its own acquisition plane (never resliced): instances are sorted by
-    ImagePositionPatient projected on the slice normal (the cross product of the two
-    ImageOrientationPatient directions, pointing along its largest positive patient axis), never by
-    file name or InstanceNumber. Several images per position (diffusion b-values, echoes, phases,
-    time points) become grayscale sub-series, told apart by DiffusionBValue / (0019,100C) /
-    EchoTime / TemporalPositionIdentifier / AcquisitionNumber ... or else by instance order; several
-    orientations or image sizes (3-plane localisers) become separate stacks. These are the
-    :attr:`ImageData.parts` (``volume_id`` suffixes ``_c<k>`` / ``_p<g>``); with one part the part
-    itself is returned. Unreadable slices and files of another series in the same folder are left
-    out and listed in ``meta["skipped"]`` as ``(path, reason)`` when ``skip_unreadable``; otherwise
-    they raise.
+    Instances keep their plane, sorted by ImagePositionPatient along the slice normal; several images
+    per position (b-values, echoes, ...) and several orientations or sizes become :attr:`ImageData.parts`.
+    Unreadable slices and another series in the folder are listed in ``meta["skipped"]`` as ``(path,
+    reason)`` when ``skip_unreadable``; otherwise they raise.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        files = list_dicom_files(source)
-        label = str(source)
+        files, label = list_dicom_files(source), str(source)
     else:
         files = [Path(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
         label = str(files[0].parent) if files else "<empty series>"
@@ -880,10 +725,8 @@ def read_dicom_series(
     for f in files:
         try:
             ds = _dcmread(f)
-            _check_dicom_image(ds, f)
-            _check_dicom_pixel_size(ds, f)
-            photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-            if str(getattr(ds, "SamplesPerPixel", 1)) != "1" or photometric == "PALETTE COLOR":
+            _check_dicom(ds, f)
+            if _dicom_is_color(ds):
                 raise UnreadableImageError(f, "colour image in a grayscale series")
             arr = _dicom_pixels(ds, f)
             if arr.ndim != 2:
@@ -898,17 +741,10 @@ def read_dicom_series(
             skipped.append((str(f), e.reason))
             not_images += isinstance(e, NotAnImageError)
             continue
-        inst = _Instance(
-            str(f),
-            str(getattr(ds, "SOPInstanceUID", "")) or str(f),
-            iop,
-            ipp,
-            arr,
-            kind,
-            _instance_number(ds),
-            _pixel_spacing(ds),
-            _classic_attrs(ds),
-        )
+        number = _number(getattr(ds, "InstanceNumber", None))
+        number = int(number) if isinstance(number, float) else 0
+        uid = str(getattr(ds, "SOPInstanceUID", "")) or str(f)
+        inst = _Instance(str(f), uid, iop, ipp, arr, kind, number, _pixel_spacing(ds), _classic_attrs(ds))
         slices.append((str(getattr(ds, "SeriesInstanceUID", "")), _dicom_modality(ds), inst))
     if not slices:
         if not_images == len(files):  # e.g. an RTSTRUCT or SEG series: not an image, not a broken one
@@ -917,216 +753,96 @@ def read_dicom_series(
     # A second series left in the same folder must not be mixed in: the majority series is read.
     uids = [s[0] for s in slices]
     majority = max(set(uids), key=uids.count)
-    items = []
-    for uid, _, inst in slices:
-        if uid == majority:
-            items.append(inst)
-        else:
-            skipped.append((inst.path, "another series in the same folder"))
+    items = [inst for uid, _, inst in slices if uid == majority]
+    others = [inst.path for uid, _, inst in slices if uid != majority]
+    skipped += [(p, "another series in the same folder") for p in others]
     modality = next(m for uid, m, _ in slices if uid == majority)
     parts = _assemble_series(items, modality, skipped)
-    meta: dict[str, Any] = {"skipped": skipped}
-    return _combine_parts(parts, [it.path for it in items], meta)
+    return _combine_parts(parts, [it.path for it in items], {"skipped": skipped})
 
 
-# --------------------------------------------------------------------------------------------
-# declared sizes of hostile headers
-
-
-def _gzip_isize(path: Path) -> int | None:
-    """The ISIZE field of a gzip file (uncompressed length of its last member, modulo 2**32)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(-4, os.SEEK_END)
-            return int.from_bytes(f.read(4), "little")
-    except OSError:
-        return None
-
-
-def _gzip_holds(path: Path, required: int) -> bool:
-    """Whether a gzip file decompresses to at least ``required`` bytes, decided without holding them:
-    the deflate ratio bound, then the ISIZE trailer, then (multi-member files) a streamed count."""
-    import gzip
-    import zlib
-
-    size = path.stat().st_size
-    if size * DEFLATE_MAX_RATIO < required:
-        return False
-    isize = _gzip_isize(path)
-    if required < 2**32 and isize is not None and isize >= required:
-        return True
-    total = 0
-    try:
-        with gzip.open(path, "rb") as f:
-            while total < required:
-                chunk = f.read(1 << 22)
-                if not chunk:
-                    break
-                total += len(chunk)
-    except (OSError, EOFError, zlib.error):
-        return False
-    return total >= required
-
-
-def check_declared_size(
-    path: Path, required: int, what: str, compressed: str | None = None, header: Path | None = None
-) -> None:
-    """Refuse ``path`` when it cannot hold the ``required`` bytes its header declares (before allocating).
-
-    ``compressed``: ``"gzip"`` for a .gz file (see :func:`_gzip_holds`), ``"zlib"`` for raw zlib data
-    (deflate ratio bound only), None for uncompressed data. ``header``: the file the user named when
-    the data lives in another file (Analyze .img, MetaImage .raw); the error names both.
-    """
-    named = header if header is not None else path
-    where = f" (data file {path})" if header is not None and header != path else ""
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise UnreadableImageError(named, f"data file missing or unreadable{where} ({e})") from e
-    if compressed == "gzip":
-        ok = _gzip_holds(path, required)
-    elif compressed == "zlib":
-        ok = size * DEFLATE_MAX_RATIO >= required
-    else:
-        ok = size >= required
-    if not ok:
-        raise UnreadableImageError(
-            named,
-            f"header declares {what} ({required} bytes) but the file{where} holds {size} bytes"
-            + (" compressed" if compressed else "")
-            + "; refused before reading (truncated or hostile file)",
-        )
-
-
-# --------------------------------------------------------------------------------------------
 # NIfTI / Analyze (nibabel), MetaImage (SimpleITK)
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-_NIFTI_RGB_CODES = {128: 3, 2304: 4}  # NIfTI datatype RGB24, RGBA32 (nifti1.h)
-
-
-def _check_nifti_size(img, path: Path) -> None:
-    header = img.header
-    shape = tuple(int(n) for n in header.get_data_shape())
-    if not shape or min(shape) <= 0:
-        raise UnreadableImageError(path, f"header declares an empty or invalid shape {shape}")
-    itemsize = header.get_data_dtype().itemsize
-    required = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * itemsize
-    fmap = img.file_map.get("image")
-    data_path = Path(fmap.filename) if fmap is not None and fmap.filename else path
-    gz = data_path.name.lower().endswith(".gz")
-    dims = "x".join(str(n) for n in shape)
-    check_declared_size(
-        data_path, required, f"{dims} voxels of {header.get_data_dtype()}", "gzip" if gz else None, path
-    )
+_NIFTI_RGB_CODES = (128, 2304)  # NIfTI datatype RGB24, RGBA32 (nifti1.h)
 
 
 def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any) -> ImageData:
     """NIfTI-1/2 or Analyze 7.5 (.hdr/.img) volume; affine converted from RAS to LPS.
 
-    Analyze has no orientation field: nibabel's default affine (voxel sizes, no rotation) is used,
-    and ``meta["orientation_known"]`` is False. Colour only for the RGB24/RGBA32 data types (alpha
-    dropped); a 4D grayscale file keeps its 4th axis (one 3D volume per index, see
-    :meth:`ImageData.split`). A header declaring more data than the file holds is refused before
-    any voxel is read.
+    Analyze has no orientation: nibabel's default affine is used, ``meta["orientation_known"]`` False.
+    Colour only for RGB24/RGBA32 (alpha dropped); a 4D grayscale file keeps its 4th axis.
     """
     import nibabel as nib
 
     path = Path(path)
-    try:
+    with _decoding(path, "invalid NIfTI/Analyze file"):
         img = nib.load(str(path))
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid NIfTI/Analyze file ({type(e).__name__}: {e})") from e
-    try:
-        _check_nifti_size(img, path)
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid NIfTI/Analyze header ({type(e).__name__}: {e})") from e
-    try:
+    header = img.header
+    with _decoding(path, "invalid NIfTI/Analyze header"):
+        shape = tuple(int(n) for n in header.get_data_shape())
+        if not shape or min(shape) <= 0:
+            raise UnreadableImageError(path, f"header declares an empty or invalid shape {shape}")
+        dtype = header.get_data_dtype()
+        fmap = img.file_map.get("image")
+        data_path = Path(fmap.filename) if fmap is not None and fmap.filename else path
+        required = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        gzip = "gzip" if data_path.name.lower().endswith(".gz") else None
+        check_declared_size(path, data_path, required, f"{'x'.join(map(str, shape))} voxels of {dtype}", gzip)
+    with _decoding(path, "invalid NIfTI/Analyze data"):
         arr = np.asanyarray(img.dataobj)
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid NIfTI/Analyze data ({type(e).__name__}: {e})") from e
-    code = int(img.header["datatype"]) if "datatype" in img.header else 0
+    code = int(header["datatype"]) if "datatype" in header else 0
     color = code in _NIFTI_RGB_CODES
     if color:
-        names = arr.dtype.names or ()
-        if not {"R", "G", "B"} <= set(names):
+        if not {"R", "G", "B"} <= set(arr.dtype.names or ()):
             raise UnreadableImageError(path, f"RGB datatype {code} without R, G, B fields ({arr.dtype})")
         arr = np.stack([arr["R"], arr["G"], arr["B"]], axis=-1).astype(np.uint8)
     gray_nd = arr.ndim - int(color)
-    while gray_nd > 4 and arr.shape[3 if not color else 3] == 1:
-        arr = np.squeeze(arr, axis=3)
-        gray_nd -= 1
     if gray_nd == 2:
-        arr = arr[:, :, None]
-        gray_nd = 3
-    if gray_nd == 4 and arr.shape[3] == 1:
-        arr = arr[:, :, :, 0]
-        gray_nd = 3
-    if gray_nd not in (3, 4) or (color and gray_nd != 3):
+        arr, gray_nd = arr[:, :, None], 3
+    while gray_nd > 3 and arr.shape[3] == 1:  # trailing singleton axes (x, y, z, 1, ...)
+        arr, gray_nd = np.squeeze(arr, axis=3), gray_nd - 1
+    if gray_nd != 3 and (color or gray_nd != 4):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    if gray_nd == 4 and arr.ndim > 4:
-        raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    affine = np.asarray(img.affine, dtype=float)
-    known = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) and (
-        int(img.header["qform_code"]) > 0 or int(img.header["sform_code"]) > 0
-    )
+    affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise UnreadableImageError(path, "header affine is singular or not finite")
+    nifti = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image))
+    known = nifti and (int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0)
+    meta = {"orientation_known": bool(known), "four_d": gray_nd == 4}
+    kind, files = "display" if color else "unknown", (str(path),)
     return ImageData(
         arr,
         "volume",
-        affine=_RAS_TO_LPS @ affine,
+        affine=affine,
         modality=modality,
-        files=(str(path),),
-        meta={"orientation_known": bool(known), "four_d": gray_nd == 4},
+        files=files,
+        meta=meta,
         color=color,
-        intensity_kind="display" if color else "unknown",
+        intensity_kind=kind,
     )
 
 
-_MET_SIZES = {
-    "MET_CHAR": 1,
-    "MET_UCHAR": 1,
-    "MET_SHORT": 2,
-    "MET_USHORT": 2,
-    "MET_INT": 4,
-    "MET_UINT": 4,
-    "MET_LONG": 4,
-    "MET_ULONG": 4,
-    "MET_LONG_LONG": 8,
-    "MET_ULONG_LONG": 8,
-    "MET_FLOAT": 4,
-    "MET_DOUBLE": 8,
+_MET_SIZES = {"MET_FLOAT": 4, "MET_DOUBLE": 8} | {
+    f"MET_{sign}{name}": size
+    for name, size in (("CHAR", 1), ("SHORT", 2), ("INT", 4), ("LONG", 4), ("LONG_LONG", 8))
+    for sign in ("", "U")
 }
 
 
-def _metaimage_header(path: Path) -> tuple[dict[str, str], int]:
-    """``Key = Value`` fields of a MetaImage header up to ElementDataFile, and the header's length."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError as e:
-        raise UnreadableImageError(path, f"cannot open MetaImage header ({e})") from e
-    fields: dict[str, str] = {}
-    offset = 0
-    for raw in head.split(b"\n"):
-        offset += len(raw) + 1
-        line = raw.decode("latin-1").strip()
-        if "=" not in line:
-            continue
-        key, value = (t.strip() for t in line.split("=", 1))
-        fields[key] = value
-        if key == "ElementDataFile":
-            break
-    return fields, offset
-
-
 def _check_metaimage_size(path: Path) -> None:
-    """Refuse a MetaImage whose DimSize x ElementType does not fit its data file (LIST / pattern data
-    files and unknown element types are left to SimpleITK)."""
-    fields, header_len = _metaimage_header(path)
+    """Refuse a MetaImage whose DimSize x ElementType does not fit its data file (LIST / pattern: ITK's)."""
+    with _decoding(path, "cannot open MetaImage header"), open(path, "rb") as f:
+        head = f.read(1 << 16)
+    fields: dict[str, str] = {}
+    header_len = 0  # bytes up to and including the ElementDataFile line (LOCAL data follows)
+    for raw in head.split(b"\n"):
+        header_len += len(raw) + 1
+        key, eq, value = raw.decode("latin-1").partition("=")
+        if eq:
+            fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile":
+                break
     try:
         dims = [int(v) for v in fields.get("DimSize", "").split()]
         channels = int(fields.get("ElementNumberOfChannels", "1"))
@@ -1138,32 +854,26 @@ def _check_metaimage_size(path: Path) -> None:
         return
     if min(dims) <= 0 or channels <= 0:
         raise UnreadableImageError(path, f"header declares an empty or invalid DimSize {dims}")
-    required = int(np.prod(dims, dtype=np.int64)) * channels * item
-    compressed = fields.get("CompressedData", "False").lower() == "true"
     if data_file.upper() == "LOCAL":
         target, start = path, header_len
-    elif data_file.upper().startswith("LIST") or "%" in data_file or " " in data_file.strip():
+    elif data_file.upper().startswith("LIST") or "%" in data_file or " " in data_file:
         return
     else:
         target, start = path.parent / data_file, 0
     try:
-        header_size = int(fields.get("HeaderSize", "0") or 0)
+        start += max(int(fields.get("HeaderSize", "0") or 0), 0)
     except ValueError as e:
         raise UnreadableImageError(path, f"invalid HeaderSize {fields.get('HeaderSize')!r}") from e
-    what = f"{'x'.join(map(str, dims))} elements of {fields.get('ElementType')}"
-    check_declared_size(
-        target, required + start + max(header_size, 0), what, "zlib" if compressed else None, path
-    )
+    required = int(np.prod(dims, dtype=np.int64)) * channels * item + start
+    what = f"{'x'.join(map(str, dims))} elements of {fields['ElementType']}"
+    zlib = fields.get("CompressedData", "False").lower() == "true"
+    check_declared_size(path, target, required, what, "zlib" if zlib else None)
 
 
 def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
-    """MetaImage (.mhd + data file, or .mha) through SimpleITK.
+    """MetaImage (.mhd + data file, or .mha) through SimpleITK (compressed, LIST, big-endian variants).
 
-    SimpleITK is used rather than a hand parser because the format's real-world variants
-    (zlib-compressed ``CompressedData``, ``ElementDataFile = LIST``, big-endian ``BinaryDataByteOrderMSB``,
-    ``TransformMatrix`` with flips) are all handled by ITK. ITK's direction matrix is LPS, and
-    ``GetArrayFromImage`` indexes the array (z, y, x), so the affine's columns are reversed to match.
-    The header's declared size is checked against the data file before ITK allocates it.
+    ITK's direction is LPS and its array is indexed (z, y, x): the affine's columns are reversed.
     """
     import SimpleITK as sitk
 
@@ -1173,11 +883,9 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
         img = sitk.ReadImage(str(path))
         arr = sitk.GetArrayFromImage(img)
     except Exception as e:
-        raise UnreadableImageError(
-            path, f"invalid MetaImage ({str(e).strip().splitlines()[-1] if str(e) else type(e).__name__})"
-        ) from e
-    dim = img.GetDimension()
-    comps = img.GetNumberOfComponentsPerPixel()
+        reason = str(e).strip().splitlines()[-1] if str(e) else type(e).__name__
+        raise UnreadableImageError(path, f"invalid MetaImage ({reason})") from e
+    dim, comps = img.GetDimension(), img.GetNumberOfComponentsPerPixel()
     if dim == 2 and comps == 1:
         return ImageData(arr, "image", files=(str(path),))
     if dim == 2 and comps in (3, 4) and arr.dtype == np.uint8:
@@ -1187,95 +895,60 @@ def read_metaimage(path: str | os.PathLike, **_: Any) -> ImageData:
             path, f"expected a 3D scalar image, got dimension {dim} with {comps} components"
         )
     direction = np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
-    spacing = np.asarray(img.GetSpacing(), dtype=float)
     aff = np.eye(4)
-    # array axis a corresponds to ITK index axis (2 - a)
-    for a in range(3):
-        aff[:3, a] = direction[:, 2 - a] * spacing[2 - a]
+    aff[:3, :3] = (direction * np.asarray(img.GetSpacing(), dtype=float))[:, ::-1]  # array axis a: ITK 2 - a
     aff[:3, 3] = img.GetOrigin()
     return ImageData(arr, "volume", affine=aff, files=(str(path),), meta={"orientation_known": True})
 
 
-# --------------------------------------------------------------------------------------------
 # HDF5 (h5py)
-
-
 def read_hdf5(
     path: str | os.PathLike, *, key: str = "x", start: int = 0, stop: int | None = None, **_: Any
 ) -> ImageData:
     """Frames ``[start:stop]`` of an (N, H, W) or (N, H, W, C) dataset ``key``; only that range is read.
 
-    HDF5 has no colour metadata: the dataset's rank says it (the layout PCam and the other HDF5
-    sources document): (N, H, W) is grayscale, whatever W is; the last axis of a 4D dataset holds
-    the channels (C = 3 RGB, 4 RGBA with alpha dropped, 1 grayscale; other C are refused).
+    HDF5 has no colour metadata, so the rank says it: (N, H, W) is grayscale whatever W is; C is 3
+    (RGB), 4 (RGBA, alpha dropped) or 1 (grayscale).
     """
     import h5py
     from PIL import Image
 
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            if key not in f:
-                raise UnreadableImageError(path, f"no dataset {key!r} (found {sorted(f.keys())})")
-            dset = f[key]
-            if dset.ndim not in (3, 4):
-                raise UnreadableImageError(
-                    path, f"dataset {key!r} has shape {dset.shape}, expected (N, H, W[, C])"
-                )
-            if dset.ndim == 4 and dset.shape[-1] not in (1, 3, 4):
-                raise UnreadableImageError(
-                    path, f"dataset {key!r} has {dset.shape[-1]} channels, expected 1, 3 or 4"
-                )
-            limit = 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
-            if dset.shape[1] * dset.shape[2] > limit:
-                raise UnreadableImageError(
-                    path, f"frames of {dset.shape[1]}x{dset.shape[2]} px exceed the decompression-bomb limit"
-                )
-            arr = dset[start:stop]
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid HDF5 ({type(e).__name__}: {e})") from e
-    color = False
+    with _decoding(path, "invalid HDF5"), h5py.File(path, "r") as f:
+        if key not in f:
+            raise UnreadableImageError(path, f"no dataset {key!r} (found {sorted(f.keys())})")
+        shape = f[key].shape
+        if len(shape) not in (3, 4):
+            raise UnreadableImageError(path, f"dataset {key!r} has shape {shape}, expected (N, H, W[, C])")
+        if len(shape) == 4 and shape[-1] not in (1, 3, 4):
+            raise UnreadableImageError(path, f"dataset {key!r} has {shape[-1]} channels, expected 1, 3 or 4")
+        if shape[1] * shape[2] > 2 * (Image.MAX_IMAGE_PIXELS or 2**62):
+            raise UnreadableImageError(
+                path, f"frames of {shape[1]}x{shape[2]} px exceed the decompression-bomb limit"
+            )
+        arr = f[key][start:stop]
+    color = arr.ndim == 4 and arr.shape[-1] != 1
     if arr.ndim == 4:
-        if arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        else:
-            arr, color = arr[..., :3], True
-    return ImageData(
-        arr,
-        "frames",
-        files=(str(path),),
-        meta={"frame_offset": int(start)},
-        color=color,
-        intensity_kind="display",
-    )
+        arr = arr[..., :3] if color else arr[..., 0]
+    meta = {"frame_offset": int(start)}
+    return ImageData(arr, "frames", files=(str(path),), meta=meta, color=color, intensity_kind="display")
 
 
 def hdf5_length(path: str | os.PathLike, key: str = "x") -> int:
     """Number of frames in dataset ``key`` (for splitting a big file into records)."""
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f[key].shape[0])
-    except Exception as e:
-        raise UnreadableImageError(path, f"cannot read HDF5 dataset {key!r} ({type(e).__name__}: {e})") from e
+    with _decoding(path, f"cannot read HDF5 dataset {key!r}"), h5py.File(path, "r") as f:
+        return int(f[key].shape[0])
 
 
-# --------------------------------------------------------------------------------------------
 # 2D images (PIL, tifffile)
-
-
 def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit, multi-page and multi-series through tifffile).
 
-    Colour follows the PIL mode: grayscale modes stay (H, W) with their dtype (uint8 or uint16);
-    RGB, palette, alpha and CMYK images become 8-bit RGB. A PNG or JPEG that is already 8-bit L/RGB
-    or 16-bit grayscale keeps its original bytes in ``encoded`` so it can be stored without
-    re-encoding. A decompression bomb (more than twice PIL's ``MAX_IMAGE_PIXELS``) raises
-    :class:`UnreadableImageError` naming the file; so does an image between once and twice the limit
-    (PIL only warns there, then decodes everything).
+    Grayscale keeps its dtype; RGB, palette, alpha and CMYK become 8-bit RGB; an 8-bit L/RGB or 16-bit
+    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS`` it is refused as a
+    decompression bomb (also below twice the limit, where PIL only warns and decodes it all).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -1285,96 +958,62 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     try:
         data = path.read_bytes()
         with warnings.catch_warnings():
-            # Between once and twice MAX_IMAGE_PIXELS Pillow only warns and then decodes it all:
-            # refused too, so one file cannot take the memory of a whole preparation.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 fmt, mode = im.format, im.mode
-                if mode in ("I;16", "I;16B", "I;16L"):
-                    arr = np.asarray(im).astype(np.uint16)
-                elif mode == "I":
-                    a = np.asarray(im)
-                    arr = a.astype(np.uint16) if a.min() >= 0 and a.max() < 65536 else a.astype(np.int32)
-                elif mode == "F":
-                    arr = np.asarray(im).astype(np.float32)
-                elif mode in ("L", "RGB"):
-                    arr = np.asarray(im)
-                elif mode in ("1", "LA", "La"):
-                    arr = np.asarray(im.convert("L"))
-                else:
-                    arr = np.asarray(im.convert("RGB"))
+                if mode in ("1", "LA", "La"):
+                    im = im.convert("L")
+                elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
+                    im = im.convert("RGB")  # palette, alpha, CMYK, ...
+                arr = np.asarray(im)
+                if mode == "I":
+                    arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
+                elif mode in ("I;16", "I;16B", "I;16L", "F"):
+                    arr = arr.astype(np.float32 if mode == "F" else np.uint16)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise UnreadableImageError(path, f"invalid or truncated image ({type(e).__name__}: {e})") from e
-    color = arr.ndim == 3
-    keep = (
-        fmt in ("PNG", "JPEG")
-        and mode in ("L", "RGB", "I;16", "I;16B")
-        and arr.dtype in (np.uint8, np.uint16)
-    )
+    display = arr.dtype in (np.uint8, np.uint16)
+    keep = display and fmt in ("PNG", "JPEG") and mode in ("L", "RGB", "I;16", "I;16B")
+    encoded = data if keep else None
+    meta, kind = {"format": fmt, "mode": mode}, "display" if display else "unknown"
     return ImageData(
-        arr,
-        "image",
-        files=(str(path),),
-        encoded=data if keep else None,
-        meta={"format": fmt, "mode": mode},
-        color=color,
-        intensity_kind="display" if arr.dtype in (np.uint8, np.uint16) else "unknown",
+        arr, "image", files=(str(path),), encoded=encoded, meta=meta, color=arr.ndim == 3, intensity_kind=kind
     )
 
 
 def _tiff_series_frames(series, path: Path) -> tuple[np.ndarray, bool]:
-    """One tifffile series as (F, H, W) grayscale frames or (F, H, W, 3) RGB, from its metadata.
-
-    Colour only when the photometric interpretation is RGB / YCbCr (tifffile returns RGB) or a
-    palette; the sample axis ``S`` of any other photometric holds separate grayscale channels
-    (extra alpha samples dropped). Every other axis (pages, Z, T, C, ...) gives frames.
-    """
+    """One tifffile series as (F, H, W) grayscale or (F, H, W, 3) RGB frames: colour only for an RGB,
+    YCbCr or palette photometric; other samples (alpha dropped) and every other axis give frames."""
     import tifffile
 
-    page = series.keyframe
-    axes = series.axes
+    page, axes, arr = series.keyframe, series.axes, series.asarray()
     photometric = page.photometric
-    arr = series.asarray()
     if "Y" not in axes or "X" not in axes:
         raise UnreadableImageError(path, f"TIFF series without Y/X axes ({axes}, shape {arr.shape})")
     color = False
     if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None and "S" not in axes:
         cmap = np.asarray(page.colormap)  # (3, 2**bits) uint16
         cmap8 = (cmap >> 8).astype(np.uint8) if cmap.max() > 255 else cmap.astype(np.uint8)
-        arr = np.moveaxis(cmap8[:, arr], 0, -1)
-        axes = axes + "S"
-        color = True
+        arr, axes, color = np.moveaxis(cmap8[:, arr], 0, -1), axes + "S", True
     elif "S" in axes:
-        s = axes.index("S")
-        arr = np.moveaxis(arr, s, -1)
+        arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
-        alpha = {1, 2}  # ExtraSamples: associated / unassociated alpha
-        extras = list(page.extrasamples or ())
-        n = arr.shape[-1]
-        if photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR) and n >= 3:
-            arr = arr[..., :3]
-            color = True
-        else:
-            keep = [
-                i for i in range(n) if not (i >= n - len(extras) and extras[i - (n - len(extras))] in alpha)
-            ]
-            arr = arr[..., keep]
-            # separate channels: channel axis becomes a frame axis just before Y
-            arr = np.moveaxis(arr, -1, 0)
-            axes = "S" + axes[:-1]
+        if photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR) and arr.shape[-1] >= 3:
+            arr, color = arr[..., :3], True
+        else:  # separate channels, alpha (ExtraSamples 1, 2) dropped: the channel axis becomes frames
+            extras = list(page.extrasamples or ())
+            n_plain = arr.shape[-1] - len(extras)
+            keep = [i for i in range(arr.shape[-1]) if i < n_plain or extras[i - n_plain] not in (1, 2)]
+            arr, axes = np.moveaxis(arr[..., keep], -1, 0), "S" + axes[:-1]
     if not color and photometric == tifffile.PHOTOMETRIC.MINISWHITE and np.issubdtype(arr.dtype, np.integer):
         arr = np.iinfo(arr.dtype).max - arr
     # frames: every axis other than Y, X (and the colour samples) flattened in order
-    y, x = axes.index("Y"), axes.index("X")
-    if color:
-        arr = np.moveaxis(arr, [y, x], [-3, -2])
-        frames = arr.reshape((-1,) + arr.shape[-3:])
-    else:
-        arr = np.moveaxis(arr, [y, x], [-2, -1])
-        frames = arr.reshape((-1,) + arr.shape[-2:])
+    tail = 3 if color else 2
+    arr = np.moveaxis(arr, [axes.index("Y"), axes.index("X")], [-tail, 1 - tail])
+    frames = arr.reshape((-1,) + arr.shape[-tail:])
     if frames.dtype == np.uint16 and color:
         frames = (frames >> 8).astype(np.uint8)
     return frames, color
@@ -1387,50 +1026,25 @@ def _read_tiff(path: Path) -> ImageData:
 
     limit = 2 * (Image.MAX_IMAGE_PIXELS or 2**62)
     parts: list[tuple[str, ImageData]] = []
-    try:
-        size = path.stat().st_size
-        with tifffile.TiffFile(path) as tif:
-            series_list = list(tif.series)
-            if not series_list:
-                raise UnreadableImageError(path, "TIFF holds no image series")
-            for i, series in enumerate(series_list):
-                shape = tuple(int(n) for n in series.shape)
-                axes = series.axes
-                h = shape[axes.index("Y")] if "Y" in axes else 0
-                w = shape[axes.index("X")] if "X" in axes else 0
-                if h * w > limit:
-                    raise UnreadableImageError(
-                        path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
-                    )
-                nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
-                uncompressed = series.keyframe.compression == tifffile.COMPRESSION.NONE
-                if (uncompressed and nbytes > size) or (nbytes > 64 * 2**20 and nbytes > 2000 * size):
-                    raise UnreadableImageError(
-                        path,
-                        f"series {i} declares {nbytes} bytes of pixels but the file holds {size} bytes; "
-                        "refused before reading",
-                    )
-                frames, color = _tiff_series_frames(series, path)
-                kind = "image" if frames.shape[0] == 1 else "frames"
-                arr = frames[0] if kind == "image" else frames
-                parts.append(
-                    (
-                        f"_s{i}" if len(series_list) > 1 else "",
-                        ImageData(
-                            arr,
-                            kind,
-                            files=(str(path),),
-                            meta={"format": "TIFF", "series": i, "axes": series.axes},
-                            color=color,
-                            intensity_kind="display" if arr.dtype in (np.uint8, np.uint16) else "unknown",
-                        ),
-                    )
+    with _decoding(path, "invalid TIFF"), tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise UnreadableImageError(path, "TIFF holds no image series")
+        for i, series in enumerate(tif.series):
+            shape, axes = tuple(int(n) for n in series.shape), series.axes
+            h = shape[axes.index("Y")] if "Y" in axes else 0
+            w = shape[axes.index("X")] if "X" in axes else 0
+            if h * w > limit:
+                raise UnreadableImageError(
+                    path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
                 )
-    except UnreadableImageError:
-        raise
-    except Exception as e:
-        raise UnreadableImageError(path, f"invalid TIFF ({type(e).__name__}: {e})") from e
-    if len(parts) == 1:
-        return parts[0][1]
-    first = parts[0][1]
-    return dataclasses.replace(first, meta={**first.meta, "parts": [s for s, _ in parts]}, parts=parts)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * series.dtype.itemsize
+            what = f"series {i} of {'x'.join(map(str, shape))} {series.dtype} pixels"
+            codec = series.keyframe.compression != tifffile.COMPRESSION.NONE
+            check_declared_size(path, path, nbytes, what, "codec" if codec else None)
+            frames, color = _tiff_series_frames(series, path)
+            arr, kind = (frames[0], "image") if len(frames) == 1 else (frames, "frames")
+            intensity = "display" if arr.dtype in (np.uint8, np.uint16) else "unknown"
+            meta = {"format": "TIFF", "series": i, "axes": series.axes}
+            data = ImageData(arr, kind, files=(str(path),), meta=meta, color=color, intensity_kind=intensity)
+            parts.append((f"_s{i}" if len(tif.series) > 1 else "", data))
+    return _combine_parts(parts, parts[0][1].files, parts[0][1].meta)

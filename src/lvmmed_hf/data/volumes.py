@@ -1,19 +1,8 @@
 """From decoded pixels to stored 2D images: slicing, orientation, CT windowing, MR scaling.
 
-Slicing (docs/data.md, "Slicing rules"): DICOM volumes (``ImageData.native_slices``) are stored one
-image per instance in their own acquisition plane, in the reader's order along the slice normal;
-volumes without per-instance geometry (NIfTI, MetaImage, Analyze; LPS affine, see
-:mod:`lvmmed_hf.data.readers`) are reoriented with ``nibabel.orientations`` to axial slices ordered
-inferior to superior, each laid out radiologically: rows run anterior to posterior (+y), columns
-run patient right to patient left (+x). Degenerate images (a volume slice with a side below
-:data:`MIN_SLICE_SIDE` px, or any image more elongated than :data:`MAX_ASPECT_RATIO`) and
-near-constant ones are skipped with a reason (:class:`SliceResult`).
-
-Intensity follows what the pixels are (:func:`resolve_intensity`), not the modality label. Stored
-precision: volumes (CT windowed, MR percentile-scaled) are quantised to ``bits`` (16 by default, so
-a 400 HU window keeps 0.006 HU steps; 8 is available for compact corpora). Raw HU is stored as
-``uint16(HU + 1024)`` (the usual CT offset; clipped to [0, 65535]). 2D grayscale images keep their
-dtype (uint8 stays uint8, uint16 stays uint16); colour becomes 8-bit RGB.
+Slicing rules: docs/data.md. Windowed CT and percentile-scaled MR are quantised to ``bits`` (16 by
+default: a 400 HU window keeps 0.006 HU steps), raw HU is stored as ``uint16(HU + 1024)``, 2D
+grayscale keeps its dtype and colour becomes 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -30,16 +19,12 @@ DEFAULT_CT_WINDOW = (40.0, 400.0)  # (level/centre, width) in HU: soft tissue
 DEFAULT_MR_PERCENTILES = (0.5, 99.5)
 
 
-# --------------------------------------------------------------------------------------------
 # orientation
-
-
 _AXIAL_TARGET = np.array([[2.0, 1.0], [1.0, 1.0], [0.0, 1.0]])  # (slice=+z, row=+y, col=+x) in LPS
 
 
 def axial_axis(affine: np.ndarray) -> int:
-    """Index (0, 1 or 2) of the voxel axis closest to the patient's superior-inferior direction
-    (nibabel's :func:`~nibabel.orientations.io_orientation` assignment of voxel to world axes)."""
+    """Index (0, 1 or 2) of the voxel axis closest to the patient's superior-inferior direction."""
     from nibabel.orientations import io_orientation
 
     ornt = io_orientation(np.asarray(affine, dtype=float))
@@ -47,27 +32,18 @@ def axial_axis(affine: np.ndarray) -> int:
 
 
 def to_axial_stack(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reorder a volume to (slice, row, col[, ...]) axial slices in radiological layout.
-
-    ``array`` is indexed like the affine's voxel axes (extra trailing axes are carried along).
-    The voxel axes are matched to the LPS world axes with nibabel's orientation tools
-    (``io_orientation`` / ``ornt_transform`` / ``apply_orientation``): slices run inferior to
-    superior (+z), rows anterior to posterior (+y), columns patient right to left (+x).
-    Returns the reordered array and the new (4, 4) affine of its first three axes.
-    """
+    """Reorder a volume (indexed like the affine's voxel axes, extra trailing axes carried along) to
+    axial slices inferior to superior, rows anterior to posterior, columns right to left (radiological
+    layout); returns the array and the (4, 4) affine of its first three axes."""
     from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
     affine = np.asarray(affine, dtype=float)
     transform = ornt_transform(io_orientation(affine), _AXIAL_TARGET)
     out = apply_orientation(array, transform)
-    new_aff = affine @ inv_ornt_aff(transform, np.shape(array)[:3])
-    return np.ascontiguousarray(out), new_aff
+    return np.ascontiguousarray(out), affine @ inv_ornt_aff(transform, np.shape(array)[:3])
 
 
-# --------------------------------------------------------------------------------------------
 # intensity
-
-
 def window_ct(
     hu: np.ndarray, center: float = DEFAULT_CT_WINDOW[0], width: float = DEFAULT_CT_WINDOW[1]
 ) -> np.ndarray:
@@ -81,8 +57,7 @@ def window_ct(
 def percentile_scale(
     volume: np.ndarray, low: float = DEFAULT_MR_PERCENTILES[0], high: float = DEFAULT_MR_PERCENTILES[1]
 ) -> np.ndarray:
-    """Scale so the ``low``-th..``high``-th percentiles of the whole volume map to [0, 1] (float32),
-    clipped."""
+    """Scale the ``low``-th..``high``-th percentiles of the whole volume to [0, 1] (float32), clipped."""
     v = np.asarray(volume, dtype=np.float32)
     finite = v[np.isfinite(v)]
     if finite.size == 0:
@@ -96,15 +71,12 @@ def percentile_scale(
 
 
 def quantize(x01: np.ndarray, bits: int = 16) -> np.ndarray:
-    """[0, 1] floats -> uint8 (bits=8) or uint16 (bits=16), rounded."""
-    # round half to even (np.rint), in place to spare a temporary volume
-    if bits == 8:
-        y = np.multiply(x01, 255.0, dtype=np.float32)
-        return np.rint(y, out=y).astype(np.uint8)
-    if bits == 16:
-        y = np.multiply(x01, 65535.0, dtype=np.float32)
-        return np.rint(y, out=y).astype(np.uint16)
-    raise ValueError(f"bits must be 8 or 16, got {bits}")
+    """[0, 1] floats -> uint8 (bits=8) or uint16 (bits=16), rounded half to even."""
+    dtype = {8: np.uint8, 16: np.uint16}.get(bits)
+    if dtype is None:
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    y = np.multiply(x01, float(np.iinfo(dtype).max), dtype=np.float32)
+    return np.rint(y, out=y).astype(dtype)  # in place: spares a temporary volume
 
 
 def hu_to_uint16(hu: np.ndarray) -> np.ndarray:
@@ -113,10 +85,8 @@ def hu_to_uint16(hu: np.ndarray) -> np.ndarray:
 
 
 def native_2d(arr: np.ndarray) -> np.ndarray:
-    """A 2D image as it is stored: uint8/uint16 grayscale unchanged, colour as 8-bit RGB.
-
-    Signed or float grayscale is min-max scaled to uint16 (the full range of the image).
-    """
+    """A 2D image as it is stored: uint8/uint16 grayscale unchanged, colour as 8-bit RGB, signed or
+    float grayscale min-max scaled to uint16."""
     a = np.asarray(arr)
     if a.ndim == 3:
         if a.shape[-1] == 4:
@@ -149,16 +119,10 @@ def is_near_constant(img: np.ndarray, tolerance: float = 0.005) -> bool:
     """True when the image's standard deviation is below ``tolerance`` of its dtype's full scale."""
     a = np.asarray(img)
     full = float(np.iinfo(a.dtype).max) if np.issubdtype(a.dtype, np.integer) else 1.0
-    if a.size == 0:
-        return True
-    return float(a.std(dtype=np.float64)) <= tolerance * full
+    return a.size == 0 or float(a.std(dtype=np.float64)) <= tolerance * full
 
 
-# --------------------------------------------------------------------------------------------
-# slicing
-
-
-# Skip reasons of stored slices (counted in the source report, see builder.SourceReport).
+# slicing: skip reasons of stored slices (counted in the source report, see builder.SourceReport).
 EMPTY_SLICE = "empty_slice"
 DEGENERATE_SLICE = "degenerate_slice"
 
@@ -168,11 +132,8 @@ MAX_ASPECT_RATIO = 10.0  # long side / short side above which no image is stored
 
 @dataclass
 class SliceOptions:
-    """How :func:`iter_slices` turns decoded data into stored 2D images (see the module docstring).
-
-    ``min_side`` applies to slices of volumes (the acquisition or axial slices), ``max_aspect`` to
-    every stored image; such degenerate images are skipped with the reason ``degenerate_slice``.
-    """
+    """How :func:`iter_slices` turns decoded data into stored 2D images; ``min_side`` applies to
+    volume slices, ``max_aspect`` to every image (else skipped as ``degenerate_slice``)."""
 
     intensity: str = "auto"  # "auto" | "ct_window" | "hu_raw" | "percentile" | "native"
     ct_window: tuple[float, float] | None = DEFAULT_CT_WINDOW  # (centre, width) HU; None = raw HU
@@ -187,8 +148,7 @@ class SliceOptions:
 
 @dataclass
 class SliceResult:
-    """One stored 2D image (``image``), or one that was not stored (``image`` None, ``reason`` and
-    ``message`` say why)."""
+    """One stored 2D image (``image``), or one that was not (``image`` None; ``reason``, ``message``)."""
 
     index: int
     image: np.ndarray | None
@@ -197,24 +157,18 @@ class SliceResult:
 
 
 def resolve_intensity(data: ImageData, modality: str | None, options: SliceOptions) -> str:
-    """The intensity transform for this data: it follows what the pixels are, not the modality label.
+    """The intensity transform: it follows what the pixels are, not the modality label.
 
-    Explicit option first; then colour -> native; Hounsfield units (``data.intensity_kind ==
-    "hu"``: DICOM CT with a modality LUT) -> CT window (or raw HU when ``ct_window`` is None);
-    display gray levels (PNG/JPEG/BMP/TIFF/HDF5, 8-bit DICOM captures) -> native, also in a CT
-    source; a volume of unknown scale in a CT source (NIfTI/MetaImage CT, stored in HU by the
-    datasets that ship them) -> CT window, unless the file names another modality (a DICOM MR
-    series); other volumes -> percentile; other 2D data -> native.
-    """
+    An explicit option first; colour, display gray levels and other 2D data: native; HU: CT window (raw
+    HU when ``ct_window`` is None); a volume of unknown scale: CT window in a CT source (NIfTI/MetaImage
+    CT are in HU) unless the file names another modality, else percentile."""
     if options.intensity != "auto":
         return options.intensity
     ct = "ct_window" if options.ct_window is not None else "hu_raw"
-    if data.is_color:
+    if data.is_color or data.intensity_kind == "display":
         return "native"
     if data.intensity_kind == "hu":
         return ct
-    if data.intensity_kind == "display":
-        return "native"
     if data.kind == "volume":
         # the file's own modality (DICOM) overrides the source label: an MR series is not HU
         return ct if modality == "CT" and data.modality in (None, "CT") else "percentile"
@@ -245,76 +199,57 @@ def degenerate_reason(shape: tuple[int, ...], options: SliceOptions, from_volume
     return ""
 
 
-def iter_slice_results(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[SliceResult]:
-    """Every 2D image of one unit of ``data`` (see :meth:`ImageData.split`), stored or skipped.
+def _stored(index: int, img: np.ndarray, options: SliceOptions) -> SliceResult:
+    img = native_2d(img)
+    if options.drop_empty and is_near_constant(img, options.empty_tolerance):
+        return SliceResult(index, None, EMPTY_SLICE, "")
+    return SliceResult(index, img)
 
-    ``kind="image"``: one image, index -1. ``frames``: frame i, index i. ``volume``: DICOM data
-    with per-instance geometry (``native_slices``) is sliced along its own first axis, one image per
-    stored instance in the reader's order (along the slice normal); other volumes (NIfTI,
-    MetaImage, Analyze) are reoriented to axial slices (:func:`to_axial_stack`), inferior to
-    superior. Indices count before the stride. Skipped: degenerate images (``degenerate_slice``,
-    :func:`degenerate_reason`) and near-constant ones (``empty_slice``).
-    """
+
+def iter_slice_results(data: ImageData, modality: str | None, options: SliceOptions) -> Iterator[SliceResult]:
+    """Every 2D image of one unit of ``data`` (:meth:`ImageData.split`), stored or skipped (degenerate,
+    near-constant). Index -1 for an image, i for frame or slice i (before the stride): native DICOM
+    slices along axis 0, other volumes axial (:func:`to_axial_stack`)."""
     how = resolve_intensity(data, modality, options)
     stride = max(1, int(options.stride))
-    from_volume = data.kind == "volume"
-    if data.kind == "image":
-        slices: list[tuple[int, np.ndarray]] = [(-1, data.array)]
-        per_slice = True
-    elif data.kind == "frames":
-        slices = [(i, data.array[i]) for i in range(0, data.array.shape[0], stride)]
-        per_slice = True
-    else:
-        vol = data.array
-        extra = vol.shape[3:] if vol.ndim > 3 else ()
-        if extra and not data.is_color:
-            raise ValueError(f"volume has extra axes {extra}; split 4D data into 3D volumes before slicing")
-        if data.native_slices:
-            stack = vol
-        else:
-            if data.affine is None:
-                raise ValueError("a volume needs an affine to find its axial axis")
-            stack, _ = to_axial_stack(vol, data.affine)
-        why = degenerate_reason(stack.shape[1:3], options, True)
-        if why:
-            for i in range(0, stack.shape[0], stride):
+    if data.kind != "volume":
+        for i in [-1] if data.kind == "image" else range(0, data.array.shape[0], stride):
+            img = data.array if i < 0 else data.array[i]
+            why = degenerate_reason(img.shape, options, False)
+            if why:
                 yield SliceResult(i, None, DEGENERATE_SLICE, why)
-            return
-        # Percentile scaling is per volume, so transform the whole stack once.
-        stack = _transform(stack, how, options) if how != "native" else stack
-        slices = [(i, stack[i]) for i in range(0, stack.shape[0], stride)]
-        per_slice = False
-    for idx, img in slices:
-        why = "" if from_volume else degenerate_reason(img.shape, options, False)
-        if why:
-            yield SliceResult(idx, None, DEGENERATE_SLICE, why)
-            continue
-        if per_slice:
-            img = _transform(img, how, options) if how != "native" else img
-        img = native_2d(img)
-        if options.drop_empty and is_near_constant(img, options.empty_tolerance):
-            yield SliceResult(idx, None, EMPTY_SLICE, "")
-        else:
-            yield SliceResult(idx, img)
+            else:
+                yield _stored(i, _transform(img, how, options), options)
+        return
+    if data.array.ndim > 3 and not data.is_color:
+        raise ValueError(
+            f"volume has extra axes {data.array.shape[3:]}; split 4D data into 3D volumes before slicing"
+        )
+    stack = data.array
+    if not data.native_slices:
+        if data.affine is None:
+            raise ValueError("a volume needs an affine to find its axial axis")
+        stack, _ = to_axial_stack(stack, data.affine)
+    why = degenerate_reason(stack.shape[1:3], options, True)
+    if why:
+        for i in range(0, stack.shape[0], stride):
+            yield SliceResult(i, None, DEGENERATE_SLICE, why)
+        return
+    stack = _transform(stack, how, options)  # once per volume: percentile scaling is per volume
+    for i in range(0, stack.shape[0], stride):
+        yield _stored(i, stack[i], options)
 
 
 def iter_slices(
     data: ImageData, modality: str | None, options: SliceOptions
 ) -> Iterator[tuple[int, np.ndarray | None]]:
-    """Yield ``(slice_index, image)`` for every 2D image of ``data`` (:func:`iter_slice_results`).
-
-    ``image`` is None for a slice that was not stored (near-constant or degenerate), so the caller
-    can count it; :func:`iter_slice_results` also gives the reason.
-    """
+    """``(slice_index, image)`` of :func:`iter_slice_results`; ``image`` None for a slice not stored."""
     for r in iter_slice_results(data, modality, options):
         yield r.index, r.image
 
 
 def slice_source_file(data: ImageData, index: int) -> str | None:
-    """The file stored image ``index`` of ``data`` came from, when one file is known.
-
-    Native DICOM slices map to their own instance file; single-file data to that file.
-    """
+    """The file image ``index`` came from: a native DICOM slice's own instance file, or the only file."""
     if data.native_slices and index >= 0 and len(data.files) == data.array.shape[0]:
         return data.files[index]
     if len(data.files) == 1:
