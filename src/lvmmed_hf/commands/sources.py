@@ -38,12 +38,10 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.check:
             current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-            if current != text:
-                logger.error(
-                    "%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out
-                )
-                return 1
-            return 0
+            if current == text:
+                return 0
+            logger.error("%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out)
+            return 1
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
         sys.stderr.write(f"wrote {args.out} ({len(facts)} sources)\n")

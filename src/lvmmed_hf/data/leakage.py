@@ -10,20 +10,28 @@ skipped and listed in the report. ``lvmmed leakage`` exits with 1 on an overlap,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import stat
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import LvmMedUserError
+from .builder import _is_bomb, safe_text
+from .prepare import completed_sources
+from .readers import read_image_data
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +48,6 @@ _CONVERTED_MODES = ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "HSV", "1")  # PIL
 
 def canonical_pixels(image: Any) -> np.ndarray:
     """A PIL image or array -> (H, W) or (H, W, 3) array, canonicalised as the module docstring says."""
-    from PIL import Image
-
     if isinstance(image, Image.Image) and image.mode in _CONVERTED_MODES:
         image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
     arr = np.asarray(image)
@@ -64,21 +70,15 @@ def pixel_hash(image: Any) -> str:
     return h.hexdigest()
 
 
-def hash_image_bytes(data: bytes) -> str:
-    import warnings
-
-    from PIL import Image
-
+@contextlib.contextmanager
+def _bombs_raise() -> Iterator[None]:
+    """Pillow's decompression-bomb warning as an error: the image is skipped as ``too_large``."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return pixel_hash(im)
+        yield
 
 
 def _skip(skipped: list[dict[str, str]] | None, path: str, exc: BaseException) -> None:
-    from .builder import _is_bomb, safe_text
-
     reason = "too_large" if _is_bomb(exc) else "unreadable"
     message = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
     logger.warning("leakage check: skipping %s (%s)", safe_text(path), message)
@@ -93,10 +93,6 @@ def iter_prepared_hashes(
 ) -> Iterator[tuple[str, str, str]]:
     """``(hash, source, original_path)`` for every stored image of the prepared sources (read from
     Parquet). Images that cannot be decoded are appended to ``skipped`` (path and reason)."""
-    import pyarrow.parquet as pq
-
-    from .prepare import completed_sources
-
     corpus = Path(corpus_dir)
     if not corpus.is_dir():
         raise LeakageInputError(f"corpus folder {corpus} does not exist or is not a folder")
@@ -114,7 +110,9 @@ def iter_prepared_hashes(
                 for img, path, idx in zip(d["image"], d["original_path"], d["slice_index"]):
                     where = path if idx is None or idx < 0 else f"{path}#{idx}"
                     try:
-                        h = hash_image_bytes(img["bytes"])
+                        with _bombs_raise(), Image.open(io.BytesIO(img["bytes"])) as im:
+                            im.load()
+                            h = pixel_hash(im)
                     except Exception as e:  # a bad stored image never stops the check
                         _skip(skipped, f"{n}:{where}", e)
                         continue
@@ -127,14 +125,6 @@ def iter_folder_hashes(
     """``(hash, relative path)`` for every image file under ``folder`` (DICOM: its stored values; one
     hash per frame of a multi-frame file, ``path#frame``). Files that cannot be decoded and folders
     that cannot be listed are logged, appended to ``skipped`` and left out."""
-    import stat
-    import warnings
-
-    from PIL import Image
-
-    from .builder import safe_text
-    from .readers import read_image_data
-
     root = Path(folder)
     if not root.is_dir():
         raise LeakageInputError(f"downstream folder {root} does not exist or is not a folder")
@@ -152,8 +142,7 @@ def iter_folder_hashes(
         try:
             if not stat.S_ISREG(os.stat(p).st_mode):
                 raise ValueError("not a regular file (FIFO, socket or device)")
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _bombs_raise():
                 data = read_image_data(p)
         except Exception as e:  # one bad file never stops the check
             _skip(skipped, rel, e)
@@ -221,19 +210,13 @@ def check_leakage(
         report.downstream_images += 1
         if h in index:
             report.overlaps.append({"downstream": name, "pixel_hash": h, "corpus": index[h]})
+    n_down = report.downstream_images
     if report.overlaps:
-        logger.warning(
-            "%d of %d downstream images also occur in the pretraining corpus (first: %s)",
-            report.num_overlapping,
-            report.downstream_images,
-            report.overlaps[0]["downstream"],
-        )
+        first = report.overlaps[0]["downstream"]
+        msg = "%d of %d downstream images also occur in the pretraining corpus (first: %s)"
+        logger.warning(msg, report.num_overlapping, n_down, first)
     else:
-        logger.info(
-            "no overlap between %d downstream and %d corpus images",
-            report.downstream_images,
-            report.corpus_images,
-        )
+        logger.info("no overlap between %d downstream and %d corpus images", n_down, report.corpus_images)
     if report.skipped:
         logger.warning("leakage check: %d files skipped (listed in the report)", len(report.skipped))
     if report_path is not None:

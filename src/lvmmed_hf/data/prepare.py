@@ -148,18 +148,11 @@ def _fingerprint(obj: Any) -> str:
 
 
 def _records_fingerprint(records: list[Record]) -> str:
+    # extras: e.g. a label file added between runs
     return _fingerprint(
         [
-            (
-                [str(p) for p in r.paths],
-                r.patient_id,
-                r.volume_id,
-                r.label,
-                r.reader,
-                r.reader_options,
-                r.modality,
-                sorted((k, str(v)) for k, v in r.extras.items()),  # e.g. a label file added between runs
-            )
+            [[str(p) for p in r.paths], r.patient_id, r.volume_id, r.label, r.reader, r.reader_options]
+            + [r.modality, sorted((k, str(v)) for k, v in r.extras.items())]
             for r in records
         ]
     )
@@ -298,10 +291,8 @@ def prepare_source(
     """Prepare one source into ``<out_dir>/<source>/`` (see the module docstring); returns its report.
 
     ``options`` are :class:`~.builder.LvmMedSourceConfig` fields (``file_list``, ``seed``, ``stride``,
-    ``ct_window``, ``raw_hu``, ...), validated before any work (``ct_window=None`` = raw HU).
-    ``num_proc`` worker processes write shards in parallel. Expected failures (missing data, bad
-    option, conflicting output, full disk) raise :class:`~lvmmed_hf.errors.LvmMedUserError`
-    subclasses with a one-line message.
+    ``ct_window``, ...; ``ct_window=None`` = raw HU), validated before any work. ``num_proc`` worker
+    processes write shards in parallel. Expected failures raise a one-line ``LvmMedUserError``.
     """
     options = validate_options(options)
     _check_positive_int("num_proc", num_proc)
@@ -434,12 +425,10 @@ def _prepare_locked(
                 _run_task(t, on_example)
                 bar.update(1)
         else:
-            ctx = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            )
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             with ProcessPoolExecutor(
                 max_workers=min(num_proc, len(tasks)),
-                mp_context=ctx,
+                mp_context=multiprocessing.get_context(method),
                 initializer=_worker_init,
                 initargs=(os.getpid(),),
             ) as pool:
@@ -492,23 +481,21 @@ def prepare(
     """Prepare several sources (``{source_name: data_dir}``) into one corpus folder.
 
     Options, source names and file lists are checked before any work. A failing source does not
-    stop the others; each completed one is added to the dataset card as it completes. If some
-    failed, :class:`PrepareFailedError` (holding the completed reports) is raised at the end; with
-    a single source, its own error.
+    stop the others (each completed one enters the dataset card at once); then
+    :class:`PrepareFailedError` is raised at the end, or with a single source its own error.
     """
     options = validate_options(options)
     _check_positive_int("num_proc", num_proc)
     for name in sources:
         get_ref(name, tuple(scripts_dirs))  # unknown names fail here, before any work
-    unknown = sorted(set(file_lists or {}) - set(sources))
+    file_lists = file_lists or {}
+    unknown = sorted(set(file_lists) - set(sources))
     if unknown:
         raise InvalidOptionError(f"file lists given for sources that are not prepared: {unknown}")
     per_source = {}
     for name in sources:
-        opts = dict(options)
-        if file_lists and name in file_lists:
-            opts["file_list"] = str(file_lists[name])
-        per_source[name] = validate_options(opts)  # a missing file list fails here
+        listed = {"file_list": str(file_lists[name])} if name in file_lists else {}
+        per_source[name] = validate_options({**options, **listed})  # a missing file list fails here
     out = _output_folder(out_dir)
     reports: dict[str, SourceReport] = {}
     errors: dict[str, BaseException] = {}

@@ -1,27 +1,17 @@
 """TCIA collections as the NBIA Data Retriever writes them: patients, studies, series, slice files.
 
-The retriever writes one of two layouts (its "Directory Type" setting)::
+Layouts ("Directory Type"): descriptive, which LVM-Med's lists name,
+``[manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<5 UID digits>/
+<SeriesNumber>-<SeriesDescription>-<5 UID digits>/<a>-<n>.dcm``, and classic,
+``<Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm``.
 
-    descriptive (what LVM-Med's file lists name):
-        [manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<last 5 digits of
-        StudyInstanceUID>/<SeriesNumber>-<SeriesDescription>-<last 5 digits of SeriesInstanceUID>/<a>-<n>.dcm
-    classic:
-        <Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm
-
-Slice file names vary (``1-001.dcm``, ``1-09.dcm``, ``000000.dcm``), so every DICOM file under a
-patient folder is found (suffix or DICM magic) and grouped by folder. A ``<patient>/<study>/<series>/``
-folder is one series once its first and last files agree on SeriesInstanceUID; any other folder is
-regrouped by the SeriesInstanceUID of every file. Patient folders are the folders whose name fully
-matches the collection's ``patient_pattern``; other folders beside them are reported as
-``unmatched_folder``, never dropped silently.
-
-Per series, the header of one file decides: non-image objects (RTSTRUCT, SEG, SR, ...) are skipped
-as ``not_an_image``; localizers / scouts (ImageType ``LOCALIZER`` or a description naming one) as
-``localizer`` unless a file list is given (LVM-Med's lists do name localizer slices); other
-modalities (PET in a CT collection) as ``other_modality``; the rest become one record per series
-with the modality of its header. Descriptive folder names differ between retriever versions but end
-in the UID's last 5 digits, so list entries are matched on patient, those digits and the file name
-(:func:`list_key`), which also matches classic UID folders.
+Every DICOM file under a patient folder (a folder fully matching ``patient_pattern``; other folders
+beside them are reported as ``unmatched_folder``) is grouped by folder; a folder whose first and
+last files disagree on SeriesInstanceUID, or that is not a ``<study>/<series>`` folder, is regrouped
+by every file's header. Series that are not images, localizers (unless a file list is given) or of
+another modality are skipped with their reason; the rest become one record per series. List
+entries are matched on patient, the UID digits of the folder names and the file name
+(:func:`list_key`), so other retriever versions and the classic layout match too.
 """
 
 from __future__ import annotations
@@ -107,7 +97,6 @@ class TciaSeries:
     folder: Path
     files: list[Path]
     series_uid: str = ""
-    study_uid: str = ""
     modality: str = ""  # DICOM code, e.g. "CT", "MR", "RTSTRUCT"
     description: str = ""
     image_type: tuple[str, ...] = ()
@@ -125,7 +114,6 @@ class TciaSeries:
             folder,
             files,
             series_uid=h.get("SeriesInstanceUID", ""),
-            study_uid=h.get("StudyInstanceUID", ""),
             modality=h.get("Modality", "").upper(),
             description=h.get("SeriesDescription", ""),
             image_type=tuple(h.get("ImageType", ())),
@@ -346,20 +334,14 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
     def list_entry_key(self, entry: str) -> str:
         return list_key(entry.split("/")) or super().list_entry_key(entry)
 
-    def record_for(self, s: TciaSeries, data_dir: Path, **kwargs: Any) -> Record:
-        """One record per series; single-file series use the one-file reader (2D or enhanced multi-frame)."""
-        vol = _relpath(s.folder, data_dir)
-        if s.regrouped:
-            vol = f"{vol}#{s.series_uid}"
-        return Record(
-            paths=s.files,
-            patient_id=s.patient_id,
-            volume_id=vol,
-            reader="dicom_series" if len(s.files) > 1 else "dicom",
-            modality=DICOM_MODALITY_NAMES.get(s.modality, s.modality),
-            **kwargs,
-        )
-
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
+        """One record per series; a single-file series uses the one-file reader (2D or multi-frame)."""
         for s in self.iter_tcia_series(data_dir):
-            yield self.record_for(s, data_dir)
+            vol = _relpath(s.folder, data_dir)
+            yield Record(
+                paths=s.files,
+                patient_id=s.patient_id,
+                volume_id=f"{vol}#{s.series_uid}" if s.regrouped else vol,
+                reader="dicom_series" if len(s.files) > 1 else "dicom",
+                modality=DICOM_MODALITY_NAMES.get(s.modality, s.modality),
+            )

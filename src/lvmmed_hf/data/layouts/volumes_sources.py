@@ -30,15 +30,13 @@ MASK_PATH = "mask_path"  # key of Record.extras naming the label file of a recor
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-def is_hidden(path: Path) -> bool:
-    """macOS resource forks (``._x.nii.gz``, shipped inside the MSD tarballs) and dot files."""
-    return path.name.startswith(".")
-
-
 def nifti_files(folder: Path, pattern: str = "*", recursive: bool = False) -> list[Path]:
-    """``pattern`` + ``.nii``/``.nii.gz`` files of ``folder`` (hidden files ignored), sorted."""
+    """``pattern`` + ``.nii``/``.nii.gz`` files of ``folder``, sorted; hidden files (``._x.nii.gz``
+    macOS resource forks, shipped inside the MSD tarballs) are ignored."""
     glob = folder.rglob if recursive else folder.glob
-    found = {p for suf in NIFTI_SUFFIXES for p in glob(pattern + suf) if p.is_file() and not is_hidden(p)}
+    found = {
+        p for suf in NIFTI_SUFFIXES for p in glob(pattern + suf) if p.is_file() and not p.name.startswith(".")
+    }
     return sorted(found)
 
 
@@ -326,7 +324,7 @@ class AdniBuilder(LvmMedSourceBuilder):
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
         table = read_adni_collection_csvs(data_dir)
         for p in sorted(data_dir.rglob("*.nii*")):
-            parsed = _adni_name(p.name) if p.is_file() and not is_hidden(p) else None
+            parsed = _adni_name(p.name) if p.is_file() and not p.name.startswith(".") else None
             if parsed is None:
                 continue
             image_id, group, subject = parsed
