@@ -78,14 +78,8 @@ _NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.11.",  # presentation states
     "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated documents
 )
-_HEADER_TAGS = (
-    "SeriesInstanceUID",
-    "StudyInstanceUID",
-    "Modality",
-    "ImageType",
-    "SeriesDescription",
-    "SOPClassUID",
-    "PatientID",
+_HEADER_TAGS = tuple(
+    "SeriesInstanceUID StudyInstanceUID Modality ImageType SeriesDescription SOPClassUID PatientID".split()
 )
 
 

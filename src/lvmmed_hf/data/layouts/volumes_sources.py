@@ -74,16 +74,11 @@ def label_to_storable(label: np.ndarray) -> np.ndarray | None:
     if a.size and a.min() < 0:
         return None
     top = int(a.max(initial=0))
-    if top <= 255:
-        return a.astype(np.uint8)
     if top <= 65535:
-        return a.astype(np.uint16)
-    ids, inv = np.unique(a, return_inverse=True)
-    if ids[0] != 0:
-        inv = inv + 1
-    if inv.max(initial=0) > 65535:
-        return None
-    return inv.reshape(a.shape).astype(np.uint16)
+        return a.astype(np.uint8 if top <= 255 else np.uint16)
+    ids, inv = np.unique(a, return_inverse=True)  # instance ids renumbered, 0 stays background
+    inv = inv.reshape(a.shape) + (1 if ids[0] != 0 else 0)
+    return inv.astype(np.uint16) if inv.max(initial=0) <= 65535 else None
 
 
 def mask_slices(image: ImageData, mask: ImageData) -> dict[int, np.ndarray]:
@@ -188,25 +183,22 @@ class MsdTaskBuilder(MaskedSourceBuilder):
     def training_cases(self, task_dir: Path) -> list[tuple[Path, Path | None]]:
         """(image, label or None) of the training cases, from dataset.json or imagesTr."""
         meta = task_dir / "dataset.json"
-        pairs: list[tuple[Path, Path | None]] = []
-        if meta.is_file():
-            try:
-                training = json.loads(meta.read_text(encoding="utf-8")).get("training", [])
-            except (OSError, ValueError) as e:
-                raise self.missing_data_error(f"{meta} is not valid JSON ({e})") from e
-            for item in training:
-                img = task_dir / str(item.get("image", "")).lstrip("./")
-                lab = item.get("label")
-                lab_path = task_dir / str(lab).lstrip("./") if lab else None
-                if img.is_file():
-                    pairs.append((img, lab_path if lab_path is not None and lab_path.is_file() else None))
-                else:
-                    logger.warning("%s: %s lists %s, which is missing", self.source_name, meta, img)
-            return sorted(pairs)
-        for img in nifti_files(task_dir / "imagesTr"):
-            lab = task_dir / "labelsTr" / img.name
-            pairs.append((img, lab if lab.is_file() else None))
-        return pairs
+        if not meta.is_file():
+            found = [(img, task_dir / "labelsTr" / img.name) for img in nifti_files(task_dir / "imagesTr")]
+            return [(img, lab if lab.is_file() else None) for img, lab in found]
+        try:
+            training = json.loads(meta.read_text(encoding="utf-8")).get("training", [])
+        except (OSError, ValueError) as e:
+            raise self.missing_data_error(f"{meta} is not valid JSON ({e})") from e
+        pairs = []
+        for item in training:
+            img = task_dir / str(item.get("image", "")).lstrip("./")
+            lab = task_dir / str(item["label"]).lstrip("./") if item.get("label") else None
+            if img.is_file():
+                pairs.append((img, lab if lab is not None and lab.is_file() else None))
+            else:
+                logger.warning("%s: %s lists %s, which is missing", self.source_name, meta, img)
+        return sorted(pairs)
 
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
         task_dir = self.task_dir(data_dir)
