@@ -224,11 +224,8 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def _worker_init(parent_pid: int) -> None:
-    """Make a worker exit when the main process dies (SIGKILL, out of memory, ...).
-
-    A forked ``ProcessPoolExecutor`` worker holds its task queue's write end itself, so it would
-    wait forever. Linux: ``PR_SET_PDEATHSIG``; everywhere: a daemon thread polls the parent id.
-    """
+    """Make a worker exit when the main process dies: a forked worker holds its task queue's write end
+    itself and would wait forever. Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread polls the ppid."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -590,12 +587,8 @@ def _write_card_locked(out: Path) -> Path:
         listed = (
             f" (restricted to the file list {Path(opts['file_list']).name})" if opts.get("file_list") else ""
         )
+        lines += ["", f"## {f['pretty_name']} (`{n}`)", "", f["description"], ""]
         lines += [
-            "",
-            f"## {f['pretty_name']} (`{n}`)",
-            "",
-            f["description"],
-            "",
             f"- Homepage: {f['homepage']}",
             f"- Access: {f['access']}",
             f"- Licence: {f['license']}",
