@@ -248,12 +248,13 @@ def _run_task(task: _Task, on_example: Callable[[str, int, int], None] | None = 
     builder = _make_builder(cls, task.builder_kwargs["data_dir"], task.cache_dir, task.builder_kwargs)
     report = SourceReport(cls.source_name)
     features = cls.features()
+    schema = features.arrow_schema
     source_dir = Path(task.source_dir)
     final = source_dir / shard_name(task.index, task.n_tasks)
     exit_at = int(os.environ.get(EXIT_ENV, "0") or 0)
     n = 0
     rows: list[dict[str, Any]] = []
-    with _atomic(final) as tmp, pq.ParquetWriter(tmp, features.arrow_schema) as writer:
+    with _atomic(final) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for rec in task.records:
             for ex in builder.examples_from_record(rec, report):
                 n += 1
@@ -263,10 +264,10 @@ def _run_task(task: _Task, on_example: Callable[[str, int, int], None] | None = 
                     os._exit(3)  # simulated crash: no cleanup, half-written temporary shard
                 rows.append(features.encode_example(ex))
                 if len(rows) >= ROWS_PER_GROUP:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=features.arrow_schema))
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                     rows = []
         if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=features.arrow_schema))
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     d = {**report.to_dict(), "shard": final.name, "num_examples": n}
     _write_json_atomic(source_dir / STATE_DIR / f"task-{task.index:05d}.json", d)
     return d
