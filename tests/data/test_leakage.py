@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,7 @@ def test_leakage_exit_codes_and_hostile_downstream_files(tmp_path, scripts_dir, 
     data = (toy_xray_dir / "train" / "normal" / "p02_0.png").read_bytes()
     (down / "sub" / "truncated.png").write_bytes(data[: len(data) // 2])
     Image.fromarray(np.full((9, 9), 7, np.uint8)).save(down / "clean.png")
+    os.mkfifo(down / "sub" / "pipe.png")  # not a regular file: skipped, never opened (it would block)
     report = tmp_path / "r.json"
     args = ["leakage", "--corpus", str(corpus), "--downstream", str(down), "--report", str(report)]
     assert cli_main(args) == 0  # no overlap; the bomb and the truncated file do not crash the check
@@ -123,6 +125,7 @@ def test_leakage_exit_codes_and_hostile_downstream_files(tmp_path, scripts_dir, 
     assert {s["path"]: s["reason"] for s in saved["skipped"]} == {
         "bomb.png": "too_large",
         "sub/truncated.png": "unreadable",
+        "sub/pipe.png": "unreadable",
     }
     assert saved["downstream_images"] == 1 and saved["corpus_images"] == 20
     tifffile.imwrite(down / "sub" / "copy.tif", good)  # a re-encoded copy of a corpus image

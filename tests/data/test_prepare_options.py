@@ -4,6 +4,7 @@ fingerprint (options and input records), image sizes stored as columns."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -127,6 +128,11 @@ def test_plain_datasets_builder_honours_ct_window_none(tmp_path, scripts_dir, py
         (["--stride", "0"], "stride"),
         (["--seed", "-1"], "seed"),
         (["--num-proc", "0"], "num-proc"),
+        (["--sources", "no_equals_sign"], "--sources expects NAME=PATH, got 'no_equals_sign'"),
+        (
+            ["--sources", "other=x", "--file-list", "list.txt"],
+            "with several sources, give --file-list NAME=PATH",
+        ),
     ],
 )
 def test_cli_options_validated_before_any_work(tmp_path, scripts_dir, toy_xray_dir, extra, words, capsys):
@@ -165,6 +171,22 @@ def test_python_options_validated_before_any_work(tmp_path, scripts_dir, toy_xra
     Builder = get_source("toy_xray", [scripts_dir])
     with pytest.raises(InvalidOptionError, match=words):
         Builder(cache_dir=str(tmp_path / "cache"), data_dir=str(toy_xray_dir), **options)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"num_proc": 0}, "num_proc must be an integer >= 1, got 0"),
+        ({"num_proc": True}, "num_proc must be an integer >= 1, got True"),
+        ({"num_proc": 2.0}, "num_proc must be an integer >= 1, got 2.0"),
+        ({"records_per_shard": 0}, "records_per_shard must be an integer >= 1, got 0"),
+    ],
+)
+def test_run_options_validated_before_any_work(tmp_path, scripts_dir, toy_xray_dir, options, words):
+    out = tmp_path / "out"
+    with pytest.raises(InvalidOptionError, match=re.escape(words)):
+        prepare_source("toy_xray", toy_xray_dir, out, scripts_dirs=[scripts_dir], **options)
+    assert not out.exists()
 
 
 def test_missing_file_list_refused_before_any_work(tmp_path, scripts_dir, toy_xray_dir):

@@ -30,8 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: no overlap, 1: overlap found, 2: error (an expected error is logged as one line, anything
-    else with its traceback), so a crash is never read as "overlap found"."""
+    """0: no overlap, 1: overlap, 2: error (expected ones as one line, others with their traceback)."""
     from lvmmed_hf.data.leakage import check_leakage
     from lvmmed_hf.errors import LvmMedUserError
 

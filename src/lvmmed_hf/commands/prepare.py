@@ -60,18 +60,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            from lvmmed_hf.errors import InvalidOptionError
-
-            raise InvalidOptionError(f"lvmmed prepare: {what} expects NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate every option, then prepare; expected errors are ``LvmMedUserError`` (one line)."""
     from lvmmed_hf.data.builder import validate_options
@@ -90,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
     validate_options(options)  # before any work
     if args.num_proc < 1:
         raise InvalidOptionError(f"--num-proc must be >= 1, got {args.num_proc}")
-    sources = _pairs(args.sources, "--sources")
+    sources = {}
+    for item in args.sources:
+        if "=" not in item:
+            raise InvalidOptionError(f"lvmmed prepare: --sources expects NAME=PATH, got {item!r}")
+        name, path = item.split("=", 1)
+        sources[name] = path
     if args.source:
         if not args.data_dir:
             raise InvalidOptionError(
@@ -98,33 +91,20 @@ def run(args: argparse.Namespace) -> int:
             )
         sources[args.source] = args.data_dir
     file_lists = {}
-    for item in args.file_list:
-        if "=" in item:
-            file_lists.update(_pairs([item], "--file-list"))
-        elif len(sources) == 1:
-            file_lists[next(iter(sources))] = item
-        else:
+    for item in args.file_list:  # NAME=PATH, or PATH with a single source
+        if "=" not in item and len(sources) != 1:
             raise InvalidOptionError("lvmmed prepare: with several sources, give --file-list NAME=PATH")
+        name, path = item.split("=", 1) if "=" in item else (next(iter(sources)), item)
+        file_lists[name] = path
     if not sources and not args.embedded:
         raise InvalidOptionError(
             "lvmmed prepare: give --embedded, --source NAME --data-dir DIR, or --sources NAME=DIR ..."
         )
-    reports = {}
-    if args.embedded:
-        reports.update(
-            prepare_embedded(args.out, num_proc=args.num_proc, overwrite=args.overwrite, **options)
-        )
+    run_options = {"num_proc": args.num_proc, "overwrite": args.overwrite, **options}
+    reports = dict(prepare_embedded(args.out, **run_options)) if args.embedded else {}
     if sources:
         reports.update(
-            prepare(
-                sources,
-                args.out,
-                num_proc=args.num_proc,
-                overwrite=args.overwrite,
-                scripts_dirs=args.scripts_dir,
-                file_lists=file_lists,
-                **options,
-            )
+            prepare(sources, args.out, scripts_dirs=args.scripts_dir, file_lists=file_lists, **run_options)
         )
     summary = {
         n: {"examples": r.examples_written, "files_read": r.files_read, "skipped": dict(r.skipped)}

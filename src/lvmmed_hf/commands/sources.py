@@ -38,20 +38,16 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.check:
             current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-            if current != text:
-                logger.error(
-                    "%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out
-                )
-                return 1
-            return 0
+            if current == text:
+                return 0
+            logger.error("%s is out of date; run `lvmmed sources --markdown --out %s`", args.out, args.out)
+            return 1
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
         sys.stderr.write(f"wrote {args.out} ({len(facts)} sources)\n")
         return 0
     cols = ("source", "modality", "organ", "dimensionality", "split_rule", "license")
-    rows = [[str(f[c]) for c in cols] for f in facts]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
-    sys.stdout.write("\n".join(lines) + "\n")
+    rows = [list(cols)] + [[str(f[c]) for c in cols] for f in facts]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    sys.stdout.write("".join("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "\n" for r in rows))
     return 0

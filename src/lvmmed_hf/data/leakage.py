@@ -1,34 +1,37 @@
 """Leakage check: downstream test images whose pixels also occur in the pretraining corpus.
 
-Images are compared by a content hash of their decoded pixels (BLAKE2b over dtype, shape and
-bytes), never by file name, so a copy re-encoded losslessly (PNG <-> BMP/TIFF/DICOM-as-stored,
-renamed, moved) is found. Before hashing, pixels are canonicalised: palette/alpha images become
-RGB (alpha dropped), and an RGB image whose three channels are equal becomes grayscale, because
-datasets often re-save grayscale scans as RGB. Not found, by design: lossy re-encodings (JPEG
-re-compression), resized or cropped copies, and differently windowed exports of the same scan
-(those need a perceptual near-duplicate search).
-
-A file that cannot be decoded (truncated, a decompression bomb, unreadable, not an image) and a
-folder that cannot be listed are skipped and listed in the report with their reason; they never
-stop the check. ``lvmmed leakage`` exits with 1 when an overlap is found and 2 on an error.
+Images are compared by a BLAKE2b hash of their decoded pixels (dtype, shape, bytes), never by file
+name, so a lossless re-encoding (PNG <-> BMP/TIFF/DICOM), renamed or moved, is found. Pixels are
+canonicalised first: palette/alpha images become RGB (alpha dropped) and an RGB image with three
+equal channels becomes grayscale. Not found, by design: lossy re-encodings (JPEG), resized or
+cropped copies, other windowings of the same scan. Undecodable files and unlistable folders are
+skipped and listed in the report. ``lvmmed leakage`` exits with 1 on an overlap, 2 on an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import stat
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import LvmMedUserError
+from .builder import _is_bomb, safe_text
+from .prepare import completed_sources
+from .readers import read_image_data
 
 logger = logging.getLogger(__name__)
 
@@ -40,27 +43,18 @@ class LeakageInputError(LvmMedUserError, FileNotFoundError):
 
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom")
+_CONVERTED_MODES = ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "HSV", "1")  # PIL modes hashed as RGB / L
 
 
 def canonical_pixels(image: Any) -> np.ndarray:
     """A PIL image or array -> (H, W) or (H, W, 3) array, canonicalised as the module docstring says."""
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        if image.mode in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "HSV", "1"):
-            image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
-        arr = np.asarray(image)
-    else:
-        arr = np.asarray(image)
+    if isinstance(image, Image.Image) and image.mode in _CONVERTED_MODES:
+        image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
+    arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] == 4:
         arr = arr[..., :3]
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if (
-        arr.ndim == 3
-        and arr.shape[-1] == 3
-        and np.array_equal(arr[..., 0], arr[..., 1])
-        and np.array_equal(arr[..., 0], arr[..., 2])
+    if arr.ndim == 3 and (
+        arr.shape[-1] == 1 or (arr.shape[-1] == 3 and (arr[..., 1:] == arr[..., :1]).all())
     ):
         arr = arr[..., 0]
     if arr.dtype.byteorder == ">":
@@ -71,28 +65,20 @@ def canonical_pixels(image: Any) -> np.ndarray:
 def pixel_hash(image: Any) -> str:
     """Hex BLAKE2b-128 digest of the canonical pixels: dtype, shape and raw bytes."""
     arr = canonical_pixels(image)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(arr.dtype.str.encode())
-    h.update(repr(arr.shape).encode())
+    h = hashlib.blake2b(f"{arr.dtype.str}{arr.shape!r}".encode(), digest_size=16)
     h.update(arr.tobytes())
     return h.hexdigest()
 
 
-def hash_image_bytes(data: bytes) -> str:
-    import warnings
-
-    from PIL import Image
-
+@contextlib.contextmanager
+def _bombs_raise() -> Iterator[None]:
+    """Pillow's decompression-bomb warning as an error: the image is skipped as ``too_large``."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return pixel_hash(im)
+        yield
 
 
 def _skip(skipped: list[dict[str, str]] | None, path: str, exc: BaseException) -> None:
-    from .builder import _is_bomb, safe_text
-
     reason = "too_large" if _is_bomb(exc) else "unreadable"
     message = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
     logger.warning("leakage check: skipping %s (%s)", safe_text(path), message)
@@ -107,10 +93,6 @@ def iter_prepared_hashes(
 ) -> Iterator[tuple[str, str, str]]:
     """``(hash, source, original_path)`` for every stored image of the prepared sources (read from
     Parquet). Images that cannot be decoded are appended to ``skipped`` (path and reason)."""
-    import pyarrow.parquet as pq
-
-    from .prepare import completed_sources
-
     corpus = Path(corpus_dir)
     if not corpus.is_dir():
         raise LeakageInputError(f"corpus folder {corpus} does not exist or is not a folder")
@@ -128,51 +110,39 @@ def iter_prepared_hashes(
                 for img, path, idx in zip(d["image"], d["original_path"], d["slice_index"]):
                     where = path if idx is None or idx < 0 else f"{path}#{idx}"
                     try:
-                        h = hash_image_bytes(img["bytes"])
+                        with _bombs_raise(), Image.open(io.BytesIO(img["bytes"])) as im:
+                            im.load()
+                            h = pixel_hash(im)
                     except Exception as e:  # a bad stored image never stops the check
                         _skip(skipped, f"{n}:{where}", e)
                         continue
                     yield h, n, where
 
 
-def _image_files(root: Path, skipped: list[dict[str, str]] | None) -> list[Path]:
-    """Image files under ``root`` (sorted); folders that cannot be listed go to ``skipped``."""
-    found = []
-
-    def onerror(err: OSError) -> None:
-        rel = Path(os.path.relpath(err.filename, root)).as_posix() if err.filename else str(root)
-        _skip(skipped, rel, err)
-
-    for folder, dirs, files in os.walk(root, onerror=onerror):
-        dirs.sort()
-        found += [Path(folder) / f for f in files if Path(f).suffix.lower() in _IMAGE_SUFFIXES]
-    return sorted(found)
-
-
 def iter_folder_hashes(
     folder: str | os.PathLike, skipped: list[dict[str, str]] | None = None
 ) -> Iterator[tuple[str, str]]:
-    """``(hash, relative path)`` for every image file under ``folder`` (DICOM: its decoded stored values;
-    multi-frame files give one hash per frame, ``path#frame``). Files that cannot be decoded and
-    folders that cannot be listed are logged, appended to ``skipped`` and left out."""
-    import stat
-    import warnings
-
-    from PIL import Image
-
-    from .builder import safe_text
-    from .readers import read_image_data
-
+    """``(hash, relative path)`` for every image file under ``folder`` (DICOM: its stored values; one
+    hash per frame of a multi-frame file, ``path#frame``). Files that cannot be decoded and folders
+    that cannot be listed are logged, appended to ``skipped`` and left out."""
     root = Path(folder)
     if not root.is_dir():
         raise LeakageInputError(f"downstream folder {root} does not exist or is not a folder")
-    for p in _image_files(root, skipped):
+
+    def onerror(err: OSError) -> None:  # a folder that cannot be listed
+        rel = Path(os.path.relpath(err.filename, root)).as_posix() if err.filename else str(root)
+        _skip(skipped, rel, err)
+
+    files = []
+    for parent, dirs, names in os.walk(root, onerror=onerror):
+        dirs.sort()
+        files += [Path(parent) / n for n in names if Path(n).suffix.lower() in _IMAGE_SUFFIXES]
+    for p in sorted(files):
         rel = safe_text(p.relative_to(root).as_posix())  # names that are not UTF-8: \xNN escapes
         try:
             if not stat.S_ISREG(os.stat(p).st_mode):
                 raise ValueError("not a regular file (FIFO, socket or device)")
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _bombs_raise():
                 data = read_image_data(p)
         except Exception as e:  # one bad file never stops the check
             _skip(skipped, rel, e)
@@ -240,19 +210,13 @@ def check_leakage(
         report.downstream_images += 1
         if h in index:
             report.overlaps.append({"downstream": name, "pixel_hash": h, "corpus": index[h]})
+    n_down = report.downstream_images
     if report.overlaps:
-        logger.warning(
-            "%d of %d downstream images also occur in the pretraining corpus (first: %s)",
-            report.num_overlapping,
-            report.downstream_images,
-            report.overlaps[0]["downstream"],
-        )
+        first = report.overlaps[0]["downstream"]
+        msg = "%d of %d downstream images also occur in the pretraining corpus (first: %s)"
+        logger.warning(msg, report.num_overlapping, n_down, first)
     else:
-        logger.info(
-            "no overlap between %d downstream and %d corpus images",
-            report.downstream_images,
-            report.corpus_images,
-        )
+        logger.info("no overlap between %d downstream and %d corpus images", n_down, report.corpus_images)
     if report.skipped:
         logger.warning("leakage check: %d files skipped (listed in the report)", len(report.skipped))
     if report_path is not None:

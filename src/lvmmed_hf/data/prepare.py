@@ -1,29 +1,16 @@
 """Preparation: run source builders and write Parquet shards plus a dataset card for ``load_dataset``.
 
-Output layout (``out_dir``)::
+Output (``out_dir``): ``README.md`` (one ``configs:`` entry per source) and per source the shards
+``train-<i>-of-<n>.parquet``, ``lvmmed_report.json`` (files read, skips by reason, examples) and the
+state folder ``.lvmmed/`` (``plan.json``, ``records.txt.gz``, ``task-<i>.json``, ``COMPLETE`` last).
 
-    README.md                                  YAML ``configs:`` (one per source) + per-source card
-    <source>/train-00000-of-00004.parquet      shards (features in the Parquet schema metadata)
-    <source>/lvmmed_report.json                files read, skipped by reason, examples written
-    <source>/.lvmmed/plan.json                 the work plan (options + record fingerprint, shard count)
-    <source>/.lvmmed/task-00000.json           per-shard report, written after the shard is in place
-    <source>/.lvmmed/COMPLETE                  written last: the source is finished
-
-Resumability: a source's records are split into a fixed number of tasks (one shard each). A shard is
-written under a hidden temporary name and atomically renamed (``os.replace``); its task report is
-written after the rename, and a task counts as done only when its report exists. An interrupted run
-therefore leaves only whole shards, and the next run redoes exactly the unfinished tasks (a stale
-shard of an unfinished task is overwritten, never duplicated). A finished source (``COMPLETE`` with
-the same options and the same input records) is skipped; other options, or records added to or
-removed from the data folder since, stop with an error naming ``overwrite=True`` (``--overwrite``).
-
-Robustness: options are validated before any work; in :func:`prepare` a failing source never
-stops the others (each completed source gets its dataset-card entry as it completes, and the
-failures are raised together at the end); worker processes exit when the main process dies.
-
-Fault injection for tests: ``on_example(source, task_index, n)`` is called before each example is
-written (in-process runs), and the environment variable ``LVMMED_PREPARE_EXIT_AT_EXAMPLE=N`` makes a
-worker process exit abruptly (``os._exit``) at its N-th example, mid-shard, as a killed process would.
+Resumable: a task writes one shard under a temporary name, renames it (``os.replace``), then writes
+its task report; the next run redoes exactly the tasks without a report, so a killed run leaves only
+whole shards. A finished source with the same options and input records is skipped; other options or
+records stop with an error naming ``overwrite=True`` (``--overwrite``). Workers exit when the main
+process dies. Fault injection for tests: ``on_example(source, task_index, n)`` is called before each
+example (in-process runs); ``LVMMED_PREPARE_EXIT_AT_EXAMPLE=N`` makes a worker ``os._exit`` at its
+N-th example, mid-shard, as a killed process would.
 """
 
 from __future__ import annotations
@@ -52,7 +39,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import DatasetInfo, Features
-from datasets.splits import SplitDict, SplitInfo
 from filelock import FileLock
 from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
@@ -86,8 +72,8 @@ _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 class PrepareError(LvmMedUserError, RuntimeError):
-    """Preparation cannot proceed: the output folder holds the source prepared from other options
-    or other input records (pass ``overwrite=True`` / ``--overwrite``)."""
+    """The output folder holds the source prepared from other options or other input records
+    (pass ``overwrite=True`` / ``--overwrite``)."""
 
 
 class PrepareFailedError(PrepareError):
@@ -125,21 +111,30 @@ def shard_name(index: int, n_tasks: int) -> str:
     return f"train-{index:05d}-of-{n_tasks:05d}.parquet"
 
 
-# --------------------------------------------------------------------------------------------
-# helpers
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed to ``path`` when the block succeeds, else removed."""
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def _saved_report(source_dir: Path) -> SourceReport:
+    return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
 
 
 def _options_of(builder: LvmMedSourceBuilder) -> dict[str, Any]:
-    c = builder.config
     out = {}
     for name in OPTION_NAMES:
-        v = getattr(c, name)
+        v = getattr(builder.config, name)
         out[name] = list(v) if isinstance(v, tuple) else v
     if out["file_list"]:
         p = Path(out["file_list"])
@@ -153,18 +148,11 @@ def _fingerprint(obj: Any) -> str:
 
 
 def _records_fingerprint(records: list[Record]) -> str:
+    # extras: e.g. a label file added between runs
     return _fingerprint(
         [
-            (
-                [str(p) for p in r.paths],
-                r.patient_id,
-                r.volume_id,
-                r.label,
-                r.reader,
-                r.reader_options,
-                r.modality,
-                sorted((k, str(v)) for k, v in r.extras.items()),  # e.g. a label file added between runs
-            )
+            [[str(p) for p in r.paths], r.patient_id, r.volume_id, r.label, r.reader, r.reader_options]
+            + [r.modality, sorted((k, str(v)) for k, v in r.extras.items())]
             for r in records
         ]
     )
@@ -187,21 +175,8 @@ def _record_name(record: Record, data_dir: Path) -> str:
     return name if len(record.paths) == 1 else f"{name}/ ({len(record.paths)} files)"
 
 
-def _write_record_names(path: Path, names: list[str]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        f.writelines(n + "\n" for n in names)
-    os.replace(tmp, path)
-
-
-def _read_record_names(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
-
-
-def _changed_records_message(old: list[str], new: list[str]) -> str:
+def _changed_records_message(names_file: Path, new: list[str]) -> str:
+    old = gzip.decompress(names_file.read_bytes()).decode().splitlines() if names_file.exists() else []
     old_set, new_set = set(old), set(new)
     added = [n for n in new if n not in old_set]
     gone = [n for n in old if n not in new_set]
@@ -230,8 +205,7 @@ def _output_errors(out_dir: Path) -> Iterator[None]:
 
 
 def _output_folder(out_dir: str | os.PathLike) -> Path:
-    """Create ``out_dir`` (and its state folder); a path that is a file or cannot be created is an
-    :class:`OutputError` with one line."""
+    """Create ``out_dir`` and its state folder; a file or an uncreatable path is an :class:`OutputError`."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(errno.ENOTDIR, f"output folder {out} is a file, not a folder; choose another --out")
@@ -244,27 +218,14 @@ def _output_folder(out_dir: str | os.PathLike) -> Path:
     return out
 
 
-def _check_run_options(num_proc: Any, records_per_shard: Any) -> None:
-    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
-        raise InvalidOptionError(f"num_proc must be an integer >= 1, got {num_proc!r}")
-    if records_per_shard is not None and (
-        isinstance(records_per_shard, bool) or not isinstance(records_per_shard, int) or records_per_shard < 1
-    ):
-        raise InvalidOptionError(f"records_per_shard must be an integer >= 1, got {records_per_shard!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# worker processes
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidOptionError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _worker_init(parent_pid: int) -> None:
-    """Make a worker exit when the main process dies (killed with SIGKILL, out of memory, ...).
-
-    Without this, a worker of ``ProcessPoolExecutor`` waits forever on its task queue when the
-    main process is killed (fork: the worker holds the queue's write end itself, so it never
-    sees end-of-file). On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); on every
-    system a daemon thread also polls the parent id (a re-parented orphan sees another ppid).
-    """
+    """Make a worker exit when the main process dies: a forked worker holds its task queue's write end
+    itself and would wait forever. Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread polls the ppid."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -281,11 +242,8 @@ def _worker_init(parent_pid: int) -> None:
     threading.Thread(target=watch, name="lvmmed-parent-watch", daemon=True).start()
 
 
-# --------------------------------------------------------------------------------------------
-# one task = one shard
-
-
 def _run_task(task: _Task, on_example: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Write one shard, then its task report (the task is done once the report exists)."""
     cls = task.ref.load()
     builder = _make_builder(cls, task.builder_kwargs["data_dir"], task.cache_dir, task.builder_kwargs)
     report = SourceReport(cls.source_name)
@@ -293,12 +251,10 @@ def _run_task(task: _Task, on_example: Callable[[str, int, int], None] | None = 
     schema = features.arrow_schema
     source_dir = Path(task.source_dir)
     final = source_dir / shard_name(task.index, task.n_tasks)
-    tmp = source_dir / f".tmp-{final.name}.{os.getpid()}"
     exit_at = int(os.environ.get(EXIT_ENV, "0") or 0)
     n = 0
-    writer = pq.ParquetWriter(tmp, schema)
-    try:
-        rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    with _atomic(final) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for rec in task.records:
             for ex in builder.examples_from_record(rec, report):
                 n += 1
@@ -312,27 +268,9 @@ def _run_task(task: _Task, on_example: Callable[[str, int, int], None] | None = 
                     rows = []
         if rows:
             writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-        writer.close()
-        writer = None
-        os.replace(tmp, final)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp.exists():
-            tmp.unlink()
-    d = report.to_dict()
-    d["shard"] = final.name
-    d["num_examples"] = n
+    d = {**report.to_dict(), "shard": final.name, "num_examples": n}
     _write_json_atomic(source_dir / STATE_DIR / f"task-{task.index:05d}.json", d)
     return d
-
-
-def _task_entry(task: _Task) -> dict[str, Any]:
-    return _run_task(task)
-
-
-# --------------------------------------------------------------------------------------------
-# one source
 
 
 def prepare_source(
@@ -351,13 +289,13 @@ def prepare_source(
     """Prepare one source into ``<out_dir>/<source>/`` (see the module docstring); returns its report.
 
     ``options`` are :class:`~.builder.LvmMedSourceConfig` fields (``file_list``, ``seed``, ``stride``,
-    ``ct_window``, ``raw_hu``, ...), validated before any work (``ct_window=None`` = raw HU).
-    ``num_proc`` worker processes write shards in parallel. Expected failures (missing data, bad
-    option, conflicting output, full disk) raise :class:`~lvmmed_hf.errors.LvmMedUserError`
-    subclasses with a one-line message.
+    ``ct_window``, ...; ``ct_window=None`` = raw HU), validated before any work. ``num_proc`` worker
+    processes write shards in parallel. Expected failures raise a one-line ``LvmMedUserError``.
     """
     options = validate_options(options)
-    _check_run_options(num_proc, records_per_shard)
+    _check_positive_int("num_proc", num_proc)
+    if records_per_shard is not None:
+        _check_positive_int("records_per_shard", records_per_shard)
     if isinstance(source, str):
         ref = get_ref(source, tuple(scripts_dirs))
     else:
@@ -365,17 +303,10 @@ def prepare_source(
     cls = ref.load()
     out_dir = _output_folder(out_dir)
     # one preparation per source and output folder at a time (a second process waits, then skips)
-    with _output_errors(out_dir), FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock")):
+    lock = FileLock(str(out_dir / STATE_DIR / f"{cls.source_name}.lock"))
+    with _output_errors(out_dir), lock:
         report = _prepare_locked(
-            ref,
-            cls,
-            data_dir,
-            out_dir,
-            num_proc,
-            overwrite,
-            records_per_shard,
-            on_example,
-            options,
+            ref, cls, data_dir, out_dir, num_proc, overwrite, records_per_shard, on_example, options
         )
         if write_card:
             write_dataset_card(out_dir)
@@ -431,25 +362,31 @@ def _prepare_locked(
         logger.warning(
             "%s: prepared in %s; its data folder %s is gone, not checked", name, source_dir, data_root
         )
-        return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
+        return _saved_report(source_dir)
     rec_fp = _records_fingerprint(records)
     names = [_record_name(r, data_root) for r in records]
     if done is not None:
         if done.get("records_fingerprint") != rec_fp:
-            change = _changed_records_message(_read_record_names(state / RECORDS_NAME), names)
+            change = _changed_records_message(state / RECORDS_NAME, names)
             raise PrepareError(
                 f"{source_dir} holds source {name!r} prepared from other input records than {data_root} "
                 f"holds now ({change}); pass overwrite=True (--overwrite) to prepare it again"
             )
         logger.info("%s: already prepared in %s with the same options and records", name, source_dir)
-        return SourceReport.from_dict(json.loads((source_dir / REPORT_NAME).read_text())["report"])
+        return _saved_report(source_dir)
     state.mkdir(parents=True, exist_ok=True)
+    # what plan.json and COMPLETE record about this run
+    base = {
+        "source": name,
+        "format": FORMAT_VERSION,
+        "options": opts,
+        "options_fingerprint": opts_fp,
+        "records_fingerprint": rec_fp,
+    }
     plan_path = state / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
-    if plan is not None and (
-        plan.get("options_fingerprint") != opts_fp
-        or plan.get("records_fingerprint") != rec_fp
-        or plan.get("format") != FORMAT_VERSION
+    if plan is not None and any(
+        plan.get(k) != base[k] for k in ("options_fingerprint", "records_fingerprint", "format")
     ):
         logger.warning(
             "%s: the unfinished preparation in %s used other options or data; starting over", name, source_dir
@@ -460,16 +397,9 @@ def _prepare_locked(
     if plan is None:
         per = records_per_shard or cls.records_per_shard or RECORDS_PER_SHARD[cls.dimensionality]
         n_tasks = max(1, math.ceil(len(records) / per))
-        plan = {
-            "source": name,
-            "format": FORMAT_VERSION,
-            "n_tasks": n_tasks,
-            "options": opts,
-            "options_fingerprint": opts_fp,
-            "records_fingerprint": rec_fp,
-            "planning_report": plan_report.to_dict(),
-        }
-        _write_record_names(state / RECORDS_NAME, names)
+        plan = {**base, "n_tasks": n_tasks, "planning_report": plan_report.to_dict()}
+        with _atomic(state / RECORDS_NAME) as tmp:  # one line per input record (resume check)
+            tmp.write_bytes(gzip.compress("".join(n + "\n" for n in names).encode()))
         _write_json_atomic(plan_path, plan)
     n_tasks = int(plan["n_tasks"])
     bounds = [round(i * len(records) / n_tasks) for i in range(n_tasks + 1)]
@@ -487,52 +417,29 @@ def _prepare_locked(
     if len(tasks) < n_tasks:
         logger.info("%s: resuming, %d of %d shards already written", name, n_tasks - len(tasks), n_tasks)
 
-    bar = tqdm(total=n_tasks, initial=n_tasks - len(tasks), desc=f"prepare {name}", unit="shard")
-    try:
+    with tqdm(total=n_tasks, initial=n_tasks - len(tasks), desc=f"prepare {name}", unit="shard") as bar:
         if num_proc <= 1 or len(tasks) <= 1:
             for t in tasks:
                 _run_task(t, on_example)
                 bar.update(1)
         else:
-            ctx = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            )
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             with ProcessPoolExecutor(
                 max_workers=min(num_proc, len(tasks)),
-                mp_context=ctx,
+                mp_context=multiprocessing.get_context(method),
                 initializer=_worker_init,
                 initargs=(os.getpid(),),
             ) as pool:
-                futures = [pool.submit(_task_entry, t) for t in tasks]
-                for fut in as_completed(futures):
+                for fut in as_completed([pool.submit(_run_task, t) for t in tasks]):
                     fut.result()
                     bar.update(1)
-    finally:
-        bar.close()
 
     report = SourceReport.from_dict(plan["planning_report"])
     shards = []
     for i in range(n_tasks):
         part = json.loads((state / f"task-{i:05d}.json").read_text())
-        report.merge(
-            SourceReport.from_dict(
-                {
-                    k: part[k]
-                    for k in (
-                        "source",
-                        "files_read",
-                        "examples_written",
-                        "skipped",
-                        "details",
-                        "examples_by_modality",
-                        "names_escaped",
-                    )
-                    if k in part
-                }
-            )
-        )
-        shards.append({"file": part["shard"], "num_examples": part["num_examples"]})
-    seconds = time.time() - t0
+        shards.append({"file": part.pop("shard"), "num_examples": part.pop("num_examples")})
+        report.merge(SourceReport.from_dict(part))
     _write_json_atomic(
         source_dir / REPORT_NAME,
         {
@@ -542,7 +449,7 @@ def _prepare_locked(
             "options": opts,
             "report": report.to_dict(),
             "shards": shards,
-            "seconds": seconds,
+            "seconds": time.time() - t0,
             "features": cls.features().to_dict(),
             "num_bytes": sum((source_dir / s["file"]).stat().st_size for s in shards),
         },
@@ -555,17 +462,7 @@ def _prepare_locked(
         dict(report.skipped) or "nothing",
         source_dir / REPORT_NAME,
     )
-    _write_json_atomic(
-        complete,
-        {
-            "source": name,
-            "format": FORMAT_VERSION,
-            "options": opts,
-            "options_fingerprint": opts_fp,
-            "records_fingerprint": rec_fp,
-            "num_examples": report.examples_written,
-        },
-    )
+    _write_json_atomic(complete, {**base, "num_examples": report.examples_written})
     return report
 
 
@@ -581,24 +478,22 @@ def prepare(
 ) -> dict[str, SourceReport]:
     """Prepare several sources (``{source_name: data_dir}``) into one corpus folder.
 
-    Options, source names and file lists are checked before any work. A source that fails does
-    not stop the others; each completed source is added to the dataset card as it completes (so
-    ``load_dataset(out_dir, name)`` works for it). If some failed, :class:`PrepareFailedError`
-    (holding the completed reports) is raised at the end; with a single source, its own error.
+    Options, source names and file lists are checked before any work. A failing source does not
+    stop the others (each completed one enters the dataset card at once); then
+    :class:`PrepareFailedError` is raised at the end, or with a single source its own error.
     """
     options = validate_options(options)
-    _check_run_options(num_proc, None)
+    _check_positive_int("num_proc", num_proc)
     for name in sources:
         get_ref(name, tuple(scripts_dirs))  # unknown names fail here, before any work
-    unknown = sorted(set(file_lists or {}) - set(sources))
+    file_lists = file_lists or {}
+    unknown = sorted(set(file_lists) - set(sources))
     if unknown:
         raise InvalidOptionError(f"file lists given for sources that are not prepared: {unknown}")
     per_source = {}
     for name in sources:
-        opts = dict(options)
-        if file_lists and name in file_lists:
-            opts["file_list"] = str(file_lists[name])
-        per_source[name] = validate_options(opts)  # a missing file list fails here
+        listed = {"file_list": str(file_lists[name])} if name in file_lists else {}
+        per_source[name] = validate_options({**options, **listed})  # a missing file list fails here
     out = _output_folder(out_dir)
     reports: dict[str, SourceReport] = {}
     errors: dict[str, BaseException] = {}
@@ -611,7 +506,6 @@ def prepare(
                 num_proc=num_proc,
                 overwrite=overwrite,
                 scripts_dirs=scripts_dirs,
-                write_card=True,
                 **per_source[name],
             )
         except Exception as e:  # one failing source never stops the others
@@ -622,10 +516,6 @@ def prepare(
             raise next(iter(errors.values()))
         raise PrepareFailedError(reports, errors)
     return reports
-
-
-# --------------------------------------------------------------------------------------------
-# dataset card
 
 
 def completed_sources(out_dir: str | os.PathLike) -> list[str]:
@@ -651,21 +541,15 @@ def _write_card_locked(out: Path) -> Path:
     # dataset_info (features, example and byte counts) also keys datasets' cache: a re-prepared
     # source gets a new cache entry instead of silently loading the old Arrow cache.
     dataset_info = []
-    for n in names:
-        splits = SplitDict()
-        splits.add(
-            SplitInfo(
-                name="train",
-                num_bytes=infos[n]["num_bytes"],
-                num_examples=infos[n]["report"]["examples_written"],
-            )
-        )
+    for n, i in infos.items():
+        size = i["num_bytes"]
+        split = {"name": "train", "num_bytes": size, "num_examples": i["report"]["examples_written"]}
         info = DatasetInfo(
-            features=Features.from_dict(infos[n]["features"]),
-            splits=splits,
+            features=Features.from_dict(i["features"]),
+            splits=[split],
             config_name=n,
-            download_size=infos[n]["num_bytes"],
-            dataset_size=infos[n]["num_bytes"],
+            download_size=size,
+            dataset_size=size,
         )
         dataset_info.append(info._to_yaml_dict())
     card_data = DatasetCardData(
@@ -701,22 +585,16 @@ def _write_card_locked(out: Path) -> Path:
         )
     for n in names:
         f, opts = infos[n]["facts"], infos[n]["options"]
+        listed = (
+            f" (restricted to the file list {Path(opts['file_list']).name})" if opts.get("file_list") else ""
+        )
+        lines += ["", f"## {f['pretty_name']} (`{n}`)", "", f["description"], ""]
         lines += [
-            "",
-            f"## {f['pretty_name']} (`{n}`)",
-            "",
-            f["description"],
-            "",
             f"- Homepage: {f['homepage']}",
             f"- Access: {f['access']}",
             f"- Licence: {f['license']}",
             f"- Modality / organ / dimensionality: {f['modality']} / {f['organ']} / {f['dimensionality']}",
-            f"- Split taken: {f['split_rule']}"
-            + (
-                f" (restricted to the file list {Path(opts['file_list']).name})"
-                if opts.get("file_list")
-                else ""
-            ),
+            f"- Split taken: {f['split_rule']}{listed}",
             f"- Options: {json.dumps({k: v for k, v in opts.items() if k != 'file_list'}, sort_keys=True)}",
         ]
         if f.get("label_names"):
@@ -724,8 +602,6 @@ def _write_card_locked(out: Path) -> Path:
         if f.get("citation"):
             lines += ["", "```bibtex", f["citation"].strip(), "```"]
     card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
-    path = out / "README.md"
-    tmp = out / f".tmp-README.md.{os.getpid()}"
-    card.save(tmp)
-    os.replace(tmp, path)
-    return path
+    with _atomic(out / "README.md") as tmp:
+        card.save(tmp)
+    return out / "README.md"

@@ -1,5 +1,2 @@
-"""Shared parsing of real dataset layouts, used by several source builders (``dataset_scripts/``).
-
-One module per family of layouts (e.g. :mod:`.images` for 2D image datasets: class folders,
-CSV label tables, list names with class prefixes). Library code, tested with the builders.
-"""
+"""Parsing of real dataset layouts shared by several source builders (``dataset_scripts/``): one
+module per family of layouts (:mod:`.images`, :mod:`.tcia`, :mod:`.volumes_sources`)."""

@@ -1,9 +1,7 @@
 """Parsing shared by the 2D image sources: class folders, CSV label tables, prefixed list names.
 
-These helpers only find files and read small label tables; pixels are read by
-:mod:`lvmmed_hf.data.readers`. Every function is deterministic (sorted output) and raises
-:class:`LayoutError` (a ``FileNotFoundError``) with the missing path when a required part of a
-layout is absent, so builders can turn it into their ``missing_data_error``.
+Only files are found and small label tables read here (pixels: :mod:`lvmmed_hf.data.readers`).
+Output is sorted; a missing required part of a layout raises :class:`LayoutError`.
 """
 
 from __future__ import annotations
@@ -23,44 +21,37 @@ class LayoutError(FileNotFoundError):
     """A required file or folder of a dataset layout is missing or malformed."""
 
 
+def _find(data_dir: Path, candidates: Sequence[str], want_dir: bool) -> Path | None:
+    for cand in candidates:
+        if want_dir and cand in ("", "."):
+            return data_dir
+        paths = sorted(data_dir.glob(cand)) if any(ch in cand for ch in "*?[") else [data_dir / cand]
+        for path in paths:
+            if path.is_dir() if want_dir else path.is_file():
+                return path
+    return None
+
+
 def find_dir(data_dir: Path, candidates: Sequence[str]) -> Path | None:
     """The first existing folder among ``data_dir/<candidate>`` (glob patterns allowed), else None.
 
     Archives often add a top folder (``OCT2017/train`` vs ``train``); builders list the accepted
-    spellings here instead of asking users to move folders. Matches are tried in candidate order,
-    then sorted, so the choice is deterministic.
+    spellings instead of asking users to move folders. Candidates are tried in order, the matches
+    of a pattern sorted, so the choice is deterministic.
     """
-    for cand in candidates:
-        if cand in ("", "."):
-            return data_dir
-        if any(ch in cand for ch in "*?["):
-            hits = sorted(p for p in data_dir.glob(cand) if p.is_dir())
-            if hits:
-                return hits[0]
-        elif (data_dir / cand).is_dir():
-            return data_dir / cand
-    return None
+    return _find(data_dir, candidates, want_dir=True)
 
 
 def find_file(data_dir: Path, candidates: Sequence[str]) -> Path | None:
     """The first existing file among ``data_dir/<candidate>`` (glob patterns allowed), else None."""
-    for cand in candidates:
-        if any(ch in cand for ch in "*?["):
-            hits = sorted(p for p in data_dir.glob(cand) if p.is_file())
-            if hits:
-                return hits[0]
-        elif (data_dir / cand).is_file():
-            return data_dir / cand
-    return None
+    return _find(data_dir, candidates, want_dir=False)
 
 
 def list_images(
     folder: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES, recursive: bool = False
 ) -> list[Path]:
-    """Image files of ``folder`` whose suffix is in ``suffixes`` (case-insensitive), sorted.
-
-    Hidden files (``.DS_Store``, ``._x.jpg`` resource forks from macOS archives) are ignored.
-    """
+    """Image files of ``folder`` whose suffix is in ``suffixes`` (case-insensitive), sorted; hidden
+    files (``.DS_Store``, ``._x.jpg`` macOS resource forks) are ignored."""
     suffixes = tuple(s.lower() for s in suffixes)
     it = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
@@ -76,9 +67,8 @@ def iter_class_folders(
 ) -> Iterator[tuple[Path, str]]:
     """``(image path, class name)`` for a ``<root>/<class>/<image>`` layout, sorted by class then path.
 
-    ``classes``: the expected class folder names (others are ignored and logged); None = every
-    sub-folder is a class. ``recursive``: images may sit in sub-folders of a class folder
-    (e.g. ``<class>/0001-1000/<image>.jpg``).
+    ``classes``: the expected class folders (others are ignored and logged); None = every
+    sub-folder. ``recursive``: images may sit in sub-folders of a class folder.
     """
     suffixes = tuple(suffixes)
     found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -112,10 +102,7 @@ def read_csv_rows(
     missing = [c for c in required if c not in header]
     if missing:
         raise LayoutError(f"label table {str(path)!r} lacks column(s) {missing}; it has {header}")
-    rows = []
-    for row in reader:
-        rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None})
-    return rows
+    return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
 
 
 def table_by(rows: Iterable[Mapping[str, str]], key: str) -> dict[str, dict[str, str]]:
@@ -137,13 +124,10 @@ def _is_one(v: str) -> bool:
 
 
 def strip_list_prefix(entry: str, pattern: str | re.Pattern) -> str:
-    """A list entry without its class prefix.
+    """The last path component of a list entry without its class prefix: LVM-Med flattened several
+    class-folder datasets into ``<class>_<file name>`` entries.
 
-    ``strip_list_prefix("2_10_left.jpeg", r"\\d+_")`` -> ``10_left.jpeg``.
-
-    LVM-Med flattened several class-folder datasets into ``<class>_<file name>`` list entries; the
-    builders match the remaining file name. Only the last path component is kept; an entry without
-    the prefix is returned unchanged (a plain file name also matches).
+    ``strip_list_prefix("2_10_left.jpeg", r"\\d+_")`` -> ``10_left.jpeg``; no prefix: unchanged.
     """
     name = entry.rsplit("/", 1)[-1]
     m = re.match(pattern, name)
@@ -153,9 +137,8 @@ def strip_list_prefix(entry: str, pattern: str | re.Pattern) -> str:
 def with_file_bytes(example: dict, keys: Iterable[str]) -> dict:
     """Replace file paths under ``keys`` of an example by ``{"bytes", "path": None}`` for an Image feature.
 
-    Builders keep only the path of a side file (a mask) in ``Record.extras``, so planning stays
-    cheap and records stay small; the bytes are read when the example is written, so the Parquet
-    output does not depend on the raw folder. None stays None.
+    Records keep only the path of a side file (a mask); its bytes are read when the example is
+    written, so the Parquet output does not depend on the raw folder. None stays None.
     """
     for k in keys:
         v = example.get(k)

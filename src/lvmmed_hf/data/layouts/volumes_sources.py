@@ -1,16 +1,9 @@
 """Parsing shared by the 3D volume sources (NIfTI / Analyze / MetaImage / slice stacks).
 
-- :class:`MaskedSourceBuilder`: an intermediate builder whose records may name a label file
-  (``Record.extras[MASK_PATH]``); every stored slice then carries the label slice with the same
-  index as a ``mask`` feature (PNG, uint8 or uint16 class/instance ids). The label volume is
-  reoriented with the *image's* affine, so the mask of ``slice_index`` k is the label of exactly
-  the voxels of the stored image k (the datasets ship labels on the image's voxel grid; a label
-  whose grid differs is left out with a warning rather than misaligned).
-- :class:`MsdTaskBuilder`: one Medical Segmentation Decathlon task (``TaskXX_Name/imagesTr`` +
-  ``labelsTr`` + ``dataset.json``), including LVM-Med's grouped ``MSD.txt`` list.
-- ADNI file names: LVM-Med's flat ``I<image>_<group>.nii`` and ADNI's own download tree, with the
-  collection CSV for subject and group.
-- :func:`drop_list_entries`: published lists that also name masks / data files next to images.
+:class:`MaskedSourceBuilder` stores a per-slice ``mask`` feature from a label file named in
+``Record.extras[MASK_PATH]``; :class:`MsdTaskBuilder` (Medical Segmentation Decathlon tasks),
+:class:`AdniBuilder` (LVM-Med's flat ADNI export and ADNI's own tree) and :class:`MmwhsBuilder`
+(MM-WHS 2017) are the layouts several sources share.
 """
 
 from __future__ import annotations
@@ -21,7 +14,6 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,50 +30,34 @@ MASK_PATH = "mask_path"  # key of Record.extras naming the label file of a recor
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-# --------------------------------------------------------------------------------------------
-# small layout helpers
-
-
-def is_hidden(path: Path) -> bool:
-    """macOS resource forks (``._x.nii.gz``, shipped inside the MSD tarballs) and dot files."""
-    return path.name.startswith(".")
-
-
 def nifti_files(folder: Path, pattern: str = "*", recursive: bool = False) -> list[Path]:
-    """``pattern`` + ``.nii``/``.nii.gz`` files of ``folder`` (hidden files ignored), sorted."""
-    found: set[Path] = set()
-    for suf in NIFTI_SUFFIXES:
-        it = folder.rglob(pattern + suf) if recursive else folder.glob(pattern + suf)
-        found.update(p for p in it if p.is_file() and not is_hidden(p))
+    """``pattern`` + ``.nii``/``.nii.gz`` files of ``folder``, sorted; hidden files (``._x.nii.gz``
+    macOS resource forks, shipped inside the MSD tarballs) are ignored."""
+    glob = folder.rglob if recursive else folder.glob
+    found = {
+        p for suf in NIFTI_SUFFIXES for p in glob(pattern + suf) if p.is_file() and not p.name.startswith(".")
+    }
     return sorted(found)
 
 
 def nifti_in(folder: Path, stem: str) -> Path | None:
     """``<folder>/<stem>.nii.gz`` or ``<folder>/<stem>.nii``, whichever exists (gz first)."""
     for suf in NIFTI_SUFFIXES:
-        cand = folder / f"{stem}{suf}"
-        if cand.is_file():
-            return cand
+        if (folder / f"{stem}{suf}").is_file():
+            return folder / f"{stem}{suf}"
     return None
 
 
 def drop_list_entries(entries: Sequence[str], drop: re.Pattern[str], source: str, what: str) -> list[str]:
     """Entries of a published list minus those matching ``drop`` (e.g. label volumes), logged."""
     kept = [e for e in entries if not drop.search(e.rsplit("/", 1)[-1])]
-    if len(kept) != len(entries):
+    if dropped := len(entries) - len(kept):
         logger.info(
-            "%s: %d file-list entries name %s, not images; they select nothing",
-            source,
-            len(entries) - len(kept),
-            what,
+            "%s: %d file-list entries name %s, not images; they select nothing", source, dropped, what
         )
     if not kept:
         raise FileListError(f"the file list for source {source!r} names only {what}, no image")
     return kept
-
-
-# --------------------------------------------------------------------------------------------
-# masks as a per-slice extra feature
 
 
 def label_to_storable(label: np.ndarray) -> np.ndarray | None:
@@ -98,16 +74,11 @@ def label_to_storable(label: np.ndarray) -> np.ndarray | None:
     if a.size and a.min() < 0:
         return None
     top = int(a.max(initial=0))
-    if top <= 255:
-        return a.astype(np.uint8)
     if top <= 65535:
-        return a.astype(np.uint16)
-    ids, inv = np.unique(a, return_inverse=True)
-    if ids[0] != 0:
-        inv = inv + 1
-    if inv.max(initial=0) > 65535:
-        return None
-    return inv.reshape(a.shape).astype(np.uint16)
+        return a.astype(np.uint8 if top <= 255 else np.uint16)
+    ids, inv = np.unique(a, return_inverse=True)  # instance ids renumbered, 0 stays background
+    inv = inv.reshape(a.shape) + (1 if ids[0] != 0 else 0)
+    return inv.astype(np.uint16) if inv.max(initial=0) <= 65535 else None
 
 
 def mask_slices(image: ImageData, mask: ImageData) -> dict[int, np.ndarray]:
@@ -137,11 +108,9 @@ def mask_slices(image: ImageData, mask: ImageData) -> dict[int, np.ndarray]:
 
 
 class MaskedSourceBuilder(LvmMedSourceBuilder):
-    """Adds a ``mask`` Image feature filled from ``Record.extras[MASK_PATH]`` (None where absent).
-
-    The mask of each stored example is the label slice of the same ``slice_index`` (see
-    :func:`mask_slices`); a label file that cannot be read or does not share the image's grid
-    gives ``mask=None`` and a warning, the image is still stored.
+    """Adds a ``mask`` Image feature: the label slice of the same ``slice_index`` from the file in
+    ``Record.extras[MASK_PATH]``. A label that is absent, unreadable or on another voxel grid gives
+    ``mask=None`` (with a warning) rather than a misaligned mask; the image is still stored.
     """
 
     extra_features: ClassVar[dict[str, Any]] = {"mask": datasets.Image()}
@@ -163,17 +132,12 @@ class MaskedSourceBuilder(LvmMedSourceBuilder):
         self._pending_masks = None
         try:
             for ex in super().examples_from_record(record, report):
-                masks = self._pending_masks or {}
-                m = masks.get(ex["slice_index"])
+                m = (self._pending_masks or {}).get(ex["slice_index"])
                 m = label_to_storable(m) if m is not None else None
                 ex["mask"] = {"bytes": encode_png(m), "path": None} if m is not None else None
                 yield ex
         finally:
             self._pending_masks = None
-
-
-# --------------------------------------------------------------------------------------------
-# Medical Segmentation Decathlon
 
 
 MSD_CITATION = """@article{antonelli2022medical,
@@ -192,18 +156,10 @@ _MSD_HEADER = re.compile(r"^Task\d\d_[A-Za-z]+$")
 
 
 class MsdTaskBuilder(MaskedSourceBuilder):
-    """One Decathlon task as distributed (``TaskXX_Name.tar``)::
-
-        <data_dir>/TaskXX_Name/dataset.json
-        <data_dir>/TaskXX_Name/imagesTr/<case>.nii.gz   (+ macOS ._<case>.nii.gz forks, ignored)
-        <data_dir>/TaskXX_Name/labelsTr/<case>.nii.gz   (-> the ``mask`` feature)
-        <data_dir>/TaskXX_Name/imagesTs/...             (test images: not used)
-
-    ``data_dir`` may also be the task folder itself. The training cases come from
-    ``dataset.json`` ("training": [{"image": "./imagesTr/x.nii.gz", "label": ...}]) when it is
-    there, else from ``imagesTr/*.nii.gz``. LVM-Med's ``MSD.txt`` groups the tasks: a
-    ``TaskXX_Name`` line followed by that task's ``TaskXX_Name/imagesTr/<case>.nii.gz`` lines; only
-    this task's lines are taken.
+    """One Decathlon task as distributed: ``[TaskXX_Name/]imagesTr/``, ``labelsTr/`` (-> ``mask``) and
+    ``dataset.json`` (its "training" pairs, else ``imagesTr/*.nii.gz``); ``imagesTs`` is not used.
+    LVM-Med's ``MSD.txt`` holds a ``TaskXX_Name`` line before each task's entries; only this task's
+    entries are taken.
     """
 
     task: ClassVar[str] = ""  # e.g. "Task09_Spleen"
@@ -227,25 +183,22 @@ class MsdTaskBuilder(MaskedSourceBuilder):
     def training_cases(self, task_dir: Path) -> list[tuple[Path, Path | None]]:
         """(image, label or None) of the training cases, from dataset.json or imagesTr."""
         meta = task_dir / "dataset.json"
-        pairs: list[tuple[Path, Path | None]] = []
-        if meta.is_file():
-            try:
-                training = json.loads(meta.read_text(encoding="utf-8")).get("training", [])
-            except (OSError, ValueError) as e:
-                raise self.missing_data_error(f"{meta} is not valid JSON ({e})") from e
-            for item in training:
-                img = task_dir / str(item.get("image", "")).lstrip("./")
-                lab = item.get("label")
-                lab_path = task_dir / str(lab).lstrip("./") if lab else None
-                if img.is_file():
-                    pairs.append((img, lab_path if lab_path is not None and lab_path.is_file() else None))
-                else:
-                    logger.warning("%s: %s lists %s, which is missing", self.source_name, meta, img)
-            return sorted(pairs)
-        for img in nifti_files(task_dir / "imagesTr"):
-            lab = task_dir / "labelsTr" / img.name
-            pairs.append((img, lab if lab.is_file() else None))
-        return pairs
+        if not meta.is_file():
+            found = [(img, task_dir / "labelsTr" / img.name) for img in nifti_files(task_dir / "imagesTr")]
+            return [(img, lab if lab.is_file() else None) for img, lab in found]
+        try:
+            training = json.loads(meta.read_text(encoding="utf-8")).get("training", [])
+        except (OSError, ValueError) as e:
+            raise self.missing_data_error(f"{meta} is not valid JSON ({e})") from e
+        pairs = []
+        for item in training:
+            img = task_dir / str(item.get("image", "")).lstrip("./")
+            lab = task_dir / str(item["label"]).lstrip("./") if item.get("label") else None
+            if img.is_file():
+                pairs.append((img, lab if lab is not None and lab.is_file() else None))
+            else:
+                logger.warning("%s: %s lists %s, which is missing", self.source_name, meta, img)
+        return sorted(pairs)
 
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
         task_dir = self.task_dir(data_dir)
@@ -258,16 +211,13 @@ class MsdTaskBuilder(MaskedSourceBuilder):
 
     def parse_file_list(self, path: str | os.PathLike) -> list[str]:
         entries = super().parse_file_list(path)
-        headers = [e for e in entries if _MSD_HEADER.match(e)]
-        if not headers:  # a plain list for this task alone
-            mine = entries
-        else:
-            mine, current = [], None
-            for e in entries:
-                if _MSD_HEADER.match(e):
-                    current = e
-                elif current == self.task or e.startswith(self.task + "/"):
-                    mine.append(e)
+        grouped = any(_MSD_HEADER.match(e) for e in entries)  # else a plain list for this task alone
+        mine, current = [], None
+        for e in entries:
+            if _MSD_HEADER.match(e):
+                current = e
+            elif not grouped or current == self.task or e.startswith(self.task + "/"):
+                mine.append(e)
         mine = [e for e in mine if not e.startswith("Task") or e.startswith(self.task + "/")]
         if not mine:
             raise FileListError(
@@ -280,17 +230,13 @@ class MsdTaskBuilder(MaskedSourceBuilder):
         return entry[len(prefix) :] if entry.startswith(prefix) else entry
 
     def list_exclusion_reason(self, entry: str) -> str | None:
-        """``msd_task_header`` for the ``TaskXX_Name`` lines that open each task's block of
-        LVM-Med's MSD list; ``other_msd_task`` for the entries of the other tasks' blocks."""
+        """``msd_task_header`` for the ``TaskXX_Name`` lines of LVM-Med's MSD list, ``other_msd_task``
+        for the other tasks' entries."""
         if _MSD_HEADER.match(entry):
             return "msd_task_header"
-        return (
-            "other_msd_task" if entry.startswith("Task") and not entry.startswith(self.task + "/") else None
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# ADNI
+        if entry.startswith("Task") and not entry.startswith(self.task + "/"):
+            return "other_msd_task"
+        return None
 
 
 ADNI_GROUPS = ("CN", "MCI", "AD")
@@ -299,14 +245,6 @@ ADNI_FLAT = re.compile(r"^I(\d+)_([A-Za-z]+)\.nii(\.gz)?$")
 # ADNI's own download: ADNI_<site>_S_<subject>_MR_<description>_Br_<timestamp>_S<series>_I<image>.nii
 ADNI_NATIVE = re.compile(r"^ADNI_(\d{3}_S_\d{4})_MR_.*_S(\d+)_I(\d+)\.nii(\.gz)?$")
 ADNI_IMAGE_ID = re.compile(r"^I?(\d+)")
-
-
-@dataclass(frozen=True)
-class AdniImage:
-    path: Path
-    image_id: str  # "I<digits>"
-    subject: str | None  # "<site>_S_<nnnn>"
-    group: str | None  # CN / MCI / AD
 
 
 def read_adni_collection_csvs(data_dir: Path) -> dict[str, tuple[str | None, str | None]]:
@@ -333,30 +271,17 @@ def read_adni_collection_csvs(data_dir: Path) -> dict[str, tuple[str | None, str
     return table
 
 
-def find_adni_images(data_dir: Path) -> list[AdniImage]:
-    """Every ADNI NIfTI under ``data_dir`` in either naming, with subject and group where known
-    (file name first, then the collection CSV)."""
-    table = read_adni_collection_csvs(data_dir)
-    out: list[AdniImage] = []
-    for p in sorted(data_dir.rglob("*.nii*")):
-        if not p.is_file() or is_hidden(p):
-            continue
-        m = ADNI_FLAT.match(p.name)
-        if m:
-            image_id, group, subject = f"I{m.group(1)}", m.group(2).upper(), None
-        else:
-            m = ADNI_NATIVE.match(p.name)
-            if not m:
-                continue
-            image_id, group, subject = f"I{m.group(3)}", None, m.group(1)
-        csv_subject, csv_group = table.get(image_id, (None, None))
-        group = group or (csv_group.upper() if csv_group else None)
-        out.append(AdniImage(p, image_id, subject or csv_subject, group))
-    return out
+def _adni_name(name: str) -> tuple[str, str | None, str | None] | None:
+    """(image id "I<digits>", group, subject) of an ADNI file name in either naming, else None."""
+    if m := ADNI_FLAT.match(name):
+        return f"I{m.group(1)}", m.group(2).upper(), None
+    if m := ADNI_NATIVE.match(name):
+        return f"I{m.group(3)}", None, m.group(1)
+    return None
 
 
 class AdniBuilder(LvmMedSourceBuilder):
-    """ADNI T1 MRI NIfTI, one of LVM-Med's two ADNI1 collections (see :func:`find_adni_images`)::
+    """ADNI T1 MRI NIfTI, one of LVM-Med's two ADNI1 collections::
 
         <data_dir>/I<image>_<CN|MCI|AD>.nii                      (LVM-Med's flat export)
         <data_dir>/ADNI/<subject>/<description>/<date>/I<image>/
@@ -364,7 +289,7 @@ class AdniBuilder(LvmMedSourceBuilder):
         <data_dir>/<collection>.csv   (optional: Image Data ID, Subject, Group, ...)
 
     Patient = ADNI subject (``<site>_S_<nnnn>``) when the native name or the collection CSV gives
-    it; a flat file without the CSV only knows its image ID, so it is its own patient.
+    it, else the image ID. The group comes from the flat name, else from the CSV.
     """
 
     modality = "MRI"
@@ -389,32 +314,28 @@ class AdniBuilder(LvmMedSourceBuilder):
 }"""
 
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
-        for img in find_adni_images(data_dir):
-            group = img.group if img.group in ADNI_GROUPS else None
-            if img.group and group is None:
-                logger.warning(
-                    "%s: %s has group %r, not one of %s; stored without label",
-                    self.source_name,
-                    img.path.name,
-                    img.group,
-                    ADNI_GROUPS,
-                )
-            patient = img.subject or img.image_id
-            yield Record(
-                paths=img.path, patient_id=patient, volume_id=img.image_id, label=group, reader="nifti"
-            )
+        table = read_adni_collection_csvs(data_dir)
+        for p in sorted(data_dir.rglob("*.nii*")):
+            parsed = _adni_name(p.name) if p.is_file() and not p.name.startswith(".") else None
+            if parsed is None:
+                continue
+            image_id, group, subject = parsed
+            csv_subject, csv_group = table.get(image_id, (None, None))
+            group = group or (csv_group.upper() if csv_group else None)
+            label = group if group in ADNI_GROUPS else None
+            if group and label is None:
+                msg = "%s: %s has group %r, not one of %s; stored without label"
+                logger.warning(msg, self.source_name, p.name, group, ADNI_GROUPS)
+            patient = subject or csv_subject or image_id
+            yield Record(paths=p, patient_id=patient, volume_id=image_id, label=label, reader="nifti")
 
     def list_entry_key(self, entry: str) -> str:
         name = entry.rsplit("/", 1)[-1]
-        m = ADNI_FLAT.match(name) or ADNI_NATIVE.match(name)
-        if m:
-            return f"I{m.group(1)}" if m.re is ADNI_FLAT else f"I{m.group(3)}"
+        parsed = _adni_name(name)
+        if parsed:
+            return parsed[0]
         m = ADNI_IMAGE_ID.match(strip_suffixes(name))
         return f"I{m.group(1)}" if m else strip_suffixes(name)
-
-
-# --------------------------------------------------------------------------------------------
-# MM-WHS 2017
 
 
 MMWHS_CITATION = """@article{zhuang2019evaluation,
@@ -429,17 +350,13 @@ MMWHS_CITATION = """@article{zhuang2019evaluation,
   journal={Medical Image Analysis}, volume={31}, pages={77--87}, year={2016}
 }"""
 
+_LABEL = re.compile(r"_label\.nii")
+
 
 class MmwhsBuilder(MaskedSourceBuilder):
-    """MM-WHS 2017 training volumes of one modality (``prefix`` "ct" or "mr")::
-
-        <data_dir>/[<prefix>_train/]<prefix>_train_<id>_image.nii.gz   (ids 1001..1020)
-        <data_dir>/[<prefix>_train/]<prefix>_train_<id>_label.nii.gz   (-> ``mask``: 0, 205 LV
-            myocardium, 420 LA, 500 LV cavity, 550 RA, 600 RV, 820 ascending aorta, 850 pulmonary artery)
-
-    Uncompressed ``.nii`` is accepted too (LVM-Med's lists name ``.nii`` files). The test volumes
-    (``<prefix>_test_<id>_image``) are not read. LVM-Med's lists also name the ``_label`` files;
-    those entries are labels and select nothing.
+    """MM-WHS 2017 training volumes of one modality (``prefix`` "ct" or "mr"):
+    ``[<prefix>_train/]<prefix>_train_<id>_image.nii[.gz]`` with ``..._label.nii[.gz]`` (-> ``mask``).
+    The test volumes are not read; the ``_label`` entries of LVM-Med's lists select nothing.
     """
 
     prefix: ClassVar[str] = ""
@@ -468,10 +385,8 @@ class MmwhsBuilder(MaskedSourceBuilder):
                 yield Record(paths=img, patient_id=case, volume_id=case, reader="nifti", extras=extras)
 
     def parse_file_list(self, path: str | os.PathLike) -> list[str]:
-        entries = super().parse_file_list(path)
-        return drop_list_entries(entries, re.compile(r"_label\.nii"), self.source_name, "label volumes")
+        return drop_list_entries(super().parse_file_list(path), _LABEL, self.source_name, "label volumes")
 
     def list_exclusion_reason(self, entry: str) -> str | None:
-        """``label_volume`` for the list's ``<prefix>_train_<id>_label.nii`` entries: the
-        ground-truth labels of a volume (its ``mask`` feature), not an image of their own."""
-        return "label_volume" if re.search(r"_label\.nii", entry.rsplit("/", 1)[-1]) else None
+        """``label_volume`` for the list's ``_label.nii`` entries (a volume's ``mask``, not an image)."""
+        return "label_volume" if _LABEL.search(entry.rsplit("/", 1)[-1]) else None
