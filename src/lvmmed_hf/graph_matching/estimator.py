@@ -26,10 +26,7 @@ from .solvers import GraphMatchingSolver, SolverError, gumbel_noise, pair_indica
 
 
 class SolverTimer:
-    """Accumulates the host wall-clock seconds of a solver's calls (forward and backward solves).
-
-    On an asynchronous device (CUDA) this is the time to launch the solver's kernels: timing the
-    device work would need a synchronisation per solve."""
+    """Host wall-clock seconds of a solver's calls (on CUDA: the kernel launch time, not device time)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -38,11 +35,9 @@ class SolverTimer:
 class FiniteCheck:
     """Finiteness checks of the tensors entering the loss, eager or deferred.
 
-    ``deferred=False``: ``check(name, t)`` raises ``ValueError`` at once (one host read per check).
-    ``deferred=True`` (sync-free mode): it ORs a per-name flag on the device, returns ``t`` with
-    NaN / inf replaced by 0 (so that the solvers get valid input and no NaN gradient flows back
-    through this loss), and :meth:`raise_if_nonfinite` raises the same error later, when the
-    training loop calls it (at logging steps).
+    ``check(name, t)`` raises ``ValueError`` at once (a host read) unless ``deferred`` (sync-free
+    mode): then it ORs a per-name flag on the device and returns ``t`` with NaN / inf set to 0 (valid
+    solver input, no NaN gradient), and :meth:`raise_if_nonfinite` raises later (at logging steps).
     """
 
     def __init__(self, deferred: bool = False) -> None:
@@ -52,7 +47,10 @@ class FiniteCheck:
     def __call__(self, name: str, t: torch.Tensor) -> torch.Tensor:
         if not self.deferred:
             if not torch.isfinite(t).all():
-                raise ValueError(_nonfinite_message(name, tuple(t.shape)))
+                raise ValueError(
+                    f"{name} contains NaN or inf values (shape {tuple(t.shape)}); "
+                    "the graph-matching loss needs finite inputs"
+                )
             return t
         bad = ~torch.isfinite(t.detach()).all()
         previous = self._flags.get(name)
@@ -74,42 +72,33 @@ class FiniteCheck:
             )
 
 
-def _nonfinite_message(name: str, shape: tuple[int, ...]) -> str:
-    return f"{name} contains NaN or inf values (shape {shape}); the graph-matching loss needs finite inputs"
-
-
 def _solve(
     solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: str, validate: bool = True
 ) -> torch.Tensor:
     start = time.perf_counter()
+    name = type(solver).__name__
     try:
         x = solver(cv, ce, edges_s, edges_t)
     except SolverError:
         raise
     except Exception as err:
-        raise SolverError(
-            f"graph-matching solver {type(solver).__name__} failed in the {what} solve: {err}"
-        ) from err
+        raise SolverError(f"graph-matching solver {name} failed in the {what} solve: {err}") from err
     if timer is not None:
         timer.seconds += time.perf_counter() - start
     if validate:
-        validate_permutations(x, tuple(cv.shape), f"{type(solver).__name__} ({what} solve)")
+        validate_permutations(x, tuple(cv.shape), f"{name} ({what} solve)")
     elif tuple(x.shape) != tuple(cv.shape):
-        raise SolverError(f"{type(solver).__name__} ({what} solve) returned shape {tuple(x.shape)}")
+        raise SolverError(f"{name} ({what} solve) returned shape {tuple(x.shape)}")
     return x.to(cv.dtype)
 
 
 class BlackboxGraphMatching(torch.autograd.Function):
     """``x~ = GM(cv + noise_v, ce + noise_e)`` with the blackbox gradient in backward.
 
-    Inputs: ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or ``None``, noise of the same shapes (or
-    ``None``), ``edges_s, edges_t (G, E, 2)``, a solver and ``lam`` (lambda > 0).
-    Output: ``x~ (G, n, n)`` 0/1 permutation matrices.
-
-    ``finite_check``: ``None`` (the solutions are validated and a non-finite incoming gradient
-    raises at once: host reads) or a deferred :class:`FiniteCheck` (sync-free: no validation of
-    the device solvers' output, which are permutations by construction, and the gradient check is
-    deferred).
+    ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or ``None``, noise of the same shapes or ``None``,
+    ``edges_s, edges_t (G, E, 2)``, a solver, ``lam > 0`` -> ``x~ (G, n, n)`` permutation matrices.
+    ``finite_check``: ``None`` (solutions validated, a non-finite incoming gradient raises: host
+    reads) or a deferred :class:`FiniteCheck` (sync-free: no validation, deferred gradient check).
     """
 
     @staticmethod
@@ -118,8 +107,7 @@ class BlackboxGraphMatching(torch.autograd.Function):
         ce_p = None
         if ce is not None:
             ce_p = ce.detach() if noise_e is None else ce.detach() + noise_e
-        validate = finite_check is None
-        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward", validate)
+        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward", finite_check is None)
         ctx.solver, ctx.lam, ctx.timer, ctx.finite_check = solver, lam, timer, finite_check
         ctx.has_ce = ce is not None
         ctx.save_for_backward(cv_p, ce_p if ce_p is not None else torch.empty(0), x, edges_s, edges_t)
@@ -135,31 +123,18 @@ class BlackboxGraphMatching(torch.autograd.Function):
                 raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
         else:
             grad_x = check("gradient reaching the graph-matching solver", grad_x)
-        # Per-graph scale of the incoming gradient: the perturbation uses grad_x / scale (so lambda
-        # means the same whatever the loss weighting: mean over graphs, gradient accumulation, AMP
-        # loss scaling) and the result is multiplied back by scale. Without it the estimate does
-        # not scale with the loss ((x~ - x_lambda) / lambda has a fixed size), and halving the
-        # loss for accumulation would leave the gradient unchanged.
+        # Per-graph scale of the incoming gradient: perturbing with grad_x / scale keeps lambda's
+        # meaning under any loss weighting (mean over graphs, accumulation, AMP scaling), and
+        # multiplying back makes the estimate linear in the loss.
         scale = grad_x.abs().amax((1, 2), keepdim=True)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        x_lam = _solve(
-            ctx.solver,
-            cv_p - ctx.lam * grad_x / safe,
-            ce_p,
-            edges_s,
-            edges_t,
-            ctx.timer,
-            "backward",
-            validate=check is None,
-        )
+        cv_lam = cv_p - ctx.lam * grad_x / safe
+        x_lam = _solve(ctx.solver, cv_lam, ce_p, edges_s, edges_t, ctx.timer, "backward", check is None)
         grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
         if ctx.has_ce and ctx.needs_input_grad[1]:
-            grad_ce = (
-                scale
-                * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t))
-                / ctx.lam
-            )
+            paid = pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t)
+            grad_ce = scale * paid / ctx.lam
         return grad_cv, grad_ce, None, None, None, None, None, None, None, None
 
 
@@ -175,11 +150,8 @@ def blackbox_graph_matching(
     timer: SolverTimer | None = None,
     finite_check: FiniteCheck | None = None,
 ) -> torch.Tensor:
-    """Solve the (Gumbel-perturbed) matching problem with a differentiable blackbox solver.
-
-    ``noise_scale = 0`` disables the noise. ``finite_check``: see :class:`BlackboxGraphMatching`.
-    Returns ``(G, n, n)``.
-    """
+    """Solve the (Gumbel-perturbed; ``noise_scale = 0``: no noise) matching problem with the
+    blackbox gradient: ``(G, n, n)``. ``finite_check``: see :class:`BlackboxGraphMatching`."""
     if lam <= 0:
         raise ValueError(f"lambda must be > 0, got {lam}")
     if ce is not None and (edges_s is None or edges_t is None):

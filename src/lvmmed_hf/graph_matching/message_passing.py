@@ -19,17 +19,10 @@ def normalized_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
 
 
 class GraphConvolutionalNetwork(nn.Module):
-    """A GCN over batched dense graphs: ``(G, n, in_dim) -> (G, n, hidden_dim)``.
-
-    Args:
-        in_dim: node feature size (the projector's output, 128 in the paper).
-        hidden_dim: width of every layer (128 in the paper).
-        num_layers: number of graph convolutions (2 in the paper).
-        residual: add the input to the output (``z + GCN(z)``, needs ``in_dim == hidden_dim``).
-            Not in the paper (off by default): two rounds of averaging over a 16-node kNN graph
-            with k = 5 reach almost every node, so from a random initialisation the node
-            embeddings of a graph become nearly equal (over-smoothing) and the matching signal
-            is weak; the residual keeps each node's own embedding.
+    """A GCN over batched dense graphs: ``(G, n, in_dim) -> (G, n, hidden_dim)``; paper: 128, 128,
+    2 layers. ``residual`` (not in the paper; needs ``in_dim == hidden_dim``): ``z + GCN(z)``, since
+    two averaging rounds over a 16-node k = 5 graph make a random network's node embeddings nearly
+    equal (over-smoothing); the residual keeps each node's own embedding.
     """
 
     def __init__(

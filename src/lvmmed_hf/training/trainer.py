@@ -1,10 +1,8 @@
 """``GraphMatchingTrainer``: transformers' Trainer running the LVM-Med graph-matching loss.
 
-The training step is free of device -> host synchronisations on its own part: the matching
-accuracy is summed on the device and reduced (one gather, one host copy) at logging steps only,
-where the finiteness of the logged loss is checked too. transformers' Trainer keeps its own loss
-on the device; its ``logging_nan_inf_filter`` (a ``bool()`` of the loss every step) is off in
-:class:`~lvmmed_hf.training.pretraining.PretrainingArguments`.
+The step itself reads nothing back to the host: the matching accuracy is summed on the device and
+reduced at logging steps, where the logged loss is checked too (``logging_nan_inf_filter``, a
+``bool()`` of the loss every step, is off in ``PretrainingArguments``).
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from torch.optim.lr_scheduler import MultiStepLR
 from transformers import Trainer
 
 from .callbacks import GpuMonitorCallback
+from .collator import make_views
 from .views import TwoViewAugmentation
 
 logger = logging.getLogger(__name__)
@@ -33,15 +32,13 @@ def halving_milestones(num_training_steps: int, num_halvings: int) -> list[int]:
 
 
 def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> MultiStepLR:
-    """The paper's recipe "lr 2e-3, halved four times": torch's ``MultiStepLR`` (gamma 0.5) with
-    milestones at the starts of ``num_halvings + 1`` equal phases."""
+    """The paper's "lr 2e-3, halved four times": ``MultiStepLR`` (gamma 0.5) at :func:`halving_milestones`."""
     return MultiStepLR(optimizer, milestones=halving_milestones(num_training_steps, num_halvings), gamma=0.5)
 
 
 def step_seed(seed: int, global_step: int, micro_step: int, process_index: int) -> int:
-    """A 63-bit seed for the random numbers of one forward pass (views made on the device, Gumbel
-    noise), a pure function of the run's seed, the optimisation step, the accumulation micro-step
-    and the process: a resumed run draws exactly what the uninterrupted run drew."""
+    """A 63-bit seed for one forward pass's random numbers (device views, Gumbel noise) from the run's
+    seed, step, micro-step and process: a resumed run draws what the uninterrupted run drew."""
     digest = hashlib.blake2b(
         f"lvmmed-step:{seed}:{global_step}:{micro_step}:{process_index}".encode(), digest_size=8
     ).digest()
@@ -49,22 +46,15 @@ def step_seed(seed: int, global_step: int, micro_step: int, process_index: int) 
 
 
 class GraphMatchingTrainer(Trainer):
-    """Trainer for ``LvmMed*ForPretraining``.
+    """Trainer for ``LvmMed*ForPretraining`` (``remove_unused_columns=False``, ``label_names=[]``).
 
-    * ``compute_loss`` runs the model (its output carries the graph-matching loss); if the batch
-      holds raw ``images`` + ``image_sizes`` (``GraphMatchingCollator(on_device=True)``) the two
-      views are made here, on the training device.
-    * Random numbers drawn in the step (device views, Gumbel noise) come from a generator seeded
-      by :func:`step_seed` (seed, step, micro-step, process), not from the global RNG.
-    * Logs ``matching_accuracy`` (mean over the steps since the last log, averaged over
-      processes; accumulated on the device, no host synchronisation between logging steps) and
-      ``solver_seconds`` (forward + backward solves per optimisation step, main process).
-      A non-finite logged loss raises ``FloatingPointError`` naming the steps.
-    * ``lr_halvings``: if set, the learning-rate schedule is :func:`step_halving_schedule`.
-    * ``gpu_monitor``: adds :class:`GpuMonitorCallback` (a no-op without NVIDIA GPUs).
-
-    TrainingArguments must have ``remove_unused_columns=False`` (the collator's keys are not model
-    arguments of the dataset) and ``label_names=[]``.
+    * ``compute_loss`` runs the model; a batch of raw ``images`` (``GraphMatchingCollator(
+      on_device=True)``) gets its views made here, with random numbers (views, Gumbel noise) from
+      a generator seeded by :func:`step_seed`, not the global RNG.
+    * Logs ``matching_accuracy`` (mean since the last log over processes, accumulated on the
+      device) and ``solver_seconds`` (per optimisation step, main process); a non-finite logged
+      loss raises ``FloatingPointError`` naming the steps.
+    * ``lr_halvings``: use :func:`step_halving_schedule`; ``gpu_monitor``: add :class:`GpuMonitorCallback`.
     """
 
     # compute_loss returns a per-batch mean: let the Trainer divide by the accumulation steps.
@@ -117,17 +107,6 @@ class GraphMatchingTrainer(Trainer):
         generator.manual_seed(step_seed(self.args.seed, step, micro, self.args.process_index))
         return generator
 
-    def _make_views(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
-        """Hook for views made on the training device: a batch with raw ``images`` (+
-        ``image_sizes``) goes through ``self.view_augmentation`` here."""
-        if "images" in inputs:
-            inputs = dict(inputs)
-            images = inputs.pop("images")
-            inputs.update(
-                self.view_augmentation(images, inputs.pop("image_sizes", None), generator=generator)
-            )
-        return inputs
-
     @staticmethod
     def _input_device(inputs: dict) -> torch.device:
         for value in inputs.values():
@@ -138,7 +117,8 @@ class GraphMatchingTrainer(Trainer):
     # -- loss and metrics ---------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         generator = self._step_generator(self._input_device(inputs)) if model.training else None
-        outputs = model(**self._make_views(inputs, generator), generator=generator, return_dict=True)
+        inputs = make_views(inputs, self.view_augmentation, generator=generator)
+        outputs = model(**inputs, generator=generator, return_dict=True)
         if model.training:
             self._accumulate_accuracy(outputs.matching_accuracy)
         return (outputs.loss, outputs) if return_outputs else outputs.loss
@@ -154,7 +134,7 @@ class GraphMatchingTrainer(Trainer):
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
-            outputs = model(**self._make_views(inputs), return_dict=True)
+            outputs = model(**make_views(inputs, self.view_augmentation), return_dict=True)
         return outputs.loss.detach(), None, None
 
     def _graph_matching(self):
