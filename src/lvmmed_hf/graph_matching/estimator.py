@@ -1,23 +1,16 @@
-"""Gradient through the combinatorial solver: blackbox differentiation with Gumbel perturbation.
+"""Gradient through the solver: LVM-Med Alg. 1 (I-MLE with Gumbel noise), the blackbox
+differentiation of Vlastelica et al. (ICLR 2020) used by BB-GM, in affinity form with
+``c = (c^v, c^e)`` and solutions ``y = (x, x[i,a] x[j,b])``:
 
-LVM-Med Alg. 1 (I-MLE with Gumbel noise), the same estimator as the blackbox differentiation of
-Vlastelica et al. (ICLR 2020) used by BB-GM (Rolinek et al., ECCV 2020). In affinity (maximisation)
-form, with ``c = (c^v, c^e)`` and solutions ``y = (x, x[i,a] x[j,b])``:
+    forward:   x~ = GM(c + eps)  (eps: Gumbel noise, saved)
+    backward:  x_lambda = GM(c + eps - lambda * g / s);  dL/dc = s (y(x~) - y(x_lambda)) / lambda
 
-    forward:   x~ = GM(c + eps)                                    (eps: Gumbel noise, saved)
-    backward:  c_lambda = (c + eps) - lambda * g / s ;  x_lambda = GM(c_lambda)
-               dL/dc^v = s (x~ - x_lambda) / lambda
-               dL/dc^e = s (x~[i,a] x~[j,b] - x_lambda[i,a] x_lambda[j,b]) / lambda
-    with g = dL/dx~ and s = max |g| per graph (s = 1 for one graph's Hamming loss, the paper's
-    setting; the scale makes the estimate linear in the loss weight, see ``backward``).
-
-This is the exact gradient of ``F(c) = (max_y <c, y> - max_y <c - lambda g, y>) / lambda`` (g =
-dL/dx~ held fixed), a piecewise-linear interpolation of the loss; the tests check it against
-finite differences of F computed by brute force.
-"""
+with g = dL/dx~ and s = max |g| per graph (1 for one graph's Hamming loss, the paper's setting):
+the exact gradient of ``F(c) = (max_y <c, y> - max_y <c - lambda g, y>) / lambda`` (g held fixed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -25,20 +18,16 @@ import torch
 from .solvers import GraphMatchingSolver, SolverError, gumbel_noise, pair_indicators, validate_permutations
 
 
+@dataclasses.dataclass
 class SolverTimer:
     """Host wall-clock seconds of a solver's calls (on CUDA: the kernel launch time, not device time)."""
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
+    seconds: float = 0.0
 
 
 class FiniteCheck:
-    """Finiteness checks of the tensors entering the loss, eager or deferred.
-
-    ``check(name, t)`` raises ``ValueError`` at once (a host read) unless ``deferred`` (sync-free
-    mode): then it ORs a per-name flag on the device and returns ``t`` with NaN / inf set to 0 (valid
-    solver input, no NaN gradient), and :meth:`raise_if_nonfinite` raises later (at logging steps).
-    """
+    """``check(name, t)`` raises ``ValueError`` if ``t`` is not finite, or, if ``deferred``, flags it on
+    the device, returns it with NaN / inf set to 0 and :meth:`raise_if_nonfinite` raises later."""
 
     def __init__(self, deferred: bool = False) -> None:
         self.deferred = deferred
@@ -53,8 +42,7 @@ class FiniteCheck:
                 )
             return t
         bad = ~torch.isfinite(t.detach()).all()
-        previous = self._flags.get(name)
-        self._flags[name] = bad if previous is None else previous | bad
+        self._flags[name] = self._flags[name] | bad if name in self._flags else bad
         return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
     def raise_if_nonfinite(self) -> None:
@@ -62,9 +50,8 @@ class FiniteCheck:
         flags, self._flags = self._flags, {}
         if not flags:
             return
-        names = list(flags)
-        found = torch.stack([flags[name].to("cpu") for name in names]).tolist()  # one host read
-        bad = [name for name, flag in zip(names, found, strict=True) if flag]
+        found = torch.stack([flag.to("cpu") for flag in flags.values()]).tolist()  # one host read
+        bad = [name for name, flag in zip(flags, found, strict=True) if flag]
         if bad:
             raise ValueError(
                 f"{', '.join(bad)} contained NaN or inf values in at least one step since the last check; "
@@ -93,13 +80,8 @@ def _solve(
 
 
 class BlackboxGraphMatching(torch.autograd.Function):
-    """``x~ = GM(cv + noise_v, ce + noise_e)`` with the blackbox gradient in backward.
-
-    ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or ``None``, noise of the same shapes or ``None``,
-    ``edges_s, edges_t (G, E, 2)``, a solver, ``lam > 0`` -> ``x~ (G, n, n)`` permutation matrices.
-    ``finite_check``: ``None`` (solutions validated, a non-finite incoming gradient raises: host
-    reads) or a deferred :class:`FiniteCheck` (sync-free: no validation, deferred gradient check).
-    """
+    """``x~ = GM(cv + noise_v, ce + noise_e)`` with the blackbox gradient; ``finite_check``: ``None``
+    (validate solutions, raise on a non-finite gradient: host reads) or a deferred :class:`FiniteCheck`."""
 
     @staticmethod
     def forward(ctx, cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer, finite_check=None):
@@ -117,19 +99,15 @@ class BlackboxGraphMatching(torch.autograd.Function):
     def backward(ctx, grad_x):
         cv_p, ce_p, x, edges_s, edges_t = ctx.saved_tensors
         ce_p = ce_p if ctx.has_ce else None
-        check = ctx.finite_check
-        if check is None:
-            if not torch.isfinite(grad_x).all():
-                raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
-        else:
-            grad_x = check("gradient reaching the graph-matching solver", grad_x)
+        grad_x = (ctx.finite_check or FiniteCheck())("gradient reaching the graph-matching solver", grad_x)
         # Per-graph scale of the incoming gradient: perturbing with grad_x / scale keeps lambda's
         # meaning under any loss weighting (mean over graphs, accumulation, AMP scaling), and
         # multiplying back makes the estimate linear in the loss.
         scale = grad_x.abs().amax((1, 2), keepdim=True)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         cv_lam = cv_p - ctx.lam * grad_x / safe
-        x_lam = _solve(ctx.solver, cv_lam, ce_p, edges_s, edges_t, ctx.timer, "backward", check is None)
+        validate = ctx.finite_check is None
+        x_lam = _solve(ctx.solver, cv_lam, ce_p, edges_s, edges_t, ctx.timer, "backward", validate)
         grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
         if ctx.has_ce and ctx.needs_input_grad[1]:
@@ -150,8 +128,7 @@ def blackbox_graph_matching(
     timer: SolverTimer | None = None,
     finite_check: FiniteCheck | None = None,
 ) -> torch.Tensor:
-    """Solve the (Gumbel-perturbed; ``noise_scale = 0``: no noise) matching problem with the
-    blackbox gradient: ``(G, n, n)``. ``finite_check``: see :class:`BlackboxGraphMatching`."""
+    """Solve the (Gumbel-perturbed) matching problem with the blackbox gradient: ``(G, n, n)``."""
     if lam <= 0:
         raise ValueError(f"lambda must be > 0, got {lam}")
     if ce is not None and (edges_s is None or edges_t is None):

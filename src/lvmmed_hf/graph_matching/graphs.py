@@ -1,7 +1,6 @@
 """Graph construction (LVM-Med Sec. 3.1): a batch is split into graphs of ``graph_size`` nodes
 (paper: 16) and each node joined to its ``k`` nearest neighbours (paper: 5) in the embedding
-space; the s-views and the t-views of the same images get their own kNN graphs.
-"""
+space; the s-views and the t-views of the same images get their own kNN graphs."""
 
 from __future__ import annotations
 
@@ -38,20 +37,14 @@ def split_into_graphs(x: torch.Tensor, graph_size: int) -> torch.Tensor:
 @dataclass
 class KnnGraphs:
     """A batch of kNN graphs. ``edges: (G, n*k, 2)`` long directed edges ``(i, j)``, row ``i*k + r``
-    the r-th nearest neighbour of node i; ``adjacency: (G, n, n)`` float, ``A or A^T``, no self loops.
-    """
+    the r-th nearest neighbour of node i; ``adjacency: (G, n, n)`` float, ``A or A^T``, no self loops."""
 
     edges: torch.Tensor
     adjacency: torch.Tensor
 
-    @property
-    def num_edges(self) -> int:
-        return self.edges.shape[1]
-
 
 def knn_graphs(z: torch.Tensor, k: int) -> KnnGraphs:
-    """One kNN graph (Euclidean, no self loops, not differentiated) per group ``z: (G, n, d)``;
-    ``1 <= k < n``."""
+    """One kNN graph (Euclidean, no self loops, not differentiated) per ``z[g]: (n, d)``, ``1 <= k < n``."""
     if z.dim() != 3:
         raise ValueError(f"z must have shape (num_graphs, nodes, dim), got {tuple(z.shape)}")
     num_graphs, n, _ = z.shape

@@ -1,20 +1,10 @@
-"""The LVM-Med graph-matching loss: graphs -> message passing -> affinities -> solver -> Hamming.
+"""The LVM-Med graph-matching loss (Sec. 3, Alg. 1): graphs -> GCN -> affinities -> solver -> Hamming.
 
-Nguyen et al., NeurIPS 2023, Sec. 3 and Alg. 1. The switches of the paper's ablation (Table 6)
-are fields of :class:`GraphMatchingLossConfig` (and options of ``training/pretrain.py``):
-
-=========================  =======================================================
-"w/o second-order"         ``second_order=False`` (exact linear assignment on c^v)
-"w/o message passing"      ``message_passing=False`` (affinities on z, no GCN)
-"w/o Gumbel noise"         ``gumbel=False``: no noise, a BB-GM margin of ``margin``
-                           (default 1.0) on the gold pairs' costs instead
-"w/o local similarity"     ``local_similarity=False`` (c^v = global cosine)
-=========================  =======================================================
-
-With ``sync_free`` (default on every device but the CPU) a step reads nothing back to the host:
-finiteness is flagged on the device and raised by :meth:`GraphMatchingLoss.raise_if_nonfinite`
-(at logging steps), the accuracy stays a device tensor, the solvers run fixed iteration counts.
-"""
+The paper's ablations (Table 6) are config fields: "w/o second-order" ``second_order=False``
+(linear assignment on c^v), "w/o message passing" ``message_passing=False``, "w/o Gumbel noise"
+``gumbel=False`` (a BB-GM ``margin`` on the gold pairs instead), "w/o local similarity"
+``local_similarity=False``. With ``sync_free`` (default off the CPU) a step reads nothing back to
+the host: non-finite inputs raise later, in :meth:`GraphMatchingLoss.raise_if_nonfinite`."""
 
 from __future__ import annotations
 
@@ -40,10 +30,7 @@ def _option(default, help_text: str):
 
 @dataclass
 class GraphMatchingLossConfig:
-    """Options of the graph-matching loss; defaults are the paper's full method (method.md).
-
-    Invalid values are refused when the config is built (``__post_init__``), not at the first step.
-    """
+    """Options of the graph-matching loss (defaults: the paper's method), checked when built."""
 
     graph_size: int = _option(
         16, "nodes (images) per graph; each local batch is split into graphs of this size"
@@ -147,9 +134,6 @@ class GraphMatchingLossConfig:
             raise ValueError(f"unknown graph-matching options {unknown}; expected some of {sorted(known)}")
         return cls(**values)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @property
     def noise_scale(self) -> float:
         """Gumbel scale used in training (0 when the noise is off)."""
@@ -158,9 +142,8 @@ class GraphMatchingLossConfig:
 
 @dataclass
 class GraphMatchingOutput:
-    """loss: mean Hamming loss per graph; matching_accuracy: fraction of nodes matched to their own
-    image, a 0-d device tensor (``float()`` of it is a host synchronisation); matching: ``(G, n, n)``;
-    solver_seconds: host wall-clock of the forward solve (the backward adds to ``loss.timer``)."""
+    """loss: mean Hamming loss; matching_accuracy: 0-d device tensor (``float()`` of it syncs the host);
+    matching: ``(G, n, n)``; solver_seconds: host wall-clock of the forward solve."""
 
     loss: torch.Tensor
     matching_accuracy: torch.Tensor
@@ -176,16 +159,10 @@ def hamming_loss(x: torch.Tensor) -> torch.Tensor:
 
 
 class GraphMatchingLoss(nn.Module):
-    """LVM-Med's second-order graph-matching loss (holds the GCN when message passing is on).
-
-    forward(z_s, z_t, y_s, y_t, boxes_s, boxes_t): ``z_*: (B, d)`` projected embeddings of the two
-    views (row b = image b), ``y_*: (B, C, h, w)`` feature maps and ``boxes_*: (B, 4)`` crop boxes
-    (see ``affinities``) for the local term.
-
-    Non-finite inputs raise ``ValueError`` naming the tensor at once, or, when sync-free, are
-    replaced by zeros and raised by :meth:`raise_if_nonfinite`, which a training loop must call at
-    its logging steps (one host read).
-    """
+    """LVM-Med's second-order graph-matching loss (holds the GCN). ``forward(z_s, z_t, y_s, y_t,
+    boxes_s, boxes_t)``: ``(B, d)`` embeddings of the two views, ``(B, C, h, w)`` feature maps and
+    ``(B, 4)`` crop boxes. Non-finite inputs raise ``ValueError`` at once or, when sync-free, in
+    :meth:`raise_if_nonfinite`, which a training loop must call at its logging steps."""
 
     def __init__(self, config: GraphMatchingLossConfig | None = None, **overrides) -> None:
         super().__init__()
@@ -209,24 +186,19 @@ class GraphMatchingLoss(nn.Module):
 
     def solver_for(self, sync_free: bool):
         """The configured solver, built once per mode (sync-free solvers skip host-side checks)."""
-        if sync_free not in self._solvers:
-            cfg = self.config
-            if cfg.second_order:
-                kwargs = dict(cfg.solver_kwargs)
-                if cfg.solver in _QUADRATIC_SOLVERS:
-                    kwargs.setdefault("lap_backend", cfg.lap_backend)
-                if cfg.solver == "quadratic":
-                    kwargs.setdefault("restarts", cfg.solver_restarts)
-                    kwargs.setdefault("rounds", cfg.solver_rounds)
-                    kwargs.setdefault("sync_free", sync_free)
-                    kwargs.setdefault("check_inputs", not sync_free)
-                solver = build_solver(cfg.solver, **kwargs)
-            else:
-                solver = build_solver(
-                    "linear", backend=cfg.lap_backend, check_inputs=not sync_free, sync_free=sync_free
-                )
-            self._solvers[sync_free] = solver
-        return self._solvers[sync_free]
+        if sync_free in self._solvers:
+            return self._solvers[sync_free]
+        cfg = self.config
+        mode = {"sync_free": sync_free, "check_inputs": not sync_free}
+        if not cfg.second_order:
+            solver = build_solver("linear", backend=cfg.lap_backend, **mode)
+        else:
+            defaults = {"lap_backend": cfg.lap_backend} if cfg.solver in _QUADRATIC_SOLVERS else {}
+            if cfg.solver == "quadratic":
+                defaults.update(restarts=cfg.solver_restarts, rounds=cfg.solver_rounds, **mode)
+            solver = build_solver(cfg.solver, **{**defaults, **cfg.solver_kwargs})  # solver_kwargs win
+        self._solvers[sync_free] = solver
+        return solver
 
     def raise_if_nonfinite(self) -> None:
         """Raise ``ValueError`` if a NaN or inf reached the loss since the last call (one host read)."""
@@ -249,8 +221,7 @@ class GraphMatchingLoss(nn.Module):
         n = cfg.graph_size
         noise = cfg.noise_scale if self.training else 0.0
         if self.training and noise == 0.0 and cfg.margin:
-            # BB-GM (Rolinek et al., ECCV 2020): +margin on the gold pairs' unary costs, i.e.
-            # -margin on their affinities: the gold matching must win by a margin.
+            # BB-GM (Rolinek et al., ECCV 2020): the gold matching must win by a margin
             cv = cv - cfg.margin * torch.eye(n, dtype=cv.dtype, device=cv.device)
         before = self.timer.seconds
         edges_s, edges_t = (graphs_s.edges, graphs_t.edges) if ce is not None else (None, None)
@@ -283,8 +254,7 @@ class GraphMatchingLoss(nn.Module):
         boxes_s: torch.Tensor | None = None,
         boxes_t: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, KnnGraphs, KnnGraphs]:
-        """Vertex affinities ``(G, n, n)``, edge affinities ``(G, nk, nk)`` (None when first
-        order) and the two graph batches, before noise and margin."""
+        """``cv (G, n, n)``, ``ce (G, nk, nk)`` (None when first order) and the two graph batches."""
         cfg = self.config
         check = self.finite_check
         if z_s.shape != z_t.shape or z_s.dim() != 2:

@@ -1,17 +1,14 @@
-"""Batched graph-matching solvers: linear and quadratic assignment, brute force, adapters.
-
-LVM-Med Eq. 4 in affinity form (the paper minimises the negated affinities), per graph pair:
-maximise ``sum_{i,a} c^v[i,a] x[i,a] + sum_{(i,j),(a,b)} c^e[(i,j),(a,b)] x[i,a] x[j,b]`` over
-permutation matrices x. A solver is ``solver(cv, ce, edges_s, edges_t) -> x`` with ``cv: (G, n, n)``,
-``ce: (G, E_s, E_t)`` or ``None`` (first order), ``edges_*: (G, E, 2)`` long, and ``x: (G, n, n)``
-0/1 float on ``cv``'s device. The device solvers (``quadratic``, ``linear`` with the torch
-backend) have a sync-free mode (default off the CPU): fixed iteration counts, no host-side value
-checks, no ``one_hot``. scipy, LPMP and pygmtools copy the costs to the host.
-"""
+"""Batched graph-matching solvers for LVM-Med Eq. 4 in affinity form (the paper minimises the
+negated affinities): maximise ``sum c^v[i,a] x[i,a] + sum c^e[(i,j),(a,b)] x[i,a] x[j,b]`` over
+permutations x. ``solver(cv, ce, edges_s, edges_t) -> x``: ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or
+``None`` (first order), ``edges_* (G, E, 2)`` long, ``x (G, n, n)`` 0/1 on ``cv``'s device. The device
+solvers have a sync-free mode (default off the CPU): fixed iteration counts, no host-side checks."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import itertools
 from collections.abc import Callable
 from functools import partial
@@ -32,13 +29,20 @@ GraphMatchingSolver = Callable[
 ]
 
 
+def _edge_pair_index(
+    edges_s: torch.Tensor, edges_t: torch.Tensor, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices ``i * n + a`` and ``j * n + b`` of the edge pairs ``((i, j), (a, b))``."""
+    first = edges_s[:, :, 0].unsqueeze(2) * n + edges_t[:, :, 0].unsqueeze(1)
+    second = edges_s[:, :, 1].unsqueeze(2) * n + edges_t[:, :, 1].unsqueeze(1)
+    return first, second
+
+
 def pair_indicators(x: torch.Tensor, edges_s: torch.Tensor, edges_t: torch.Tensor) -> torch.Tensor:
-    """The paid quadratic terms ``y[g, e, f] = x[g, i, a] x[g, j, b]`` (``e = (i, j)``,
-    ``f = (a, b)``) of matchings ``x: (G, n, n)``: ``(G, E_s, E_t)``."""
-    g = torch.arange(x.shape[0], device=x.device).view(-1, 1, 1)
-    first = x[g, edges_s[:, :, 0].unsqueeze(2), edges_t[:, :, 0].unsqueeze(1)]
-    second = x[g, edges_s[:, :, 1].unsqueeze(2), edges_t[:, :, 1].unsqueeze(1)]
-    return first * second
+    """The paid quadratic terms ``x[g, i, a] x[g, j, b]`` of matchings ``x``: ``(G, E_s, E_t)``."""
+    flat = x.flatten(1)
+    first, second = _edge_pair_index(edges_s, edges_t, x.shape[-1])
+    return (flat.gather(1, first.flatten(1)) * flat.gather(1, second.flatten(1))).view_as(first)
 
 
 def qap_objective(
@@ -58,18 +62,14 @@ def qap_objective(
 def lawler_matrix(
     cv: torch.Tensor, ce: torch.Tensor | None, edges_s: torch.Tensor | None, edges_t: torch.Tensor | None
 ) -> torch.Tensor:
-    """Symmetric Lawler affinity ``K: (G, n*n, n*n)``, ``vec(x)^T K vec(x)`` = Eq. 4 objective.
-
-    Assignment ``(i, a)`` is row ``i * n + a``; the diagonal holds ``c^v`` (``x^2 = x`` for 0/1
-    x); each edge pair adds half its affinity to the two symmetric entries.
-    """
+    """Symmetric Lawler affinity ``K: (G, n*n, n*n)`` (row ``i * n + a``), ``vec(x)^T K vec(x)`` = Eq. 4;
+    ``c^v`` on the diagonal (``x^2 = x``), half of each edge pair's affinity on both symmetric entries."""
     num_graphs, n, _ = cv.shape
     big = n * n
     k = torch.zeros(num_graphs, big, big, dtype=cv.dtype, device=cv.device)
     k.diagonal(dim1=1, dim2=2).copy_(cv.reshape(num_graphs, big))
     if ce is not None:
-        row = edges_s[:, :, 0].unsqueeze(2) * n + edges_t[:, :, 0].unsqueeze(1)  # (G, Es, Et): (i, a)
-        col = edges_s[:, :, 1].unsqueeze(2) * n + edges_t[:, :, 1].unsqueeze(1)  # (j, b)
+        row, col = _edge_pair_index(edges_s, edges_t, n)
         flat = k.view(num_graphs, -1)
         half = 0.5 * ce.reshape(num_graphs, -1)
         flat.scatter_add_(1, (row * big + col).reshape(num_graphs, -1), half)
@@ -92,11 +92,9 @@ def _check_costs(cv: torch.Tensor, ce: torch.Tensor | None, check_values: bool =
     """Shape checks always; finiteness checks (a host read) if ``check_values``."""
     if cv.dim() != 3 or cv.shape[1] != cv.shape[2]:
         raise ValueError(f"cv must have shape (G, n, n), got {tuple(cv.shape)}")
-    if not check_values:
-        return
-    if not torch.isfinite(cv).all():
+    if check_values and not torch.isfinite(cv).all():
         raise ValueError("vertex affinities cv contain NaN or inf (check the features for NaN)")
-    if ce is not None and not torch.isfinite(ce).all():
+    if check_values and ce is not None and not torch.isfinite(ce).all():
         raise ValueError("edge affinities ce contain NaN or inf (check the features for NaN)")
 
 
@@ -123,15 +121,13 @@ def _check_backend(backend: str) -> None:
 
 
 def _lap_scipy(scores: torch.Tensor) -> torch.Tensor:
-    """Exact max-weight assignment of all graphs in one host copy and one C call: the G problems
-    as one block-diagonal sparse bipartite graph for scipy's LAPJVsp (no loop over graphs)."""
+    """Exact max-weight assignment of all G graphs as one block-diagonal problem (one scipy call)."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
     num_graphs, n, _ = scores.shape
     s = scores.detach().to("cpu", torch.float64).numpy()
-    # Per-graph shift keeps every weight strictly positive (explicit zeros could be dropped as
-    # non-edges) and does not change a graph's optimum: every assignment has n terms.
+    # a per-graph shift: weights > 0 (a zero could be dropped as a non-edge), same optimum (n terms)
     w = s.max(axis=(1, 2), keepdims=True) - s + 1.0
     base = np.arange(num_graphs)[:, None, None] * n
     rows = np.broadcast_to(base + np.arange(n)[None, :, None], w.shape).ravel()
@@ -145,9 +141,7 @@ def _lap_scipy(scores: torch.Tensor) -> torch.Tensor:
 
 
 def _lap_torch(scores: torch.Tensor) -> torch.Tensor:
-    """Exact max-weight assignment on the device: shortest-augmenting-path Hungarian (O(n^3))
-    vectorised over the batch, with fixed masked loop counts (no host read; about n^2 small
-    kernels). Returns ``perm: (G, n)``, ``perm[g, i] = a``."""
+    """Exact max-weight assignment on the device (batched Hungarian, fixed loop counts): ``(G, n)``."""
     num_graphs, n, _ = scores.shape
     device = scores.device
     cost = torch.zeros(num_graphs, n + 1, n + 1, dtype=torch.float64, device=device)
@@ -194,8 +188,7 @@ def _lap_torch(scores: torch.Tensor) -> torch.Tensor:
 
 
 def greedy_assignment(scores: torch.Tensor) -> torch.Tensor:
-    """Greedy max-score assignment ``(G, n, n) -> (G, n)``: n times, take the largest remaining
-    entry and strike its row and column. Not exact; about 8 n small ops, no host read."""
+    """Greedy (not exact) max-score assignment ``(G, n, n) -> (G, n)``: n argmax steps, no host read."""
     num_graphs, n, _ = scores.shape
     ar = torch.arange(n, device=scores.device)
     s = scores.detach().float().clone()
@@ -210,11 +203,8 @@ def greedy_assignment(scores: torch.Tensor) -> torch.Tensor:
 
 
 def linear_assignment(scores: torch.Tensor, backend: str = "auto") -> torch.Tensor:
-    """Exact maximum-score assignment of each graph: ``(G, n, n) -> (G, n)`` permutation.
-
-    backend: ``"scipy"`` (one host copy per batch), ``"torch"`` (on the device, no host read) or
-    ``"auto"`` (scipy on the CPU, torch elsewhere).
-    """
+    """Exact maximum-score assignment ``(G, n, n) -> (G, n)``; ``backend``: ``"scipy"`` (one host
+    copy per batch), ``"torch"`` (on the device) or ``"auto"`` (scipy on the CPU, torch elsewhere)."""
     backend = resolve_lap_backend(backend, scores.device)
     _check_backend(backend)
     return _lap_scipy(scores) if backend == "scipy" else _lap_torch(scores)
@@ -222,10 +212,7 @@ def linear_assignment(scores: torch.Tensor, backend: str = "auto") -> torch.Tens
 
 @dataclasses.dataclass(eq=False)
 class LinearAssignmentSolver:
-    """Exact solver of the first-order problem (``ce`` ignored): the "w/o second-order" ablation.
-
-    ``check_inputs=False`` skips the finiteness check (a host read); ``sync_free`` resolves the
-    ``"auto"`` backend (:func:`resolve_lap_backend`)."""
+    """Exact solver of the first-order problem (``ce`` ignored): the "w/o second-order" ablation."""
 
     backend: str = "auto"
     check_inputs: bool = True
@@ -252,8 +239,7 @@ def _log_sinkhorn(log_x: torch.Tensor, iterations: int, floor: float = -60.0) ->
 
 
 def _matching_lawler(k: torch.Tensor, n: int) -> torch.Tensor:
-    """``K`` with the entries no permutation pays (``i = j`` xor ``a = b``) set to zero: same
-    objective for every permutation, and a swap's change needs two entries of K, not sixteen."""
+    """``K`` without the entries no permutation pays: a swap's gain then needs two entries of K."""
     num_graphs, big, _ = k.shape
     ar = torch.arange(n, device=k.device)
     same_row = ar.view(n, 1, 1, 1) == ar.view(1, 1, n, 1)
@@ -264,16 +250,11 @@ def _matching_lawler(k: torch.Tensor, n: int) -> torch.Tensor:
 def two_opt(
     k: torch.Tensor, perm: torch.Tensor, max_iterations: int, early_stop: bool = True, tol: float = 1e-6
 ) -> torch.Tensor:
-    """Best-improvement pairwise-swap local search on ``vec(x)^T K vec(x)``, batched over graphs
-    and starts: ``k: (G, n*n, n*n)`` symmetric Lawler matrix, ``perm: (G, n)`` or ``(G, M, n)``.
-
-    Each iteration scores all ``n (n - 1) / 2`` swaps of every start at once: for rows ``r, s``
-    (``a = p_r, b = p_s``, ``d = e_rb + e_sa - e_ra - e_sb``), ``f(x + d) - f(x) = 2 d^T K x +
-    d^T K d``; ``K x`` is updated by four rows of K per applied swap and ``d^T K d`` is four unary
-    terms plus ``2 K[ra, sb] + 2 K[rb, sa]``. The best swap is applied where it improves by more
-    than ``tol`` (relative to the largest ``|K|``). ``early_stop`` (one host read per iteration)
-    stops when no start improves; otherwise the fixed ``max_iterations`` run.
-    """
+    """Best-improvement pairwise-swap local search on ``vec(x)^T K vec(x)`` (``k: (G, n*n, n*n)``
+    symmetric), batched over graphs and starts ``perm: (G, n)`` or ``(G, M, n)``. All swaps' gains
+    ``2 d^T K x + d^T K d`` are scored at once (``K x`` updated by four rows of K per swap); the best
+    is applied where it gains more than ``tol`` (relative to max |K|). ``early_stop`` (a host read
+    per iteration) stops when no start improves; otherwise ``max_iterations`` run."""
     squeeze = perm.dim() == 2
     if squeeze:
         perm = perm.unsqueeze(1)
@@ -346,21 +327,12 @@ def _random_swaps(perm: torch.Tensor, swaps: int, generator: torch.Generator | N
 @dataclasses.dataclass(eq=False)
 class QuadraticSolver:
     """Batched approximate solver of Eq. 4 on the device: multi-start, iterated pairwise-swap search.
-
-    1. Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)`` with
-       increasing ``beta``; unlike RRWM / spectral matching it accepts affinities of either sign)
-       and the unary affinities, each projected to a permutation (``projection="greedy"``:
-       :func:`greedy_assignment`, or ``"exact"``: :func:`linear_assignment` with ``lap_backend``;
-       both gave the same final objectives on 64 Gumbel-perturbed n = 16 graphs), plus
-       ``restarts`` random permutations.
-    2. Pairwise-swap local search (:func:`two_opt`) from every start at once.
-    3. ``rounds`` of iterated local search: ``restarts + 2`` copies of each graph's best matching,
-       each kicked by ``kick`` random swaps, searched again; the best matching so far is kept.
-
-    Batched over graphs and starts, no host read in the sync-free mode. The random starts and
-    kicks use a generator seeded with ``seed`` at every call, so the solver is a deterministic
-    function of its input (backward solve, resumed runs). Quality and speed: docs/pretraining.md.
-    """
+    Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)``; any sign
+    of affinities, unlike RRWM / spectral matching) and the unary affinities, projected by
+    ``projection`` (``"greedy"`` or ``"exact"``), plus ``restarts`` random permutations; then
+    :func:`two_opt` from all, and ``rounds`` of searching ``kick``-swap disturbed copies of the best.
+    Random draws use a generator seeded with ``seed`` at every call (a deterministic function of the
+    input: backward solve, resumed runs). Quality and speed: docs/pretraining.md."""
 
     betas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     inner_iterations: int = 4
@@ -382,10 +354,9 @@ class QuadraticSolver:
         for name in ("restarts", "rounds", "kick"):
             if getattr(self, name) < 0:
                 raise ValueError(f"QuadraticSolver {name} must be >= 0, got {getattr(self, name)}")
-        if self.local_search_iterations is not None and self.local_search_iterations < 0:
-            raise ValueError(
-                f"local_search_iterations must be >= 0 or None, got {self.local_search_iterations}"
-            )
+        iterations = self.local_search_iterations
+        if iterations is not None and iterations < 0:
+            raise ValueError(f"local_search_iterations must be >= 0 or None, got {iterations}")
         self.betas = tuple(self.betas)
 
     def _generator(self, device: torch.device) -> torch.Generator | None:
@@ -416,24 +387,24 @@ class QuadraticSolver:
             noise = torch.rand(num_graphs, self.restarts, n, device=cv.device, generator=generator)
             starts_perm = torch.cat([starts_perm, noise.argsort(-1)], 1)
         iterations = self.local_search_iterations if self.local_search_iterations is not None else 2 * n
-        perms = two_opt(k, starts_perm, iterations, early_stop=not sync_free)
-        best, best_value = _best_start(k, perms)
+        best, best_value = _best_start(k, two_opt(k, starts_perm, iterations, early_stop=not sync_free))
         copies = starts_perm.shape[1]
         for _ in range(self.rounds):
             kicked = _random_swaps(best.unsqueeze(1).expand(num_graphs, copies, n), self.kick, generator)
-            perms = two_opt(k, kicked, max(iterations // 2, 1), early_stop=not sync_free)
-            candidate, value = _best_start(k, perms)
+            candidate, value = _best_start(
+                k, two_opt(k, kicked, max(iterations // 2, 1), early_stop=not sync_free)
+            )
             better = value > best_value
             best = torch.where(better.unsqueeze(1), candidate, best)
             best_value = torch.maximum(best_value, value)
         return _perm_to_matrix(best, n, cv.dtype)
 
 
+@dataclasses.dataclass(eq=False)
 class BruteForceSolver:
     """Exact solver by enumeration of all ``n!`` permutations (``n <= 8``); for tests."""
 
-    def __init__(self, max_nodes: int = 8) -> None:
-        self.max_nodes = max_nodes
+    max_nodes: int = 8
 
     @torch.no_grad()
     def __call__(self, cv, ce, edges_s, edges_t) -> torch.Tensor:
@@ -449,12 +420,8 @@ class BruteForceSolver:
 
 
 class PygmtoolsSolver:
-    """pygmtools' quadratic solvers (``"rrwm"``, ``"ipfp"``, ``"sm"``) on our Lawler matrix,
-    projected exactly with :func:`linear_assignment`. Optional extra ``lvmmed-hf[solvers]``.
-
-    RRWM and spectral matching assume ``K >= 0``: ``K`` is shifted by its minimum (adds the same
-    constant to every permutation's objective, so the optimum does not move).
-    """
+    """pygmtools' ``"rrwm"``, ``"ipfp"``, ``"sm"`` on our Lawler matrix (shifted to ``K >= 0`` for RRWM
+    and SM: the optimum does not move), projected by :func:`linear_assignment`. Extra ``[solvers]``."""
 
     def __init__(self, method: str = "rrwm", lap_backend: str = "auto", **kwargs) -> None:
         try:
@@ -487,15 +454,13 @@ class PygmtoolsSolver:
         return _perm_to_matrix(perm, n, cv.dtype)
 
 
-# LPMP's label of an unmatched vertex (``no_assignment`` = size_t max in
-# include/graph_matching/matching_problem_input.h), as its pybind11 bindings return it.
+# LPMP's label of an unmatched vertex: ``no_assignment`` (size_t max) as its bindings return it
 LPMP_NO_ASSIGNMENT = 2**64 - 1
 _LPMP_DEFAULT_PARAMS = {"timeout": 1000, "primalComputationInterval": 10, "maxIter": 100}
 
 
 def lpmp_labeling_to_matrix(labels, num_right: int) -> np.ndarray:
-    """LPMP labeling (right vertex of every left vertex; ``LPMP_NO_ASSIGNMENT`` or -1: unmatched)
-    -> ``(num_left, num_right)`` 0/1 mask as LPMP's ``result_masks`` (unmatched: all-zero row)."""
+    """LPMP labeling (``LPMP_NO_ASSIGNMENT`` or -1: unmatched) -> 0/1 ``(num_left, num_right)`` mask."""
     labels = [int(v) for v in labels]
     mask = np.zeros((len(labels), num_right), dtype=np.float64)
     for i, label in enumerate(labels):
@@ -511,10 +476,8 @@ def lpmp_labeling_to_matrix(labels, num_right: int) -> np.ndarray:
 
 
 def complete_partial_matching(mask, scores) -> np.ndarray:
-    """Complete a partial matching ``mask: (n, n)`` (at most one 1 per row and column; LPMP's
-    assignment mask) to a permutation matrix: matched pairs are kept, the unmatched rows get the
-    unmatched columns by the exact assignment maximising ``scores[i, a]`` (scipy). Raises
-    ``SolverError`` for anything that is not a partial matching."""
+    """Complete a partial matching ``mask: (n, n)`` to a permutation matrix: matched pairs kept, the
+    free rows get the free columns maximising ``scores`` (scipy); ``SolverError`` if not a matching."""
     from scipy.optimize import linear_sum_assignment
 
     m = np.asarray(mask, dtype=np.float64)
@@ -535,14 +498,10 @@ def complete_partial_matching(mask, scores) -> np.ndarray:
 
 
 def _import_lpmp_gm_solver():
-    """LPMP's ``raw_solvers.gm_solver``: package ``lpmp_py`` (older LPMP, used by BB-GM) or
-    ``lpmp_gm`` (LPMP's setup.py today)."""
+    """LPMP's ``gm_solver`` from ``lpmp_py`` (older LPMP, as BB-GM) or ``lpmp_gm`` (LPMP today)."""
     for package in ("lpmp_py", "lpmp_gm"):
-        try:
-            module = __import__(f"{package}.raw_solvers", fromlist=["gm_solver"])
-        except ImportError:
-            continue
-        return module.gm_solver
+        with contextlib.suppress(ImportError):
+            return importlib.import_module(f"{package}.raw_solvers").gm_solver
     raise ImportError(
         "solver 'lpmp' needs LPMP's Python bindings (package lpmp_py or lpmp_gm), which are not on a "
         "package registry: build them from https://github.com/LPMP/LPMP, or use solver='quadratic'"
@@ -550,13 +509,9 @@ def _import_lpmp_gm_solver():
 
 
 class LpmpSolver:
-    """Adapter to LPMP's dual-decomposition graph-matching solver (Swoboda et al., CVPR 2017), the
-    paper's solver, through its Python bindings (built from source, not on PyPI).
-
-    Copies the batch to the host once and solves graph by graph (LPMP is sequential C++); costs
-    are the negated affinities. ``gm_solver`` returns ``(assignment mask, paid quadratic terms
-    mask)``; vertices it leaves unmatched are completed by :func:`complete_partial_matching`.
-    """
+    """The paper's solver: LPMP's dual decomposition (Swoboda et al., CVPR 2017) through its Python
+    bindings (built from source), graph by graph on the host with the negated affinities as costs;
+    vertices it leaves unmatched are completed by :func:`complete_partial_matching`."""
 
     def __init__(self, solver_params: dict | None = None) -> None:
         self._gm_solver = _import_lpmp_gm_solver()
@@ -564,8 +519,7 @@ class LpmpSolver:
 
     @staticmethod
     def to_permutation(result, scores) -> np.ndarray:
-        """One graph's LPMP output (``(mask, quadratic mask)``, a mask or a labeling) -> ``(n, n)``
-        permutation matrix."""
+        """One graph's LPMP output (masks, a mask or a labeling) -> ``(n, n)`` permutation matrix."""
         s = np.asarray(scores, dtype=np.float64)
         out = np.asarray(result[0] if isinstance(result, tuple) else result)
         if out.ndim == 1:
@@ -577,18 +531,13 @@ class LpmpSolver:
         _check_costs(cv, ce)
         num_graphs, n, _ = cv.shape
         scores = cv.detach().double().cpu().numpy()
-        qcosts = None if ce is None else (-ce).detach().double().cpu().numpy()
-        es = None if edges_s is None else edges_s.cpu().numpy()
-        et = None if edges_t is None else edges_t.cpu().numpy()
+        qcosts = np.zeros((num_graphs, 0, 0)) if ce is None else (-ce).detach().double().cpu().numpy()
+        no_edges = np.zeros((num_graphs, 0, 2), dtype=np.intc)
+        es = no_edges if edges_s is None else edges_s.cpu().numpy()
+        et = no_edges if edges_t is None else edges_t.cpu().numpy()
         out = []
         for g in range(num_graphs):
-            result = self._gm_solver(
-                -scores[g],
-                np.zeros((0, 0)) if qcosts is None else qcosts[g],
-                np.zeros((0, 2), dtype=np.intc) if es is None else es[g],
-                np.zeros((0, 2), dtype=np.intc) if et is None else et[g],
-                self.solver_params,
-            )
+            result = self._gm_solver(-scores[g], qcosts[g], es[g], et[g], self.solver_params)
             out.append(self.to_permutation(result, scores[g]))
         return torch.from_numpy(np.stack(out)).to(device=cv.device, dtype=cv.dtype)
 
@@ -605,8 +554,7 @@ SOLVERS: dict[str, Callable[..., GraphMatchingSolver]] = {
 
 
 def build_solver(name: str, **kwargs) -> GraphMatchingSolver:
-    """Solver by name: one of ``SOLVERS`` (``quadratic``, ``linear``, ``brute_force``, ``lpmp``,
-    ``pygm_rrwm``, ``pygm_ipfp``, ``pygm_sm``)."""
+    """The solver called ``name`` in ``SOLVERS``, built with ``kwargs``."""
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; expected one of {sorted(SOLVERS)}")
     return SOLVERS[name](**kwargs)
@@ -618,30 +566,3 @@ def gumbel_noise(shape: torch.Size, scale: float, like: torch.Tensor, generator=
     tiny = torch.finfo(like.dtype).tiny
     neg_log_u = (-torch.log(u.clamp_min(tiny))).clamp_min(tiny)
     return -scale * torch.log(neg_log_u)
-
-
-__all__ = [
-    "SolverError",
-    "GraphMatchingSolver",
-    "pair_indicators",
-    "qap_objective",
-    "lawler_matrix",
-    "validate_permutations",
-    "linear_assignment",
-    "greedy_assignment",
-    "two_opt",
-    "LinearAssignmentSolver",
-    "QuadraticSolver",
-    "BruteForceSolver",
-    "PygmtoolsSolver",
-    "LpmpSolver",
-    "LPMP_NO_ASSIGNMENT",
-    "lpmp_labeling_to_matrix",
-    "complete_partial_matching",
-    "resolve_sync_free",
-    "resolve_lap_backend",
-    "LAP_BACKENDS",
-    "SOLVERS",
-    "build_solver",
-    "gumbel_noise",
-]

@@ -1,14 +1,10 @@
-"""Data collator for graph-matching pretraining: dataset rows -> two views + crop boxes.
-
-``on_device=False`` (CPU default): each DataLoader worker decodes, caps the size, pads and makes
-the views. ``on_device=True`` (CUDA default, :func:`resolve_views_on_device`): the workers only
-decode and cap the size; the batch travels as a padded canvas of uint16 codes (exact for 8- and
-16-bit images, one channel when all gray) and :func:`make_views` makes the views on the device.
-Both give the same output for the same draws. Intensities follow :mod:`lvmmed_hf.intensity`.
-"""
+"""Data collator for graph-matching pretraining: dataset rows -> two views + crop boxes, made in
+the DataLoader workers or (``on_device=True``) on the device from a padded canvas of uint16 codes
+(exact for 8- and 16-bit images) by :func:`make_views`; same output for the same draws."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -40,14 +36,12 @@ def _resize_longer_side(unit: torch.Tensor, max_size: int) -> torch.Tensor:
     return F.interpolate(unit[None], size=new, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
-#: PIL modes resized by Pillow itself (same antialiased bilinear filter as torch's, about twice as
-#: fast on 8-bit RGB); 16-bit is resampled as 32-bit "I" and stays exact to one 16-bit step.
+#: PIL modes Pillow resizes itself (2x faster on 8-bit RGB); 16-bit as 32-bit "I", exact to one step
 _PIL_RESIZE_MODES = {"L": "L", "RGB": "RGB", "I;16": "I", "I;16L": "I", "I;16B": "I"}
 
 
 def image_to_codes(image: Any, max_size: int | None = None) -> np.ndarray:
-    """Decode one stored image to uint16 codes ``(1 or 3, H, W)`` (``round(65535 * value)``),
-    the longer side capped at ``max_size`` (antialiased bilinear, aspect kept)."""
+    """One stored image -> uint16 codes ``(1 or 3, H, W)``, the longer side capped at ``max_size``."""
     pil = isinstance(image, Image.Image) and image.mode in _PIL_RESIZE_MODES
     if pil and max_size is not None and max(image.size) > max_size:
         height, width = _capped_size(image.height, image.width, max_size)
@@ -84,9 +78,7 @@ def make_views(
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
 ) -> dict:
-    """The device half of ``on_device=True``: ``images`` (+ ``image_sizes``) of a batch -> views and
-    boxes made on ``device`` (default: where the images are); other keys pass through, a batch
-    without ``images`` is returned as it is."""
+    """The device half of ``on_device=True``: a batch's ``images`` (+ ``image_sizes``) -> views and boxes."""
     if "images" not in batch:
         return batch
     batch = dict(batch)
@@ -99,33 +91,21 @@ def make_views(
     return batch
 
 
+@dataclasses.dataclass(eq=False)
 class GraphMatchingCollator:
-    """Rows with an image column -> ``pixel_values_s/t (B, 3, S, S)`` and ``boxes_s/t (B, 4)``.
+    """Rows with an image column -> ``pixel_values_s/t`` and ``boxes_s/t`` (``on_device``: raw images)."""
 
-    ``augmentation``: a :class:`ViewAugmentationConfig` or :class:`TwoViewAugmentation`;
-    ``image_column``: PIL images (L, I;16, RGB, ...), arrays or tensors; ``max_size``: longer-side
-    cap before cropping (``None``: keep); ``on_device``: return only ``images`` (padded uint16
-    codes) and ``image_sizes``, the Trainer makes the views; ``generator``: for the views made
-    here (default: the worker's global RNG).
-    """
+    augmentation: ViewAugmentationConfig | TwoViewAugmentation | None = None
+    image_column: str = "image"
+    max_size: int | None = 512
+    on_device: bool = False
+    generator: torch.Generator | None = None
 
-    def __init__(
-        self,
-        augmentation: ViewAugmentationConfig | TwoViewAugmentation | None = None,
-        image_column: str = "image",
-        max_size: int | None = 512,
-        on_device: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        if not isinstance(augmentation, TwoViewAugmentation):
-            augmentation = TwoViewAugmentation(augmentation)
-        if max_size is not None and max_size < 1:
-            raise ValueError(f"max_size must be a positive number of pixels or None, got {max_size}")
-        self.augmentation = augmentation
-        self.image_column = image_column
-        self.max_size = max_size
-        self.on_device = on_device
-        self.generator = generator
+    def __post_init__(self) -> None:
+        if not isinstance(self.augmentation, TwoViewAugmentation):
+            self.augmentation = TwoViewAugmentation(self.augmentation)
+        if self.max_size is not None and self.max_size < 1:
+            raise ValueError(f"max_size must be a positive number of pixels or None, got {self.max_size}")
 
     def collate_images(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         """The CPU half: decode and cap the size -> ``images`` (uint16 codes) + ``image_sizes``."""
@@ -144,6 +124,4 @@ class GraphMatchingCollator:
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         batch = self.collate_images(rows)
-        if self.on_device:
-            return batch
-        return make_views(batch, self.augmentation, generator=self.generator)
+        return batch if self.on_device else make_views(batch, self.augmentation, generator=self.generator)

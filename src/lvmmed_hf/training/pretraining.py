@@ -1,8 +1,5 @@
-"""Graph-matching pretraining as a library call: arguments, data, model, Trainer, backbone export.
-
-``training/pretrain.py`` parses these dataclasses with ``HfArgumentParser`` and calls
-:func:`run_pretraining`; the same code runs under ``python``, ``torchrun`` and ``accelerate launch``.
-"""
+"""Graph-matching pretraining as a library call (``training/pretrain.py`` parses these dataclasses
+with ``HfArgumentParser``): arguments, data, model, Trainer, backbone export."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from transformers import TrainingArguments, set_seed
 
 from ..graph_matching.loss import GraphMatchingLossConfig
@@ -25,6 +23,7 @@ from .trainer import GraphMatchingTrainer
 from .views import TwoViewAugmentation, ViewAugmentationConfig
 
 logger = logging.getLogger(__name__)
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")  # --resume_from_checkpoint spellings
 
 #: The loss options are the loss config's own fields; the name is kept for earlier code.
 GraphMatchingArguments = GraphMatchingLossConfig
@@ -99,15 +98,11 @@ class PretrainingArguments(TrainingArguments):
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     optim: str = "adamw_torch"
-    lr_halvings: int = field(
-        default=4,
-        metadata={"help": "halve the lr this many times in equal phases; -1 = use lr_scheduler_type"},
-    )
+    lr_halvings: int = _option(4, "halve the lr this many times in equal phases; -1 = use lr_scheduler_type")
     remove_unused_columns: bool = False
     ddp_find_unused_parameters: bool | None = False
     dataloader_drop_last: bool = True
-    # True would synchronise the GPU with the host every step (bool() of the loss); the
-    # GraphMatchingTrainer checks the loss at logging steps instead.
+    # True would read the loss on the host every step; GraphMatchingTrainer checks it at logging steps
     logging_nan_inf_filter: bool = False
     gpu_monitor: bool = True
     per_device_train_batch_size: int = 64
@@ -122,19 +117,13 @@ class PretrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
-# -- validation ------------------------------------------------------------------------------
-
-
 def validate_arguments(
     model_args: ModelArguments,
     data_args: DataArguments,
     gm_args: GraphMatchingLossConfig,
     training_args: TrainingArguments,
 ) -> None:
-    """Check every option before any work (no data prepared, no model built, nothing written).
-
-    Raises ``ValueError`` listing every problem (option, value, what is expected).
-    """
+    """Check every option before any work; the ``ValueError`` lists every problem."""
     model, data, gm, train = model_args, data_args, gm_args, training_args
     problems: list[str] = []
 
@@ -142,16 +131,14 @@ def validate_arguments(
         if not ok:
             problems.append(message)
 
-    if model.model_name_or_path:
+    path, preset = model.model_name_or_path, model.model_preset
+    if path:
         need(
-            (Path(model.model_name_or_path) / "config.json").is_file(),
-            f"--model_name_or_path {model.model_name_or_path}: not a folder with a config.json",
+            (Path(path) / "config.json").is_file(),
+            f"--model_name_or_path {path}: not a folder with a config.json",
         )
     else:
-        need(
-            is_preset(model.model_preset),
-            f"--model_preset {model.model_preset!r}: expected one of {sorted(PRESETS)}",
-        )
+        need(is_preset(preset), f"--model_preset {preset!r}: expected one of {sorted(PRESETS)}")
     dim = model.projection_dim
     need(dim is None or dim >= 1, f"--projection_dim must be >= 1, got {dim}")
     hidden = model.projector_hidden_sizes
@@ -161,23 +148,18 @@ def validate_arguments(
         f"--projection_dim {dim} and --embedding_dim {gm.embedding_dim} disagree (both are the size of z: "
         "give one)",
     )
-    # data
-    need(data.embedded != bool(data.dataset_dir), "give exactly one data source: --embedded or --dataset_dir")
-    if data.dataset_dir:
-        need(
-            Path(data.dataset_dir).is_dir(),
-            f"--dataset_dir {data.dataset_dir} is not a folder (run `lvmmed prepare` first)",
-        )
+    folder = data.dataset_dir
+    need(data.embedded != bool(folder), "give exactly one data source: --embedded or --dataset_dir")
+    if folder:
+        need(Path(folder).is_dir(), f"--dataset_dir {folder} is not a folder (run `lvmmed prepare` first)")
     need(data.min_image_size >= 0, f"--min_image_size must be >= 0, got {data.min_image_size}")
     need(data.max_image_size >= 1, f"--max_image_size must be >= 1, got {data.max_image_size}")
     need(data.view_size >= 8, f"--view_size must be >= 8 px, got {data.view_size}")
     need(0.0 < data.crop_scale_min <= 1.0, f"--crop_scale_min must lie in (0, 1], got {data.crop_scale_min}")
     samples = data.max_train_samples
     need(samples is None or samples >= 1, f"--max_train_samples must be >= 1, got {samples}")
-    need(
-        data.view_augmentation in ("paper", "medical"),
-        f"--view_augmentation must be 'paper' or 'medical', got {data.view_augmentation!r}",
-    )
+    views = data.view_augmentation
+    need(views in ("paper", "medical"), f"--view_augmentation must be 'paper' or 'medical', got {views!r}")
     # loss (the config checks itself when built; these catch values set afterwards, and inf)
     need(gm.graph_size >= 2, f"--graph_size must be >= 2, got {gm.graph_size}")
     need(1 <= gm.k < gm.graph_size, f"--k must satisfy 1 <= k < graph_size ({gm.graph_size}), got {gm.k}")
@@ -190,7 +172,6 @@ def validate_arguments(
     need(gm.gamma >= 1, f"--gamma must be >= 1, got {gm.gamma}")
     need(gm.gcn_hidden_dim >= 1, f"--gcn_hidden_dim must be >= 1, got {gm.gcn_hidden_dim}")
     need(gm.gcn_layers >= 1, f"--gcn_layers must be >= 1, got {gm.gcn_layers}")
-    # training
     batch = train.per_device_train_batch_size
     need(
         batch >= gm.graph_size,
@@ -200,11 +181,10 @@ def validate_arguments(
     halvings = getattr(train, "lr_halvings", -1)
     need(halvings >= -1, f"--lr_halvings must be >= 0 (or -1: lr_scheduler_type), got {halvings}")
     need(train.learning_rate > 0, f"--learning_rate must be positive, got {train.learning_rate}")
-    need(
-        not Path(train.output_dir).is_file(), f"--output_dir {train.output_dir} is a file, expected a folder"
-    )
+    out = train.output_dir
+    need(not Path(out).is_file(), f"--output_dir {out} is a file, expected a folder")
     resume = train.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() not in ("true", "1", "yes", "false", "0", "no"):
+    if isinstance(resume, str) and resume.lower() not in _TRUE + _FALSE:
         need(Path(resume).is_dir(), f"--resume_from_checkpoint {resume}: no such checkpoint folder")
     if problems:
         raise ValueError("invalid pretraining options:\n  - " + "\n  - ".join(problems))
@@ -220,12 +200,8 @@ def _loss_config(model_args: ModelArguments, gm_args: GraphMatchingLossConfig) -
     return dataclasses.replace(gm_args, embedding_dim=int(model_args.projection_dim))
 
 
-# -- model -----------------------------------------------------------------------------------
-
-
 def build_model(model_args: ModelArguments, gm_args: GraphMatchingLossConfig):
-    """A ``LvmMed*ForPretraining`` from a preset or a local model folder, with the loss options on
-    its config (``config.graph_matching``; ``config.projection_dim`` = their ``embedding_dim``)."""
+    """A ``LvmMed*ForPretraining`` (preset or folder) with the loss options in ``config.graph_matching``."""
     from ..models.modeling_lvmmed_pretraining import LvmMedCnnForPretraining, LvmMedViTForPretraining
     from ..models.presets import preset_config
 
@@ -249,12 +225,8 @@ def build_model(model_args: ModelArguments, gm_args: GraphMatchingLossConfig):
     return LvmMedCnnForPretraining(config) if family == "cnn" else LvmMedViTForPretraining(config)
 
 
-# -- data ------------------------------------------------------------------------------------
-
-
 def filter_by_image_size(dataset, minimum: int, image_column: str = "image"):
-    """Keep the rows whose shorter image side is >= ``minimum`` px, from the ``height`` / ``width``
-    columns ``lvmmed prepare`` stores (no decoding, no barrier); older corpora are decoded once."""
+    """Keep the rows with a shorter side >= ``minimum`` px (from the stored ``height`` / ``width``)."""
     import numpy as np
 
     if minimum <= 0:
@@ -271,8 +243,7 @@ def filter_by_image_size(dataset, minimum: int, image_column: str = "image"):
             "%d images to measure them; run `lvmmed prepare` again to store the sizes",
             before,
         )
-        column = image_column
-        dataset = dataset.filter(lambda row: min(row[column].size) >= minimum, keep_in_memory=True)
+        dataset = dataset.filter(lambda row: min(row[image_column].size) >= minimum, keep_in_memory=True)
     logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
     return dataset
 
@@ -340,22 +311,12 @@ def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
     return ViewAugmentationConfig(size=data_args.view_size, scale=(data_args.crop_scale_min, 1.0))
 
 
-# -- checkpoints -----------------------------------------------------------------------------
-
-
-def _is_zip(path: Path) -> bool:
-    return path.is_file() and zipfile.is_zipfile(path)
-
-
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
-    """Why ``folder`` is not a complete Trainer checkpoint (``None`` when it is): a process killed
-    while saving leaves no ``trainer_state.json`` (written last) or truncated files. Checks: the
-    state parses and names the folder's step; the safetensors weights (or shards) read; the
-    optimizer, scheduler and RNG archives are whole."""
+    """Why ``folder`` is not a complete Trainer checkpoint (a kill while saving), ``None`` when it is:
+    state naming the folder's step, readable weights, whole optimizer / scheduler / RNG archives."""
     folder = Path(folder)
-    state_file = folder / "trainer_state.json"
     try:
-        state = json.loads(state_file.read_text())
+        state = json.loads((folder / "trainer_state.json").read_text())
     except (OSError, ValueError) as err:
         return f"trainer_state.json unreadable ({err.__class__.__name__})"
     step = _checkpoint_step(folder)
@@ -371,8 +332,6 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
         weights = [folder / shard for shard in shards]
     if any(folder.glob("pytorch_model_fsdp*")) or any(folder.glob("global_step*")):
         weights = []  # FSDP sharded / DeepSpeed checkpoints: their own formats, state checked above
-    from safetensors import safe_open
-
     for path in weights:
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -381,7 +340,7 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
             return f"{path.name} unreadable ({err.__class__.__name__})"
     archives = [folder / name for name in ("optimizer.pt", "scheduler.pt") if (folder / name).exists()]
     for path in archives + list(folder.glob("rng_state*.pth")):
-        if not _is_zip(path):
+        if not (path.is_file() and zipfile.is_zipfile(path)):
             return f"{path.name} truncated"
     return None
 
@@ -393,8 +352,7 @@ def _checkpoint_step(folder: Path) -> int | None:
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    """The newest complete ``checkpoint-N`` folder of ``output_dir`` (incomplete ones are logged
-    and skipped), or ``None``."""
+    """The newest complete ``checkpoint-N`` of ``output_dir`` (incomplete ones are logged and skipped)."""
     root = Path(output_dir)
     if not root.is_dir():
         return None
@@ -408,12 +366,11 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
 
 
 def resolve_resume(training_args: TrainingArguments) -> str | None:
-    """``--resume_from_checkpoint``: True/"true" -> the newest complete checkpoint of output_dir;
-    a path -> that folder, if complete."""
+    """``--resume_from_checkpoint``: "true" -> the newest complete checkpoint; a path -> it, if complete."""
     resume = training_args.resume_from_checkpoint
-    if resume is None or resume is False:
+    if resume is None or str(resume).lower() in _FALSE:
         return None
-    if resume is True or str(resume).lower() in ("true", "1", "yes"):
+    if str(resume).lower() in _TRUE:
         found = last_complete_checkpoint(training_args.output_dir)
         if found is None:
             raise ValueError(
@@ -421,15 +378,10 @@ def resolve_resume(training_args: TrainingArguments) -> str | None:
                 f"{training_args.output_dir}"
             )
         return found
-    if str(resume).lower() in ("false", "0", "no"):
-        return None
     problem = checkpoint_problem(resume)
     if problem is not None:
         raise ValueError(f"--resume_from_checkpoint {resume} is not a complete checkpoint: {problem}")
     return str(resume)
-
-
-# -- entry -----------------------------------------------------------------------------------
 
 
 def run_pretraining(
@@ -441,9 +393,7 @@ def run_pretraining(
 ) -> GraphMatchingTrainer:
     """Pretrain, then write ``<output_dir>`` (the pretraining model) and ``<output_dir>/backbone``
     (the bare backbone and an ``LvmMedImageProcessor``, for ``AutoModel.from_pretrained``).
-
-    Every process must call this: the final save gathers the weights from all ranks (FSDP, ZeRO-3).
-    """
+    Every process must call this: the final save gathers the weights from all ranks (FSDP, ZeRO-3)."""
     validate_arguments(model_args, data_args, gm_args, training_args)
     resume = resolve_resume(training_args)
     if not data_args.shuffle:
@@ -473,8 +423,7 @@ def run_pretraining(
         callbacks=callbacks,
     )
     if any(getattr(cb, "shows_progress", False) for cb in callbacks or ()):
-        # A caller's callback shows progress and the latest logs itself: drop the Trainer's
-        # printer / progress bar, which would print every log dict under it.
+        # a caller's callback shows progress and logs: drop the Trainer's printer / progress bar
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         trainer.remove_callback(PrinterCallback)
@@ -485,10 +434,7 @@ def run_pretraining(
 
 
 def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> None:
-    """Write the pretraining model to ``output_dir`` and the backbone to ``output_dir/backbone``.
-
-    Collective (call it on every rank): sharded weights are gathered; the main process writes.
-    """
+    """Write the model to ``output_dir`` and the backbone to ``output_dir/backbone`` (on every rank)."""
     from ..models.image_processing_lvmmed import LvmMedImageProcessor
 
     output_dir = trainer.args.output_dir
@@ -497,29 +443,10 @@ def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> N
     engine = trainer.model_wrapped if getattr(trainer, "is_deepspeed_enabled", False) else trainer.model
     state = trainer.accelerator.get_state_dict(engine)
     if trainer.is_world_process_zero():
-        prefix = "lvmmed."
-        backbone_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        backbone_state = {k.removeprefix("lvmmed."): v for k, v in state.items() if k.startswith("lvmmed.")}
         backbone_dir = os.path.join(output_dir, "backbone")
         base = trainer.accelerator.unwrap_model(trainer.model).lvmmed
         base.save_pretrained(backbone_dir, state_dict=backbone_state)
         LvmMedImageProcessor(size={"height": view_size, "width": view_size}).save_pretrained(backbone_dir)
         logger.info("backbone written to %s", backbone_dir)
     trainer.accelerator.wait_for_everyone()
-
-
-__all__ = [
-    "ModelArguments",
-    "DataArguments",
-    "GraphMatchingArguments",
-    "PretrainingArguments",
-    "build_model",
-    "check_dataset_size",
-    "checkpoint_problem",
-    "filter_by_image_size",
-    "last_complete_checkpoint",
-    "load_training_data",
-    "run_pretraining",
-    "save_pretraining_outputs",
-    "validate_arguments",
-    "PRESETS",
-]

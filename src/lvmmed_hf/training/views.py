@@ -1,19 +1,11 @@
-"""Two-view augmentation that records each crop's box in original-image coordinates.
-
-VICRegL-style global views (LVM-Med Sec. 4): random resized crop, horizontal flip (p 0.5), colour
-jitter (p 0.8; brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1), grayscale (p 0.2), Gaussian
-blur (p 1.0 for view s, 0.1 for view t; sigma 0.1-2), ImageNet normalisation. Batched torch on the
-tensors' device (DataLoader workers or the training device), same draws for the same generator
-state; off the CPU every image is computed and selected with ``torch.where`` (no host read).
-Inputs: float in [0, 1] or uint8 / uint16 codes (:func:`lvmmed_hf.intensity.to_unit_range`).
-Boxes follow ``graph_matching.affinities`` (a flipped view has ``x_left > x_right``).
-"""
+"""Two-view augmentation (VICRegL-style, LVM-Med Sec. 4) recording each crop's box in original-image
+coordinates (see ``graph_matching.affinities``), batched in torch on the tensors' device: the same
+draws for the same generator state in DataLoader workers and on the training device (no host read)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +17,7 @@ _LUMA = (0.299, 0.587, 0.114)
 _RGB_TO_YIQ = (_LUMA, (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-@dataclass
+@dataclasses.dataclass
 class ViewAugmentationConfig:
     """Parameters of :class:`TwoViewAugmentation`; probabilities are per image, ``blur_p`` and
     ``grayscale_p`` per view (s, t), following VICReg's asymmetric blur."""
@@ -47,33 +39,29 @@ class ViewAugmentationConfig:
 
     @classmethod
     def medical(cls, size: int = 224, crop_scale_min: float = 0.2) -> ViewAugmentationConfig:
-        """Views for (mostly) grayscale medical images: no hue, saturation or random grayscale (colour
-        is a real cue where it exists: fundus, Doppler), brightness and contrast +-20% (intensity
-        carries the modality), blur sigma scaled with the view side. Measured in docs/downstream.md.
-        """
+        """For (mostly) gray medical images: no hue, saturation or grayscale (colour is a real cue),
+        brightness and contrast +-20% (intensity carries the modality), blur scaled with the view side."""
+        no_colour = dict(saturation=0.0, hue=0.0, grayscale_p=(0.0, 0.0))
+        sigma = (0.1 * size / 224, 2.0 * size / 224)
         return cls(
             size=size,
             scale=(crop_scale_min, 1.0),
             brightness=0.2,
             contrast=0.2,
-            saturation=0.0,
-            hue=0.0,
-            grayscale_p=(0.0, 0.0),
-            blur_sigma=(0.1 * size / 224, 2.0 * size / 224),
+            blur_sigma=sigma,
+            **no_colour,
         )
 
     @classmethod
     def deterministic(cls, size: int = 224) -> ViewAugmentationConfig:
-        """No randomness: :meth:`identity`, but view t in grayscale and blurred (sigma 1 px), so the
-        two views still differ. For tests and debugging."""
+        """No randomness: :meth:`identity` with view t gray and blurred (sigma 1 px); for tests."""
         return dataclasses.replace(
             cls.identity(size), grayscale_p=(0.0, 1.0), blur_p=(0.0, 1.0), blur_sigma=(1.0, 1.0)
         )
 
     @classmethod
     def identity(cls, size: int = 224) -> ViewAugmentationConfig:
-        """Every random transform off: both views are the whole image (any aspect ratio) resized to
-        ``size`` and normalised, as the saved image processor (up to the resize filter)."""
+        """No random transform: both views are the whole image resized to ``size`` and normalised."""
         off = dict(flip_p=0.0, jitter_p=0.0, grayscale_p=(0.0, 0.0), blur_p=(0.0, 0.0))
         return cls(size=size, scale=(1.0, 1.0), ratio=(1e-6, 1e6), **off)  # any ratio: the whole image
 
@@ -94,10 +82,8 @@ def sample_crop_boxes(
     generator=None,
     tries: int = 10,
 ) -> torch.Tensor:
-    """Random-resized-crop boxes in pixels ``(B, 4)`` = (x0, y0, x1, y1) in images of ``sizes: (B, 2)``
-    (height, width). As torchvision: the first of ``tries`` (area fraction, log-uniform aspect ratio)
-    samples that fits, else the largest centred crop with an aspect ratio inside ``ratio``.
-    """
+    """Random-resized-crop boxes ``(B, 4)`` in pixels (x0, y0, x1, y1) for image ``sizes (B, 2)``, as
+    torchvision: the first of ``tries`` samples that fits, else the largest centred crop within ``ratio``."""
     b = sizes.shape[0]
     h, w = sizes[:, 0].float(), sizes[:, 1].float()
     like = h
@@ -128,13 +114,8 @@ def crop_resize(
     batched: bool | None = None,
     regions: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Bilinear crop-and-resize of each image's normalised ``boxes`` (mirrored = flipped) to
-    ``out_size`` px. ``images: (B, C, H, W)``: padded canvas (float or codes) whose top-left
-    ``sizes[b]`` is real; samples are clamped to the real pixels' centres, so padding never bleeds.
-
-    ``batched``: the whole canvas at once (default off the CPU) or each real region alone (equal up
-    to rounding; cheaper on the CPU); ``regions``: those regions as floats (:func:`image_regions`).
-    """
+    """Bilinear crop-and-resize of normalised ``boxes`` (mirrored = flipped) of a padded canvas whose real
+    part is the top-left ``sizes[b]`` (padding never sampled): whole canvas if ``batched``, else by region."""
     b, _, canvas_h, canvas_w = images.shape
     dtype = images.dtype if images.is_floating_point() else torch.float32
     t = (torch.arange(out_size, device=images.device, dtype=dtype) + 0.5) / out_size
@@ -202,9 +183,8 @@ def _blur_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
 def gaussian_blur(
     x: torch.Tensor, sigma: torch.Tensor, kernel_size: int, batched: bool | None = None
 ) -> torch.Tensor:
-    """Separable Gaussian blur with a per-image ``sigma`` (px), reflect padding. ``batched`` (default
-    off the CPU): each 1-D pass is one matrix product with a banded matrix (fast on accelerators);
-    else depthwise 1-D convolutions (about 10x fewer operations). Both compute the same sums."""
+    """Separable Gaussian blur, per-image ``sigma`` (px), reflect padding: banded matrix products if
+    ``batched`` (default off the CPU), else depthwise 1-D convolutions; the same sums either way."""
     b, c, h, w = x.shape
     half = kernel_size // 2
     if half >= min(h, w):
@@ -227,9 +207,7 @@ def gaussian_blur(
 
 
 def _where_selected(x: torch.Tensor, selected: torch.Tensor, op, batched: bool | None = None) -> torch.Tensor:
-    """``op(x[i], i)`` for the images with ``selected[i]``, ``x[i]`` for the others: batched, every
-    image computed and chosen by ``torch.where`` (no host read), else only the selected ones.
-    ``op(images, index)`` gets the subset and its index (tensor or ``slice``) into parameters."""
+    """``op(x[i], i)`` where ``selected[i]``, else ``x[i]`` (batched: all computed, ``torch.where``)."""
     if _batched(batched, x):
         return torch.where(selected.view(-1, 1, 1, 1), op(x, slice(None)), x)
     index = selected.nonzero().squeeze(1)
@@ -241,12 +219,8 @@ def _where_selected(x: torch.Tensor, selected: torch.Tensor, op, batched: bool |
 
 
 class TwoViewAugmentation:
-    """Make views s and t of a batch and record their crop boxes.
-
-    ``__call__(images, sizes=None, generator=None)``: ``images (B, 1 or 3, H, W)`` float in
-    ``[0, 1]`` or uint8 / uint16 codes, a padded canvas with real sizes ``sizes (B, 2)`` (default:
-    the canvas) -> ``pixel_values_s/t (B, 3, size, size)`` normalised and ``boxes_s/t (B, 4)``.
-    """
+    """Views s and t with their crop boxes: ``images (B, 1 or 3, H, W)`` (float or uint8 / uint16 codes,
+    real sizes ``sizes (B, 2)``) -> ``pixel_values_s/t (B, 3, size, size)`` and ``boxes_s/t (B, 4)``."""
 
     def __init__(self, config: ViewAugmentationConfig | None = None, batched: bool | None = None) -> None:
         self.config = config or ViewAugmentationConfig()
@@ -311,8 +285,8 @@ class TwoViewAugmentation:
         if cfg.blur_p[which] > 0:
             blur = coin(cfg.blur_p[which])
             sigma = _uniform((b,), cfg.blur_sigma[0], cfg.blur_sigma[1], x, generator)
-            kernel = max(3, int(cfg.size * 0.1) // 2 * 2 + 1)  # about 10 % of the view, odd (23 at 224 px)
-            kernel = min(kernel, 2 * (cfg.size // 2) - 1)
+            # about 10 % of the view, odd (23 at 224 px), at most the view's odd size
+            kernel = min(max(3, int(cfg.size * 0.1) // 2 * 2 + 1), 2 * (cfg.size // 2) - 1)
             x = _where_selected(x, blur, lambda y, i: gaussian_blur(y, sigma[i], kernel, batched), batched)
         return x
 
