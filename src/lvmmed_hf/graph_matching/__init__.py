@@ -1,8 +1,5 @@
-"""LVM-Med's second-order graph-matching loss, as separately testable pieces.
-
-graphs (kNN per graph) -> message_passing (GCN, Eq. 1) -> affinities (Eq. 2-3, edges) ->
-solvers (batched QAP / LAP) -> estimator (blackbox gradient, Alg. 1) -> loss (Hamming).
-"""
+"""LVM-Med's second-order graph-matching loss as testable pieces: graphs (kNN) -> message_passing
+(GCN, Eq. 1) -> affinities (Eq. 2-3) -> solvers (QAP / LAP) -> estimator (Alg. 1) -> loss (Hamming)."""
 
 from .affinities import edge_affinity, global_affinity, local_affinity, vertex_affinity
 from .estimator import BlackboxGraphMatching, FiniteCheck, SolverTimer, blackbox_graph_matching

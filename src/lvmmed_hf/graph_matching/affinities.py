@@ -1,13 +1,8 @@
-"""Vertex and edge affinities between the s-graph and the t-graph (LVM-Med Eq. 2-3 and Sec. 3.2).
-
-Conventions: everything is batched over ``G`` independent graph pairs of ``n`` nodes each.
-Affinities are similarities (higher = better match); the solver maximises them.
-
-Crop boxes: ``(x_left, y_top, x_right, y_bottom)`` of a view in normalised coordinates of its
-original image (``[0, 1]`` on each axis), where "left"/"right" are the original-image x of the
-view's left and right borders: a horizontally flipped view has ``x_left > x_right``. With this
-convention the map view -> original image is one affine formula for flipped and unflipped views.
-"""
+"""Vertex and edge affinities between the s-graph and the t-graph (LVM-Med Eq. 2-3 and Sec. 3.2),
+batched over ``G`` graph pairs of ``n`` nodes; affinities are similarities (the solver maximises).
+Crop boxes: ``(x_left, y_top, x_right, y_bottom)`` in normalised original-image coordinates, with
+x_left / x_right the original x of the view's left / right border (flipped view: ``x_left >
+x_right``), so view -> original image is one affine map for flipped and unflipped views."""
 
 from __future__ import annotations
 
@@ -21,13 +16,8 @@ def global_affinity(zs: torch.Tensor, zt: torch.Tensor, eps: float = 1e-8) -> to
 
 
 def feature_map_positions(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Original-image coordinates of the cell centres of a ``height x width`` feature map.
-
-    Args:
-        boxes: ``(..., 4)`` crop boxes (see module docstring).
-    Returns:
-        ``(..., height * width, 2)`` (x, y) in normalised original-image coordinates, row-major.
-    """
+    """Original-image (x, y) of the cell centres of a ``height x width`` feature map, row-major:
+    ``boxes: (..., 4)`` -> ``(..., height * width, 2)``."""
     dtype, device = boxes.dtype, boxes.device
     v = (torch.arange(height, dtype=dtype, device=device) + 0.5) / height
     u = (torch.arange(width, dtype=dtype, device=device) + 0.5) / width
@@ -39,24 +29,13 @@ def feature_map_positions(boxes: torch.Tensor, height: int, width: int) -> torch
     return torch.stack([x, y], dim=-1)
 
 
-def _top_gamma_mean(scores: torch.Tensor, gamma: int) -> torch.Tensor:
-    k = min(gamma, scores.shape[-1])
-    return scores.topk(k, dim=-1).values.mean(-1)
-
-
 def _directed_local_affinity(
     fs: torch.Tensor, ft: torch.Tensor, ps: torch.Tensor, pt: torch.Tensor, n: int, gamma: int, eps: float
 ) -> torch.Tensor:
-    """Local similarity from the positions of view s to view t, ``-> (G, n_s, n_t)``.
-
-    fs: ``(G, n*P, C)`` features, ps: ``(G, n*P, 2)`` positions; ft, pt the same for view t.
-    """
-    num_graphs, n_p, _ = fs.shape
-    p = n_p // n
-    q = ft.shape[1] // n
+    """Local similarity from view s (``fs (G, n*P, C)``, ``ps (G, n*P, 2)``) to view t: ``(G, n, n)``."""
+    num_graphs, p, q = fs.shape[0], fs.shape[1] // n, ft.shape[1] // n
     dot = fs @ ft.transpose(1, 2)  # (G, nP, nQ)
-    sq_s = fs.pow(2).sum(-1)
-    sq_t = ft.pow(2).sum(-1)
+    sq_s, sq_t = fs.pow(2).sum(-1), ft.pow(2).sum(-1)
     cos = dot / (sq_s.clamp_min(eps).sqrt().unsqueeze(-1) * sq_t.clamp_min(eps).sqrt().unsqueeze(-2))
     # (G, nP, nQ) -> (G, n, P, n, Q) -> (G, n_s, n_t, P, Q)
     cos = cos.view(num_graphs, n, p, n, q).permute(0, 1, 3, 2, 4)
@@ -67,7 +46,8 @@ def _directed_local_affinity(
         location_match = loc_dist.argmin(-1, keepdim=True)
     location_cos = cos.gather(-1, location_match).squeeze(-1)  # (G, n, n, P)
     feature_cos = cos.gather(-1, feature_match).squeeze(-1)
-    return 0.5 * (_top_gamma_mean(location_cos, gamma) + _top_gamma_mean(feature_cos, gamma))
+    k = min(gamma, p)  # the gamma best-scoring positions of each kind
+    return 0.5 * (location_cos.topk(k, dim=-1).values.mean(-1) + feature_cos.topk(k, dim=-1).values.mean(-1))
 
 
 def local_affinity(
@@ -78,21 +58,9 @@ def local_affinity(
     gamma: int = 20,
     eps: float = 1e-8,
 ) -> torch.Tensor:
-    """Local similarity of every node pair from the backbone feature maps (LVM-Med Eq. 3).
-
-    For each position p of ``ys[i]``: a location match (the position of ``yt[a]`` closest to p in
-    original-image coordinates, via the crop boxes; for ``i != a`` the two images' frames are taken
-    as aligned) and a feature match (the position of ``yt[a]`` nearest to ``ys[i][p]`` in L2). Each
-    match is scored by cosine; the ``gamma`` best-scoring pairs of each kind are averaged, the two
-    kinds averaged, and the result symmetrised over the directions s->t and t->s.
-
-    Args:
-        ys, yt: ``(G, n, C, h, w)`` feature maps of the two views.
-        boxes_s, boxes_t: ``(G, n, 4)`` crop boxes.
-        gamma: position pairs kept per match kind (paper: unspecified; default 20).
-    Returns:
-        ``(G, n, n)`` in ``[-1, 1]``.
-    """
+    """Local similarity (Eq. 3) ``(G, n, n)`` of feature maps ``(G, n, C, h, w)``: each position of ``ys[i]``
+    matched in ``yt[a]`` by location (via the boxes; frames of different images taken as aligned) and by
+    feature (L2), cosine-scored; mean of the ``gamma`` best per kind, of both kinds, of s->t and t->s."""
     if ys.dim() != 5 or yt.dim() != 5:
         raise ValueError(f"feature maps must be (G, n, C, h, w), got {tuple(ys.shape)} and {tuple(yt.shape)}")
     if boxes_s.shape[:2] != ys.shape[:2] or boxes_t.shape[:2] != yt.shape[:2] or boxes_s.shape[-1] != 4:
@@ -114,32 +82,19 @@ def local_affinity(
 def vertex_affinity(
     zs: torch.Tensor, zt: torch.Tensor, local: torch.Tensor | None = None, alpha: float = 0.8
 ) -> torch.Tensor:
-    """``c^v = alpha * cos(zs_i, zt_a) + (1 - alpha) * local(i, a)`` (Eq. 2); ``local=None`` gives
-    the global cosine alone (the "w/o local similarity" ablation)."""
+    """``c^v = alpha * cos(zs_i, zt_a) + (1 - alpha) * local(i, a)`` (Eq. 2; ``local=None``: cosine only)."""
     glob = global_affinity(zs, zt)
-    if local is None:
-        return glob
-    return alpha * glob + (1.0 - alpha) * local
+    return glob if local is None else alpha * glob + (1.0 - alpha) * local
 
 
 def edge_affinity(
     zs: torch.Tensor, zt: torch.Tensor, edges_s: torch.Tensor, edges_t: torch.Tensor, eps: float = 1e-8
 ) -> torch.Tensor:
-    """Second-order affinity ``c^e[(i,j),(a,b)] = cos(zs_i - zs_j, zt_a - zt_b)``.
-
-    Args:
-        zs, zt: ``(G, n, d)`` node embeddings.
-        edges_s, edges_t: ``(G, E, 2)`` directed edge lists.
-    Returns:
-        ``(G, E_s, E_t)``.
-    """
-    ds = _edge_vectors(zs, edges_s)
-    dt = _edge_vectors(zt, edges_t)
-    return F.normalize(ds, dim=-1, eps=eps) @ F.normalize(dt, dim=-1, eps=eps).transpose(1, 2)
+    """Second-order affinity ``c^e[(i,j),(a,b)] = cos(zs_i - zs_j, zt_a - zt_b)``: ``zs, zt:
+    (G, n, d)``, ``edges_s, edges_t: (G, E, 2)`` directed edges -> ``(G, E_s, E_t)``."""
+    return global_affinity(_edge_vectors(zs, edges_s), _edge_vectors(zt, edges_t), eps)
 
 
 def _edge_vectors(z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     d = z.shape[-1]
-    src = z.gather(1, edges[..., 0:1].expand(-1, -1, d))
-    dst = z.gather(1, edges[..., 1:2].expand(-1, -1, d))
-    return src - dst
+    return z.gather(1, edges[..., 0:1].expand(-1, -1, d)) - z.gather(1, edges[..., 1:2].expand(-1, -1, d))

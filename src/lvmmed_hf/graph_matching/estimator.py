@@ -1,23 +1,16 @@
-"""Gradient through the combinatorial solver: blackbox differentiation with Gumbel perturbation.
+"""Gradient through the solver: LVM-Med Alg. 1 (I-MLE with Gumbel noise), the blackbox
+differentiation of Vlastelica et al. (ICLR 2020) used by BB-GM, in affinity form with
+``c = (c^v, c^e)`` and solutions ``y = (x, x[i,a] x[j,b])``:
 
-LVM-Med Alg. 1 (I-MLE with Gumbel noise), the same estimator as the blackbox differentiation of
-Vlastelica et al. (ICLR 2020) used by BB-GM (Rolinek et al., ECCV 2020). In affinity (maximisation)
-form, with ``c = (c^v, c^e)`` and solutions ``y = (x, x[i,a] x[j,b])``:
+    forward:   x~ = GM(c + eps)  (eps: Gumbel noise, saved)
+    backward:  x_lambda = GM(c + eps - lambda * g / s);  dL/dc = s (y(x~) - y(x_lambda)) / lambda
 
-    forward:   x~ = GM(c + eps)                                    (eps: Gumbel noise, saved)
-    backward:  c_lambda = (c + eps) - lambda * g / s ;  x_lambda = GM(c_lambda)
-               dL/dc^v = s (x~ - x_lambda) / lambda
-               dL/dc^e = s (x~[i,a] x~[j,b] - x_lambda[i,a] x_lambda[j,b]) / lambda
-    with g = dL/dx~ and s = max |g| per graph (s = 1 for one graph's Hamming loss, the paper's
-    setting; the scale makes the estimate linear in the loss weight, see ``backward``).
-
-This is the exact gradient of ``F(c) = (max_y <c, y> - max_y <c - lambda g, y>) / lambda`` (g =
-dL/dx~ held fixed), a piecewise-linear interpolation of the loss; the tests check it against
-finite differences of F computed by brute force.
-"""
+with g = dL/dx~ and s = max |g| per graph (1 for one graph's Hamming loss, the paper's setting):
+the exact gradient of ``F(c) = (max_y <c, y> - max_y <c - lambda g, y>) / lambda`` (g held fixed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -25,25 +18,16 @@ import torch
 from .solvers import GraphMatchingSolver, SolverError, gumbel_noise, pair_indicators, validate_permutations
 
 
+@dataclasses.dataclass
 class SolverTimer:
-    """Accumulates the host wall-clock seconds of a solver's calls (forward and backward solves).
+    """Host wall-clock seconds of a solver's calls (on CUDA: the kernel launch time, not device time)."""
 
-    On an asynchronous device (CUDA) this is the time to launch the solver's kernels: timing the
-    device work would need a synchronisation per solve."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
+    seconds: float = 0.0
 
 
 class FiniteCheck:
-    """Finiteness checks of the tensors entering the loss, eager or deferred.
-
-    ``deferred=False``: ``check(name, t)`` raises ``ValueError`` at once (one host read per check).
-    ``deferred=True`` (sync-free mode): it ORs a per-name flag on the device, returns ``t`` with
-    NaN / inf replaced by 0 (so that the solvers get valid input and no NaN gradient flows back
-    through this loss), and :meth:`raise_if_nonfinite` raises the same error later, when the
-    training loop calls it (at logging steps).
-    """
+    """``check(name, t)`` raises ``ValueError`` if ``t`` is not finite, or, if ``deferred``, flags it on
+    the device, returns it with NaN / inf set to 0 and :meth:`raise_if_nonfinite` raises later."""
 
     def __init__(self, deferred: bool = False) -> None:
         self.deferred = deferred
@@ -52,11 +36,13 @@ class FiniteCheck:
     def __call__(self, name: str, t: torch.Tensor) -> torch.Tensor:
         if not self.deferred:
             if not torch.isfinite(t).all():
-                raise ValueError(_nonfinite_message(name, tuple(t.shape)))
+                raise ValueError(
+                    f"{name} contains NaN or inf values (shape {tuple(t.shape)}); "
+                    "the graph-matching loss needs finite inputs"
+                )
             return t
         bad = ~torch.isfinite(t.detach()).all()
-        previous = self._flags.get(name)
-        self._flags[name] = bad if previous is None else previous | bad
+        self._flags[name] = self._flags[name] | bad if name in self._flags else bad
         return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
     def raise_if_nonfinite(self) -> None:
@@ -64,9 +50,8 @@ class FiniteCheck:
         flags, self._flags = self._flags, {}
         if not flags:
             return
-        names = list(flags)
-        found = torch.stack([flags[name].to("cpu") for name in names]).tolist()  # one host read
-        bad = [name for name, flag in zip(names, found, strict=True) if flag]
+        found = torch.stack([flag.to("cpu") for flag in flags.values()]).tolist()  # one host read
+        bad = [name for name, flag in zip(flags, found, strict=True) if flag]
         if bad:
             raise ValueError(
                 f"{', '.join(bad)} contained NaN or inf values in at least one step since the last check; "
@@ -74,43 +59,29 @@ class FiniteCheck:
             )
 
 
-def _nonfinite_message(name: str, shape: tuple[int, ...]) -> str:
-    return f"{name} contains NaN or inf values (shape {shape}); the graph-matching loss needs finite inputs"
-
-
 def _solve(
     solver, cv, ce, edges_s, edges_t, timer: SolverTimer | None, what: str, validate: bool = True
 ) -> torch.Tensor:
     start = time.perf_counter()
+    name = type(solver).__name__
     try:
         x = solver(cv, ce, edges_s, edges_t)
     except SolverError:
         raise
     except Exception as err:
-        raise SolverError(
-            f"graph-matching solver {type(solver).__name__} failed in the {what} solve: {err}"
-        ) from err
+        raise SolverError(f"graph-matching solver {name} failed in the {what} solve: {err}") from err
     if timer is not None:
         timer.seconds += time.perf_counter() - start
     if validate:
-        validate_permutations(x, tuple(cv.shape), f"{type(solver).__name__} ({what} solve)")
+        validate_permutations(x, tuple(cv.shape), f"{name} ({what} solve)")
     elif tuple(x.shape) != tuple(cv.shape):
-        raise SolverError(f"{type(solver).__name__} ({what} solve) returned shape {tuple(x.shape)}")
+        raise SolverError(f"{name} ({what} solve) returned shape {tuple(x.shape)}")
     return x.to(cv.dtype)
 
 
 class BlackboxGraphMatching(torch.autograd.Function):
-    """``x~ = GM(cv + noise_v, ce + noise_e)`` with the blackbox gradient in backward.
-
-    Inputs: ``cv (G, n, n)``, ``ce (G, E_s, E_t)`` or ``None``, noise of the same shapes (or
-    ``None``), ``edges_s, edges_t (G, E, 2)``, a solver and ``lam`` (lambda > 0).
-    Output: ``x~ (G, n, n)`` 0/1 permutation matrices.
-
-    ``finite_check``: ``None`` (the solutions are validated and a non-finite incoming gradient
-    raises at once: host reads) or a deferred :class:`FiniteCheck` (sync-free: no validation of
-    the device solvers' output, which are permutations by construction, and the gradient check is
-    deferred).
-    """
+    """``x~ = GM(cv + noise_v, ce + noise_e)`` with the blackbox gradient; ``finite_check``: ``None``
+    (validate solutions, raise on a non-finite gradient: host reads) or a deferred :class:`FiniteCheck`."""
 
     @staticmethod
     def forward(ctx, cv, ce, noise_v, noise_e, edges_s, edges_t, solver, lam, timer, finite_check=None):
@@ -118,8 +89,7 @@ class BlackboxGraphMatching(torch.autograd.Function):
         ce_p = None
         if ce is not None:
             ce_p = ce.detach() if noise_e is None else ce.detach() + noise_e
-        validate = finite_check is None
-        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward", validate)
+        x = _solve(solver, cv_p, ce_p, edges_s, edges_t, timer, "forward", finite_check is None)
         ctx.solver, ctx.lam, ctx.timer, ctx.finite_check = solver, lam, timer, finite_check
         ctx.has_ce = ce is not None
         ctx.save_for_backward(cv_p, ce_p if ce_p is not None else torch.empty(0), x, edges_s, edges_t)
@@ -129,37 +99,20 @@ class BlackboxGraphMatching(torch.autograd.Function):
     def backward(ctx, grad_x):
         cv_p, ce_p, x, edges_s, edges_t = ctx.saved_tensors
         ce_p = ce_p if ctx.has_ce else None
-        check = ctx.finite_check
-        if check is None:
-            if not torch.isfinite(grad_x).all():
-                raise ValueError("gradient reaching the graph-matching solver contains NaN or inf")
-        else:
-            grad_x = check("gradient reaching the graph-matching solver", grad_x)
-        # Per-graph scale of the incoming gradient: the perturbation uses grad_x / scale (so lambda
-        # means the same whatever the loss weighting: mean over graphs, gradient accumulation, AMP
-        # loss scaling) and the result is multiplied back by scale. Without it the estimate does
-        # not scale with the loss ((x~ - x_lambda) / lambda has a fixed size), and halving the
-        # loss for accumulation would leave the gradient unchanged.
+        grad_x = (ctx.finite_check or FiniteCheck())("gradient reaching the graph-matching solver", grad_x)
+        # Per-graph scale of the incoming gradient: perturbing with grad_x / scale keeps lambda's
+        # meaning under any loss weighting (mean over graphs, accumulation, AMP scaling), and
+        # multiplying back makes the estimate linear in the loss.
         scale = grad_x.abs().amax((1, 2), keepdim=True)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        x_lam = _solve(
-            ctx.solver,
-            cv_p - ctx.lam * grad_x / safe,
-            ce_p,
-            edges_s,
-            edges_t,
-            ctx.timer,
-            "backward",
-            validate=check is None,
-        )
+        cv_lam = cv_p - ctx.lam * grad_x / safe
+        validate = ctx.finite_check is None
+        x_lam = _solve(ctx.solver, cv_lam, ce_p, edges_s, edges_t, ctx.timer, "backward", validate)
         grad_cv = scale * (x - x_lam) / ctx.lam
         grad_ce = None
         if ctx.has_ce and ctx.needs_input_grad[1]:
-            grad_ce = (
-                scale
-                * (pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t))
-                / ctx.lam
-            )
+            paid = pair_indicators(x, edges_s, edges_t) - pair_indicators(x_lam, edges_s, edges_t)
+            grad_ce = scale * paid / ctx.lam
         return grad_cv, grad_ce, None, None, None, None, None, None, None, None
 
 
@@ -175,11 +128,7 @@ def blackbox_graph_matching(
     timer: SolverTimer | None = None,
     finite_check: FiniteCheck | None = None,
 ) -> torch.Tensor:
-    """Solve the (Gumbel-perturbed) matching problem with a differentiable blackbox solver.
-
-    ``noise_scale = 0`` disables the noise. ``finite_check``: see :class:`BlackboxGraphMatching`.
-    Returns ``(G, n, n)``.
-    """
+    """Solve the (Gumbel-perturbed) matching problem with the blackbox gradient: ``(G, n, n)``."""
     if lam <= 0:
         raise ValueError(f"lambda must be > 0, got {lam}")
     if ce is not None and (edges_s is None or edges_t is None):

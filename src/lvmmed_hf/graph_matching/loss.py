@@ -1,28 +1,14 @@
-"""The LVM-Med graph-matching loss: graphs -> message passing -> affinities -> solver -> Hamming.
+"""The LVM-Med graph-matching loss (Sec. 3, Alg. 1): graphs -> GCN -> affinities -> solver -> Hamming.
 
-Nguyen et al., NeurIPS 2023, Sec. 3 and Alg. 1. Every switch of the paper's ablation (Table 6)
-is a field of :class:`GraphMatchingLossConfig` (and a command-line option of
-``training/pretrain.py``, see docs/pretraining.md):
-
-=========================  =======================================================
-"w/o second-order"         ``second_order=False`` (exact linear assignment on c^v)
-"w/o message passing"      ``message_passing=False`` (affinities on z, no GCN)
-"w/o Gumbel noise"         ``gumbel=False``: no noise, a BB-GM margin of ``margin``
-                           (default 1.0) on the gold pairs' costs instead
-"w/o local similarity"     ``local_similarity=False`` (c^v = global cosine)
-=========================  =======================================================
-
-Host synchronisation (GPU): with ``sync_free`` (default on every device but the CPU) one step of
-the loss reads nothing back to the host: the finiteness checks OR a flag on the device instead of
-raising at once, and :meth:`GraphMatchingLoss.raise_if_nonfinite` (called by the training loop at
-logging steps) raises the clear error; the matching accuracy is returned as a device tensor; the
-solvers run fixed iteration counts on the device (see ``solvers``).
-"""
+The paper's ablations (Table 6) are config fields: "w/o second-order" ``second_order=False``
+(linear assignment on c^v), "w/o message passing" ``message_passing=False``, "w/o Gumbel noise"
+``gumbel=False`` (a BB-GM ``margin`` on the gold pairs instead), "w/o local similarity"
+``local_similarity=False``. With ``sync_free`` (default off the CPU) a step reads nothing back to
+the host: non-finite inputs raise later, in :meth:`GraphMatchingLoss.raise_if_nonfinite`."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -34,154 +20,110 @@ from .graphs import KnnGraphs, knn_graphs, split_into_graphs
 from .message_passing import GraphConvolutionalNetwork
 from .solvers import LAP_BACKENDS, SOLVERS, build_solver, resolve_sync_free
 
-logger = logging.getLogger(__name__)
-
 _QUADRATIC_SOLVERS = ("quadratic", "pygm_rrwm", "pygm_ipfp", "pygm_sm")
+
+
+def _option(default, help_text: str):
+    """A config field with its command-line help (``HfArgumentParser`` reads it)."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
 class GraphMatchingLossConfig:
-    """Options of the graph-matching loss; defaults are the paper's full method (method.md).
+    """Options of the graph-matching loss (defaults: the paper's method), checked when built."""
 
-    Invalid values are refused when the config is built (``__post_init__``), not at the first step.
-    """
-
-    graph_size: int = field(
-        default=16,
-        metadata={"help": "nodes (images) per graph; each local batch is split into graphs of this size"},
+    graph_size: int = _option(
+        16, "nodes (images) per graph; each local batch is split into graphs of this size"
     )
-    k: int = field(
-        default=5, metadata={"help": "nearest neighbours per node (Euclidean on z), 1 <= k < graph_size"}
+    k: int = _option(5, "nearest neighbours per node (Euclidean on z), 1 <= k < graph_size")
+    alpha: float = _option(
+        0.8, "weight of the global cosine in the vertex affinity (Eq. 2), in [0, 1]; 1 - alpha local"
     )
-    alpha: float = field(
-        default=0.8,
-        metadata={
-            "help": "weight of the global cosine in the vertex affinity (Eq. 2), in [0, 1]; 1 - alpha local"
-        },
+    blackbox_lambda: float = _option(
+        80.0, "interpolation strength lambda of the blackbox gradient (> 0; paper: 80)"
     )
-    blackbox_lambda: float = field(
-        default=80.0,
-        metadata={"help": "interpolation strength lambda of the blackbox gradient (> 0; paper: 80)"},
+    gumbel: bool = _option(
+        True,
+        "perturb the affinities with Gumbel noise in training (Alg. 1); False is the paper's "
+        "'w/o Gumbel noise' ablation: a margin of --margin on the gold pairs' costs instead",
     )
-    gumbel: bool = field(
-        default=True,
-        metadata={
-            "help": "perturb the affinities with Gumbel noise in training (Alg. 1); False is the paper's "
-            "'w/o Gumbel noise' ablation: a margin of --margin on the gold pairs' costs instead"
-        },
+    gumbel_scale: float = _option(
+        1.0, "scale of the Gumbel noise (>= 0; paper: 1; the authors' later code: 0.05; 0 = no noise)"
     )
-    gumbel_scale: float = field(
-        default=1.0,
-        metadata={
-            "help": "scale of the Gumbel noise (>= 0; paper: 1; the authors' later code: 0.05; 0 = no noise)"
-        },
+    second_order: bool = _option(
+        True, "include the edge (second-order) affinities; False solves a linear assignment"
     )
-    second_order: bool = field(
-        default=True,
-        metadata={"help": "include the edge (second-order) affinities; False solves a linear assignment"},
+    message_passing: bool = _option(True, "run the GCN on the kNN graphs before computing affinities")
+    local_similarity: bool = _option(True, "add the local (feature-map) term to the vertex affinity")
+    margin: float = _option(
+        1.0,
+        "BB-GM margin (>= 0) added to the gold pairs' unary costs (subtracted from their "
+        "affinities) in training whenever there is no noise (--gumbel False or --gumbel_scale 0); "
+        "0 disables it",
     )
-    message_passing: bool = field(
-        default=True, metadata={"help": "run the GCN on the kNN graphs before computing affinities"}
+    gamma: int = _option(
+        20, "best position pairs kept per match kind in the local term (>= 1; not in the paper)"
     )
-    local_similarity: bool = field(
-        default=True, metadata={"help": "add the local (feature-map) term to the vertex affinity"}
+    solver: str = _option(
+        "quadratic", f"quadratic solver, one of {sorted(SOLVERS)} (see graph_matching.solvers)"
     )
-    margin: float = field(
-        default=1.0,
-        metadata={
-            "help": "BB-GM margin (>= 0) added to the gold pairs' unary costs (subtracted from their "
-            "affinities) in training whenever there is no noise (--gumbel False or --gumbel_scale 0); "
-            "0 disables it"
-        },
+    solver_restarts: int = _option(
+        30, "quadratic solver: random starts of the pairwise-swap search besides its two fixed starts"
     )
-    gamma: int = field(
-        default=20,
-        metadata={
-            "help": "best position pairs kept per match kind in the local term (>= 1; not in the paper)"
-        },
+    solver_rounds: int = _option(
+        2, "quadratic solver: rounds of iterated local search (kicked copies of the best matching)"
     )
-    solver: str = field(
-        default="quadratic",
-        metadata={"help": f"quadratic solver, one of {sorted(SOLVERS)} (see graph_matching.solvers)"},
+    lap_backend: str = _option(
+        "auto",
+        "exact linear assignment: 'scipy' (one host copy per batch), 'torch' (on the device) or "
+        "'auto' (scipy on the CPU, torch elsewhere)",
     )
-    solver_restarts: int = field(
-        default=30,
-        metadata={
-            "help": "quadratic solver: random starts of the pairwise-swap search besides its two fixed starts"
-        },
+    sync_free: bool | None = _option(
+        None,
+        "no host synchronisation in the loss (deferred finiteness check, fixed solver "
+        "iterations); default: on for every device but the CPU",
     )
-    solver_rounds: int = field(
-        default=2,
-        metadata={
-            "help": "quadratic solver: rounds of iterated local search (kicked copies of the best matching)"
-        },
-    )
-    lap_backend: str = field(
-        default="auto",
-        metadata={
-            "help": "exact linear assignment: 'scipy' (one host copy per batch), 'torch' (on the device) or "
-            "'auto' (scipy on the CPU, torch elsewhere)"
-        },
-    )
-    sync_free: bool | None = field(
-        default=None,
-        metadata={
-            "help": "no host synchronisation in the loss (deferred finiteness check, fixed solver "
-            "iterations); default: on for every device but the CPU"
-        },
-    )
-    embedding_dim: int = field(
-        default=128, metadata={"help": "size of the projected embeddings z (GCN input)"}
-    )
-    gcn_hidden_dim: int = field(default=128, metadata={"help": "width of the GCN layers"})
-    gcn_layers: int = field(default=2, metadata={"help": "number of GCN layers (>= 1)"})
-    gcn_residual: bool = field(
-        default=False,
-        metadata={
-            "help": "residual message passing z + GCN(z) (not in the paper; see GraphConvolutionalNetwork)"
-        },
+    embedding_dim: int = _option(128, "size of the projected embeddings z (GCN input)")
+    gcn_hidden_dim: int = _option(128, "width of the GCN layers")
+    gcn_layers: int = _option(2, "number of GCN layers (>= 1)")
+    gcn_residual: bool = _option(
+        False, "residual message passing z + GCN(z) (not in the paper; see GraphConvolutionalNetwork)"
     )
     solver_kwargs: dict = field(
         default_factory=dict, metadata={"help": "extra keyword arguments of the solver (Python API only)"}
     )
 
     def __post_init__(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(
-                f"graph-matching option {name}={getattr(self, name)!r} is invalid: expected {expected}"
-            )
-
-        if self.graph_size < 2:
-            raise bad("graph_size", "an integer >= 2")
-        if not 1 <= self.k < self.graph_size:
-            raise bad("k", f"1 <= k < graph_size ({self.graph_size})")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise bad("alpha", "a value in [0, 1]")
-        if not self.blackbox_lambda > 0:
-            raise bad("blackbox_lambda", "a value > 0")
-        if not self.gumbel_scale >= 0:
-            raise bad("gumbel_scale", "a value >= 0 (the scale of Gumbel(0, scale))")
-        if not self.margin >= 0:
-            raise bad("margin", "a value >= 0 (a cost margin on the gold pairs)")
-        if self.gamma < 1:
-            raise bad("gamma", "an integer >= 1")
-        if self.solver not in SOLVERS:
-            raise bad("solver", f"one of {sorted(SOLVERS)}")
-        if self.solver_restarts < 0:
-            raise bad("solver_restarts", "an integer >= 0")
-        if self.solver_rounds < 0:
-            raise bad("solver_rounds", "an integer >= 0")
-        if self.lap_backend not in LAP_BACKENDS:
-            raise bad("lap_backend", f"one of {LAP_BACKENDS}")
-        for name in ("embedding_dim", "gcn_hidden_dim", "gcn_layers"):
-            if getattr(self, name) < 1:
-                raise bad(name, "an integer >= 1")
-        if self.gcn_residual and self.message_passing and self.embedding_dim != self.gcn_hidden_dim:
-            raise bad(
-                "gcn_residual", f"gcn_hidden_dim == embedding_dim ({self.embedding_dim}) for z + GCN(z)"
-            )
-        if not isinstance(self.solver_kwargs, dict):
-            raise bad("solver_kwargs", "a dict")
+        residual_ok = not (
+            self.gcn_residual and self.message_passing and self.embedding_dim != self.gcn_hidden_dim
+        )
+        checks = (  # (option, valid, expected), checked in this order
+            ("graph_size", self.graph_size >= 2, "an integer >= 2"),
+            ("k", 1 <= self.k < self.graph_size, f"1 <= k < graph_size ({self.graph_size})"),
+            ("alpha", 0.0 <= self.alpha <= 1.0, "a value in [0, 1]"),
+            ("blackbox_lambda", self.blackbox_lambda > 0, "a value > 0"),
+            ("gumbel_scale", self.gumbel_scale >= 0, "a value >= 0 (the scale of Gumbel(0, scale))"),
+            ("margin", self.margin >= 0, "a value >= 0 (a cost margin on the gold pairs)"),
+            ("gamma", self.gamma >= 1, "an integer >= 1"),
+            ("solver", self.solver in SOLVERS, f"one of {sorted(SOLVERS)}"),
+            ("solver_restarts", self.solver_restarts >= 0, "an integer >= 0"),
+            ("solver_rounds", self.solver_rounds >= 0, "an integer >= 0"),
+            ("lap_backend", self.lap_backend in LAP_BACKENDS, f"one of {LAP_BACKENDS}"),
+            ("embedding_dim", self.embedding_dim >= 1, "an integer >= 1"),
+            ("gcn_hidden_dim", self.gcn_hidden_dim >= 1, "an integer >= 1"),
+            ("gcn_layers", self.gcn_layers >= 1, "an integer >= 1"),
+            (
+                "gcn_residual",
+                residual_ok,
+                f"gcn_hidden_dim == embedding_dim ({self.embedding_dim}) for z + GCN(z)",
+            ),
+            ("solver_kwargs", isinstance(self.solver_kwargs, dict), "a dict"),
+        )
+        for name, valid, expected in checks:
+            if not valid:
+                raise ValueError(
+                    f"graph-matching option {name}={getattr(self, name)!r} is invalid: expected {expected}"
+                )
 
     @classmethod
     def from_dict(cls, values: dict | None) -> GraphMatchingLossConfig:
@@ -192,9 +134,6 @@ class GraphMatchingLossConfig:
             raise ValueError(f"unknown graph-matching options {unknown}; expected some of {sorted(known)}")
         return cls(**values)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @property
     def noise_scale(self) -> float:
         """Gumbel scale used in training (0 when the noise is off)."""
@@ -203,11 +142,8 @@ class GraphMatchingLossConfig:
 
 @dataclass
 class GraphMatchingOutput:
-    """loss: scalar mean Hamming loss per graph; matching_accuracy: fraction of nodes matched to
-    their own image, a 0-d tensor on the loss's device (read it at logging steps only: ``float()``
-    of it is a host synchronisation); matching: ``(G, n, n)`` solver output; solver_seconds: host
-    wall-clock of the forward solve (the backward solve adds to ``GraphMatchingLoss.timer``; on an
-    asynchronous device this is the launch time, not the device time)."""
+    """loss: mean Hamming loss; matching_accuracy: 0-d device tensor (``float()`` of it syncs the host);
+    matching: ``(G, n, n)``; solver_seconds: host wall-clock of the forward solve."""
 
     loss: torch.Tensor
     matching_accuracy: torch.Tensor
@@ -223,19 +159,10 @@ def hamming_loss(x: torch.Tensor) -> torch.Tensor:
 
 
 class GraphMatchingLoss(nn.Module):
-    """LVM-Med's second-order graph-matching loss (holds the GCN when message passing is on).
-
-    forward(z_s, z_t, y_s, y_t, boxes_s, boxes_t):
-        z_s, z_t: ``(B, d)`` projected embeddings of the two views (row b = image b).
-        y_s, y_t: ``(B, C, h, w)`` backbone feature maps (needed by the local term).
-        boxes_s, boxes_t: ``(B, 4)`` crop boxes (see ``affinities`` module docstring).
-
-    Non-finite inputs: raised at once (``ValueError`` naming the tensor) unless the loss is
-    sync-free (``config.sync_free``, by default on every device but the CPU); then they are
-    recorded on the device, replaced by zeros for the solver, and :meth:`raise_if_nonfinite`
-    raises the same error later. A training loop must call :meth:`raise_if_nonfinite` at its
-    logging steps (one host read per call).
-    """
+    """LVM-Med's second-order graph-matching loss (holds the GCN). ``forward(z_s, z_t, y_s, y_t,
+    boxes_s, boxes_t)``: ``(B, d)`` embeddings of the two views, ``(B, C, h, w)`` feature maps and
+    ``(B, 4)`` crop boxes. Non-finite inputs raise ``ValueError`` at once or, when sync-free, in
+    :meth:`raise_if_nonfinite`, which a training loop must call at its logging steps."""
 
     def __init__(self, config: GraphMatchingLossConfig | None = None, **overrides) -> None:
         super().__init__()
@@ -243,13 +170,11 @@ class GraphMatchingLoss(nn.Module):
         if overrides:
             config = dataclasses.replace(config, **overrides)  # runs __post_init__ again
         self.config = config
-        self.gcn = (
-            GraphConvolutionalNetwork(
+        self.gcn = None
+        if config.message_passing:
+            self.gcn = GraphConvolutionalNetwork(
                 config.embedding_dim, config.gcn_hidden_dim, config.gcn_layers, config.gcn_residual
             )
-            if config.message_passing
-            else None
-        )
         self._solvers: dict[bool, object] = {}
         self.timer = SolverTimer()
         self.finite_check = FiniteCheck()
@@ -261,28 +186,22 @@ class GraphMatchingLoss(nn.Module):
 
     def solver_for(self, sync_free: bool):
         """The configured solver, built once per mode (sync-free solvers skip host-side checks)."""
-        if sync_free not in self._solvers:
-            cfg = self.config
-            if cfg.second_order:
-                kwargs = dict(cfg.solver_kwargs)
-                if cfg.solver in _QUADRATIC_SOLVERS:
-                    kwargs.setdefault("lap_backend", cfg.lap_backend)
-                if cfg.solver == "quadratic":
-                    kwargs.setdefault("restarts", cfg.solver_restarts)
-                    kwargs.setdefault("rounds", cfg.solver_rounds)
-                    kwargs.setdefault("sync_free", sync_free)
-                    kwargs.setdefault("check_inputs", not sync_free)
-                solver = build_solver(cfg.solver, **kwargs)
-            else:
-                solver = build_solver(
-                    "linear", backend=cfg.lap_backend, check_inputs=not sync_free, sync_free=sync_free
-                )
-            self._solvers[sync_free] = solver
-        return self._solvers[sync_free]
+        if sync_free in self._solvers:
+            return self._solvers[sync_free]
+        cfg = self.config
+        mode = {"sync_free": sync_free, "check_inputs": not sync_free}
+        if not cfg.second_order:
+            solver = build_solver("linear", backend=cfg.lap_backend, **mode)
+        else:
+            defaults = {"lap_backend": cfg.lap_backend} if cfg.solver in _QUADRATIC_SOLVERS else {}
+            if cfg.solver == "quadratic":
+                defaults.update(restarts=cfg.solver_restarts, rounds=cfg.solver_rounds, **mode)
+            solver = build_solver(cfg.solver, **{**defaults, **cfg.solver_kwargs})  # solver_kwargs win
+        self._solvers[sync_free] = solver
+        return solver
 
     def raise_if_nonfinite(self) -> None:
-        """Raise ``ValueError`` if a NaN or inf reached the loss since the last call (sync-free mode
-        defers this check; one host read). Call it at logging steps."""
+        """Raise ``ValueError`` if a NaN or inf reached the loss since the last call (one host read)."""
         self.finite_check.raise_if_nonfinite()
 
     def forward(
@@ -302,15 +221,15 @@ class GraphMatchingLoss(nn.Module):
         n = cfg.graph_size
         noise = cfg.noise_scale if self.training else 0.0
         if self.training and noise == 0.0 and cfg.margin:
-            # BB-GM (Rolinek et al., ECCV 2020): +margin on the gold pairs' unary costs, i.e.
-            # -margin on their affinities: the gold matching must win by a margin.
+            # BB-GM (Rolinek et al., ECCV 2020): the gold matching must win by a margin
             cv = cv - cfg.margin * torch.eye(n, dtype=cv.dtype, device=cv.device)
         before = self.timer.seconds
+        edges_s, edges_t = (graphs_s.edges, graphs_t.edges) if ce is not None else (None, None)
         x = blackbox_graph_matching(
             cv,
             ce,
-            graphs_s.edges if ce is not None else None,
-            graphs_t.edges if ce is not None else None,
+            edges_s,
+            edges_t,
             self.solver_for(sync_free),
             lam=cfg.blackbox_lambda,
             noise_scale=noise,
@@ -318,11 +237,9 @@ class GraphMatchingLoss(nn.Module):
             timer=self.timer,
             finite_check=self.finite_check if sync_free else None,
         )
-        loss = hamming_loss(x).mean()
-        accuracy = x.detach().diagonal(dim1=1, dim2=2).mean()
         return GraphMatchingOutput(
-            loss=loss,
-            matching_accuracy=accuracy,
+            loss=hamming_loss(x).mean(),
+            matching_accuracy=x.detach().diagonal(dim1=1, dim2=2).mean(),
             matching=x.detach(),
             num_graphs=x.shape[0],
             solver_seconds=self.timer.seconds - before,
@@ -337,8 +254,7 @@ class GraphMatchingLoss(nn.Module):
         boxes_s: torch.Tensor | None = None,
         boxes_t: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, KnnGraphs, KnnGraphs]:
-        """Vertex affinities ``(G, n, n)``, edge affinities ``(G, nk, nk)`` (None when first
-        order) and the two graph batches, before noise and margin."""
+        """``cv (G, n, n)``, ``ce (G, nk, nk)`` (None when first order) and the two graph batches."""
         cfg = self.config
         check = self.finite_check
         if z_s.shape != z_t.shape or z_s.dim() != 2:
@@ -359,18 +275,9 @@ class GraphMatchingLoss(nn.Module):
                     "local_similarity=True needs the feature maps y_s, y_t and the crop boxes "
                     "boxes_s, boxes_t"
                 )
-            y_s, y_t = check("y_s", y_s), check("y_t", y_t)
-            local = local_affinity(
-                split_into_graphs(y_s, cfg.graph_size),
-                split_into_graphs(y_t, cfg.graph_size),
-                split_into_graphs(boxes_s, cfg.graph_size),
-                split_into_graphs(boxes_t, cfg.graph_size),
-                gamma=cfg.gamma,
-            )
-        cv = vertex_affinity(hs.float(), ht.float(), local, cfg.alpha)
-        ce = (
-            edge_affinity(hs.float(), ht.float(), graphs_s.edges, graphs_t.edges)
-            if cfg.second_order
-            else None
-        )
+            pieces = (check("y_s", y_s), check("y_t", y_t), boxes_s, boxes_t)
+            local = local_affinity(*(split_into_graphs(t, cfg.graph_size) for t in pieces), gamma=cfg.gamma)
+        hs, ht = hs.float(), ht.float()
+        cv = vertex_affinity(hs, ht, local, cfg.alpha)
+        ce = edge_affinity(hs, ht, graphs_s.edges, graphs_t.edges) if cfg.second_order else None
         return cv, ce, graphs_s, graphs_t

@@ -1,8 +1,6 @@
-"""Message passing over the kNN graphs: a graph convolutional network (Kipf & Welling, 2017).
-
-LVM-Med Eq. (1): ``H_l = sigma(D^-1/2 (A + I) D^-1/2 H_{l-1} W_l)``, two layers of width 128,
-ReLU between the layers and none after the last; the same network is applied to G^s and G^t.
-"""
+"""Message passing over the kNN graphs: a GCN (Kipf & Welling, 2017), LVM-Med Eq. (1):
+``H_l = sigma(D^-1/2 (A + I) D^-1/2 H_{l-1} W_l)``, ReLU between layers, none after the last;
+the same network runs on G^s and G^t."""
 
 from __future__ import annotations
 
@@ -19,18 +17,9 @@ def normalized_adjacency(adjacency: torch.Tensor) -> torch.Tensor:
 
 
 class GraphConvolutionalNetwork(nn.Module):
-    """A GCN over batched dense graphs: ``(G, n, in_dim) -> (G, n, hidden_dim)``.
-
-    Args:
-        in_dim: node feature size (the projector's output, 128 in the paper).
-        hidden_dim: width of every layer (128 in the paper).
-        num_layers: number of graph convolutions (2 in the paper).
-        residual: add the input to the output (``z + GCN(z)``, needs ``in_dim == hidden_dim``).
-            Not in the paper (off by default): two rounds of averaging over a 16-node kNN graph
-            with k = 5 reach almost every node, so from a random initialisation the node
-            embeddings of a graph become nearly equal (over-smoothing) and the matching signal
-            is weak; the residual keeps each node's own embedding.
-    """
+    """A GCN over batched dense graphs ``(G, n, in_dim) -> (G, n, hidden_dim)`` (paper: 128, 128, 2 layers).
+    ``residual`` (not in the paper): ``z + GCN(z)``, since two averaging rounds over a 16-node k = 5 graph
+    make a random network's node embeddings nearly equal (over-smoothing)."""
 
     def __init__(
         self, in_dim: int = 128, hidden_dim: int = 128, num_layers: int = 2, residual: bool = False

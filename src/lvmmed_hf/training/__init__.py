@@ -1,7 +1,7 @@
 """Graph-matching pretraining: views with crop boxes, collator, Trainer, callbacks, entry logic."""
 
 from .callbacks import GpuMonitorCallback
-from .collator import GraphMatchingCollator, image_to_tensor, make_views, pad_batch, resolve_views_on_device
+from .collator import GraphMatchingCollator, image_to_tensor, make_views, resolve_views_on_device
 from .trainer import GraphMatchingTrainer, step_halving_schedule
 from .views import TwoViewAugmentation, ViewAugmentationConfig
 
@@ -11,7 +11,6 @@ __all__ = [
     "image_to_tensor",
     "make_views",
     "resolve_views_on_device",
-    "pad_batch",
     "GraphMatchingTrainer",
     "step_halving_schedule",
     "TwoViewAugmentation",

@@ -1,115 +1,92 @@
-"""Graph-matching pretraining as a library call: arguments, data, model, Trainer, backbone export.
-
-``training/pretrain.py`` parses these dataclasses with ``HfArgumentParser`` and calls
-:func:`run_pretraining`; the same code runs under ``python``, ``torchrun`` and ``accelerate launch``.
-"""
+"""Graph-matching pretraining as a library call (``training/pretrain.py`` parses these dataclasses
+with ``HfArgumentParser``): arguments, data, model, Trainer, backbone export."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from transformers import TrainingArguments, set_seed
 
 from ..graph_matching.loss import GraphMatchingLossConfig
 from ..models.presets import PRESETS, get_preset, is_preset
-from .collator import GraphMatchingCollator
+from .collator import GraphMatchingCollator, resolve_views_on_device
 from .trainer import GraphMatchingTrainer
 from .views import TwoViewAugmentation, ViewAugmentationConfig
 
 logger = logging.getLogger(__name__)
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")  # --resume_from_checkpoint spellings
 
-#: The loss options on the command line are the fields of the loss config itself
-#: (``HfArgumentParser`` reads :class:`GraphMatchingLossConfig` directly); this name is kept for
-#: code written against earlier versions.
+#: The loss options are the loss config's own fields; the name is kept for earlier code.
 GraphMatchingArguments = GraphMatchingLossConfig
+
+
+def _option(default, help_text: str):
+    """A field with its command-line help (``HfArgumentParser`` reads it)."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
 class ModelArguments:
-    model_preset: str = field(
-        default="resnet50",
-        metadata={
-            "help": f"architecture when starting from scratch: {sorted(PRESETS)} ('-' and '_' are equivalent)"
-        },
+    model_preset: str = _option(
+        "resnet50", f"architecture when starting from scratch: {sorted(PRESETS)} ('-' and '_' are equivalent)"
     )
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "local folder of an LvmMed*Model / *ForPretraining to start from "
-            "(e.g. converted ImageNet R50 or SAM ViT-B)"
-        },
+    model_name_or_path: str | None = _option(
+        None,
+        "local folder of an LvmMed*Model / *ForPretraining to start from (e.g. converted ImageNet R50 or "
+        "SAM ViT-B)",
     )
-    projection_dim: int | None = field(
-        default=None, metadata={"help": "size of z (paper: 128); default: --embedding_dim"}
-    )
+    projection_dim: int | None = _option(None, "size of z (paper: 128); default: --embedding_dim")
     projector_hidden_sizes: list[int] = field(
         default_factory=list, metadata={"help": "empty = Linear projector; e.g. 2048 = MLP"}
     )
-    sync_batchnorm: bool = field(
-        default=False, metadata={"help": "convert BatchNorm to SyncBatchNorm under data parallelism (GPU)"}
-    )
+    sync_batchnorm: bool = _option(False, "convert BatchNorm to SyncBatchNorm under data parallelism (GPU)")
 
 
 @dataclass
 class DataArguments:
-    embedded: bool = field(
-        default=False,
-        metadata={"help": "train on the embedded corpus (images shipped in installed packages)"},
+    embedded: bool = _option(False, "train on the embedded corpus (images shipped in installed packages)")
+    embedded_dir: str | None = _option(
+        None, "where the embedded corpus is prepared (default: <output_dir>/../embedded_corpus)"
     )
-    embedded_dir: str | None = field(
-        default=None,
-        metadata={"help": "where the embedded corpus is prepared (default: <output_dir>/../embedded_corpus)"},
-    )
-    dataset_dir: str | None = field(
-        default=None, metadata={"help": "prepared corpus folder (lvmmed prepare)"}
-    )
+    dataset_dir: str | None = _option(None, "prepared corpus folder (lvmmed prepare)")
     sources: list[str] = field(
         default_factory=list, metadata={"help": "sources of --dataset_dir to use (default: all)"}
     )
-    mixture_weights: str = field(
-        default="modality_balanced", metadata={"help": "weights of the source mixture"}
-    )
+    mixture_weights: str = _option("modality_balanced", "weights of the source mixture")
     image_column: str = "image"
-    min_image_size: int = field(
-        default=32,
-        metadata={
-            "help": "drop images whose shorter side is below this (px; read from the corpus' height/width "
-            "columns); 0 keeps all"
-        },
+    min_image_size: int = _option(
+        32,
+        "drop images whose shorter side is below this (px; read from the corpus' height/width columns); "
+        "0 keeps all",
     )
-    max_image_size: int = field(default=512, metadata={"help": "longer side cap before cropping (px)"})
+    max_image_size: int = _option(512, "longer side cap before cropping (px)")
     max_train_samples: int | None = None
-    view_size: int = field(default=224, metadata={"help": "side of the views (px)"})
+    view_size: int = _option(224, "side of the views (px)")
     crop_scale_min: float = 0.2
-    view_augmentation: str = field(
-        default="paper",
-        metadata={
-            "help": "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no "
-            "hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)"
-        },
+    view_augmentation: str = _option(
+        "paper",
+        "photometric view augmentation: 'paper' (VICRegL, as the paper) or 'medical' (no "
+        "hue/saturation/grayscale, milder intensity jitter, blur scaled to the view size)",
     )
-    deterministic_views: bool = field(
-        default=False,
-        metadata={"help": "whole-image views, no flip or photometric change (debugging, equivalence tests)"},
+    deterministic_views: bool = _option(
+        False, "whole-image views, no flip or photometric change (debugging, equivalence tests)"
     )
-    views_on_device: bool | None = field(
-        default=None,
-        metadata={
-            "help": "collate raw images and make the views on the training device "
-            "(default: on for a CUDA device, else in the DataLoader)"
-        },
+    views_on_device: bool | None = _option(
+        None,
+        "collate raw images and make the views on the training device (default: on for a CUDA device, "
+        "else in the DataLoader)",
     )
-    shuffle: bool = field(
-        default=True,
-        metadata={
-            "help": "shuffle the training set every epoch (False = --train_sampling_strategy sequential)"
-        },
+    shuffle: bool = _option(
+        True, "shuffle the training set every epoch (False = --train_sampling_strategy sequential)"
     )
 
 
@@ -121,15 +98,11 @@ class PretrainingArguments(TrainingArguments):
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     optim: str = "adamw_torch"
-    lr_halvings: int = field(
-        default=4,
-        metadata={"help": "halve the lr this many times in equal phases; -1 = use lr_scheduler_type"},
-    )
+    lr_halvings: int = _option(4, "halve the lr this many times in equal phases; -1 = use lr_scheduler_type")
     remove_unused_columns: bool = False
     ddp_find_unused_parameters: bool | None = False
     dataloader_drop_last: bool = True
-    # True would synchronise the GPU with the host every step (bool() of the loss); the
-    # GraphMatchingTrainer checks the loss at logging steps instead.
+    # True would read the loss on the host every step; GraphMatchingTrainer checks it at logging steps
     logging_nan_inf_filter: bool = False
     gpu_monitor: bool = True
     per_device_train_batch_size: int = 64
@@ -144,127 +117,81 @@ class PretrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
-# -- validation ------------------------------------------------------------------------------
-
-
 def validate_arguments(
     model_args: ModelArguments,
     data_args: DataArguments,
     gm_args: GraphMatchingLossConfig,
     training_args: TrainingArguments,
 ) -> None:
-    """Check every option before any work (no data prepared, no model built, nothing written).
-
-    Raises:
-        ValueError / FileNotFoundError naming the option, its value and what is expected.
-    """
+    """Check every option before any work; the ``ValueError`` lists every problem."""
+    model, data, gm, train = model_args, data_args, gm_args, training_args
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
         if not ok:
             problems.append(message)
 
-    if model_args.model_name_or_path:
+    path, preset = model.model_name_or_path, model.model_preset
+    if path:
         need(
-            (Path(model_args.model_name_or_path) / "config.json").is_file(),
-            f"--model_name_or_path {model_args.model_name_or_path}: not a folder with a config.json",
+            (Path(path) / "config.json").is_file(),
+            f"--model_name_or_path {path}: not a folder with a config.json",
         )
     else:
-        need(
-            is_preset(model_args.model_preset),
-            f"--model_preset {model_args.model_preset!r}: expected one of {sorted(PRESETS)}",
-        )
+        need(is_preset(preset), f"--model_preset {preset!r}: expected one of {sorted(PRESETS)}")
+    dim = model.projection_dim
+    need(dim is None or dim >= 1, f"--projection_dim must be >= 1, got {dim}")
+    hidden = model.projector_hidden_sizes
+    need(all(int(h) >= 1 for h in hidden), f"--projector_hidden_sizes must be positive, got {hidden}")
     need(
-        model_args.projection_dim is None or model_args.projection_dim >= 1,
-        f"--projection_dim must be >= 1, got {model_args.projection_dim}",
+        dim is None or gm.embedding_dim in (GraphMatchingLossConfig().embedding_dim, dim),
+        f"--projection_dim {dim} and --embedding_dim {gm.embedding_dim} disagree (both are the size of z: "
+        "give one)",
     )
+    folder = data.dataset_dir
+    need(data.embedded != bool(folder), "give exactly one data source: --embedded or --dataset_dir")
+    if folder:
+        need(Path(folder).is_dir(), f"--dataset_dir {folder} is not a folder (run `lvmmed prepare` first)")
+    need(data.min_image_size >= 0, f"--min_image_size must be >= 0, got {data.min_image_size}")
+    need(data.max_image_size >= 1, f"--max_image_size must be >= 1, got {data.max_image_size}")
+    need(data.view_size >= 8, f"--view_size must be >= 8 px, got {data.view_size}")
+    need(0.0 < data.crop_scale_min <= 1.0, f"--crop_scale_min must lie in (0, 1], got {data.crop_scale_min}")
+    samples = data.max_train_samples
+    need(samples is None or samples >= 1, f"--max_train_samples must be >= 1, got {samples}")
+    views = data.view_augmentation
+    need(views in ("paper", "medical"), f"--view_augmentation must be 'paper' or 'medical', got {views!r}")
+    # loss (the config checks itself when built; these catch values set afterwards, and inf)
+    need(gm.graph_size >= 2, f"--graph_size must be >= 2, got {gm.graph_size}")
+    need(1 <= gm.k < gm.graph_size, f"--k must satisfy 1 <= k < graph_size ({gm.graph_size}), got {gm.k}")
+    need(0.0 <= gm.alpha <= 1.0, f"--alpha must lie in [0, 1], got {gm.alpha}")
+    lam = gm.blackbox_lambda
+    need(math.isfinite(lam) and lam > 0, f"--blackbox_lambda must be a positive number, got {lam}")
+    scale = gm.gumbel_scale
+    need(math.isfinite(scale) and scale >= 0, f"--gumbel_scale must be >= 0, got {scale}")
+    need(math.isfinite(gm.margin) and gm.margin >= 0, f"--margin must be >= 0, got {gm.margin}")
+    need(gm.gamma >= 1, f"--gamma must be >= 1, got {gm.gamma}")
+    need(gm.gcn_hidden_dim >= 1, f"--gcn_hidden_dim must be >= 1, got {gm.gcn_hidden_dim}")
+    need(gm.gcn_layers >= 1, f"--gcn_layers must be >= 1, got {gm.gcn_layers}")
+    batch = train.per_device_train_batch_size
     need(
-        all(int(h) >= 1 for h in model_args.projector_hidden_sizes),
-        f"--projector_hidden_sizes must be positive, got {model_args.projector_hidden_sizes}",
-    )
-    default_dim = GraphMatchingLossConfig().embedding_dim
-    need(
-        model_args.projection_dim is None
-        or gm_args.embedding_dim in (default_dim, model_args.projection_dim),
-        f"--projection_dim {model_args.projection_dim} and --embedding_dim {gm_args.embedding_dim} "
-        "disagree (both are the size of z: give one)",
-    )
-    # data
-    need(
-        data_args.embedded != bool(data_args.dataset_dir),
-        "give exactly one data source: --embedded or --dataset_dir",
-    )
-    if data_args.dataset_dir:
-        need(
-            Path(data_args.dataset_dir).is_dir(),
-            f"--dataset_dir {data_args.dataset_dir} is not a folder (run `lvmmed prepare` first)",
-        )
-    need(data_args.min_image_size >= 0, f"--min_image_size must be >= 0, got {data_args.min_image_size}")
-    need(data_args.max_image_size >= 1, f"--max_image_size must be >= 1, got {data_args.max_image_size}")
-    need(data_args.view_size >= 8, f"--view_size must be >= 8 px, got {data_args.view_size}")
-    need(
-        0.0 < data_args.crop_scale_min <= 1.0,
-        f"--crop_scale_min must lie in (0, 1], got {data_args.crop_scale_min}",
-    )
-    need(
-        data_args.max_train_samples is None or data_args.max_train_samples >= 1,
-        f"--max_train_samples must be >= 1, got {data_args.max_train_samples}",
-    )
-    need(
-        data_args.view_augmentation in ("paper", "medical"),
-        f"--view_augmentation must be 'paper' or 'medical', got {data_args.view_augmentation!r}",
-    )
-    # loss
-    need(gm_args.graph_size >= 2, f"--graph_size must be >= 2, got {gm_args.graph_size}")
-    need(
-        1 <= gm_args.k < gm_args.graph_size,
-        f"--k must satisfy 1 <= k < graph_size ({gm_args.graph_size}), got {gm_args.k}",
-    )
-    need(0.0 <= gm_args.alpha <= 1.0, f"--alpha must lie in [0, 1], got {gm_args.alpha}")
-    need(
-        math_isfinite(gm_args.blackbox_lambda) and gm_args.blackbox_lambda > 0,
-        f"--blackbox_lambda must be a positive number, got {gm_args.blackbox_lambda}",
-    )
-    need(
-        math_isfinite(gm_args.gumbel_scale) and gm_args.gumbel_scale >= 0,
-        f"--gumbel_scale must be >= 0, got {gm_args.gumbel_scale}",
-    )
-    need(
-        math_isfinite(gm_args.margin) and gm_args.margin >= 0, f"--margin must be >= 0, got {gm_args.margin}"
-    )
-    need(gm_args.gamma >= 1, f"--gamma must be >= 1, got {gm_args.gamma}")
-    need(gm_args.gcn_hidden_dim >= 1, f"--gcn_hidden_dim must be >= 1, got {gm_args.gcn_hidden_dim}")
-    need(gm_args.gcn_layers >= 1, f"--gcn_layers must be >= 1, got {gm_args.gcn_layers}")
-    # training
-    batch = training_args.per_device_train_batch_size
-    need(
-        batch >= gm_args.graph_size,
-        f"per_device_train_batch_size={batch} is smaller than one graph (graph_size={gm_args.graph_size}): "
+        batch >= gm.graph_size,
+        f"per_device_train_batch_size={batch} is smaller than one graph (graph_size={gm.graph_size}): "
         "each process builds its graphs from its own local batch",
     )
-    lr_halvings = getattr(training_args, "lr_halvings", -1)
-    need(lr_halvings >= -1, f"--lr_halvings must be >= 0 (or -1: lr_scheduler_type), got {lr_halvings}")
-    need(
-        training_args.learning_rate > 0,
-        f"--learning_rate must be positive, got {training_args.learning_rate}",
-    )
-    need(
-        not Path(training_args.output_dir).is_file(),
-        f"--output_dir {training_args.output_dir} is a file, expected a folder",
-    )
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() not in ("true", "1", "yes", "false", "0", "no"):
+    halvings = getattr(train, "lr_halvings", -1)
+    need(halvings >= -1, f"--lr_halvings must be >= 0 (or -1: lr_scheduler_type), got {halvings}")
+    need(train.learning_rate > 0, f"--learning_rate must be positive, got {train.learning_rate}")
+    out = train.output_dir
+    need(not Path(out).is_file(), f"--output_dir {out} is a file, expected a folder")
+    resume = train.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() not in _TRUE + _FALSE:
         need(Path(resume).is_dir(), f"--resume_from_checkpoint {resume}: no such checkpoint folder")
     if problems:
         raise ValueError("invalid pretraining options:\n  - " + "\n  - ".join(problems))
     # the solver name and the remaining loss options: the loss validates them when built (cheap)
     from ..graph_matching.loss import GraphMatchingLoss
 
-    GraphMatchingLoss(_loss_config(model_args, gm_args))
-
-
-def math_isfinite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))
+    GraphMatchingLoss(_loss_config(model, gm))
 
 
 def _loss_config(model_args: ModelArguments, gm_args: GraphMatchingLossConfig) -> GraphMatchingLossConfig:
@@ -273,15 +200,8 @@ def _loss_config(model_args: ModelArguments, gm_args: GraphMatchingLossConfig) -
     return dataclasses.replace(gm_args, embedding_dim=int(model_args.projection_dim))
 
 
-# -- model -----------------------------------------------------------------------------------
-
-
 def build_model(model_args: ModelArguments, gm_args: GraphMatchingLossConfig):
-    """A ``LvmMed*ForPretraining`` from a preset or a local model folder.
-
-    The loss options are written once on the model config (``config.graph_matching``, the fields
-    of :class:`GraphMatchingLossConfig`) and ``config.projection_dim`` equals their ``embedding_dim``.
-    """
+    """A ``LvmMed*ForPretraining`` (preset or folder) with the loss options in ``config.graph_matching``."""
     from ..models.modeling_lvmmed_pretraining import LvmMedCnnForPretraining, LvmMedViTForPretraining
     from ..models.presets import preset_config
 
@@ -305,17 +225,8 @@ def build_model(model_args: ModelArguments, gm_args: GraphMatchingLossConfig):
     return LvmMedCnnForPretraining(config) if family == "cnn" else LvmMedViTForPretraining(config)
 
 
-# -- data ------------------------------------------------------------------------------------
-
-
 def filter_by_image_size(dataset, minimum: int, image_column: str = "image"):
-    """Keep the rows whose shorter image side is >= ``minimum`` px.
-
-    Reads the ``height`` / ``width`` columns that ``lvmmed prepare`` stores (int32): nothing is
-    decoded, every process computes the same selection in seconds, with no barrier. A corpus
-    prepared before those columns existed has its images decoded once, with a warning (prepare
-    it again to skip that).
-    """
+    """Keep the rows with a shorter side >= ``minimum`` px (from the stored ``height`` / ``width``)."""
     import numpy as np
 
     if minimum <= 0:
@@ -332,8 +243,7 @@ def filter_by_image_size(dataset, minimum: int, image_column: str = "image"):
             "%d images to measure them; run `lvmmed prepare` again to store the sizes",
             before,
         )
-        column = image_column
-        dataset = dataset.filter(lambda row: min(row[column].size) >= minimum, keep_in_memory=True)
+        dataset = dataset.filter(lambda row: min(row[image_column].size) >= minimum, keep_in_memory=True)
     logger.info("kept %d of %d images with a shorter side >= %d px", len(dataset), before, minimum)
     return dataset
 
@@ -389,6 +299,7 @@ def check_dataset_size(num_images: int, training_args: TrainingArguments) -> Non
 
 
 def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
+    """The view augmentation the data options select."""
     if data_args.deterministic_views:
         return ViewAugmentationConfig.deterministic(data_args.view_size)
     if data_args.view_augmentation == "medical":
@@ -400,33 +311,17 @@ def view_config(data_args: DataArguments) -> ViewAugmentationConfig:
     return ViewAugmentationConfig(size=data_args.view_size, scale=(data_args.crop_scale_min, 1.0))
 
 
-# -- checkpoints -----------------------------------------------------------------------------
-
-
-def _is_zip(path: Path) -> bool:
-    import zipfile
-
-    return path.is_file() and zipfile.is_zipfile(path)
-
-
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
-    """Why ``folder`` is not a complete Trainer checkpoint (``None`` when it is).
-
-    A process killed while saving leaves a folder without ``trainer_state.json`` (written last)
-    or with truncated files; such a folder is skipped on resume. Checks: the state parses and
-    names the folder's step; ``model.safetensors`` (or its shard index and shards) reads; the
-    optimizer, scheduler and RNG files (``torch.save`` zip archives) are whole.
-    """
+    """Why ``folder`` is not a complete Trainer checkpoint (a kill while saving), ``None`` when it is:
+    state naming the folder's step, readable weights, whole optimizer / scheduler / RNG archives."""
     folder = Path(folder)
-    state_file = folder / "trainer_state.json"
     try:
-        state = json.loads(state_file.read_text())
+        state = json.loads((folder / "trainer_state.json").read_text())
     except (OSError, ValueError) as err:
         return f"trainer_state.json unreadable ({err.__class__.__name__})"
-    name = folder.name
-    if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit():
-        if state.get("global_step") != int(name[len("checkpoint-") :]):
-            return f"trainer_state.json says step {state.get('global_step')}"
+    step = _checkpoint_step(folder)
+    if step is not None and state.get("global_step") != step:
+        return f"trainer_state.json says step {state.get('global_step')}"
     weights = [folder / "model.safetensors"]
     index = folder / "model.safetensors.index.json"
     if index.is_file():
@@ -437,35 +332,32 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
         weights = [folder / shard for shard in shards]
     if any(folder.glob("pytorch_model_fsdp*")) or any(folder.glob("global_step*")):
         weights = []  # FSDP sharded / DeepSpeed checkpoints: their own formats, state checked above
-    from safetensors import safe_open
-
     for path in weights:
         try:
             with safe_open(str(path), framework="pt") as f:
                 f.keys()
         except Exception as err:  # missing, truncated or corrupt header
             return f"{path.name} unreadable ({err.__class__.__name__})"
-    for name in ("optimizer.pt", "scheduler.pt"):
-        if (folder / name).exists() and not _is_zip(folder / name):
-            return f"{name} truncated"
-    for path in folder.glob("rng_state*.pth"):
-        if not _is_zip(path):
+    archives = [folder / name for name in ("optimizer.pt", "scheduler.pt") if (folder / name).exists()]
+    for path in archives + list(folder.glob("rng_state*.pth")):
+        if not (path.is_file() and zipfile.is_zipfile(path)):
             return f"{path.name} truncated"
     return None
 
 
+def _checkpoint_step(folder: Path) -> int | None:
+    """N of a ``checkpoint-N`` folder, else ``None``."""
+    prefix, _, step = folder.name.partition("-")
+    return int(step) if prefix == "checkpoint" and step.isdigit() else None
+
+
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    """The newest complete ``checkpoint-N`` folder of ``output_dir`` (incomplete ones are logged
-    and skipped), or ``None``."""
+    """The newest complete ``checkpoint-N`` of ``output_dir`` (incomplete ones are logged and skipped)."""
     root = Path(output_dir)
     if not root.is_dir():
         return None
-    found = [
-        (int(p.name.split("-", 1)[1]), p)
-        for p in root.iterdir()
-        if p.is_dir() and p.name.startswith("checkpoint-") and p.name.split("-", 1)[1].isdigit()
-    ]
-    for _, folder in sorted(found, reverse=True):
+    found = [(_checkpoint_step(p), p) for p in root.iterdir() if p.is_dir()]
+    for _, folder in sorted(((step, p) for step, p in found if step is not None), reverse=True):
         problem = checkpoint_problem(folder)
         if problem is None:
             return str(folder)
@@ -474,12 +366,11 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
 
 
 def resolve_resume(training_args: TrainingArguments) -> str | None:
-    """``--resume_from_checkpoint``: True/"true" -> the newest complete checkpoint of output_dir;
-    a path -> that folder, if complete."""
+    """``--resume_from_checkpoint``: "true" -> the newest complete checkpoint; a path -> it, if complete."""
     resume = training_args.resume_from_checkpoint
-    if resume is None or resume is False:
+    if resume is None or str(resume).lower() in _FALSE:
         return None
-    if resume is True or str(resume).lower() in ("true", "1", "yes"):
+    if str(resume).lower() in _TRUE:
         found = last_complete_checkpoint(training_args.output_dir)
         if found is None:
             raise ValueError(
@@ -487,15 +378,10 @@ def resolve_resume(training_args: TrainingArguments) -> str | None:
                 f"{training_args.output_dir}"
             )
         return found
-    if str(resume).lower() in ("false", "0", "no"):
-        return None
     problem = checkpoint_problem(resume)
     if problem is not None:
         raise ValueError(f"--resume_from_checkpoint {resume} is not a complete checkpoint: {problem}")
     return str(resume)
-
-
-# -- entry -----------------------------------------------------------------------------------
 
 
 def run_pretraining(
@@ -505,13 +391,9 @@ def run_pretraining(
     training_args: PretrainingArguments,
     callbacks: list | None = None,
 ) -> GraphMatchingTrainer:
-    """Pretrain, then write ``<output_dir>`` (the pretraining model) and ``<output_dir>/backbone``:
-    the bare backbone (``save_pretrained``) and an ``LvmMedImageProcessor``, loadable with
-    ``AutoModel.from_pretrained``.
-
-    Every process must call this (``torchrun`` / ``accelerate launch``): the final save gathers
-    the weights from all ranks under FSDP and DeepSpeed ZeRO-3.
-    """
+    """Pretrain, then write ``<output_dir>`` (the pretraining model) and ``<output_dir>/backbone``
+    (the bare backbone and an ``LvmMedImageProcessor``, for ``AutoModel.from_pretrained``).
+    Every process must call this: the final save gathers the weights from all ranks (FSDP, ZeRO-3)."""
     validate_arguments(model_args, data_args, gm_args, training_args)
     resume = resolve_resume(training_args)
     if not data_args.shuffle:
@@ -528,11 +410,7 @@ def run_pretraining(
         augmentation,
         image_column=data_args.image_column,
         max_size=data_args.max_image_size,
-        on_device=(
-            data_args.views_on_device
-            if data_args.views_on_device is not None
-            else training_args.device.type == "cuda"
-        ),
+        on_device=resolve_views_on_device(data_args.views_on_device, training_args.device),
     )
     trainer = GraphMatchingTrainer(
         model=model,
@@ -545,8 +423,7 @@ def run_pretraining(
         callbacks=callbacks,
     )
     if any(getattr(cb, "shows_progress", False) for cb in callbacks or ()):
-        # A caller's callback shows progress and the latest logs itself: drop the Trainer's
-        # printer / progress bar, which would print every log dict under it.
+        # a caller's callback shows progress and logs: drop the Trainer's printer / progress bar
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         trainer.remove_callback(PrinterCallback)
@@ -557,11 +434,7 @@ def run_pretraining(
 
 
 def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> None:
-    """Write the pretraining model to ``output_dir`` and the backbone to ``output_dir/backbone``.
-
-    Collective: call it on every rank. ``Trainer.save_model`` and ``accelerator.get_state_dict``
-    gather sharded weights (FSDP, DeepSpeed ZeRO-3) from all ranks; only the main process writes.
-    """
+    """Write the model to ``output_dir`` and the backbone to ``output_dir/backbone`` (on every rank)."""
     from ..models.image_processing_lvmmed import LvmMedImageProcessor
 
     output_dir = trainer.args.output_dir
@@ -570,29 +443,10 @@ def save_pretraining_outputs(trainer: GraphMatchingTrainer, view_size: int) -> N
     engine = trainer.model_wrapped if getattr(trainer, "is_deepspeed_enabled", False) else trainer.model
     state = trainer.accelerator.get_state_dict(engine)
     if trainer.is_world_process_zero():
-        prefix = "lvmmed."
-        backbone_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        backbone_state = {k.removeprefix("lvmmed."): v for k, v in state.items() if k.startswith("lvmmed.")}
         backbone_dir = os.path.join(output_dir, "backbone")
         base = trainer.accelerator.unwrap_model(trainer.model).lvmmed
         base.save_pretrained(backbone_dir, state_dict=backbone_state)
         LvmMedImageProcessor(size={"height": view_size, "width": view_size}).save_pretrained(backbone_dir)
         logger.info("backbone written to %s", backbone_dir)
     trainer.accelerator.wait_for_everyone()
-
-
-__all__ = [
-    "ModelArguments",
-    "DataArguments",
-    "GraphMatchingArguments",
-    "PretrainingArguments",
-    "build_model",
-    "check_dataset_size",
-    "checkpoint_problem",
-    "filter_by_image_size",
-    "last_complete_checkpoint",
-    "load_training_data",
-    "run_pretraining",
-    "save_pretraining_outputs",
-    "validate_arguments",
-    "PRESETS",
-]

@@ -1,11 +1,4 @@
-"""``GraphMatchingTrainer``: transformers' Trainer running the LVM-Med graph-matching loss.
-
-The training step is free of device -> host synchronisations on its own part: the matching
-accuracy is summed on the device and reduced (one gather, one host copy) at logging steps only,
-where the finiteness of the logged loss is checked too. transformers' Trainer keeps its own loss
-on the device; its ``logging_nan_inf_filter`` (a ``bool()`` of the loss every step) is off in
-:class:`~lvmmed_hf.training.pretraining.PretrainingArguments`.
-"""
+"""transformers' Trainer for the graph-matching loss, its step free of host reads (checks at logging)."""
 
 from __future__ import annotations
 
@@ -18,30 +11,25 @@ from torch.optim.lr_scheduler import MultiStepLR
 from transformers import Trainer
 
 from .callbacks import GpuMonitorCallback
+from .collator import make_views
 from .views import TwoViewAugmentation
 
 logger = logging.getLogger(__name__)
 
 
-def halving_milestones(num_training_steps: int, num_halvings: int) -> list[int]:
-    """Steps at which the learning rate halves: the starts of phases 2 .. ``num_halvings + 1`` of
-    ``num_halvings + 1`` equal phases (repeated milestones halve more than once, for tiny runs)."""
+def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> MultiStepLR:
+    """The paper's "lr 2e-3, halved four times": ``MultiStepLR`` (gamma 0.5) at the starts of phases
+    2 .. ``num_halvings + 1`` of equal length (repeated milestones halve more than once: tiny runs)."""
     if num_halvings < 0:
         raise ValueError(f"num_halvings must be >= 0, got {num_halvings}")
     total = max(1, int(num_training_steps))
-    return [math.ceil(i * total / (num_halvings + 1)) for i in range(1, num_halvings + 1)]
-
-
-def step_halving_schedule(optimizer, num_training_steps: int, num_halvings: int = 4) -> MultiStepLR:
-    """The paper's recipe "lr 2e-3, halved four times": torch's ``MultiStepLR`` (gamma 0.5) with
-    milestones at the starts of ``num_halvings + 1`` equal phases."""
-    return MultiStepLR(optimizer, milestones=halving_milestones(num_training_steps, num_halvings), gamma=0.5)
+    milestones = [math.ceil(i * total / (num_halvings + 1)) for i in range(1, num_halvings + 1)]
+    return MultiStepLR(optimizer, milestones=milestones, gamma=0.5)
 
 
 def step_seed(seed: int, global_step: int, micro_step: int, process_index: int) -> int:
-    """A 63-bit seed for the random numbers of one forward pass (views made on the device, Gumbel
-    noise), a pure function of the run's seed, the optimisation step, the accumulation micro-step
-    and the process: a resumed run draws exactly what the uninterrupted run drew."""
+    """A 63-bit seed for one forward pass's random numbers (device views, Gumbel noise) from the run's
+    seed, step, micro-step and process: a resumed run draws what the uninterrupted run drew."""
     digest = hashlib.blake2b(
         f"lvmmed-step:{seed}:{global_step}:{micro_step}:{process_index}".encode(), digest_size=8
     ).digest()
@@ -49,23 +37,8 @@ def step_seed(seed: int, global_step: int, micro_step: int, process_index: int) 
 
 
 class GraphMatchingTrainer(Trainer):
-    """Trainer for ``LvmMed*ForPretraining``.
-
-    * ``compute_loss`` runs the model (its output carries the graph-matching loss); if the batch
-      holds raw ``images`` + ``image_sizes`` (``GraphMatchingCollator(on_device=True)``) the two
-      views are made here, on the training device.
-    * Random numbers drawn in the step (device views, Gumbel noise) come from a generator seeded
-      by :func:`step_seed` (seed, step, micro-step, process), not from the global RNG.
-    * Logs ``matching_accuracy`` (mean over the steps since the last log, averaged over
-      processes; accumulated on the device, no host synchronisation between logging steps) and
-      ``solver_seconds`` (forward + backward solves per optimisation step, main process).
-      A non-finite logged loss raises ``FloatingPointError`` naming the steps.
-    * ``lr_halvings``: if set, the learning-rate schedule is :func:`step_halving_schedule`.
-    * ``gpu_monitor``: adds :class:`GpuMonitorCallback` (a no-op without NVIDIA GPUs).
-
-    TrainingArguments must have ``remove_unused_columns=False`` (the collator's keys are not model
-    arguments of the dataset) and ``label_names=[]``.
-    """
+    """Trainer for ``LvmMed*ForPretraining`` (``remove_unused_columns=False``): device views, a seeded
+    generator per step (:func:`step_seed`), ``matching_accuracy`` / ``solver_seconds`` logs, loss checks."""
 
     # compute_loss returns a per-batch mean: let the Trainer divide by the accumulation steps.
     loss_is_scaled_for_ga = False
@@ -102,91 +75,63 @@ class GraphMatchingTrainer(Trainer):
         if self.lr_halvings is None:
             return super().create_scheduler(num_training_steps, optimizer)
         if self.lr_scheduler is None:
-            self.lr_scheduler = step_halving_schedule(
-                optimizer or self.optimizer, num_training_steps, self.lr_halvings
-            )
+            optimizer = optimizer or self.optimizer
+            self.lr_scheduler = step_halving_schedule(optimizer, num_training_steps, self.lr_halvings)
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
-    # -- random numbers ---------------------------------------------------------------------
     def _step_generator(self, device: torch.device) -> torch.Generator:
         step = self.state.global_step
         micro = self._micro[1] + 1 if self._micro[0] == step else 0
         self._micro = (step, micro)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(step_seed(self.args.seed, step, micro, self.args.process_index))
-        return generator
+        seed = step_seed(self.args.seed, step, micro, self.args.process_index)
+        return torch.Generator(device=device).manual_seed(seed)
 
-    def _make_views(self, inputs: dict, generator: torch.Generator | None = None) -> dict:
-        """Hook for views made on the training device: a batch with raw ``images`` (+
-        ``image_sizes``) goes through ``self.view_augmentation`` here."""
-        if "images" in inputs:
-            inputs = dict(inputs)
-            images = inputs.pop("images")
-            inputs.update(
-                self.view_augmentation(images, inputs.pop("image_sizes", None), generator=generator)
-            )
-        return inputs
-
-    @staticmethod
-    def _input_device(inputs: dict) -> torch.device:
-        for value in inputs.values():
-            if isinstance(value, torch.Tensor):
-                return value.device
-        return torch.device("cpu")
-
-    # -- loss and metrics ---------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        generator = self._step_generator(self._input_device(inputs)) if model.training else None
-        outputs = model(**self._make_views(inputs, generator), generator=generator, return_dict=True)
+        generator = None
         if model.training:
-            self._accumulate_accuracy(outputs.matching_accuracy)
+            tensors = (value for value in inputs.values() if isinstance(value, torch.Tensor))
+            generator = self._step_generator(next((t.device for t in tensors), torch.device("cpu")))
+        inputs = make_views(inputs, self.view_augmentation, generator=generator)
+        outputs = model(**inputs, generator=generator, return_dict=True)
+        if model.training and outputs.matching_accuracy is not None:
+            # a tensor stays on its device: no host round trip until the next logging step
+            value = torch.as_tensor(outputs.matching_accuracy).detach().to(dtype=torch.float32)
+            self._accuracy_sum = value if self._accuracy_sum is None else self._accuracy_sum + value
+            self._accuracy_count += 1
         return (outputs.loss, outputs) if return_outputs else outputs.loss
-
-    def _accumulate_accuracy(self, accuracy) -> None:
-        if accuracy is None:
-            return
-        # a tensor stays on its device: no host round trip until the next logging step
-        value = torch.as_tensor(accuracy).detach().to(dtype=torch.float32)
-        self._accuracy_sum = value if self._accuracy_sum is None else self._accuracy_sum + value
-        self._accuracy_count += 1
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
-            outputs = model(**self._make_views(inputs), return_dict=True)
+            outputs = model(**make_views(inputs, self.view_augmentation), return_dict=True)
         return outputs.loss.detach(), None, None
-
-    def _graph_matching(self):
-        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
-        return getattr(model, "graph_matching", None)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:
-            # the loss's deferred finiteness check (sync-free mode): one host read per log
-            check = getattr(self._graph_matching(), "raise_if_nonfinite", None)
-            if check is not None:
-                check()
-        if "loss" in logs and not math.isfinite(logs["loss"]):
+            self._add_graph_matching_logs(logs)
+        super().log(logs, start_time)
+
+    def _add_graph_matching_logs(self, logs: dict[str, float]) -> None:
+        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
+        gm = getattr(model, "graph_matching", None)
+        check = getattr(gm, "raise_if_nonfinite", None)  # deferred in sync-free mode: one host read
+        if check is not None:
+            check()
+        if not math.isfinite(logs["loss"]):
             raise FloatingPointError(
                 f"the training loss is {logs['loss']} over steps {self._steps_mark + 1}-"
                 f"{self.state.global_step} (non-finite embeddings, affinities or a diverged model); "
                 "lower the learning rate or resume from an earlier checkpoint"
             )
-        if self._accuracy_count and "loss" in logs:
-            device = self.args.device
-            mean = (self._accuracy_sum.to(device) / self._accuracy_count).reshape(1)
-            logs["matching_accuracy"] = round(float(self.accelerator.gather(mean).mean()), 4)
-            self._accuracy_sum, self._accuracy_count = None, 0
-            gm = self._graph_matching()
-            steps = self.state.global_step - self._steps_mark
-            if gm is not None and steps > 0:
-                timer = getattr(gm, "timer", None)
-                if timer is not None:
-                    logs["solver_seconds"] = round((timer.seconds - self._solver_seconds_mark) / steps, 5)
-                    self._solver_seconds_mark = timer.seconds
-            self._steps_mark = self.state.global_step
-        super().log(logs, start_time)
-
-
-__all__ = ["GraphMatchingTrainer", "halving_milestones", "step_halving_schedule", "step_seed"]
+        if not self._accuracy_count:
+            return
+        mean = (self._accuracy_sum.to(self.args.device) / self._accuracy_count).reshape(1)
+        logs["matching_accuracy"] = round(float(self.accelerator.gather(mean).mean()), 4)
+        self._accuracy_sum, self._accuracy_count = None, 0
+        steps = self.state.global_step - self._steps_mark
+        timer = getattr(gm, "timer", None)
+        if timer is not None and steps > 0:
+            logs["solver_seconds"] = round((timer.seconds - self._solver_seconds_mark) / steps, 5)
+            self._solver_seconds_mark = timer.seconds
+        self._steps_mark = self.state.global_step

@@ -1,26 +1,11 @@
-"""Two-view augmentation that records each crop's box in original-image coordinates.
-
-VICRegL-style global views (Bardes et al., 2022; LVM-Med Sec. 4 / method.md): random resized crop
-to ``size`` px, horizontal flip (p = 0.5), colour jitter (p = 0.8; brightness 0.4, contrast 0.4,
-saturation 0.2, hue 0.1), random grayscale (p = 0.2), Gaussian blur (p = 1.0 for view s, 0.1 for
-view t; sigma in [0.1, 2.0]), ImageNet normalisation. Everything runs batched in torch on the
-tensors' device (no torchvision): in the DataLoader workers on the CPU, or on the training device
-(``GraphMatchingCollator(on_device=True)`` + ``collator.make_views``), with the same code and the
-same random draws for the same generator state. On the CPU the photometric operations are computed
-only for the images their coin selects; on other devices for all, selected with ``torch.where``
-(no host synchronisation). Inputs may be float in [0, 1] or uint8 / uint16 codes, read by
-:func:`lvmmed_hf.intensity.to_unit_range`; a one-channel (all-grayscale) batch stays one channel
-until the normalisation.
-
-Boxes are ``(x_left, y_top, x_right, y_bottom)`` in normalised coordinates of the original image
-(``[0, 1]``), where x_left / x_right are the original-image x of the view's left / right border:
-a flipped view has ``x_left > x_right`` (the box is mirrored), see ``graph_matching.affinities``.
-"""
+"""Two-view augmentation (VICRegL-style, LVM-Med Sec. 4) recording each crop's box in original-image
+coordinates (see ``graph_matching.affinities``), batched in torch on the tensors' device: the same
+draws for the same generator state in DataLoader workers and on the training device (no host read)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,14 +14,13 @@ from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..intensity import to_unit_range
 
 _LUMA = (0.299, 0.587, 0.114)
+_RGB_TO_YIQ = (_LUMA, (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-@dataclass
+@dataclasses.dataclass
 class ViewAugmentationConfig:
-    """Parameters of :class:`TwoViewAugmentation`; probabilities are per image.
-
-    ``blur_p`` and ``grayscale_p`` are given per view (s, t), following VICReg's asymmetric blur.
-    """
+    """Parameters of :class:`TwoViewAugmentation`; probabilities are per image, ``blur_p`` and
+    ``grayscale_p`` per view (s, t), following VICReg's asymmetric blur."""
 
     size: int = 224
     scale: tuple[float, float] = (0.2, 1.0)
@@ -55,60 +39,36 @@ class ViewAugmentationConfig:
 
     @classmethod
     def medical(cls, size: int = 224, crop_scale_min: float = 0.2) -> ViewAugmentationConfig:
-        """Views for (mostly) grayscale medical images, ``size``-px views.
-
-        Against the VICRegL / paper defaults: no hue or saturation jitter and no random grayscale
-        (a grayscale image gains nothing from them, and colour is a real cue where it exists:
-        fundus, Doppler ultrasound), brightness and contrast +-20% instead of +-40% (intensity
-        statistics carry the modality; medical SSL recipes keep intensity changes mild), and the
-        blur sigma (0.1-2 px at 224 px) scaled with the view side, so a 64-px view is not blurred
-        3.5x harder. Measured in docs/downstream.md (the demo's ablation).
-        """
+        """For (mostly) gray medical images: no hue, saturation or grayscale (colour is a real cue),
+        brightness and contrast +-20% (intensity carries the modality), blur scaled with the view side."""
+        no_colour = dict(saturation=0.0, hue=0.0, grayscale_p=(0.0, 0.0))
+        sigma = (0.1 * size / 224, 2.0 * size / 224)
         return cls(
             size=size,
             scale=(crop_scale_min, 1.0),
             brightness=0.2,
             contrast=0.2,
-            saturation=0.0,
-            hue=0.0,
-            grayscale_p=(0.0, 0.0),
-            blur_sigma=(0.1 * size / 224, 2.0 * size / 224),
+            blur_sigma=sigma,
+            **no_colour,
         )
 
     @classmethod
     def deterministic(cls, size: int = 224) -> ViewAugmentationConfig:
-        """No randomness: both views are the whole image (any aspect ratio, squeezed to ``size``),
-        view s unchanged, view t in grayscale and blurred (sigma 1 px), so the two views still
-        differ. For tests and debugging."""
-        return cls(
-            size=size,
-            scale=(1.0, 1.0),
-            ratio=_ANY_RATIO,
-            flip_p=0.0,
-            jitter_p=0.0,
-            grayscale_p=(0.0, 1.0),
-            blur_p=(0.0, 1.0),
-            blur_sigma=(1.0, 1.0),
+        """No randomness: :meth:`identity` with view t gray and blurred (sigma 1 px); for tests."""
+        return dataclasses.replace(
+            cls.identity(size), grayscale_p=(0.0, 1.0), blur_p=(0.0, 1.0), blur_sigma=(1.0, 1.0)
         )
 
     @classmethod
     def identity(cls, size: int = 224) -> ViewAugmentationConfig:
-        """Every random transform off: both views are the whole image resized to ``size`` and
-        normalised, nothing else; what the saved image processor gives at that size (up to the
-        resize filter)."""
-        return cls(
-            size=size,
-            scale=(1.0, 1.0),
-            ratio=_ANY_RATIO,
-            flip_p=0.0,
-            jitter_p=0.0,
-            grayscale_p=(0.0, 0.0),
-            blur_p=(0.0, 0.0),
-        )
+        """No random transform: both views are the whole image resized to ``size`` and normalised."""
+        off = dict(flip_p=0.0, jitter_p=0.0, grayscale_p=(0.0, 0.0), blur_p=(0.0, 0.0))
+        return cls(size=size, scale=(1.0, 1.0), ratio=(1e-6, 1e6), **off)  # any ratio: the whole image
 
 
-#: an aspect-ratio range holding every image: with scale (1, 1) the crop is the whole image
-_ANY_RATIO = (1e-6, 1e6)
+def _batched(batched: bool | None, x: torch.Tensor) -> bool:
+    """``None``: the batched path everywhere but on the CPU."""
+    return x.device.type != "cpu" if batched is None else batched
 
 
 def _uniform(shape, low, high, like, generator):
@@ -122,19 +82,13 @@ def sample_crop_boxes(
     generator=None,
     tries: int = 10,
 ) -> torch.Tensor:
-    """Random-resized-crop boxes in pixels ``(B, 4)`` = (x0, y0, x1, y1) inside each image.
-
-    ``sizes: (B, 2)`` (height, width). As torchvision: up to ``tries`` samples of area fraction and
-    log-uniform aspect ratio; the first that fits is kept, otherwise the largest centred crop with
-    an aspect ratio inside ``ratio``.
-    """
+    """Random-resized-crop boxes ``(B, 4)`` in pixels (x0, y0, x1, y1) for image ``sizes (B, 2)``, as
+    torchvision: the first of ``tries`` samples that fits, else the largest centred crop within ``ratio``."""
     b = sizes.shape[0]
     h, w = sizes[:, 0].float(), sizes[:, 1].float()
-    area = (h * w).unsqueeze(1)
     like = h
-    target = area * _uniform((b, tries), scale[0], scale[1], like, generator)
-    log_r = _uniform((b, tries), math.log(ratio[0]), math.log(ratio[1]), like, generator)
-    r = log_r.exp()
+    target = (h * w).unsqueeze(1) * _uniform((b, tries), scale[0], scale[1], like, generator)
+    r = _uniform((b, tries), math.log(ratio[0]), math.log(ratio[1]), like, generator).exp()
     cw = (target * r).sqrt()
     ch = (target / r).sqrt()
     fits = (cw <= w.unsqueeze(1)) & (ch <= h.unsqueeze(1)) & (cw > 0) & (ch > 0)
@@ -144,7 +98,7 @@ def sample_crop_boxes(
     # fallback: centred crop with the aspect ratio clamped into range
     img_r = w / h
     fb_w = torch.where(img_r < ratio[0], w, torch.where(img_r > ratio[1], h * ratio[1], w))
-    fb_h = torch.where(img_r < ratio[0], w / ratio[0], torch.where(img_r > ratio[1], h, h))
+    fb_h = torch.where(img_r < ratio[0], w / ratio[0], h)
     ok = first >= 0
     cw_s, ch_s = torch.where(ok, cw_s, fb_w), torch.where(ok, ch_s, fb_h)
     x0 = torch.where(ok, (w - cw_s) * _uniform((b,), 0, 1, like, generator), (w - cw_s) / 2)
@@ -160,22 +114,9 @@ def crop_resize(
     batched: bool | None = None,
     regions: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Bilinear crop-and-resize of each image's normalised ``boxes`` (mirrored = flipped) to
-    ``out_size`` px, float32. ``images: (B, C, H, W)`` padded canvas whose top-left ``sizes[b]``
-    is real, float in [0, 1] or uint8 / uint16 codes (read by
-    :func:`lvmmed_hf.intensity.to_unit_range`).
-
-    Samples are clamped to the image's outermost pixel centres, so the padding never bleeds
-    into a view (each image behaves as if it were alone, with border padding).
-    ``batched=True`` samples the whole canvas at once (accelerators); ``False`` converts and
-    samples each image's real region only (cheaper on the CPU when sizes differ); ``None``
-    chooses by device. Both give the same values up to float rounding. ``regions`` (per-image
-    path): the images' real regions already as floats (:func:`image_regions`), to convert once
-    for both views.
-    """
+    """Bilinear crop-and-resize of normalised ``boxes`` (mirrored = flipped) of a padded canvas whose real
+    part is the top-left ``sizes[b]`` (padding never sampled): whole canvas if ``batched``, else by region."""
     b, _, canvas_h, canvas_w = images.shape
-    if batched is None:
-        batched = images.device.type != "cpu"
     dtype = images.dtype if images.is_floating_point() else torch.float32
     t = (torch.arange(out_size, device=images.device, dtype=dtype) + 0.5) / out_size
     h, w = sizes[:, 0].to(dtype).unsqueeze(1), sizes[:, 1].to(dtype).unsqueeze(1)
@@ -186,35 +127,26 @@ def crop_resize(
     y = torch.minimum(torch.maximum(y, 0.5 / h), 1 - 0.5 / h)
 
     def grid(gx, gy):
-        n = gx.shape[0]
-        return torch.stack(
-            [gx.unsqueeze(1).expand(n, out_size, out_size), gy.unsqueeze(2).expand(n, out_size, out_size)],
-            dim=-1,
-        )
+        shape = (gx.shape[0], out_size, out_size)
+        return torch.stack([gx.unsqueeze(1).expand(shape), gy.unsqueeze(2).expand(shape)], dim=-1)
 
-    if batched:
+    sample = dict(mode="bilinear", padding_mode="border", align_corners=False)
+    if _batched(batched, images):
         canvas = images if images.is_floating_point() else to_unit_range(images)
-        g = grid(x * w / canvas_w * 2 - 1, y * h / canvas_h * 2 - 1)
-        return F.grid_sample(canvas, g, mode="bilinear", padding_mode="border", align_corners=False)
+        return F.grid_sample(canvas, grid(x * w / canvas_w * 2 - 1, y * h / canvas_h * 2 - 1), **sample)
     if regions is None:
         regions = image_regions(images, sizes)
     out = torch.empty(b, images.shape[1], out_size, out_size, dtype=dtype, device=images.device)
     g = grid(x * 2 - 1, y * 2 - 1)
     for i, region in enumerate(regions):
-        out[i] = F.grid_sample(
-            region[None], g[i : i + 1], mode="bilinear", padding_mode="border", align_corners=False
-        )[0]
+        out[i] = F.grid_sample(region[None], g[i : i + 1], **sample)[0]
     return out
 
 
 def image_regions(images: torch.Tensor, sizes: torch.Tensor) -> list[torch.Tensor]:
-    """Each image's real region of a padded canvas, as floats in [0, 1] (codes converted by
-    :func:`lvmmed_hf.intensity.to_unit_range`, only the real pixels)."""
-    regions = []
-    for i, (h, w) in enumerate(sizes.tolist()):
-        region = images[i, :, :h, :w]
-        regions.append(region if region.is_floating_point() else to_unit_range(region))
-    return regions
+    """Each image's real region of a padded canvas, as floats in [0, 1] (only real pixels converted)."""
+    regions = [images[i, :, :h, :w] for i, (h, w) in enumerate(sizes.tolist())]
+    return [region if region.is_floating_point() else to_unit_range(region) for region in regions]
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -223,13 +155,8 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Hue rotation by ``angle`` (radians, per image) in YIQ space (a linear approximation of the
-    HSV hue shift)."""
-    to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-        dtype=x.dtype,
-        device=x.device,
-    )
+    """Hue rotation by ``angle`` (radians, per image) in YIQ space (linear approximation of HSV hue)."""
+    to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=x.dtype, device=x.device)
     from_yiq = torch.linalg.inv(to_yiq)
     cos, sin = angle.cos(), angle.sin()
     rot = torch.zeros(x.shape[0], 3, 3, dtype=x.dtype, device=x.device)
@@ -256,12 +183,8 @@ def _blur_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
 def gaussian_blur(
     x: torch.Tensor, sigma: torch.Tensor, kernel_size: int, batched: bool | None = None
 ) -> torch.Tensor:
-    """Separable Gaussian blur with a per-image ``sigma`` (px), reflect padding.
-
-    ``batched=True`` (default off the CPU): each 1-D pass is one batched matrix product with a
-    banded matrix holding the reflected kernel (fast on accelerators). ``False`` (default on the
-    CPU): a depthwise 1-D convolution over rows, then over columns (about 10x fewer operations).
-    Both compute the same sums as padding + convolution."""
+    """Separable Gaussian blur, per-image ``sigma`` (px), reflect padding: banded matrix products if
+    ``batched`` (default off the CPU), else depthwise 1-D convolutions; the same sums either way."""
     b, c, h, w = x.shape
     half = kernel_size // 2
     if half >= min(h, w):
@@ -269,10 +192,9 @@ def gaussian_blur(
     t = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma.view(-1, 1)) ** 2)
     k = k / k.sum(1, keepdim=True)  # (B, K)
-    if batched if batched is not None else x.device.type != "cpu":
+    if _batched(batched, x):
         y = torch.matmul(x, _blur_matrix(k, w).unsqueeze(1))
-        rows = _blur_matrix(k, h) if h != w else _blur_matrix(k, w)
-        return torch.matmul(rows.transpose(1, 2).unsqueeze(1), y)
+        return torch.matmul(_blur_matrix(k, h).transpose(1, 2).unsqueeze(1), y)
 
     def rows_pass(z: torch.Tensor) -> torch.Tensor:  # (B, C, R, L): blur along L
         r, length = z.shape[2], z.shape[3]
@@ -285,12 +207,8 @@ def gaussian_blur(
 
 
 def _where_selected(x: torch.Tensor, selected: torch.Tensor, op, batched: bool | None = None) -> torch.Tensor:
-    """``op(x[i], i)`` for the images with ``selected[i]``, ``x[i]`` for the others.
-
-    On the CPU only the selected images are computed; elsewhere every image is computed and the
-    result chosen with ``torch.where`` (no host synchronisation). ``op(images, index)`` gets the
-    image subset and an index (tensor or ``slice``) into per-image parameters."""
-    if batched if batched is not None else x.device.type != "cpu":
+    """``op(x[i], i)`` where ``selected[i]``, else ``x[i]`` (batched: all computed, ``torch.where``)."""
+    if _batched(batched, x):
         return torch.where(selected.view(-1, 1, 1, 1), op(x, slice(None)), x)
     index = selected.nonzero().squeeze(1)
     if index.numel() == 0:
@@ -301,21 +219,12 @@ def _where_selected(x: torch.Tensor, selected: torch.Tensor, op, batched: bool |
 
 
 class TwoViewAugmentation:
-    """Make views s and t of a batch and record their crop boxes.
-
-    ``__call__(images, sizes=None, generator=None)``: ``images (B, 1 or 3, H, W)``, float in
-    ``[0, 1]`` or uint8 / uint16 codes (a padded canvas; ``sizes (B, 2)`` gives each image's real
-    height and width, default the full canvas), on any device. Returns a dict with
-    ``pixel_values_s``, ``pixel_values_t`` ``(B, 3, size, size)`` normalised, and ``boxes_s``,
-    ``boxes_t`` ``(B, 4)``, on the images' device.
-    """
+    """Views s and t with their crop boxes: ``images (B, 1 or 3, H, W)`` (float or uint8 / uint16 codes,
+    real sizes ``sizes (B, 2)``) -> ``pixel_values_s/t (B, 3, size, size)`` and ``boxes_s/t (B, 4)``."""
 
     def __init__(self, config: ViewAugmentationConfig | None = None, batched: bool | None = None) -> None:
         self.config = config or ViewAugmentationConfig()
         self.batched = batched
-
-    def _batched(self, x: torch.Tensor) -> bool:
-        return self.batched if self.batched is not None else x.device.type != "cpu"
 
     def view(self, images: torch.Tensor, sizes: torch.Tensor, which: int, generator=None, regions=None):
         cfg = self.config
@@ -325,7 +234,9 @@ class TwoViewAugmentation:
         boxes = pixel / torch.stack([w, h, w, h], dim=1)
         flip = torch.rand(b, device=images.device, generator=generator) < cfg.flip_p
         boxes = torch.where(flip.unsqueeze(1), boxes[:, [2, 1, 0, 3]], boxes)
-        x = crop_resize(images, sizes, boxes, cfg.size, batched=self._batched(images), regions=regions)
+        x = crop_resize(
+            images, sizes, boxes, cfg.size, batched=_batched(self.batched, images), regions=regions
+        )
         x = self._photometric(x, which, generator)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
@@ -334,13 +245,12 @@ class TwoViewAugmentation:
         return (x - mean) / std, boxes
 
     def _photometric(self, x: torch.Tensor, which: int, generator=None) -> torch.Tensor:
-        """Colour jitter, random grayscale, blur. Random draws in a fixed order, whatever is
-        computed; a one-channel (gray) batch skips what is the identity on gray images
-        (saturation, hue, grayscale)."""
+        """Colour jitter, random grayscale, blur; random draws in a fixed order whatever is computed.
+        A one-channel batch skips saturation, hue and grayscale (identities on gray images)."""
         cfg = self.config
         b = x.shape[0]
         gray_batch = x.shape[1] == 1
-        batched = self._batched(x)
+        batched = _batched(self.batched, x)
 
         def coin(p):
             return torch.rand(b, device=x.device, generator=generator) < p
@@ -375,8 +285,8 @@ class TwoViewAugmentation:
         if cfg.blur_p[which] > 0:
             blur = coin(cfg.blur_p[which])
             sigma = _uniform((b,), cfg.blur_sigma[0], cfg.blur_sigma[1], x, generator)
-            kernel = max(3, int(cfg.size * 0.1) // 2 * 2 + 1)  # about 10 % of the view, odd (23 at 224 px)
-            kernel = min(kernel, 2 * (cfg.size // 2) - 1)
+            # about 10 % of the view, odd (23 at 224 px), at most the view's odd size
+            kernel = min(max(3, int(cfg.size * 0.1) // 2 * 2 + 1), 2 * (cfg.size // 2) - 1)
             x = _where_selected(x, blur, lambda y, i: gaussian_blur(y, sigma[i], kernel, batched), batched)
         return x
 
@@ -388,7 +298,7 @@ class TwoViewAugmentation:
         if sizes is None:
             sizes = torch.tensor(images.shape[2:], device=images.device).expand(images.shape[0], 2)
         sizes = sizes.to(images.device)
-        regions = None if self._batched(images) else image_regions(images, sizes)
+        regions = None if _batched(self.batched, images) else image_regions(images, sizes)
         xs, bs = self.view(images, sizes, 0, generator, regions)
         xt, bt = self.view(images, sizes, 1, generator, regions)
         return {"pixel_values_s": xs, "pixel_values_t": xt, "boxes_s": bs, "boxes_t": bt}
