@@ -1,16 +1,14 @@
 """Model cards for LVM-Med checkpoints: Hub metadata + intended use, data, licence, usage, results.
 
 One writer for every folder the package produces: a converted release (any export of ``lvmmed
-convert``) and a trained or fine-tuned checkpoint (``lvmmed card``, the recipes). The metadata is
-``huggingface_hub``'s ``ModelCardData`` (results as ``EvalResult`` entries, i.e. the Hub's
-``model-index``) and the card a ``huggingface_hub.ModelCard``. The usage snippet follows the export
-found in the folder: our classes (``import lvmmed_hf``), remote code (``trust_remote_code=True``),
-transformers' stock ``ResNetModel`` / ``SamVisionModel``, timm or torchvision, with the output
-fields and shapes each really returns.
+convert``) and a trained or fine-tuned checkpoint (``lvmmed card``, the recipes). The metadata is a
+``huggingface_hub.ModelCardData`` (results as ``EvalResult`` entries, the Hub's ``model-index``); the
+usage snippet follows the export found in the folder. The template is package data
+(``templates/model_card.md``; ``model_cards/template.md`` in the repository links to it).
 
 Accepted results layouts (``load_results``):
 
-- ours (what the recipes in ``downstream/`` write as ``results.json``)::
+- ours (the ``results.json`` the recipes in ``downstream/`` write)::
 
     {"results": [{"task": "image-classification",
                   "dataset": {"name": "Brain tumour MRI", "type": "brain-tumor-mri", "split": "test"},
@@ -22,9 +20,6 @@ Accepted results layouts (``load_results``):
 - a flat ``Trainer`` ``eval_results.json`` (``{"eval_accuracy": 0.9, "eval_loss": ...}``): the
   ``eval_`` prefix is dropped, bookkeeping keys (loss, runtime, ...) are left out, and task and
   dataset come from the arguments.
-
-The template lives in the package (``templates/model_card.md``, package data) so an installed
-package can render it; ``model_cards/template.md`` in the repository is a link to that file.
 """
 
 from __future__ import annotations
@@ -71,6 +66,57 @@ _NON_METRIC_KEYS = {
     "epoch",
     "model_preparation_time",
 }
+# (substring of the config's architectures, pipeline tag), first match wins.
+_PIPELINE_TAGS = (
+    ("ForImageClassification", "image-classification"),
+    ("Segmentation", "image-segmentation"),
+    ("ObjectDetection", "object-detection"),
+    ("SamModel", "mask-generation"),
+)
+_CONVERSION_COUNTS = (
+    ("missing keys", "missing_keys"),
+    ("unexpected keys", "unexpected_keys"),
+    ("ignored classifier keys", "ignored_keys"),
+    ("non-finite tensors (converted with --allow-nonfinite)", "nonfinite_keys"),
+)
+
+_PRETRAINING_DATA = (
+    "Self-supervised pretraining (LVM-Med): about 1.3 million 2D images from 55 public medical "
+    "datasets (CT, MRI, X-ray, ultrasound, endoscopy, microscopy, fundus, OCT), volumes sliced to 2D."
+)
+_DATA_NOT_STATED = "Not stated: describe the data this checkpoint was trained on."
+
+# Usage of a folder that transformers' Auto classes load (ours, remote code, stock).
+_AUTO_USAGE = Template("""```python
+import torch
+${import_package}from transformers import AutoImageProcessor, ${auto}
+
+model = ${auto}.from_pretrained("${repo}"${trust}).eval()
+processor = AutoImageProcessor.from_pretrained("${repo}"${trust})
+${comment}inputs = processor(images, return_tensors="pt")
+with torch.no_grad():
+    outputs = model(**inputs${call_args})
+${outputs}
+```""")
+_IMPORT_PACKAGE = "import lvmmed_hf  # registers the LVM-Med classes with the Auto* factories\n"
+_INPUT_COMMENT = (
+    "# PIL images or arrays, 8/16-bit or float; CT in HU: add window_center=..., window_width=...\n"
+)
+_PACKAGE_NOTE = (
+    "\n\nNeeds the `lvmmed-hf` package (`pip install` from its source); where it is not "
+    "installed use a remote-code export (`lvmmed convert --export remote`)."
+)
+_STOCK_INTRO = Template(
+    "No extra package is needed: the model is transformers' own `${cls}` and the processor its "
+    "`ViTImageProcessor` (resize to ${size} x ${size}, bilinear; 1/255; ImageNet mean and std). It "
+    "expects 8-bit images (PIL, or `(H, W, 3)` arrays): window CT / MR intensities to 8 bit yourself "
+    "before it.\n\n"
+)
+_STATE_DICT_INPUTS = (
+    "\n\n`x`: `(B, 3, H, W)` float images resized to 224 x 224 (bilinear), scaled to [0, 1] and "
+    "normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); "
+    "window CT / MR intensities yourself first. `config.json` holds these settings."
+)
 
 
 class ModelCardError(ValueError):
@@ -79,11 +125,7 @@ class ModelCardError(ValueError):
 
 def template_text() -> str:
     """The card template (Markdown with ``${placeholders}``)."""
-    return (
-        resources.files("lvmmed_hf.evaluation")
-        .joinpath("templates/model_card.md")
-        .read_text(encoding="utf-8")
-    )
+    return resources.files("lvmmed_hf.evaluation").joinpath("templates/model_card.md").read_text("utf-8")
 
 
 def load_results(
@@ -107,46 +149,39 @@ def load_results(
         results = {"results": results}
     if not isinstance(results, dict):
         raise ModelCardError(f"results: expected a JSON object or list, got {type(results).__name__}")
+    out = {k: v for k, v in results.items() if k != "results"} if "results" in results else {}
     if "results" in results:
         entries = results["results"]
     elif "metrics" in results:
         entries = [results]
     else:
         metrics = {
-            (k[5:] if k.startswith("eval_") else k): v
+            k.removeprefix("eval_"): v
             for k, v in results.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            if isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and k.removeprefix("eval_") not in _NON_METRIC_KEYS
         }
-        metrics = {k: v for k, v in metrics.items() if k not in _NON_METRIC_KEYS}
         if not metrics:
             raise ModelCardError("results: found neither 'results', 'metrics' nor numeric metric values")
-        entries = [
-            {
-                "task": task,
-                "dataset": {"name": dataset_name or "unspecified", "split": split},
-                "metrics": metrics,
-            }
-        ]
-    out = {k: v for k, v in results.items() if k != "results"} if "results" in results else {}
-    normalised = []
+        entries = [{"task": task, "dataset": {"name": dataset_name, "split": split}, "metrics": metrics}]
+    out["results"] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or not entry["metrics"]:
             raise ModelCardError(f"results[{i}]: expected an object with a non-empty 'metrics' mapping")
-        ds = entry.get("dataset") or {}
-        if isinstance(ds, str):
-            ds = {"name": ds}
-        normalised.append(
+        dataset = entry.get("dataset") or {}
+        dataset = {"name": dataset} if isinstance(dataset, str) else dataset
+        out["results"].append(
             {
                 "task": entry.get("task") or task or "image-classification",
                 "dataset": {
-                    "name": ds.get("name") or dataset_name or "unspecified",
-                    **{k: v for k, v in ds.items() if k != "name"},
+                    "name": dataset.get("name") or dataset_name or "unspecified",
+                    **{k: v for k, v in dataset.items() if k != "name"},
                 },
                 "protocol": entry.get("protocol", ""),
                 "metrics": {str(k): float(v) for k, v in entry["metrics"].items()},
             }
         )
-    out["results"] = normalised
     return out
 
 
@@ -158,30 +193,18 @@ def detect_export(config: dict) -> str:
         return "timm"
     if config.get("library") == "torchvision":
         return "torchvision"
-    model_type = config.get("model_type", "")
-    if model_type.startswith("lvmmed"):
+    if config.get("model_type", "").startswith("lvmmed"):
         return "remote" if config.get("auto_map") else "native"
     return "stock"
 
 
-def _family(config: dict) -> str:
-    model_type = config.get("model_type", "")
-    if model_type in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config:
-        return "vit"
-    return "cnn"
+def _is_vit(config: dict) -> bool:
+    return config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
 
 
 def _pipeline_tag(config: dict) -> str:
     archs = " ".join(config.get("architectures") or [])
-    if "ForImageClassification" in archs:
-        return "image-classification"
-    if "Segmentation" in archs:
-        return "image-segmentation"
-    if "ObjectDetection" in archs:
-        return "object-detection"
-    if "SamModel" in archs:
-        return "mask-generation"
-    return "image-feature-extraction"
+    return next((tag for part, tag in _PIPELINE_TAGS if part in archs), "image-feature-extraction")
 
 
 def _describe_architecture(config: dict) -> str:
@@ -190,11 +213,8 @@ def _describe_architecture(config: dict) -> str:
         if "architecture" in config:
             return f"ResNet (`{config['architecture']}`, torchvision layout)"
         depths = config.get("depths", [])
-        kind = (
-            "ResNet-50"
-            if depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck"
-            else "ResNet-style CNN"
-        )
+        resnet50 = depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck"
+        kind = "ResNet-50" if resnet50 else "ResNet-style CNN"
         return f"{kind} (`{mt}`, depths {depths}, widths {config.get('hidden_sizes')})"
     if mt in ("lvmmed_vit", "sam_vision_model"):
         neck = config.get("use_neck", mt == "sam_vision_model")
@@ -212,138 +232,109 @@ def _input_size(folder: Path, config: dict) -> int:
     path = folder / "preprocessor_config.json"
     if path.is_file():
         size = json.loads(path.read_text(encoding="utf-8")).get("size") or {}
-        side = size.get("height") or size.get("shortest_edge")
-        if side:
+        if side := size.get("height") or size.get("shortest_edge"):
             return int(side)
-    if "pretrained_cfg" in config:
-        return int(config["pretrained_cfg"]["input_size"][-1])
-    if "preprocessing" in config:
-        return int(config["preprocessing"]["input_size"][-1])
+    for key in ("pretrained_cfg", "preprocessing"):
+        if key in config:
+            return int(config[key]["input_size"][-1])
     return 224
 
 
-def _ours_snippet(config: dict, export: str, repo: str, pipeline_tag: str, size: int) -> str:
-    remote = export == "remote"
-    trust = ", trust_remote_code=True" if remote else ""
-    auto = "AutoModelForImageClassification" if pipeline_tag == "image-classification" else "AutoModel"
-    lines = ["```python", "import torch"]
-    if not remote:
-        lines.append("import lvmmed_hf  # registers the LVM-Med classes with the Auto* factories")
-    lines += [
-        f"from transformers import AutoImageProcessor, {auto}",
-        "",
-        f'model = {auto}.from_pretrained("{repo}"{trust}).eval()',
-        f'processor = AutoImageProcessor.from_pretrained("{repo}"{trust})',
-        "# PIL images or arrays, 8/16-bit or float; CT in HU: add window_center=..., window_width=...",
-        'inputs = processor(images, return_tensors="pt")',
-        "with torch.no_grad():",
-        "    outputs = model(**inputs)",
-    ]
-    if auto != "AutoModel":
-        lines.append(f"outputs.logits  # (B, {config.get('num_labels', len(config.get('id2label') or {}))})")
-    elif _family(config) == "cnn":
-        width, grid = (config.get("hidden_sizes") or [2048])[-1], size // 32
-        lines += [
-            f"outputs.pooler_output  # (B, {width}): global average, the features of the probes",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px",
-        ]
-    else:
-        width, patch = config.get("hidden_size", 768), config.get("patch_size", 16)
-        grid = size // patch
-        lines += [
-            f"outputs.pooler_output  # (B, {width}): mean of the map before the neck (classification)",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px, before the neck",
-        ]
-        if config.get("use_neck"):
-            native = config.get("image_size", 1024)
-            channels, native_grid = config.get("output_channels", 256), native // patch
-            lines.append(
-                f"outputs.neck_embeddings  # (B, {channels}, {grid}, {grid}): SAM's image embeddings "
-                f"((B, {channels}, {native_grid}, {native_grid}) at {native} px, box-prompted segmentation)"
-            )
-    lines.append("```")
-    if not remote:
-        lines.append(
-            "\nNeeds the `lvmmed-hf` package (`pip install` from its source); where it is not "
-            "installed use a remote-code export (`lvmmed convert --export remote`)."
-        )
-    return "\n".join(lines)
-
-
-def _stock_snippet(config: dict, repo: str, size: int) -> str:
-    lines = [
-        "No extra package is needed: the model is transformers' own "
-        + ("`SamVisionModel`" if _family(config) == "vit" else "`ResNetModel`")
-        + " and the processor its `ViTImageProcessor` (resize to "
-        f"{size} x {size}, bilinear; 1/255; ImageNet mean and std). It expects 8-bit images (PIL, "
-        "or `(H, W, 3)` arrays): window CT / MR intensities to 8 bit yourself before it.",
-        "",
-        "```python",
-        "import torch",
-        "from transformers import AutoImageProcessor, AutoModel",
-        "",
-        f'model = AutoModel.from_pretrained("{repo}").eval()',
-        f'processor = AutoImageProcessor.from_pretrained("{repo}")',
-        'inputs = processor(images, return_tensors="pt")',
-        "with torch.no_grad():",
-    ]
-    if _family(config) == "vit":
-        width, patch = config.get("hidden_size", 768), config.get("patch_size", 16)
-        grid, channels = size // patch, config.get("output_channels", 256)
-        lines += [
-            "    outputs = model(**inputs, output_hidden_states=True)",
+def _auto_usage(config: dict, export: str, repo: str, size: int) -> str:
+    """Usage of our classes (native or remote code) or of transformers' stock ones."""
+    vit, stock, remote = _is_vit(config), export == "stock", export == "remote"
+    auto = (
+        "AutoModelForImageClassification" if _pipeline_tag(config) == "image-classification" else "AutoModel"
+    )
+    width = config.get("hidden_size", 768) if vit else (config.get("hidden_sizes") or [2048])[-1]
+    grid = size // config.get("patch_size", 16) if vit else size // 32
+    hidden = f"(B, {width}, {grid}, {grid}) at {size} px"
+    if stock and vit:
+        channels = config.get("output_channels", 256)
+        outputs = [
             f"outputs.last_hidden_state  # (B, {channels}, {grid}, {grid}): the neck's output, SAM's image "
             "embeddings",
             f"outputs.hidden_states[-1]  # (B, {grid}, {grid}, {width}): channels-last map before the neck",
             f"outputs.hidden_states[-1].mean(dim=(1, 2))  # (B, {width}): LVM-Med's classification features",
-            "```",
-            "",
-            "`SamVisionModel` has no `pooler_output` and accepts only "
-            f"{config.get('image_size')} x {config.get('image_size')} px inputs; "
-            '`pipeline("image-feature-extraction")` returns its `last_hidden_state` (the neck output).',
         ]
-    else:
-        width, grid = (config.get("hidden_sizes") or [2048])[-1], size // 32
-        lines += [
-            "    outputs = model(**inputs)",
+    elif stock:
+        outputs = [
             f"outputs.pooler_output  # (B, {width}, 1, 1): global average; .flatten(1) gives (B, {width})",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px",
-            "```",
+            f"outputs.last_hidden_state  # {hidden}",
         ]
-    return "\n".join(lines)
+    elif auto != "AutoModel":
+        outputs = [f"outputs.logits  # (B, {config.get('num_labels', len(config.get('id2label') or {}))})"]
+    elif vit:
+        outputs = [
+            f"outputs.pooler_output  # (B, {width}): mean of the map before the neck (classification)",
+            f"outputs.last_hidden_state  # {hidden}, before the neck",
+        ]
+        if config.get("use_neck"):
+            native = config.get("image_size", 1024)
+            channels, native_grid = config.get("output_channels", 256), native // config.get("patch_size", 16)
+            outputs.append(
+                f"outputs.neck_embeddings  # (B, {channels}, {grid}, {grid}): SAM's image embeddings "
+                f"((B, {channels}, {native_grid}, {native_grid}) at {native} px, box-prompted segmentation)"
+            )
+    else:
+        outputs = [
+            f"outputs.pooler_output  # (B, {width}): global average, the features of the probes",
+            f"outputs.last_hidden_state  # {hidden}",
+        ]
+    code = _AUTO_USAGE.substitute(
+        import_package="" if stock or remote else _IMPORT_PACKAGE,
+        auto="AutoModel" if stock else auto,
+        repo=repo,
+        trust=", trust_remote_code=True" if remote else "",
+        comment="" if stock else _INPUT_COMMENT,
+        call_args=", output_hidden_states=True" if stock and vit else "",
+        outputs="\n".join(outputs),
+    )
+    if not stock:
+        return code + ("" if remote else _PACKAGE_NOTE)
+    intro = _STOCK_INTRO.substitute(cls="SamVisionModel" if vit else "ResNetModel", size=size)
+    if not vit:
+        return intro + code
+    native = config.get("image_size")
+    return (
+        f"{intro}{code}\n\n`SamVisionModel` has no `pooler_output` and accepts only {native} x {native} px "
+        'inputs; `pipeline("image-feature-extraction")` returns its `last_hidden_state` (the neck output).'
+    )
 
 
-def _state_dict_snippet(config: dict, export: str, repo: str) -> str:
+def _state_dict_usage(config: dict, export: str, repo: str) -> str:
     arch, classes = config.get("architecture", "resnet50"), int(config.get("num_classes", 0))
     width = config.get("num_features", 2048)
+    load = f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)'
     lines = ["```python", "import torch", "from safetensors.torch import load_file"]
     if export == "timm":
         lines += [
             "import timm",
             "",
             f'model = timm.create_model("{arch}", pretrained=False, num_classes={classes})',
-            f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)',
+            load,
             "model.eval()",
             f"features = model.forward_head(model.forward_features(x), pre_logits=True)  # (B, {width})",
         ]
+    elif classes:
+        lines += [
+            f"from torchvision.models import {arch}",
+            "",
+            f"model = {arch}(weights=None, num_classes={classes})",
+            load,
+            "model.fc = torch.nn.Identity()  # features instead of the original classifier",
+        ]
     else:
-        lines += ["from torchvision.models import " + arch, "", f"model = {arch}(weights=None)"]
-        if classes:
-            lines[-1] = f"model = {arch}(weights=None, num_classes={classes})"
-            lines.append(f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)')
-            lines.append("model.fc = torch.nn.Identity()  # features instead of the original classifier")
-        else:
-            lines.append("model.fc = torch.nn.Identity()  # the file has no classifier")
-            lines.append(f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)')
+        lines += [
+            f"from torchvision.models import {arch}",
+            "",
+            f"model = {arch}(weights=None)",
+            "model.fc = torch.nn.Identity()  # the file has no classifier",
+            load,
+        ]
+    if export != "timm":
         lines.append(f"features = model.eval()(x)  # (B, {width})")
-    lines += [
-        "```",
-        "",
-        "`x`: `(B, 3, H, W)` float images resized to 224 x 224 (bilinear), scaled to [0, 1] and "
-        "normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); "
-        "window CT / MR intensities yourself first. `config.json` holds these settings.",
-    ]
-    return "\n".join(lines)
+    return "\n".join([*lines, "```"]) + _STATE_DICT_INPUTS
 
 
 def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
@@ -351,12 +342,9 @@ def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     export, repo = detect_export(config), repo_id or str(folder)
-    size = _input_size(folder, config)
     if export in ("timm", "torchvision"):
-        return _state_dict_snippet(config, export, repo)
-    if export == "stock":
-        return _stock_snippet(config, repo, size)
-    return _ours_snippet(config, export, repo, _pipeline_tag(config), size)
+        return _state_dict_usage(config, export, repo)
+    return _auto_usage(config, export, repo, _input_size(folder, config))
 
 
 def _fmt(v: float) -> str:
@@ -378,23 +366,21 @@ def results_table(results: list[dict]) -> str:
 
 
 def _eval_results(results: list[dict]) -> list[EvalResult]:
-    entries = []
-    for r in results:
-        for metric, value in r["metrics"].items():
-            entries.append(
-                EvalResult(
-                    task_type=r["task"],
-                    task_name=TASK_NAMES.get(r["task"], r["task"]),
-                    dataset_type=r["dataset"].get("type", r["dataset"]["name"]),
-                    dataset_name=r["dataset"]["name"],
-                    dataset_split=r["dataset"].get("split"),
-                    dataset_config=r["dataset"].get("config"),
-                    metric_type=metric,
-                    metric_name=metric.replace("_", " "),
-                    metric_value=None if math.isnan(value) else round(value, 6),
-                )
-            )
-    return entries
+    return [
+        EvalResult(
+            task_type=r["task"],
+            task_name=TASK_NAMES.get(r["task"], r["task"]),
+            dataset_type=r["dataset"].get("type", r["dataset"]["name"]),
+            dataset_name=r["dataset"]["name"],
+            dataset_split=r["dataset"].get("split"),
+            dataset_config=r["dataset"].get("config"),
+            metric_type=metric,
+            metric_name=metric.replace("_", " "),
+            metric_value=None if math.isnan(value) else round(value, 6),
+        )
+        for r in results
+        for metric, value in r["metrics"].items()
+    ]
 
 
 def _conversion_section(report: dict) -> str:
@@ -406,16 +392,24 @@ def _conversion_section(report: dict) -> str:
         f"authors' file `{report.get('source') or 'unknown'}` ({LVMMED_URL}).",
         "",
     ]
-    for label, key in (
-        ("missing keys", "missing_keys"),
-        ("unexpected keys", "unexpected_keys"),
-        ("ignored classifier keys", "ignored_keys"),
-        ("non-finite tensors (converted with --allow-nonfinite)", "nonfinite_keys"),
-    ):
+    for label, key in _CONVERSION_COUNTS:
         values = report.get(key) or []
         lines.append(f"- {label}: {len(values)}" + (f" {values[:10]}" if values else ""))
     lines.append(f"- stripped wrapper prefixes: {report.get('stripped_prefixes') or 'none'}")
     return "\n".join(lines) + "\n"
+
+
+def _license_text(license: str, derived: bool) -> str:
+    if not derived:
+        return (
+            f"Declared licence: `{license}`. These weights were not derived from the authors' "
+            "release; their terms follow the licences of the data they were trained on. The "
+            "`lvmmed-hf` code is Apache-2.0."
+        )
+    if license == AUTHORS_LICENSE:
+        return AUTHORS_LICENSE_TEXT
+    logger.warning("licence %s given for weights derived from the authors' non-commercial release", license)
+    return f"Declared licence: `{license}`. Note: " + AUTHORS_LICENSE_TEXT
 
 
 def build_model_card(
@@ -442,104 +436,60 @@ def build_model_card(
             the results file names a ``base_model``).
     """
     ckpt = Path(checkpoint_dir)
-    cfg_path = ckpt / "config.json"
-    if not cfg_path.is_file():
+    if not (ckpt / "config.json").is_file():
         raise ModelCardError(f"{ckpt} has no config.json: expected a folder written by save_pretrained")
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     res = load_results(results, task=task, dataset_name=dataset_name)
     report_path = ckpt / "conversion_report.json"
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
     export = detect_export(config)
     kind = config.get("model_type") or config.get("architecture") or "model"
     name = model_name or res.get("model_name") or f"LVM-Med {kind} ({ckpt.name})"
-    if derived_from_authors_weights is None:
-        derived_from_authors_weights = report is not None or bool(res.get("base_model"))
+    derived = derived_from_authors_weights
+    if derived is None:
+        derived = report is not None or bool(res.get("base_model"))
     if license is None:
-        license = AUTHORS_LICENSE if derived_from_authors_weights else "other"
-    if license == AUTHORS_LICENSE and derived_from_authors_weights:
-        license_text = AUTHORS_LICENSE_TEXT
-    elif derived_from_authors_weights:
-        logger.warning(
-            "licence %s given for weights derived from the authors' non-commercial release", license
-        )
-        license_text = f"Declared licence: `{license}`. Note: " + AUTHORS_LICENSE_TEXT
-    else:
-        license_text = (
-            f"Declared licence: `{license}`. These weights were not derived from the authors' "
-            "release; their terms follow the licences of the data they were trained on. The "
-            "`lvmmed-hf` code is Apache-2.0."
-        )
+        license = AUTHORS_LICENSE if derived else "other"
     pipeline_tag = _pipeline_tag(config)
-    datasets_ids = sorted({r["dataset"].get("type", r["dataset"]["name"]) for r in res["results"]})
-    library = {"timm": "timm", "torchvision": "pytorch"}.get(export, "transformers")
     card_data = ModelCardData(
         license=license,
         license_name="see-training-data" if license == "other" else None,
-        library_name=library,
+        library_name={"timm": "timm", "torchvision": "pytorch"}.get(export, "transformers"),
         pipeline_tag=pipeline_tag,
         tags=["medical-imaging", "lvm-med", "self-supervised-learning", kind]
         + (["torchvision"] if export == "torchvision" else []),
         base_model=res.get("base_model"),
-        datasets=datasets_ids or None,
+        datasets=sorted({r["dataset"].get("type", r["dataset"]["name"]) for r in res["results"]}) or None,
         model_name=name,
         eval_results=_eval_results(res["results"]) or None,
     )
-    labels = config.get("id2label") or {}
-    details = [f"- Architecture: {_describe_architecture(config)}."]
+    architecture = _describe_architecture(config)
+    details = [f"- Architecture: {architecture}."]
     if pipeline_tag == "image-classification":
         head = config.get("classifier_hidden_sizes") or []
+        labels = ", ".join(str(v) for v in (config.get("id2label") or {}).values())
         details.append(
             f"- Head: {'linear (1-FCN)' if not head else 'MLP ' + str(head) + ' (multi-FCN)'}, "
-            f"{config.get('num_labels', len(labels))} classes: "
-            f"{', '.join(str(v) for v in labels.values())}."
+            f"{config.get('num_labels', len(config.get('id2label') or {}))} classes: {labels}."
         )
         if config.get("freeze_backbone"):
             details.append("- Backbone frozen during training (linear evaluation).")
-    details.append(
-        "- Method: LVM-Med, self-supervised second-order graph matching (Nguyen et al., NeurIPS 2023)."
-    )
-    use = (
-        "fine-tuned for " + pipeline_tag.replace("-", " ")
-        if pipeline_tag != "image-feature-extraction"
-        else "usable as a feature extractor or backbone"
-    )
-    summary = f"A {_describe_architecture(config)} checkpoint from the `lvmmed-hf` package, {use}."
-    intended = (
-        "Research on medical image analysis: a backbone or initialisation for classification, "
-        "segmentation and detection of medical images, or a feature extractor. "
-        + ("Non-commercial research use only (licence below). " if derived_from_authors_weights else "")
-        + "It is not a medical device and must not be used for diagnosis or treatment decisions."
-    )
+    if pipeline_tag == "image-feature-extraction":
+        use = "usable as a feature extractor or backbone"
+    else:
+        use = "fine-tuned for " + pipeline_tag.replace("-", " ")
     if training_data is None:
-        training_data = res.get("training_data") or (
-            "Self-supervised pretraining (LVM-Med): about 1.3 million 2D images from 55 public medical "
-            "datasets (CT, MRI, X-ray, ultrasound, endoscopy, microscopy, fundus, OCT), volumes "
-            "sliced to 2D."
-            if derived_from_authors_weights
-            else "Not stated: describe the data this checkpoint was trained on."
-        )
-    limitations = "\n".join(
-        [
-            "- Evaluated only on the tasks and splits listed above; performance on other scanners, "
-            "sites, populations or modalities is unknown and may be much worse.",
-            "- Public medical datasets carry selection and labelling biases; scores are not "
-            "clinical validation.",
-            "- Inputs must be preprocessed as in training (ImageNet mean/std, grayscale replicated "
-            "to 3 channels, CT windowing where configured).",
-            "- 3D data is handled slice by slice; no inter-slice context is modelled.",
-        ]
-    )
+        training_data = res.get("training_data") or (_PRETRAINING_DATA if derived else _DATA_NOT_STATED)
     text = Template(template_text()).substitute(
         metadata=card_data.to_yaml().strip(),
         model_name=name,
-        summary=summary,
+        summary=f"A {architecture} checkpoint from the `lvmmed-hf` package, {use}.",
         model_details="\n".join(details),
-        intended_use=intended,
+        non_commercial="Non-commercial research use only (licence below). " if derived else "",
         training_data=training_data,
         results_table=results_table(res["results"]),
         usage=usage_snippet(ckpt, repo_id),
-        license_text=license_text,
-        limitations=limitations,
+        license_text=_license_text(license, derived),
         conversion=_conversion_section(report) if report else "",
     )
     return ModelCard(text)
