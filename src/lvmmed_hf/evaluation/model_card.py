@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -86,46 +87,20 @@ _PRETRAINING_DATA = (
 )
 _DATA_NOT_STATED = "Not stated: describe the data this checkpoint was trained on."
 
-# Usage of a folder that transformers' Auto classes load (ours, remote code, stock).
-_AUTO_USAGE = Template("""```python
-import torch
-${import_package}from transformers import AutoImageProcessor, ${auto}
-
-model = ${auto}.from_pretrained("${repo}"${trust}).eval()
-processor = AutoImageProcessor.from_pretrained("${repo}"${trust})
-${comment}inputs = processor(images, return_tensors="pt")
-with torch.no_grad():
-    outputs = model(**inputs${call_args})
-${outputs}
-```""")
-_IMPORT_PACKAGE = "import lvmmed_hf  # registers the LVM-Med classes with the Auto* factories\n"
-_INPUT_COMMENT = (
-    "# PIL images or arrays, 8/16-bit or float; CT in HU: add window_center=..., window_width=...\n"
-)
-_PACKAGE_NOTE = (
-    "\n\nNeeds the `lvmmed-hf` package (`pip install` from its source); where it is not "
-    "installed use a remote-code export (`lvmmed convert --export remote`)."
-)
-_STOCK_INTRO = Template(
-    "No extra package is needed: the model is transformers' own `${cls}` and the processor its "
-    "`ViTImageProcessor` (resize to ${size} x ${size}, bilinear; 1/255; ImageNet mean and std). It "
-    "expects 8-bit images (PIL, or `(H, W, 3)` arrays): window CT / MR intensities to 8 bit yourself "
-    "before it.\n\n"
-)
-_STATE_DICT_INPUTS = (
-    "\n\n`x`: `(B, 3, H, W)` float images resized to 224 x 224 (bilinear), scaled to [0, 1] and "
-    "normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); "
-    "window CT / MR intensities yourself first. `config.json` holds these settings."
-)
-
 
 class ModelCardError(ValueError):
     """The checkpoint or the results file cannot make a model card."""
 
 
-def template_text() -> str:
-    """The card template (Markdown with ``${placeholders}``)."""
-    return resources.files("lvmmed_hf.evaluation").joinpath("templates/model_card.md").read_text("utf-8")
+def template_text(name: str = "model_card.md") -> str:
+    """A template of ``templates/`` (Markdown with ``${placeholders}``), by default the card's."""
+    return resources.files("lvmmed_hf.evaluation").joinpath(f"templates/{name}").read_text(encoding="utf-8")
+
+
+def _usage_pieces() -> dict[str, Template]:
+    """The named pieces of ``templates/usage.md`` (each after a ``<!-- name -->`` line)."""
+    _, *parts = re.split(r"^<!-- (\w+) -->\n", template_text("usage.md"), flags=re.MULTILINE)
+    return {name: Template(body.removesuffix("\n")) for name, body in zip(parts[::2], parts[1::2])}
 
 
 def load_results(
@@ -240,111 +215,54 @@ def _input_size(folder: Path, config: dict) -> int:
     return 224
 
 
-def _auto_usage(config: dict, export: str, repo: str, size: int) -> str:
-    """Usage of our classes (native or remote code) or of transformers' stock ones."""
-    vit, stock, remote = _is_vit(config), export == "stock", export == "remote"
-    auto = (
-        "AutoModelForImageClassification" if _pipeline_tag(config) == "image-classification" else "AutoModel"
-    )
-    width = config.get("hidden_size", 768) if vit else (config.get("hidden_sizes") or [2048])[-1]
-    grid = size // config.get("patch_size", 16) if vit else size // 32
-    hidden = f"(B, {width}, {grid}, {grid}) at {size} px"
-    if stock and vit:
-        channels = config.get("output_channels", 256)
-        outputs = [
-            f"outputs.last_hidden_state  # (B, {channels}, {grid}, {grid}): the neck's output, SAM's image "
-            "embeddings",
-            f"outputs.hidden_states[-1]  # (B, {grid}, {grid}, {width}): channels-last map before the neck",
-            f"outputs.hidden_states[-1].mean(dim=(1, 2))  # (B, {width}): LVM-Med's classification features",
-        ]
-    elif stock:
-        outputs = [
-            f"outputs.pooler_output  # (B, {width}, 1, 1): global average; .flatten(1) gives (B, {width})",
-            f"outputs.last_hidden_state  # {hidden}",
-        ]
-    elif auto != "AutoModel":
-        outputs = [f"outputs.logits  # (B, {config.get('num_labels', len(config.get('id2label') or {}))})"]
-    elif vit:
-        outputs = [
-            f"outputs.pooler_output  # (B, {width}): mean of the map before the neck (classification)",
-            f"outputs.last_hidden_state  # {hidden}, before the neck",
-        ]
-        if config.get("use_neck"):
-            native = config.get("image_size", 1024)
-            channels, native_grid = config.get("output_channels", 256), native // config.get("patch_size", 16)
-            outputs.append(
-                f"outputs.neck_embeddings  # (B, {channels}, {grid}, {grid}): SAM's image embeddings "
-                f"((B, {channels}, {native_grid}, {native_grid}) at {native} px, box-prompted segmentation)"
-            )
-    else:
-        outputs = [
-            f"outputs.pooler_output  # (B, {width}): global average, the features of the probes",
-            f"outputs.last_hidden_state  # {hidden}",
-        ]
-    code = _AUTO_USAGE.substitute(
-        import_package="" if stock or remote else _IMPORT_PACKAGE,
-        auto="AutoModel" if stock else auto,
-        repo=repo,
-        trust=", trust_remote_code=True" if remote else "",
-        comment="" if stock else _INPUT_COMMENT,
-        call_args=", output_hidden_states=True" if stock and vit else "",
-        outputs="\n".join(outputs),
-    )
-    if not stock:
-        return code + ("" if remote else _PACKAGE_NOTE)
-    intro = _STOCK_INTRO.substitute(cls="SamVisionModel" if vit else "ResNetModel", size=size)
-    if not vit:
-        return intro + code
-    native = config.get("image_size")
-    return (
-        f"{intro}{code}\n\n`SamVisionModel` has no `pooler_output` and accepts only {native} x {native} px "
-        'inputs; `pipeline("image-feature-extraction")` returns its `last_hidden_state` (the neck output).'
-    )
-
-
-def _state_dict_usage(config: dict, export: str, repo: str) -> str:
-    arch, classes = config.get("architecture", "resnet50"), int(config.get("num_classes", 0))
-    width = config.get("num_features", 2048)
-    load = f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)'
-    lines = ["```python", "import torch", "from safetensors.torch import load_file"]
-    if export == "timm":
-        lines += [
-            "import timm",
-            "",
-            f'model = timm.create_model("{arch}", pretrained=False, num_classes={classes})',
-            load,
-            "model.eval()",
-            f"features = model.forward_head(model.forward_features(x), pre_logits=True)  # (B, {width})",
-        ]
-    elif classes:
-        lines += [
-            f"from torchvision.models import {arch}",
-            "",
-            f"model = {arch}(weights=None, num_classes={classes})",
-            load,
-            "model.fc = torch.nn.Identity()  # features instead of the original classifier",
-        ]
-    else:
-        lines += [
-            f"from torchvision.models import {arch}",
-            "",
-            f"model = {arch}(weights=None)",
-            "model.fc = torch.nn.Identity()  # the file has no classifier",
-            load,
-        ]
-    if export != "timm":
-        lines.append(f"features = model.eval()(x)  # (B, {width})")
-    return "\n".join([*lines, "```"]) + _STATE_DICT_INPUTS
-
-
 def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
-    """The 'How to use' section of a folder's card: code matching its export and outputs."""
+    """The 'How to use' section of a folder's card: code matching its export and outputs, from the
+    pieces of ``templates/usage.md``."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    export, repo = detect_export(config), repo_id or str(folder)
+    export, vit, size = detect_export(config), _is_vit(config), _input_size(folder, config)
+    pieces = _usage_pieces()
+    patch, native = config.get("patch_size", 16), config.get("image_size", 1024)
+    values = {
+        "repo": repo_id or str(folder),
+        "size": size,
+        "grid": size // patch if vit else size // 32,
+        "width": config.get("hidden_size", 768) if vit else (config.get("hidden_sizes") or [2048])[-1],
+        "channels": config.get("output_channels", 256),
+        "native": native,
+        "native_grid": native // patch,
+        "num_labels": config.get("num_labels", len(config.get("id2label") or {})),
+        "arch": config.get("architecture", "resnet50"),
+        "num_classes": int(config.get("num_classes", 0)),
+    }
     if export in ("timm", "torchvision"):
-        return _state_dict_usage(config, export, repo)
-    return _auto_usage(config, export, repo, _input_size(folder, config))
+        values["width"] = config.get("num_features", 2048)
+        name = "torchvision_classifier" if export == "torchvision" and values["num_classes"] else export
+        return f"{pieces[name].substitute(values)}\n\n{pieces['state_dict_inputs'].template}"
+    stock, remote = export == "stock", export == "remote"
+    classifier = not stock and _pipeline_tag(config) == "image-classification"
+    if stock:
+        outputs = [f"outputs_stock_{'vit' if vit else 'cnn'}"]
+    elif classifier:
+        outputs = ["outputs_logits"]
+    else:
+        outputs = [f"outputs_{'vit' if vit else 'cnn'}"] + (
+            ["outputs_neck"] if vit and config.get("use_neck") else []
+        )
+    values.update(
+        auto="AutoModelForImageClassification" if classifier else "AutoModel",
+        trust=", trust_remote_code=True" if remote else "",
+        import_package="" if stock or remote else pieces["import_package"].template + "\n",
+        input_comment="" if stock else pieces["input_comment"].template + "\n",
+        call_args=", output_hidden_states=True" if stock and vit else "",
+        stock_class="SamVisionModel" if vit else "ResNetModel",
+        outputs="\n".join(pieces[name].substitute(values) for name in outputs),
+    )
+    if stock:
+        names = ["stock_intro", "auto"] + (["sam_note"] if vit else [])
+    else:
+        names = ["auto"] + ([] if remote else ["package_note"])
+    return "\n\n".join(pieces[name].substitute(values) for name in names)
 
 
 def _fmt(v: float) -> str:

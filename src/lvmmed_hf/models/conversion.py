@@ -1,11 +1,8 @@
 """Convert the LVM-Med authors' released checkpoints into Hugging Face folders.
 
-The authors published ``lvmmed_resnet.torch`` (a torchvision-layout ResNet-50 with its ``fc``) and
-``lvmmed_vit.pth`` (SAM's ViT-B ``ImageEncoderViT`` without the ``image_encoder.`` prefix, without
-``pos_embed``, with SAM's neck). Our classes mirror those layouts parameter for parameter, so a
-conversion reads the file without executing code, unwraps training wrappers, infers the architecture
-from keys and shapes, refuses malformed, non-finite or partial weights, and writes one export
-(:data:`EXPORTS`) through a staging folder that replaces nothing until everything succeeded.
+``lvmmed_resnet.torch`` is a torchvision-layout ResNet-50 with its ``fc``; ``lvmmed_vit.pth`` is SAM's
+ViT-B ``ImageEncoderViT`` (no ``image_encoder.`` prefix, no ``pos_embed``, with SAM's neck). Our
+classes mirror both layouts parameter for parameter.
 """
 
 from __future__ import annotations
@@ -102,20 +99,14 @@ class KeyTable:
         return None
 
 
-# ----------------------------------------------------------------------------------------------
-# Reading
-
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80  # first opcode of every pickle of protocol >= 2 (torch.save's legacy format)
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "teacher", "student")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a pickled (``torch.save``) or safetensors checkpoint without executing code.
-
-    Returns a flat ``{name: tensor}`` dict. Raises ``ConversionError`` naming the file and the
-    reason: missing, not a checkpoint at all, truncated or corrupt, or a pickle that would need
-    code execution (never loaded: ``weights_only=True`` only).
-    """
+    """Read a pickled (``torch.save``, ``weights_only=True``) or safetensors checkpoint as a flat
+    ``{name: tensor}`` dict. Raises ``ConversionError`` naming the file and the reason."""
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"Checkpoint {path} does not exist or is not a file.")
@@ -172,13 +163,8 @@ def _is_tensor_dict(obj: object) -> bool:
 def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
     for _ in range(3):
-        if not isinstance(obj, Mapping) or _is_tensor_dict(obj):
-            break
-        wrapped = ("state_dict", "model", "model_state_dict", "module", "teacher", "student")
-        inner = next((obj[k] for k in wrapped if k in obj and isinstance(obj[k], Mapping)), None)
-        if inner is None:
-            break
-        obj = inner
+        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
+            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), obj)
     if not _is_tensor_dict(obj):
         raise ConversionError(
             f"{path} does not hold a state dict (a mapping of parameter names to tensors); "
@@ -190,36 +176,26 @@ def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
 def strip_wrapper_prefixes(
     state_dict: Mapping[str, torch.Tensor],
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Remove prefixes shared by all backbone keys (``module.``, ``backbone.``, ...).
-
-    From a full SAM checkpoint only the ``image_encoder.`` entries are kept. Returns the new dict
-    and the prefixes removed, in order.
-    """
-    sd = dict(state_dict)
-    stripped: list[str] = []
-    while True:
-        prefix = next(
-            (
-                p
-                for p in WRAPPER_PREFIXES
-                if any(k.startswith(p) for k in sd)
-                and (p == "image_encoder." or all(k.startswith(p) for k in sd))
-            ),
-            None,
-        )
-        if prefix is None:
-            return sd, stripped
+    """Remove prefixes shared by all keys (``module.``, ``backbone.``, ...); from a full SAM
+    checkpoint keep the ``image_encoder.`` entries. Returns the new dict and the prefixes removed."""
+    sd, stripped = dict(state_dict), []
+    while prefix := _wrapper_prefix(sd):
         sd = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
         stripped.append(prefix)
+    return sd, stripped
+
+
+def _wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    for prefix in WRAPPER_PREFIXES:
+        matching = sum(k.startswith(prefix) for k in state_dict)
+        if matching and (matching == len(state_dict) or prefix == "image_encoder."):
+            return prefix
+    return None
 
 
 def read_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The backbone tensors of a checkpoint, in the authors' layout (bare keys, no head).
-
-    The one loader the recipes share. `path`: a ``save_pretrained`` folder (every ``*.safetensors``
-    file in it) or a checkpoint file (:func:`load_checkpoint`). Where keys carry our ``lvmmed.``
-    prefix only those are kept; otherwise head keys (``fc.``, ``classifier.``, ...) are dropped.
-    """
+    """The backbone tensors of a ``save_pretrained`` folder (all its ``*.safetensors``) or a checkpoint
+    file, in the authors' layout: our ``lvmmed.`` keys if any, else all but head keys (``fc.``, ...)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*.safetensors"))
@@ -235,16 +211,9 @@ def read_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
 
 
-# ----------------------------------------------------------------------------------------------
-# Structure checks and architecture inference
-
-
 def detect_family(state_dict: Mapping[str, torch.Tensor]) -> Family:
-    """Tell a torchvision ResNet from a SAM ViT image encoder by its keys.
-
-    Raises ``ConversionError`` for anything else, e.g. a timm / DeiT ViT (class token, ``mlp.fc1``):
-    LVM-Med's ViT is SAM's ``ImageEncoderViT``, with other modules.
-    """
+    """Tell a torchvision ResNet from a SAM ViT image encoder by its keys (``ConversionError`` for
+    anything else, e.g. a timm / DeiT ViT)."""
     keys = set(state_dict)
     found = [k for k in ("cls_token", "pos_embed", "norm.weight", "head.weight") if k in keys]
     found += sorted(k for k in keys if re.match(r"blocks\.0\.mlp\.fc[12]\.weight", k))
@@ -294,9 +263,9 @@ def _config(cls, kwargs: dict, overrides: dict):
 def infer_cnn_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> LvmMedCnnConfig:
     """Read depth, block type and widths of a torchvision-layout ResNet from its keys and shapes.
 
-    The block type comes from every block (any ``conv3``/``bn3`` makes it a bottleneck network),
-    the width of each stage from whichever of its expanding layers is present; a missing tensor is
-    then reported by the load, never read as another architecture.
+    Any ``conv3``/``bn3`` makes it a bottleneck network, and a stage's width comes from whichever of
+    its expanding layers is present: a missing tensor is reported by the load, not read as another
+    architecture.
     """
     conv1 = _tensor(state_dict, [("conv1.weight", 4)], "the stem width and input channels")
     bottleneck = any(re.match(r"layer\d+\.\d+\.(conv3|bn3)\.", k) for k in state_dict)
@@ -331,9 +300,8 @@ def infer_cnn_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> Lvm
 def infer_vit_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> LvmMedViTConfig:
     """Read width, depth, heads, window and native size of a SAM image encoder from its shapes.
 
-    The relative-position tables tell the attention span of each block: windowed blocks have
-    ``2 * window_size - 1`` rows, global blocks ``2 * (image_size / patch_size) - 1``; their second
-    dimension is the head dimension. Every block must carry a table when any does.
+    Relative-position tables have ``2 * window_size - 1`` rows in windowed blocks and
+    ``2 * image_size / patch_size - 1`` in global ones, and head-dimension columns.
     """
     proj = _tensor(state_dict, [("patch_embed.proj.weight", 4)], "the patch size and width")
     if proj.shape[2] != proj.shape[3]:
@@ -408,10 +376,6 @@ def nonfinite_keys(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# Loading
-
-
 def load_into_model(
     model: LvmMedCnnModel | LvmMedViTModel,
     state_dict: Mapping[str, torch.Tensor],
@@ -421,9 +385,8 @@ def load_into_model(
     """Copy ``state_dict`` (authors' layout, prefixes stripped) into a base model, reporting keys.
 
     Raises ``ConversionError`` on shape mismatches, and on missing or unexpected keys unless
-    ``allow_partial``. The torchvision classifier (``fc.*``) is ignored and reported as such;
-    BatchNorm's ``num_batches_tracked`` counters (absent from very old torchvision files) are not
-    required.
+    ``allow_partial``. ``fc.*`` is ignored; ``num_batches_tracked`` (absent from very old
+    torchvision files) is not required.
     """
     report = LoadReport(family=family)
     if family == "cnn":
@@ -506,12 +469,8 @@ def default_image_processor(image_size: int | None = None) -> LvmMedImageProcess
 
 
 def stock_image_processor(processor: LvmMedImageProcessor):
-    """transformers' own ``ViTImageProcessor`` with the same size, mean, std, rescale and resampling.
-
-    It handles 8-bit images (PIL or ``(H, W, 3)`` arrays, grayscale converted to RGB); the
-    intensity window of CT / MR data is the user's step before it (``LvmMedImageProcessor`` does
-    it itself). Loads where lvmmed_hf is not installed.
-    """
+    """transformers' own ``ViTImageProcessor`` with the same size, mean, std, rescale and resampling,
+    for 8-bit images (CT / MR windowing, which ours does, is then the user's step)."""
     from transformers.image_utils import PILImageResampling
     from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
 
@@ -533,10 +492,6 @@ def stock_image_processor(processor: LvmMedImageProcessor):
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# Writing
-
-
 def convert_checkpoint(
     checkpoint: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -547,15 +502,13 @@ def convert_checkpoint(
     export: Export = "native",
     **config_overrides,
 ) -> LoadReport:
-    """Convert an authors' checkpoint into a Hugging Face folder.
+    """Convert an authors' checkpoint into a Hugging Face folder with a model card and
+    ``conversion_report.json``.
 
-    `export`: ``"native"``, our classes (load after ``import lvmmed_hf``); ``"stock"``, transformers'
-    ``ResNetModel`` / ``SamVisionModel`` and ``ViTImageProcessor``; ``"remote"``, our classes with
-    their code (``trust_remote_code=True``); ``"timm"`` / ``"torchvision"`` (ResNets), the
-    torchvision-layout state dict with the checkpoint's ``fc`` and a minimal ``config.json``. Every
-    export gets a model card (``README.md``) and ``conversion_report.json``. Everything is written
-    into a staging folder first: on any error nothing is left behind, and an existing `output_dir`
-    keeps its other files.
+    `export`: ``"native"`` (our classes), ``"stock"`` (transformers' ``ResNetModel`` /
+    ``SamVisionModel`` + ``ViTImageProcessor``), ``"remote"`` (our classes with their code) or
+    ``"timm"`` / ``"torchvision"`` (ResNets: the torchvision-layout state dict). Files are staged
+    first: on any error nothing is written, and an existing `output_dir` keeps its other files.
     """
     if export not in EXPORTS:
         raise ConversionError(f"export must be one of {list(EXPORTS)}, got {export!r}")
@@ -605,17 +558,10 @@ def _write_json(path: Path, data: dict, sort_keys: bool = False) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
 
 
-# ----------------------------------------------------------------------------------------------
-# Exports
-
-
 def vit_at_image_size(model: LvmMedViTModel, image_size: int) -> LvmMedViTModel:
-    """The same encoder made for `image_size` px: global-block tables and absolute positions resized.
-
-    Resizing is the interpolation the model does at run time for that input size (SAM's rule), so
-    the outputs at `image_size` px are unchanged; windowed blocks keep their tables. Needed where a
-    consumer accepts only the configured size (transformers' ``SamVisionModel``).
-    """
+    """The same encoder configured for `image_size` px (for ``SamVisionModel``, which accepts only
+    that size): global-block tables and absolute positions resized as the model does at run time,
+    so the outputs are unchanged."""
     config = LvmMedViTConfig(**{**model.config.to_dict(), "image_size": image_size})
     grid = image_size // config.patch_size
     state = {}
@@ -632,12 +578,8 @@ def vit_at_image_size(model: LvmMedViTModel, image_size: int) -> LvmMedViTModel:
 
 
 def to_stock_model(model: LvmMedCnnModel | LvmMedViTModel, image_size: int | None = None) -> torch.nn.Module:
-    """The same weights in transformers' own classes: ``ResNetModel`` or ``SamVisionModel``.
-
-    ``SamVisionModel`` always has the neck (the released ViT has it) and accepts only inputs of its
-    configured size: `image_size` (default: the model's native size) re-targets the encoder with
-    :func:`vit_at_image_size`.
-    """
+    """The same weights in transformers' ``ResNetModel`` or ``SamVisionModel`` (which needs the neck;
+    `image_size`, default the native one, is the only input size it accepts)."""
     if isinstance(model, LvmMedCnnModel):
         from .conversion_cnn import export_to_transformers_resnet
 
@@ -703,13 +645,9 @@ def export_resnet_state_dict(
     classifier: Mapping[str, torch.Tensor] | None = None,
     processor: LvmMedImageProcessor | None = None,
 ) -> Path:
-    """Write the torchvision-layout state dict that ``timm.create_model("resnet50")`` and
-    torchvision's ``resnet50()`` load strictly, as ``model.safetensors`` + a minimal ``config.json``.
-
-    `classifier`: the checkpoint's ``fc.weight`` / ``fc.bias`` (the released R50 carries an ImageNet
-    classifier); without it the file has no ``fc`` and ``num_classes`` is 0 (timm:
-    ``create_model(..., num_classes=0)``; torchvision: ``model.fc = nn.Identity()`` before loading).
-    """
+    """Write the state dict that timm's and torchvision's ResNets load strictly (``model.safetensors``)
+    and a minimal ``config.json``. `classifier`: the checkpoint's ``fc.weight`` / ``fc.bias``; without
+    it the file has no ``fc`` and ``num_classes`` is 0."""
     from safetensors.torch import save_file
 
     if not isinstance(model, LvmMedCnnModel):
@@ -773,9 +711,8 @@ _LOCAL_IMPORT = re.compile(r"^(\s*from )(\.{1,2})(\w+)( import )", re.MULTILINE)
 
 
 def _copy_remote_module(source: Path, output_dir: Path, done: set[str] | None = None) -> None:
-    """Copy a module of this package into a flat remote-code folder, with the package modules it
-    imports (``from .x`` in ``models/``, ``from ..x`` in the package root) rewritten to ``from .x``,
-    the one form transformers' dynamic-module loader resolves next to the checkpoint."""
+    """Copy a package module and the package modules it imports into a flat remote-code folder, with
+    ``from .x`` / ``from ..x`` rewritten to ``from .x`` (what transformers' loader resolves)."""
     done = set() if done is None else done
     if source.name in done:
         return
@@ -799,13 +736,9 @@ def save_with_remote_code(
     output_dir: str | os.PathLike,
     image_processor: LvmMedImageProcessor | None = None,
 ) -> Path:
-    """Save ``model`` with its code, so ``AutoModel.from_pretrained(dir, trust_remote_code=True)``
-    works without lvmmed_hf installed.
-
-    Writes the configuration, modeling (and image-processing) files next to the weights and an
-    ``auto_map`` naming AutoConfig, AutoModel, AutoModelForImageClassification and AutoBackbone
-    (and AutoImageProcessor in ``preprocessor_config.json``).
-    """
+    """Save ``model`` with its code and an ``auto_map``, so ``AutoModel.from_pretrained(dir,
+    trust_remote_code=True)`` (and the Auto classes of the heads and the processor) work without
+    lvmmed_hf installed."""
     output_dir = Path(output_dir)
     family = "cnn" if isinstance(model.config, LvmMedCnnConfig) else "vit"
     config_module, modeling_module = f"configuration_lvmmed_{family}", f"modeling_lvmmed_{family}"
@@ -814,13 +747,12 @@ def save_with_remote_code(
     here = Path(__file__).parent
     for module in (config_module, modeling_module):
         _copy_remote_module(here / f"{module}.py", output_dir)
-    auto_map = {"AutoConfig": f"{config_module}.{prefix}Config"}
-    for auto, suffix in (
-        ("AutoModel", "Model"),
-        ("AutoModelForImageClassification", "ForImageClassification"),
-        ("AutoBackbone", "Backbone"),
-    ):
-        auto_map[auto] = f"{modeling_module}.{prefix}{suffix}"
+    auto_map = {
+        "AutoConfig": f"{config_module}.{prefix}Config",
+        "AutoModel": f"{modeling_module}.{prefix}Model",
+        "AutoModelForImageClassification": f"{modeling_module}.{prefix}ForImageClassification",
+        "AutoBackbone": f"{modeling_module}.{prefix}Backbone",
+    }
     _add_auto_map(output_dir / "config.json", auto_map)
     if image_processor is not None:
         image_processor.save_pretrained(output_dir)
