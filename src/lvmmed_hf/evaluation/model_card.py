@@ -1,10 +1,9 @@
 """Model cards for LVM-Med checkpoints: Hub metadata + intended use, data, licence, usage, results.
 
-One writer for every folder the package produces: a converted release (any export of ``lvmmed
-convert``) and a trained or fine-tuned checkpoint (``lvmmed card``, the recipes). The metadata is a
-``huggingface_hub.ModelCardData`` (results as ``EvalResult`` entries, the Hub's ``model-index``); the
-usage snippet follows the export found in the folder. The template is package data
-(``templates/model_card.md``; ``model_cards/template.md`` in the repository links to it).
+One writer for every folder the package produces (converted releases, trained checkpoints): a
+``huggingface_hub.ModelCard`` whose metadata holds the results as ``EvalResult`` entries, rendered from
+package data: ``templates/model_card.md`` (``model_cards/template.md`` links to it) and the named
+texts of ``templates/card_pieces.md``.
 
 Accepted results layouts (``load_results``):
 
@@ -40,17 +39,6 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 AUTHORS_LICENSE = "cc-by-nc-sa-4.0"
-AUTHORS_LICENSE_TEXT = (
-    "LVM-Med's authors published their code and weights under two different licences: the "
-    "repository's `License.txt` says **CC BY-NC-SA 4.0** (Attribution-NonCommercial-ShareAlike), "
-    "its README says **CC BY-NC-ND 2.0** (Attribution-NonCommercial-NoDerivs). Both allow "
-    "non-commercial use only: these weights, and models converted or fine-tuned from them, are for "
-    "**non-commercial research use**. The NoDerivs terms would forbid sharing converted or modified "
-    "copies, so this card claims **no right to redistribute the converted weights**: obtain the "
-    "original files from the authors, convert them yourself (`lvmmed convert`), and ask the authors "
-    "before publishing a converted or fine-tuned copy. The `lvmmed-hf` code itself is Apache-2.0."
-)
-LVMMED_URL = "https://github.com/duyhominhnguyen/LVM-Med"
 TASK_NAMES = {
     "image-classification": "Image Classification",
     "image-segmentation": "Image Segmentation",
@@ -81,12 +69,6 @@ _CONVERSION_COUNTS = (
     ("non-finite tensors (converted with --allow-nonfinite)", "nonfinite_keys"),
 )
 
-_PRETRAINING_DATA = (
-    "Self-supervised pretraining (LVM-Med): about 1.3 million 2D images from 55 public medical "
-    "datasets (CT, MRI, X-ray, ultrasound, endoscopy, microscopy, fundus, OCT), volumes sliced to 2D."
-)
-_DATA_NOT_STATED = "Not stated: describe the data this checkpoint was trained on."
-
 
 class ModelCardError(ValueError):
     """The checkpoint or the results file cannot make a model card."""
@@ -97,9 +79,9 @@ def template_text(name: str = "model_card.md") -> str:
     return resources.files("lvmmed_hf.evaluation").joinpath(f"templates/{name}").read_text(encoding="utf-8")
 
 
-def _usage_pieces() -> dict[str, Template]:
-    """The named pieces of ``templates/usage.md`` (each after a ``<!-- name -->`` line)."""
-    _, *parts = re.split(r"^<!-- (\w+) -->\n", template_text("usage.md"), flags=re.MULTILINE)
+def _pieces() -> dict[str, Template]:
+    """The named pieces of ``templates/card_pieces.md`` (each after a ``<!-- name -->`` line)."""
+    _, *parts = re.split(r"^<!-- (\w+) -->\n", template_text("card_pieces.md"), flags=re.MULTILINE)
     return {name: Template(body.removesuffix("\n")) for name, body in zip(parts[::2], parts[1::2])}
 
 
@@ -217,11 +199,11 @@ def _input_size(folder: Path, config: dict) -> int:
 
 def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
     """The 'How to use' section of a folder's card: code matching its export and outputs, from the
-    pieces of ``templates/usage.md``."""
+    pieces of ``templates/card_pieces.md``."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     export, vit, size = detect_export(config), _is_vit(config), _input_size(folder, config)
-    pieces = _usage_pieces()
+    pieces = _pieces()
     patch, native = config.get("patch_size", 16), config.get("image_size", 1024)
     values = {
         "repo": repo_id or str(folder),
@@ -301,33 +283,27 @@ def _eval_results(results: list[dict]) -> list[EvalResult]:
     ]
 
 
-def _conversion_section(report: dict) -> str:
-    lines = [
-        "",
-        "## Conversion",
-        "",
-        f"Converted with `lvmmed convert` (export `{report.get('export') or 'native'}`) from the "
-        f"authors' file `{report.get('source') or 'unknown'}` ({LVMMED_URL}).",
-        "",
-    ]
+def _conversion_section(report: dict, pieces: dict[str, Template]) -> str:
+    counts = []
     for label, key in _CONVERSION_COUNTS:
         values = report.get(key) or []
-        lines.append(f"- {label}: {len(values)}" + (f" {values[:10]}" if values else ""))
-    lines.append(f"- stripped wrapper prefixes: {report.get('stripped_prefixes') or 'none'}")
-    return "\n".join(lines) + "\n"
+        counts.append(f"- {label}: {len(values)}" + (f" {values[:10]}" if values else ""))
+    section = pieces["conversion"].substitute(
+        export=report.get("export") or "native",
+        source=report.get("source") or "unknown",
+        counts="\n".join(counts),
+        prefixes=report.get("stripped_prefixes") or "none",
+    )
+    return f"\n{section}\n"
 
 
-def _license_text(license: str, derived: bool) -> str:
+def _license_text(license: str, derived: bool, pieces: dict[str, Template]) -> str:
     if not derived:
-        return (
-            f"Declared licence: `{license}`. These weights were not derived from the authors' "
-            "release; their terms follow the licences of the data they were trained on. The "
-            "`lvmmed-hf` code is Apache-2.0."
-        )
+        return pieces["other_licence"].substitute(license=license)
     if license == AUTHORS_LICENSE:
-        return AUTHORS_LICENSE_TEXT
+        return pieces["authors_licence"].template
     logger.warning("licence %s given for weights derived from the authors' non-commercial release", license)
-    return f"Declared licence: `{license}`. Note: " + AUTHORS_LICENSE_TEXT
+    return f"Declared licence: `{license}`. Note: " + pieces["authors_licence"].template
 
 
 def build_model_card(
@@ -341,17 +317,11 @@ def build_model_card(
     task: str | None = None,
     dataset_name: str | None = None,
 ) -> ModelCard:
-    """The card of ``checkpoint_dir`` as a ``huggingface_hub.ModelCard``.
+    """The card of a folder holding ``config.json`` as a ``huggingface_hub.ModelCard``.
 
-    Args:
-        checkpoint_dir: folder holding ``config.json`` (``save_pretrained`` output or any export of
-            ``lvmmed convert``; its ``conversion_report.json`` adds a conversion section).
-        results: results file or object (module docstring); None for a card without results.
-        license: Hub licence id; default CC BY-NC-SA 4.0 (the authors' `License.txt`, the README's
-            CC BY-NC-ND 2.0 stated beside it) when the weights derive from the authors' release,
-            else ``other`` (the licence then follows the user's training data).
-        derived_from_authors_weights: None = detect (``conversion_report.json`` in the folder, or
-            the results file names a ``base_model``).
+    `results`: file or object (module docstring). `license`: Hub licence id, by default the authors'
+    CC BY-NC-SA 4.0 for weights derived from their release (`derived_from_authors_weights`, detected
+    from ``conversion_report.json`` or a ``base_model``), else ``other``.
     """
     ckpt = Path(checkpoint_dir)
     if not (ckpt / "config.json").is_file():
@@ -360,7 +330,7 @@ def build_model_card(
     res = load_results(results, task=task, dataset_name=dataset_name)
     report_path = ckpt / "conversion_report.json"
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
-    export = detect_export(config)
+    export, pieces = detect_export(config), _pieces()
     kind = config.get("model_type") or config.get("architecture") or "model"
     name = model_name or res.get("model_name") or f"LVM-Med {kind} ({ckpt.name})"
     derived = derived_from_authors_weights
@@ -397,7 +367,9 @@ def build_model_card(
     else:
         use = "fine-tuned for " + pipeline_tag.replace("-", " ")
     if training_data is None:
-        training_data = res.get("training_data") or (_PRETRAINING_DATA if derived else _DATA_NOT_STATED)
+        training_data = (
+            res.get("training_data") or pieces["pretraining_data" if derived else "data_not_stated"].template
+        )
     text = Template(template_text()).substitute(
         metadata=card_data.to_yaml().strip(),
         model_name=name,
@@ -407,8 +379,8 @@ def build_model_card(
         training_data=training_data,
         results_table=results_table(res["results"]),
         usage=usage_snippet(ckpt, repo_id),
-        license_text=_license_text(license, derived),
-        conversion=_conversion_section(report) if report else "",
+        license_text=_license_text(license, derived, pieces),
+        conversion=_conversion_section(report, pieces) if report else "",
     )
     return ModelCard(text)
 

@@ -376,6 +376,9 @@ def nonfinite_keys(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     )
 
 
+_FAMILIES = {"cnn": (infer_cnn_config, LvmMedCnnModel), "vit": (infer_vit_config, LvmMedViTModel)}
+
+
 def load_into_model(
     model: LvmMedCnnModel | LvmMedViTModel,
     state_dict: Mapping[str, torch.Tensor],
@@ -452,13 +455,10 @@ def convert_state_dict(
         )
     if bad:
         logger.warning("Converting despite non-finite values in %s", bad[:10])
-    if detected == "cnn":
-        model = LvmMedCnnModel(infer_cnn_config(sd, **config_overrides))
-    else:
-        model = LvmMedViTModel(infer_vit_config(sd, **config_overrides))
+    infer_config, model_class = _FAMILIES[detected]
+    model = model_class(infer_config(sd, **config_overrides))
     report = load_into_model(model, sd, detected, allow_partial=allow_partial)
-    report.stripped_prefixes = stripped
-    report.nonfinite_keys = bad
+    report.stripped_prefixes, report.nonfinite_keys = stripped, bad
     return model.eval(), report
 
 
@@ -479,13 +479,10 @@ def stock_image_processor(processor: LvmMedImageProcessor):
         raise ConversionError(
             f"The stock export needs a fixed (height, width) resize without crop; got size={size}."
         )
-    return ViTImageProcessorPil(
-        do_resize=True,
+    return ViTImageProcessorPil(  # resizes, rescales and normalises by default
         size=size,
         resample=PILImageResampling.BILINEAR,
-        do_rescale=True,
         rescale_factor=float(processor.rescale_factor),
-        do_normalize=True,
         image_mean=list(processor.image_mean),
         image_std=list(processor.image_std),
         do_convert_rgb=True,
