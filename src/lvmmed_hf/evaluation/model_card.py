@@ -62,12 +62,6 @@ _PIPELINE_TAGS = (
     ("ObjectDetection", "object-detection"),
     ("SamModel", "mask-generation"),
 )
-_CONVERSION_COUNTS = (
-    ("missing keys", "missing_keys"),
-    ("unexpected keys", "unexpected_keys"),
-    ("ignored classifier keys", "ignored_keys"),
-    ("non-finite tensors (converted with --allow-nonfinite)", "nonfinite_keys"),
-)
 
 
 class ModelCardError(ValueError):
@@ -112,13 +106,11 @@ def load_results(
     elif "metrics" in results:
         entries = [results]
     else:
-        metrics = {
-            k.removeprefix("eval_"): v
-            for k, v in results.items()
-            if isinstance(v, (int, float))
-            and not isinstance(v, bool)
-            and k.removeprefix("eval_") not in _NON_METRIC_KEYS
+        numbers = {
+            k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
+        metrics = {k.removeprefix("eval_"): v for k, v in numbers.items()}
+        metrics = {k: v for k, v in metrics.items() if k not in _NON_METRIC_KEYS}
         if not metrics:
             raise ModelCardError("results: found neither 'results', 'metrics' nor numeric metric values")
         entries = [{"task": task, "dataset": {"name": dataset_name, "split": split}, "metrics": metrics}]
@@ -284,17 +276,12 @@ def _eval_results(results: list[dict]) -> list[EvalResult]:
 
 
 def _conversion_section(report: dict, pieces: dict[str, Template]) -> str:
-    counts = []
-    for label, key in _CONVERSION_COUNTS:
-        values = report.get(key) or []
-        counts.append(f"- {label}: {len(values)}" + (f" {values[:10]}" if values else ""))
-    section = pieces["conversion"].substitute(
-        export=report.get("export") or "native",
-        source=report.get("source") or "unknown",
-        counts="\n".join(counts),
-        prefixes=report.get("stripped_prefixes") or "none",
-    )
-    return f"\n{section}\n"
+    values = {"export": report.get("export") or "native", "source": report.get("source") or "unknown"}
+    for key in ("missing_keys", "unexpected_keys", "ignored_keys", "nonfinite_keys"):
+        keys = report.get(key) or []
+        values[key] = f"{len(keys)} {keys[:10]}" if keys else "0"
+    values["stripped_prefixes"] = report.get("stripped_prefixes") or "none"
+    return f"\n{pieces['conversion'].substitute(values)}\n"
 
 
 def _license_text(license: str, derived: bool, pieces: dict[str, Template]) -> str:

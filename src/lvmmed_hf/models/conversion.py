@@ -635,6 +635,9 @@ def resnet_architecture(config: LvmMedCnnConfig) -> str:
     return name
 
 
+_TIMM_LAYOUT = {"first_conv": "conv1", "classifier": "fc"}
+
+
 def export_resnet_state_dict(
     model: LvmMedCnnModel,
     output_dir: str | os.PathLike,
@@ -667,12 +670,9 @@ def export_resnet_state_dict(
     output_dir.mkdir(parents=True, exist_ok=True)
     save_file(state, str(output_dir / "model.safetensors"), metadata={"format": "pt"})
     processor = processor or default_image_processor()
+    size = processor.size
     preprocessing = {
-        "input_size": [
-            model.config.num_channels,
-            int(processor.size["height"]),
-            int(processor.size["width"]),
-        ],
+        "input_size": [model.config.num_channels, int(size["height"]), int(size["width"])],
         "interpolation": "bilinear",
         "mean": list(processor.image_mean),
         "std": list(processor.image_std),
@@ -684,12 +684,7 @@ def export_resnet_state_dict(
             "num_classes": num_classes,
             "num_features": model.config.feature_dim,
             "global_pool": "avg",
-            "pretrained_cfg": {
-                **preprocessing,
-                "num_classes": num_classes,
-                "first_conv": "conv1",
-                "classifier": "fc",
-            },
+            "pretrained_cfg": {**preprocessing, "num_classes": num_classes, **_TIMM_LAYOUT},
         }
     else:
         config = {

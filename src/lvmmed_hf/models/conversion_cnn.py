@@ -20,6 +20,7 @@ from .modeling_lvmmed_cnn import LvmMedCnnForImageClassification, LvmMedCnnModel
 
 logger = logging.get_logger(__name__)
 
+_BATCH_NORM_PARAMS = "weight|bias|running_mean|running_var|num_batches_tracked"
 #: torchvision name -> transformers name; stage ``s`` and layer ``k`` count from 1 in torchvision
 #: (``layer1``, ``conv1``) and from 0 in transformers (``stages.0``, ``layer.0``).
 RESNET_KEYS = KeyTable(
@@ -32,13 +33,7 @@ RESNET_KEYS = KeyTable(
         ("layer{s}.{j}.downsample.1.{bn}", "encoder.stages.{s}.layers.{j}.shortcut.normalization.{bn}"),
         ("fc.{p}", "classifier.1.{p}"),
     ],
-    fields={
-        "s": r"\d+",
-        "j": r"\d+",
-        "k": r"\d+",
-        "p": "weight|bias",
-        "bn": "weight|bias|running_mean|running_var|num_batches_tracked",
-    },
+    fields={"s": r"\d+", "j": r"\d+", "k": r"\d+", "p": "weight|bias", "bn": _BATCH_NORM_PARAMS},
     one_based=("s", "k"),
 )
 
@@ -112,12 +107,8 @@ def to_transformers_resnet_config(config: LvmMedCnnConfig) -> ResNetConfig:
 def export_to_transformers_resnet(
     model: LvmMedCnnPreTrainedModel,
 ) -> ResNetModel | ResNetForImageClassification:
-    """Copy one of our models into transformers' stock class with identical outputs.
-
-    ``LvmMedCnnModel`` gives ``ResNetModel``; ``LvmMedCnnForImageClassification`` with a linear head
-    ``ResNetForImageClassification``. Raises ``ValueError`` for an MLP head (no stock counterpart)
-    or another model class.
-    """
+    """Copy ``LvmMedCnnModel`` into ``ResNetModel``, or ``LvmMedCnnForImageClassification`` with a
+    linear head into ``ResNetForImageClassification``, with identical outputs (else ``ValueError``)."""
     config = to_transformers_resnet_config(model.config)
     state_dict = strip_lvmmed_prefix(model.state_dict())
     if isinstance(model, LvmMedCnnForImageClassification):
