@@ -349,10 +349,9 @@ def build_model_card(
         )
         if config.get("freeze_backbone"):
             details.append("- Backbone frozen during training (linear evaluation).")
+    use = "fine-tuned for " + pipeline_tag.replace("-", " ")
     if pipeline_tag == "image-feature-extraction":
         use = "usable as a feature extractor or backbone"
-    else:
-        use = "fine-tuned for " + pipeline_tag.replace("-", " ")
     if training_data is None:
         training_data = (
             res.get("training_data") or pieces["pretraining_data" if derived else "data_not_stated"].template

@@ -261,12 +261,8 @@ def _config(cls, kwargs: dict, overrides: dict):
 
 
 def infer_cnn_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> LvmMedCnnConfig:
-    """Read depth, block type and widths of a torchvision-layout ResNet from its keys and shapes.
-
-    Any ``conv3``/``bn3`` makes it a bottleneck network, and a stage's width comes from whichever of
-    its expanding layers is present: a missing tensor is reported by the load, not read as another
-    architecture.
-    """
+    """Read depth, block type and widths of a torchvision-layout ResNet from its keys and shapes; a
+    missing tensor is reported by the load, never read as another architecture."""
     conv1 = _tensor(state_dict, [("conv1.weight", 4)], "the stem width and input channels")
     bottleneck = any(re.match(r"layer\d+\.\d+\.(conv3|bn3)\.", k) for k in state_dict)
     last = "3" if bottleneck else "2"
@@ -298,11 +294,8 @@ def infer_cnn_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> Lvm
 
 
 def infer_vit_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> LvmMedViTConfig:
-    """Read width, depth, heads, window and native size of a SAM image encoder from its shapes.
-
-    Relative-position tables have ``2 * window_size - 1`` rows in windowed blocks and
-    ``2 * image_size / patch_size - 1`` in global ones, and head-dimension columns.
-    """
+    """Read width, depth, heads, window and native size of a SAM image encoder from its shapes (its
+    relative-position tables: ``2 * span - 1`` rows, span the window or the grid; head_dim columns)."""
     proj = _tensor(state_dict, [("patch_embed.proj.weight", 4)], "the patch size and width")
     if proj.shape[2] != proj.shape[3]:
         raise ConversionError(
@@ -385,12 +378,9 @@ def load_into_model(
     family: Family,
     allow_partial: bool = False,
 ) -> LoadReport:
-    """Copy ``state_dict`` (authors' layout, prefixes stripped) into a base model, reporting keys.
-
-    Raises ``ConversionError`` on shape mismatches, and on missing or unexpected keys unless
-    ``allow_partial``. ``fc.*`` is ignored; ``num_batches_tracked`` (absent from very old
-    torchvision files) is not required.
-    """
+    """Copy ``state_dict`` (authors' layout, prefixes stripped) into a base model, reporting keys;
+    ``ConversionError`` on shape mismatches, and on missing or unexpected keys unless `allow_partial`.
+    ``fc.*`` is ignored, ``num_batches_tracked`` (absent from old torchvision files) not required."""
     report = LoadReport(family=family)
     if family == "cnn":
         report.ignored_keys = sorted(k for k in state_dict if k.startswith(CNN_CLASSIFIER_PREFIX))

@@ -1,8 +1,5 @@
-"""Key mapping between SAM's original image-encoder layout (ours, the authors' ``lvmmed_vit.pth``,
-no ``image_encoder.`` prefix) and transformers' ``SamVisionModel``.
-
-``SamVisionModel`` and ``SamModel`` both hold the encoder under ``vision_encoder.``, so the same keys
-serve the SAM vision tower and the full promptable SAM.
+"""Key mapping between SAM's original image-encoder layout (ours, the authors' ``lvmmed_vit.pth``)
+and transformers' ``SamVisionModel`` / ``SamModel`` (both hold the encoder under ``vision_encoder.``).
 """
 
 from __future__ import annotations
