@@ -215,14 +215,15 @@ def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
         return f"{pieces[name].substitute(values)}\n\n{pieces['state_dict_inputs'].template}"
     stock, remote = export == "stock", export == "remote"
     classifier = not stock and _pipeline_tag(config) == "image-classification"
+    family = "vit" if vit else "cnn"
     if stock:
-        outputs = [f"outputs_stock_{'vit' if vit else 'cnn'}"]
+        outputs = [f"outputs_stock_{family}"]
     elif classifier:
         outputs = ["outputs_logits"]
+    elif vit and config.get("use_neck"):
+        outputs = ["outputs_vit", "outputs_neck"]
     else:
-        outputs = [f"outputs_{'vit' if vit else 'cnn'}"] + (
-            ["outputs_neck"] if vit and config.get("use_neck") else []
-        )
+        outputs = [f"outputs_{family}"]
     values.update(
         auto="AutoModelForImageClassification" if classifier else "AutoModel",
         trust=", trust_remote_code=True" if remote else "",

@@ -747,6 +747,7 @@ def save_with_remote_code(
 __all__ = [
     "EXPORTS",
     "ConversionError",
+    "KeyTable",
     "LoadReport",
     "convert_checkpoint",
     "convert_state_dict",
