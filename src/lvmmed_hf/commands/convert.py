@@ -8,6 +8,8 @@ import logging
 
 logger = logging.getLogger(__name__)
 
+_OPTIONS = ("family", "allow_partial", "allow_nonfinite", "image_size", "export")
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -40,9 +42,7 @@ def register(subparsers) -> None:
         "--allow-partial", action="store_true", help="write the folder even if keys are missing/unexpected"
     )
     parser.add_argument(
-        "--allow-nonfinite",
-        action="store_true",
-        help="convert even if some weights are NaN or infinite (refused by default)",
+        "--allow-nonfinite", action="store_true", help="convert even if some weights are NaN or infinite"
     )
     parser.add_argument(
         "--image-size",
@@ -58,13 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = convert_checkpoint(
-            args.checkpoint,
-            args.output_dir,
-            family=args.family,
-            allow_partial=args.allow_partial,
-            allow_nonfinite=args.allow_nonfinite,
-            image_size=args.image_size,
-            export=args.export,
+            args.checkpoint, args.output_dir, **{name: getattr(args, name) for name in _OPTIONS}
         )
     except ConversionError as err:
         logger.error("%s", err)

@@ -1,16 +1,13 @@
 """Model cards for LVM-Med checkpoints: Hub metadata + intended use, data, licence, usage, results.
 
-One writer for every folder the package produces: a converted release (any export of ``lvmmed
-convert``) and a trained or fine-tuned checkpoint (``lvmmed card``, the recipes). The metadata is
-``huggingface_hub``'s ``ModelCardData`` (results as ``EvalResult`` entries, i.e. the Hub's
-``model-index``) and the card a ``huggingface_hub.ModelCard``. The usage snippet follows the export
-found in the folder: our classes (``import lvmmed_hf``), remote code (``trust_remote_code=True``),
-transformers' stock ``ResNetModel`` / ``SamVisionModel``, timm or torchvision, with the output
-fields and shapes each really returns.
+One writer for every folder the package produces (converted releases, trained checkpoints): a
+``huggingface_hub.ModelCard`` whose metadata holds the results as ``EvalResult`` entries, rendered from
+package data: ``templates/model_card.md`` (``model_cards/template.md`` links to it) and the named
+texts of ``templates/card_pieces.md``.
 
 Accepted results layouts (``load_results``):
 
-- ours (what the recipes in ``downstream/`` write as ``results.json``)::
+- ours (the ``results.json`` the recipes in ``downstream/`` write)::
 
     {"results": [{"task": "image-classification",
                   "dataset": {"name": "Brain tumour MRI", "type": "brain-tumor-mri", "split": "test"},
@@ -22,9 +19,6 @@ Accepted results layouts (``load_results``):
 - a flat ``Trainer`` ``eval_results.json`` (``{"eval_accuracy": 0.9, "eval_loss": ...}``): the
   ``eval_`` prefix is dropped, bookkeeping keys (loss, runtime, ...) are left out, and task and
   dataset come from the arguments.
-
-The template lives in the package (``templates/model_card.md``, package data) so an installed
-package can render it; ``model_cards/template.md`` in the repository is a link to that file.
 """
 
 from __future__ import annotations
@@ -32,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -44,17 +39,6 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 AUTHORS_LICENSE = "cc-by-nc-sa-4.0"
-AUTHORS_LICENSE_TEXT = (
-    "LVM-Med's authors published their code and weights under two different licences: the "
-    "repository's `License.txt` says **CC BY-NC-SA 4.0** (Attribution-NonCommercial-ShareAlike), "
-    "its README says **CC BY-NC-ND 2.0** (Attribution-NonCommercial-NoDerivs). Both allow "
-    "non-commercial use only: these weights, and models converted or fine-tuned from them, are for "
-    "**non-commercial research use**. The NoDerivs terms would forbid sharing converted or modified "
-    "copies, so this card claims **no right to redistribute the converted weights**: obtain the "
-    "original files from the authors, convert them yourself (`lvmmed convert`), and ask the authors "
-    "before publishing a converted or fine-tuned copy. The `lvmmed-hf` code itself is Apache-2.0."
-)
-LVMMED_URL = "https://github.com/duyhominhnguyen/LVM-Med"
 TASK_NAMES = {
     "image-classification": "Image Classification",
     "image-segmentation": "Image Segmentation",
@@ -71,19 +55,28 @@ _NON_METRIC_KEYS = {
     "epoch",
     "model_preparation_time",
 }
+# (substring of the config's architectures, pipeline tag), first match wins.
+_PIPELINE_TAGS = (
+    ("ForImageClassification", "image-classification"),
+    ("Segmentation", "image-segmentation"),
+    ("ObjectDetection", "object-detection"),
+    ("SamModel", "mask-generation"),
+)
 
 
 class ModelCardError(ValueError):
     """The checkpoint or the results file cannot make a model card."""
 
 
-def template_text() -> str:
-    """The card template (Markdown with ``${placeholders}``)."""
-    return (
-        resources.files("lvmmed_hf.evaluation")
-        .joinpath("templates/model_card.md")
-        .read_text(encoding="utf-8")
-    )
+def template_text(name: str = "model_card.md") -> str:
+    """A template of ``templates/`` (Markdown with ``${placeholders}``), by default the card's."""
+    return resources.files("lvmmed_hf.evaluation").joinpath(f"templates/{name}").read_text(encoding="utf-8")
+
+
+def _pieces() -> dict[str, Template]:
+    """The named pieces of ``templates/card_pieces.md`` (each after a ``<!-- name -->`` line)."""
+    _, *parts = re.split(r"^<!-- (\w+) -->\n", template_text("card_pieces.md"), flags=re.MULTILINE)
+    return {name: Template(body.removesuffix("\n")) for name, body in zip(parts[::2], parts[1::2])}
 
 
 def load_results(
@@ -107,46 +100,37 @@ def load_results(
         results = {"results": results}
     if not isinstance(results, dict):
         raise ModelCardError(f"results: expected a JSON object or list, got {type(results).__name__}")
+    out = {k: v for k, v in results.items() if k != "results"} if "results" in results else {}
     if "results" in results:
         entries = results["results"]
     elif "metrics" in results:
         entries = [results]
     else:
-        metrics = {
-            (k[5:] if k.startswith("eval_") else k): v
-            for k, v in results.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        numbers = {
+            k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
+        metrics = {k.removeprefix("eval_"): v for k, v in numbers.items()}
         metrics = {k: v for k, v in metrics.items() if k not in _NON_METRIC_KEYS}
         if not metrics:
             raise ModelCardError("results: found neither 'results', 'metrics' nor numeric metric values")
-        entries = [
-            {
-                "task": task,
-                "dataset": {"name": dataset_name or "unspecified", "split": split},
-                "metrics": metrics,
-            }
-        ]
-    out = {k: v for k, v in results.items() if k != "results"} if "results" in results else {}
-    normalised = []
+        entries = [{"task": task, "dataset": {"name": dataset_name, "split": split}, "metrics": metrics}]
+    out["results"] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or not entry["metrics"]:
             raise ModelCardError(f"results[{i}]: expected an object with a non-empty 'metrics' mapping")
-        ds = entry.get("dataset") or {}
-        if isinstance(ds, str):
-            ds = {"name": ds}
-        normalised.append(
+        dataset = entry.get("dataset") or {}
+        dataset = {"name": dataset} if isinstance(dataset, str) else dataset
+        out["results"].append(
             {
                 "task": entry.get("task") or task or "image-classification",
                 "dataset": {
-                    "name": ds.get("name") or dataset_name or "unspecified",
-                    **{k: v for k, v in ds.items() if k != "name"},
+                    "name": dataset.get("name") or dataset_name or "unspecified",
+                    **{k: v for k, v in dataset.items() if k != "name"},
                 },
                 "protocol": entry.get("protocol", ""),
                 "metrics": {str(k): float(v) for k, v in entry["metrics"].items()},
             }
         )
-    out["results"] = normalised
     return out
 
 
@@ -158,30 +142,18 @@ def detect_export(config: dict) -> str:
         return "timm"
     if config.get("library") == "torchvision":
         return "torchvision"
-    model_type = config.get("model_type", "")
-    if model_type.startswith("lvmmed"):
+    if config.get("model_type", "").startswith("lvmmed"):
         return "remote" if config.get("auto_map") else "native"
     return "stock"
 
 
-def _family(config: dict) -> str:
-    model_type = config.get("model_type", "")
-    if model_type in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config:
-        return "vit"
-    return "cnn"
+def _is_vit(config: dict) -> bool:
+    return config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
 
 
 def _pipeline_tag(config: dict) -> str:
     archs = " ".join(config.get("architectures") or [])
-    if "ForImageClassification" in archs:
-        return "image-classification"
-    if "Segmentation" in archs:
-        return "image-segmentation"
-    if "ObjectDetection" in archs:
-        return "object-detection"
-    if "SamModel" in archs:
-        return "mask-generation"
-    return "image-feature-extraction"
+    return next((tag for part, tag in _PIPELINE_TAGS if part in archs), "image-feature-extraction")
 
 
 def _describe_architecture(config: dict) -> str:
@@ -190,11 +162,8 @@ def _describe_architecture(config: dict) -> str:
         if "architecture" in config:
             return f"ResNet (`{config['architecture']}`, torchvision layout)"
         depths = config.get("depths", [])
-        kind = (
-            "ResNet-50"
-            if depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck"
-            else "ResNet-style CNN"
-        )
+        resnet50 = depths == [3, 4, 6, 3] and config.get("layer_type") == "bottleneck"
+        kind = "ResNet-50" if resnet50 else "ResNet-style CNN"
         return f"{kind} (`{mt}`, depths {depths}, widths {config.get('hidden_sizes')})"
     if mt in ("lvmmed_vit", "sam_vision_model"):
         neck = config.get("use_neck", mt == "sam_vision_model")
@@ -212,151 +181,63 @@ def _input_size(folder: Path, config: dict) -> int:
     path = folder / "preprocessor_config.json"
     if path.is_file():
         size = json.loads(path.read_text(encoding="utf-8")).get("size") or {}
-        side = size.get("height") or size.get("shortest_edge")
-        if side:
+        if side := size.get("height") or size.get("shortest_edge"):
             return int(side)
-    if "pretrained_cfg" in config:
-        return int(config["pretrained_cfg"]["input_size"][-1])
-    if "preprocessing" in config:
-        return int(config["preprocessing"]["input_size"][-1])
+    for key in ("pretrained_cfg", "preprocessing"):
+        if key in config:
+            return int(config[key]["input_size"][-1])
     return 224
 
 
-def _ours_snippet(config: dict, export: str, repo: str, pipeline_tag: str, size: int) -> str:
-    remote = export == "remote"
-    trust = ", trust_remote_code=True" if remote else ""
-    auto = "AutoModelForImageClassification" if pipeline_tag == "image-classification" else "AutoModel"
-    lines = ["```python", "import torch"]
-    if not remote:
-        lines.append("import lvmmed_hf  # registers the LVM-Med classes with the Auto* factories")
-    lines += [
-        f"from transformers import AutoImageProcessor, {auto}",
-        "",
-        f'model = {auto}.from_pretrained("{repo}"{trust}).eval()',
-        f'processor = AutoImageProcessor.from_pretrained("{repo}"{trust})',
-        "# PIL images or arrays, 8/16-bit or float; CT in HU: add window_center=..., window_width=...",
-        'inputs = processor(images, return_tensors="pt")',
-        "with torch.no_grad():",
-        "    outputs = model(**inputs)",
-    ]
-    if auto != "AutoModel":
-        lines.append(f"outputs.logits  # (B, {config.get('num_labels', len(config.get('id2label') or {}))})")
-    elif _family(config) == "cnn":
-        width, grid = (config.get("hidden_sizes") or [2048])[-1], size // 32
-        lines += [
-            f"outputs.pooler_output  # (B, {width}): global average, the features of the probes",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px",
-        ]
-    else:
-        width, patch = config.get("hidden_size", 768), config.get("patch_size", 16)
-        grid = size // patch
-        lines += [
-            f"outputs.pooler_output  # (B, {width}): mean of the map before the neck (classification)",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px, before the neck",
-        ]
-        if config.get("use_neck"):
-            native = config.get("image_size", 1024)
-            channels, native_grid = config.get("output_channels", 256), native // patch
-            lines.append(
-                f"outputs.neck_embeddings  # (B, {channels}, {grid}, {grid}): SAM's image embeddings "
-                f"((B, {channels}, {native_grid}, {native_grid}) at {native} px, box-prompted segmentation)"
-            )
-    lines.append("```")
-    if not remote:
-        lines.append(
-            "\nNeeds the `lvmmed-hf` package (`pip install` from its source); where it is not "
-            "installed use a remote-code export (`lvmmed convert --export remote`)."
-        )
-    return "\n".join(lines)
-
-
-def _stock_snippet(config: dict, repo: str, size: int) -> str:
-    lines = [
-        "No extra package is needed: the model is transformers' own "
-        + ("`SamVisionModel`" if _family(config) == "vit" else "`ResNetModel`")
-        + " and the processor its `ViTImageProcessor` (resize to "
-        f"{size} x {size}, bilinear; 1/255; ImageNet mean and std). It expects 8-bit images (PIL, "
-        "or `(H, W, 3)` arrays): window CT / MR intensities to 8 bit yourself before it.",
-        "",
-        "```python",
-        "import torch",
-        "from transformers import AutoImageProcessor, AutoModel",
-        "",
-        f'model = AutoModel.from_pretrained("{repo}").eval()',
-        f'processor = AutoImageProcessor.from_pretrained("{repo}")',
-        'inputs = processor(images, return_tensors="pt")',
-        "with torch.no_grad():",
-    ]
-    if _family(config) == "vit":
-        width, patch = config.get("hidden_size", 768), config.get("patch_size", 16)
-        grid, channels = size // patch, config.get("output_channels", 256)
-        lines += [
-            "    outputs = model(**inputs, output_hidden_states=True)",
-            f"outputs.last_hidden_state  # (B, {channels}, {grid}, {grid}): the neck's output, SAM's image "
-            "embeddings",
-            f"outputs.hidden_states[-1]  # (B, {grid}, {grid}, {width}): channels-last map before the neck",
-            f"outputs.hidden_states[-1].mean(dim=(1, 2))  # (B, {width}): LVM-Med's classification features",
-            "```",
-            "",
-            "`SamVisionModel` has no `pooler_output` and accepts only "
-            f"{config.get('image_size')} x {config.get('image_size')} px inputs; "
-            '`pipeline("image-feature-extraction")` returns its `last_hidden_state` (the neck output).',
-        ]
-    else:
-        width, grid = (config.get("hidden_sizes") or [2048])[-1], size // 32
-        lines += [
-            "    outputs = model(**inputs)",
-            f"outputs.pooler_output  # (B, {width}, 1, 1): global average; .flatten(1) gives (B, {width})",
-            f"outputs.last_hidden_state  # (B, {width}, {grid}, {grid}) at {size} px",
-            "```",
-        ]
-    return "\n".join(lines)
-
-
-def _state_dict_snippet(config: dict, export: str, repo: str) -> str:
-    arch, classes = config.get("architecture", "resnet50"), int(config.get("num_classes", 0))
-    width = config.get("num_features", 2048)
-    lines = ["```python", "import torch", "from safetensors.torch import load_file"]
-    if export == "timm":
-        lines += [
-            "import timm",
-            "",
-            f'model = timm.create_model("{arch}", pretrained=False, num_classes={classes})',
-            f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)',
-            "model.eval()",
-            f"features = model.forward_head(model.forward_features(x), pre_logits=True)  # (B, {width})",
-        ]
-    else:
-        lines += ["from torchvision.models import " + arch, "", f"model = {arch}(weights=None)"]
-        if classes:
-            lines[-1] = f"model = {arch}(weights=None, num_classes={classes})"
-            lines.append(f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)')
-            lines.append("model.fc = torch.nn.Identity()  # features instead of the original classifier")
-        else:
-            lines.append("model.fc = torch.nn.Identity()  # the file has no classifier")
-            lines.append(f'model.load_state_dict(load_file("{repo}/model.safetensors"), strict=True)')
-        lines.append(f"features = model.eval()(x)  # (B, {width})")
-    lines += [
-        "```",
-        "",
-        "`x`: `(B, 3, H, W)` float images resized to 224 x 224 (bilinear), scaled to [0, 1] and "
-        "normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); "
-        "window CT / MR intensities yourself first. `config.json` holds these settings.",
-    ]
-    return "\n".join(lines)
-
-
 def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
-    """The 'How to use' section of a folder's card: code matching its export and outputs."""
+    """The 'How to use' section of a folder's card: code matching its export and outputs, from the
+    pieces of ``templates/card_pieces.md``."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    export, repo = detect_export(config), repo_id or str(folder)
-    size = _input_size(folder, config)
+    export, vit, size = detect_export(config), _is_vit(config), _input_size(folder, config)
+    pieces = _pieces()
+    patch, native = config.get("patch_size", 16), config.get("image_size", 1024)
+    values = {
+        "repo": repo_id or str(folder),
+        "size": size,
+        "grid": size // patch if vit else size // 32,
+        "width": config.get("hidden_size", 768) if vit else (config.get("hidden_sizes") or [2048])[-1],
+        "channels": config.get("output_channels", 256),
+        "native": native,
+        "native_grid": native // patch,
+        "num_labels": config.get("num_labels", len(config.get("id2label") or {})),
+        "arch": config.get("architecture", "resnet50"),
+        "num_classes": int(config.get("num_classes", 0)),
+    }
     if export in ("timm", "torchvision"):
-        return _state_dict_snippet(config, export, repo)
-    if export == "stock":
-        return _stock_snippet(config, repo, size)
-    return _ours_snippet(config, export, repo, _pipeline_tag(config), size)
+        values["width"] = config.get("num_features", 2048)
+        name = "torchvision_classifier" if export == "torchvision" and values["num_classes"] else export
+        return f"{pieces[name].substitute(values)}\n\n{pieces['state_dict_inputs'].template}"
+    stock, remote = export == "stock", export == "remote"
+    classifier = not stock and _pipeline_tag(config) == "image-classification"
+    family = "vit" if vit else "cnn"
+    if stock:
+        outputs = [f"outputs_stock_{family}"]
+    elif classifier:
+        outputs = ["outputs_logits"]
+    elif vit and config.get("use_neck"):
+        outputs = ["outputs_vit", "outputs_neck"]
+    else:
+        outputs = [f"outputs_{family}"]
+    values.update(
+        auto="AutoModelForImageClassification" if classifier else "AutoModel",
+        trust=", trust_remote_code=True" if remote else "",
+        import_package="" if stock or remote else pieces["import_package"].template + "\n",
+        input_comment="" if stock else pieces["input_comment"].template + "\n",
+        call_args=", output_hidden_states=True" if stock and vit else "",
+        stock_class="SamVisionModel" if vit else "ResNetModel",
+        outputs="\n".join(pieces[name].substitute(values) for name in outputs),
+    )
+    if stock:
+        names = ["stock_intro", "auto"] + (["sam_note"] if vit else [])
+    else:
+        names = ["auto"] + ([] if remote else ["package_note"])
+    return "\n\n".join(pieces[name].substitute(values) for name in names)
 
 
 def _fmt(v: float) -> str:
@@ -378,44 +259,39 @@ def results_table(results: list[dict]) -> str:
 
 
 def _eval_results(results: list[dict]) -> list[EvalResult]:
-    entries = []
-    for r in results:
-        for metric, value in r["metrics"].items():
-            entries.append(
-                EvalResult(
-                    task_type=r["task"],
-                    task_name=TASK_NAMES.get(r["task"], r["task"]),
-                    dataset_type=r["dataset"].get("type", r["dataset"]["name"]),
-                    dataset_name=r["dataset"]["name"],
-                    dataset_split=r["dataset"].get("split"),
-                    dataset_config=r["dataset"].get("config"),
-                    metric_type=metric,
-                    metric_name=metric.replace("_", " "),
-                    metric_value=None if math.isnan(value) else round(value, 6),
-                )
-            )
-    return entries
-
-
-def _conversion_section(report: dict) -> str:
-    lines = [
-        "",
-        "## Conversion",
-        "",
-        f"Converted with `lvmmed convert` (export `{report.get('export') or 'native'}`) from the "
-        f"authors' file `{report.get('source') or 'unknown'}` ({LVMMED_URL}).",
-        "",
+    return [
+        EvalResult(
+            task_type=r["task"],
+            task_name=TASK_NAMES.get(r["task"], r["task"]),
+            dataset_type=r["dataset"].get("type", r["dataset"]["name"]),
+            dataset_name=r["dataset"]["name"],
+            dataset_split=r["dataset"].get("split"),
+            dataset_config=r["dataset"].get("config"),
+            metric_type=metric,
+            metric_name=metric.replace("_", " "),
+            metric_value=None if math.isnan(value) else round(value, 6),
+        )
+        for r in results
+        for metric, value in r["metrics"].items()
     ]
-    for label, key in (
-        ("missing keys", "missing_keys"),
-        ("unexpected keys", "unexpected_keys"),
-        ("ignored classifier keys", "ignored_keys"),
-        ("non-finite tensors (converted with --allow-nonfinite)", "nonfinite_keys"),
-    ):
-        values = report.get(key) or []
-        lines.append(f"- {label}: {len(values)}" + (f" {values[:10]}" if values else ""))
-    lines.append(f"- stripped wrapper prefixes: {report.get('stripped_prefixes') or 'none'}")
-    return "\n".join(lines) + "\n"
+
+
+def _conversion_section(report: dict, pieces: dict[str, Template]) -> str:
+    values = {"export": report.get("export") or "native", "source": report.get("source") or "unknown"}
+    for key in ("missing_keys", "unexpected_keys", "ignored_keys", "nonfinite_keys"):
+        keys = report.get(key) or []
+        values[key] = f"{len(keys)} {keys[:10]}" if keys else "0"
+    values["stripped_prefixes"] = report.get("stripped_prefixes") or "none"
+    return f"\n{pieces['conversion'].substitute(values)}\n"
+
+
+def _license_text(license: str, derived: bool, pieces: dict[str, Template]) -> str:
+    if not derived:
+        return pieces["other_licence"].substitute(license=license)
+    if license == AUTHORS_LICENSE:
+        return pieces["authors_licence"].template
+    logger.warning("licence %s given for weights derived from the authors' non-commercial release", license)
+    return f"Declared licence: `{license}`. Note: " + pieces["authors_licence"].template
 
 
 def build_model_card(
@@ -429,118 +305,69 @@ def build_model_card(
     task: str | None = None,
     dataset_name: str | None = None,
 ) -> ModelCard:
-    """The card of ``checkpoint_dir`` as a ``huggingface_hub.ModelCard``.
+    """The card of a folder holding ``config.json`` as a ``huggingface_hub.ModelCard``.
 
-    Args:
-        checkpoint_dir: folder holding ``config.json`` (``save_pretrained`` output or any export of
-            ``lvmmed convert``; its ``conversion_report.json`` adds a conversion section).
-        results: results file or object (module docstring); None for a card without results.
-        license: Hub licence id; default CC BY-NC-SA 4.0 (the authors' `License.txt`, the README's
-            CC BY-NC-ND 2.0 stated beside it) when the weights derive from the authors' release,
-            else ``other`` (the licence then follows the user's training data).
-        derived_from_authors_weights: None = detect (``conversion_report.json`` in the folder, or
-            the results file names a ``base_model``).
+    `results`: file or object (module docstring). `license`: Hub licence id, by default the authors'
+    CC BY-NC-SA 4.0 for weights derived from their release (`derived_from_authors_weights`, detected
+    from ``conversion_report.json`` or a ``base_model``), else ``other``.
     """
     ckpt = Path(checkpoint_dir)
-    cfg_path = ckpt / "config.json"
-    if not cfg_path.is_file():
+    if not (ckpt / "config.json").is_file():
         raise ModelCardError(f"{ckpt} has no config.json: expected a folder written by save_pretrained")
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     res = load_results(results, task=task, dataset_name=dataset_name)
     report_path = ckpt / "conversion_report.json"
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
-    export = detect_export(config)
+    export, pieces = detect_export(config), _pieces()
     kind = config.get("model_type") or config.get("architecture") or "model"
     name = model_name or res.get("model_name") or f"LVM-Med {kind} ({ckpt.name})"
-    if derived_from_authors_weights is None:
-        derived_from_authors_weights = report is not None or bool(res.get("base_model"))
+    derived = derived_from_authors_weights
+    if derived is None:
+        derived = report is not None or bool(res.get("base_model"))
     if license is None:
-        license = AUTHORS_LICENSE if derived_from_authors_weights else "other"
-    if license == AUTHORS_LICENSE and derived_from_authors_weights:
-        license_text = AUTHORS_LICENSE_TEXT
-    elif derived_from_authors_weights:
-        logger.warning(
-            "licence %s given for weights derived from the authors' non-commercial release", license
-        )
-        license_text = f"Declared licence: `{license}`. Note: " + AUTHORS_LICENSE_TEXT
-    else:
-        license_text = (
-            f"Declared licence: `{license}`. These weights were not derived from the authors' "
-            "release; their terms follow the licences of the data they were trained on. The "
-            "`lvmmed-hf` code is Apache-2.0."
-        )
+        license = AUTHORS_LICENSE if derived else "other"
     pipeline_tag = _pipeline_tag(config)
-    datasets_ids = sorted({r["dataset"].get("type", r["dataset"]["name"]) for r in res["results"]})
-    library = {"timm": "timm", "torchvision": "pytorch"}.get(export, "transformers")
     card_data = ModelCardData(
         license=license,
         license_name="see-training-data" if license == "other" else None,
-        library_name=library,
+        library_name={"timm": "timm", "torchvision": "pytorch"}.get(export, "transformers"),
         pipeline_tag=pipeline_tag,
         tags=["medical-imaging", "lvm-med", "self-supervised-learning", kind]
         + (["torchvision"] if export == "torchvision" else []),
         base_model=res.get("base_model"),
-        datasets=datasets_ids or None,
+        datasets=sorted({r["dataset"].get("type", r["dataset"]["name"]) for r in res["results"]}) or None,
         model_name=name,
         eval_results=_eval_results(res["results"]) or None,
     )
-    labels = config.get("id2label") or {}
-    details = [f"- Architecture: {_describe_architecture(config)}."]
+    architecture = _describe_architecture(config)
+    details = [f"- Architecture: {architecture}."]
     if pipeline_tag == "image-classification":
         head = config.get("classifier_hidden_sizes") or []
+        labels = ", ".join(str(v) for v in (config.get("id2label") or {}).values())
         details.append(
             f"- Head: {'linear (1-FCN)' if not head else 'MLP ' + str(head) + ' (multi-FCN)'}, "
-            f"{config.get('num_labels', len(labels))} classes: "
-            f"{', '.join(str(v) for v in labels.values())}."
+            f"{config.get('num_labels', len(config.get('id2label') or {}))} classes: {labels}."
         )
         if config.get("freeze_backbone"):
             details.append("- Backbone frozen during training (linear evaluation).")
-    details.append(
-        "- Method: LVM-Med, self-supervised second-order graph matching (Nguyen et al., NeurIPS 2023)."
-    )
-    use = (
-        "fine-tuned for " + pipeline_tag.replace("-", " ")
-        if pipeline_tag != "image-feature-extraction"
-        else "usable as a feature extractor or backbone"
-    )
-    summary = f"A {_describe_architecture(config)} checkpoint from the `lvmmed-hf` package, {use}."
-    intended = (
-        "Research on medical image analysis: a backbone or initialisation for classification, "
-        "segmentation and detection of medical images, or a feature extractor. "
-        + ("Non-commercial research use only (licence below). " if derived_from_authors_weights else "")
-        + "It is not a medical device and must not be used for diagnosis or treatment decisions."
-    )
+    use = "fine-tuned for " + pipeline_tag.replace("-", " ")
+    if pipeline_tag == "image-feature-extraction":
+        use = "usable as a feature extractor or backbone"
     if training_data is None:
-        training_data = res.get("training_data") or (
-            "Self-supervised pretraining (LVM-Med): about 1.3 million 2D images from 55 public medical "
-            "datasets (CT, MRI, X-ray, ultrasound, endoscopy, microscopy, fundus, OCT), volumes "
-            "sliced to 2D."
-            if derived_from_authors_weights
-            else "Not stated: describe the data this checkpoint was trained on."
+        training_data = (
+            res.get("training_data") or pieces["pretraining_data" if derived else "data_not_stated"].template
         )
-    limitations = "\n".join(
-        [
-            "- Evaluated only on the tasks and splits listed above; performance on other scanners, "
-            "sites, populations or modalities is unknown and may be much worse.",
-            "- Public medical datasets carry selection and labelling biases; scores are not "
-            "clinical validation.",
-            "- Inputs must be preprocessed as in training (ImageNet mean/std, grayscale replicated "
-            "to 3 channels, CT windowing where configured).",
-            "- 3D data is handled slice by slice; no inter-slice context is modelled.",
-        ]
-    )
     text = Template(template_text()).substitute(
         metadata=card_data.to_yaml().strip(),
         model_name=name,
-        summary=summary,
+        summary=f"A {architecture} checkpoint from the `lvmmed-hf` package, {use}.",
         model_details="\n".join(details),
-        intended_use=intended,
+        non_commercial="Non-commercial research use only (licence below). " if derived else "",
         training_data=training_data,
         results_table=results_table(res["results"]),
         usage=usage_snippet(ckpt, repo_id),
-        license_text=license_text,
-        limitations=limitations,
-        conversion=_conversion_section(report) if report else "",
+        license_text=_license_text(license, derived, pieces),
+        conversion=_conversion_section(report, pieces) if report else "",
     )
     return ModelCard(text)
 
