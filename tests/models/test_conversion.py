@@ -748,3 +748,13 @@ def test_remote_code_copies_the_package_modules_the_processor_imports(tmp_path):
     (package / "models" / "broken.py").write_text("from ..absent import X\n")
     with pytest.raises(ConversionError, match="absent"):
         _copy_remote_module(package / "models" / "broken.py", out)
+
+
+def test_converted_card_is_titled_after_the_output_folder_not_the_staging_folder(tmp_path):
+    # The card is built in a temporary staging folder before the files move to the output folder;
+    # its title must name the folder the user asked for.
+    out = tmp_path / "lvmmed-vit-b-converted"
+    convert_checkpoint(_save(tmp_path, _tiny_vit_state(), "lvmmed_vit.pth"), out)
+    card = (out / "README.md").read_text()
+    assert "(lvmmed-vit-b-converted)" in card
+    assert "lvmmed-convert-" not in card

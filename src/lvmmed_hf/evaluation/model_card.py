@@ -320,7 +320,9 @@ def build_model_card(
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else None
     export, pieces = detect_export(config), _pieces()
     kind = config.get("model_type") or config.get("architecture") or "model"
-    name = model_name or res.get("model_name") or f"LVM-Med {kind} ({ckpt.name})"
+    # a conversion builds the card in a staging folder: the title names the folder it is written to
+    title = Path(repo_id).name if repo_id else ckpt.name
+    name = model_name or res.get("model_name") or f"LVM-Med {kind} ({title})"
     derived = derived_from_authors_weights
     if derived is None:
         derived = report is not None or bool(res.get("base_model"))
