@@ -72,42 +72,6 @@ def image_to_array(image: Any) -> np.ndarray:
     return array
 
 
-def to_channels_first(
-    array: np.ndarray, input_data_format: str | ChannelDimension | None = None
-) -> np.ndarray:
-    """``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` with C in {1, 3} -> ``(C, H, W)``.
-
-    A 3-D array's layout is ``input_data_format``, else transformers' inference (which warns and
-    takes the channels first when both ends are 1 or 3, e.g. ``(1, W, 3)``).
-    """
-    if array.ndim == 2:
-        return array[None]
-    if array.ndim != 3:
-        raise ValueError(
-            f"each image must have shape (H, W), (H, W, C) or (C, H, W); got an array of shape {array.shape}"
-        )
-    if input_data_format is not None:
-        layout = ChannelDimension(input_data_format)
-        if layout not in (ChannelDimension.FIRST, ChannelDimension.LAST):
-            raise ValueError(f"input_data_format must be 'channels_first' or 'channels_last', got {layout}")
-    else:
-        try:
-            layout = infer_channel_dimension_format(array, num_channels=(1, 3))
-        except ValueError:
-            layout = None
-    shape = tuple(array.shape)
-    if layout == ChannelDimension.LAST:
-        array = np.moveaxis(array, -1, 0)
-    if layout is None or array.shape[0] not in (1, 3):
-        hint = " (drop the alpha channel of RGBA arrays)" if 4 in (shape[0], shape[-1]) else ""
-        raise ValueError(
-            f"image of shape {shape} has neither 1 nor 3 channels in its "
-            f"{'first' if layout == ChannelDimension.FIRST else 'last' if layout else 'first or last'} "
-            "axis: expected grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)" + hint
-        )
-    return array
-
-
 def _torch_dtype(dtype: np.dtype) -> torch.dtype:
     try:
         return torch.from_numpy(np.zeros(0, dtype=dtype.newbyteorder("="))).dtype
@@ -196,13 +160,44 @@ def to_unit_range(
 def image_to_channels_first(
     image: Any, input_data_format: str | ChannelDimension | None = None
 ) -> np.ndarray:
-    """:func:`image_to_array` then :func:`to_channels_first`. A PIL image is always
-    channels-last (as transformers treats it), so a 1- or 3-pixel-high RGB image is not misread
-    as channels-first."""
+    """A stored image -> ``(C, H, W)`` NumPy array, C in {1, 3}, with its stored dtype.
+
+    ``(H, W)`` is grayscale. A PIL image is channels-last (as transformers treats it, so a 1- or
+    3-pixel-high RGB image is not misread); another 3-D array's layout is ``input_data_format``,
+    else transformers' inference (which warns and takes the channels first when both ends are 1
+    or 3, e.g. ``(1, W, 3)``).
+    """
     array = image_to_array(image)
     if isinstance(image, Image.Image) and array.ndim == 3:
         input_data_format = ChannelDimension.LAST
-    array = to_channels_first(array, input_data_format)
+    if array.ndim == 2:
+        array = array[None]
+    elif array.ndim != 3:
+        raise ValueError(
+            f"each image must have shape (H, W), (H, W, C) or (C, H, W); got an array of shape {array.shape}"
+        )
+    else:
+        if input_data_format is not None:
+            layout = ChannelDimension(input_data_format)
+            if layout not in (ChannelDimension.FIRST, ChannelDimension.LAST):
+                raise ValueError(
+                    f"input_data_format must be 'channels_first' or 'channels_last', got {layout}"
+                )
+        else:
+            try:
+                layout = infer_channel_dimension_format(array, num_channels=(1, 3))
+            except ValueError:
+                layout = None
+        shape = tuple(array.shape)
+        if layout == ChannelDimension.LAST:
+            array = np.moveaxis(array, -1, 0)
+        if layout is None or array.shape[0] not in (1, 3):
+            hint = " (drop the alpha channel of RGBA arrays)" if 4 in (shape[0], shape[-1]) else ""
+            axis = "first" if layout == ChannelDimension.FIRST else "last" if layout else "first or last"
+            raise ValueError(
+                f"image of shape {shape} has neither 1 nor 3 channels in its {axis} axis: expected "
+                "grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)" + hint
+            )
     if array.size == 0:
         raise ValueError(f"image of shape {tuple(array.shape)} is empty")
     return array
@@ -236,7 +231,6 @@ __all__ = [
     "UINT8_SCALE",
     "UINT16_MAX",
     "image_to_array",
-    "to_channels_first",
     "image_to_channels_first",
     "to_unit_range",
     "load_unit_image",

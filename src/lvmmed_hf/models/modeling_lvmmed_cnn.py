@@ -33,63 +33,45 @@ def _activation(name: str) -> nn.Module:
     return nn.ReLU(inplace=True) if name == "relu" else ACT2FN[name]
 
 
-def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
+    padding = kernel_size // 2
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
 
 
-def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+class LvmMedCnnBlock(GradientCheckpointingLayer):
+    """Residual block: ``"basic"`` (3x3, 3x3; ResNet-18/34) or ``"bottleneck"`` (1x1 reduce, 3x3 with
+    the stride, 1x1 expand by 4; ResNet-50+), each convolution followed by its BatchNorm."""
 
-
-def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
-    """Projection shortcut (``downsample.0`` conv, ``downsample.1`` BatchNorm), only where shapes change."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(_conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
-
-
-class LvmMedCnnBasicBlock(GradientCheckpointingLayer):
-    """Two 3x3 convolutions with a residual connection (ResNet-18/34)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, config: LvmMedCnnConfig):
         super().__init__()
-        self.conv1 = _conv3x3(in_channels, out_channels, stride)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = _conv3x3(out_channels, out_channels)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu = _activation(hidden_act)
-        self.downsample = _downsample(in_channels, out_channels, stride)
+        if config.layer_type == "bottleneck":
+            width = out_channels // 4
+            convs = [
+                _conv(in_channels, width, 1),
+                _conv(width, width, 3, stride),
+                _conv(width, out_channels, 1),
+            ]
+        else:
+            convs = [_conv(in_channels, out_channels, 3, stride), _conv(out_channels, out_channels, 3)]
+        self.num_convs = len(convs)
+        for index, conv in enumerate(convs, start=1):
+            self.add_module(f"conv{index}", conv)
+            self.add_module(f"bn{index}", nn.BatchNorm2d(conv.out_channels))
+        self.relu = _activation(config.hidden_act)
+        # Projection shortcut (``downsample.0`` conv, ``downsample.1`` BatchNorm) where shapes change.
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                _conv(in_channels, out_channels, 1, stride), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
-        out = self.relu(self.bn1(self.conv1(hidden_states)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
-
-
-class LvmMedCnnBottleneck(GradientCheckpointingLayer):
-    """1x1 reduce, 3x3 (carries the stride), 1x1 expand by 4, with a residual connection (ResNet-50+)."""
-
-    expansion = 4
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
-        super().__init__()
-        width = out_channels // self.expansion
-        self.conv1 = _conv1x1(in_channels, width)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = _conv3x3(width, width, stride)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = _conv1x1(width, out_channels)
-        self.bn3 = nn.BatchNorm2d(out_channels)
-        self.relu = _activation(hidden_act)
-        self.downsample = _downsample(in_channels, out_channels, stride)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
-        out = self.relu(self.bn1(self.conv1(hidden_states)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = hidden_states
+        for index in range(1, self.num_convs + 1):
+            out = getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(out))
+            if index < self.num_convs:
+                out = self.relu(out)
         out += identity
         return self.relu(out)
 
@@ -103,7 +85,7 @@ class LvmMedCnnPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
-    _no_split_modules = ["LvmMedCnnBasicBlock", "LvmMedCnnBottleneck"]
+    _no_split_modules = ["LvmMedCnnBlock"]
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Conv2d):
@@ -138,11 +120,10 @@ class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
         self.bn1 = nn.BatchNorm2d(config.embedding_size)
         self.relu = _activation(config.hidden_act)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        block = LvmMedCnnBottleneck if config.layer_type == "bottleneck" else LvmMedCnnBasicBlock
         in_channels = config.embedding_size
         for index, (depth, out_channels) in enumerate(zip(config.depths, config.hidden_sizes)):
-            blocks = [block(in_channels, out_channels, 1 if index == 0 else 2, config.hidden_act)]
-            blocks += [block(out_channels, out_channels, 1, config.hidden_act) for _ in range(depth - 1)]
+            blocks = [LvmMedCnnBlock(in_channels, out_channels, 1 if index == 0 else 2, config)]
+            blocks += [LvmMedCnnBlock(out_channels, out_channels, 1, config) for _ in range(depth - 1)]
             self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))
             in_channels = out_channels
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))

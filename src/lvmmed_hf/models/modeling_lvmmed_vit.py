@@ -280,6 +280,7 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["LvmMedViTBlock"]
+    _input_embed_layer = "patch_embed"  # get_input_embeddings(), also through the heads
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
@@ -306,12 +307,8 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
 
 def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
-        shape = (
-            tuple(pixel_values.shape)
-            if isinstance(pixel_values, torch.Tensor)
-            else type(pixel_values).__name__
-        )
-        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}")
+        got = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
+        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {got}")
     channels, height, width = pixel_values.shape[1:]
     if channels != config.num_channels:
         raise ValueError(
@@ -352,9 +349,6 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
                 SamLayerNorm(channels, eps=eps, data_format="channels_first"),
             )
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.patch_embed
 
     def forward(
         self,
@@ -505,9 +499,6 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
         self.lvmmed = LvmMedViTModel(config, add_neck=False)
         self.num_features = [config.hidden_size] * (config.num_hidden_layers + 1)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.lvmmed.patch_embed
 
     def forward(
         self,
