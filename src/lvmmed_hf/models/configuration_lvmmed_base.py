@@ -34,9 +34,12 @@ class LvmMedBaseConfig(BackboneConfigMixin, PreTrainedConfig):
     projector_hidden_sizes: list[int] | tuple[int, ...] = ()
     graph_matching: dict | None = None
 
+    #: Fields stored as lists of ints (JSON has no tuples); each family adds its own.
+    _int_list_fields = ("classifier_hidden_sizes", "projector_hidden_sizes")
+
     def __post_init__(self, **kwargs):
-        self.classifier_hidden_sizes = [int(size) for size in self.classifier_hidden_sizes]
-        self.projector_hidden_sizes = [int(size) for size in self.projector_hidden_sizes or ()]
+        for name in self._int_list_fields:
+            setattr(self, name, [int(value) for value in getattr(self, name) or ()])
         self.projection_dim = int(self.projection_dim)
         self.graph_matching = dict(self.graph_matching or {})
         self._validate_architecture()

@@ -50,11 +50,7 @@ class LvmMedCnnConfig(LvmMedBaseConfig):
     depths: list[int] | tuple[int, ...] = (3, 4, 6, 3)
     layer_type: str = "bottleneck"
     hidden_act: str = "relu"
-
-    def __post_init__(self, **kwargs):
-        self.hidden_sizes = [int(size) for size in self.hidden_sizes]
-        self.depths = [int(depth) for depth in self.depths]
-        super().__post_init__(**kwargs)
+    _int_list_fields = (*LvmMedBaseConfig._int_list_fields, "hidden_sizes", "depths")
 
     def _validate_architecture(self) -> None:
         if self.layer_type not in LAYER_TYPES:

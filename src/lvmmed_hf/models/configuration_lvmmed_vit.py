@@ -24,23 +24,20 @@ class LvmMedViTConfig(LvmMedBaseConfig):
         num_attention_heads (`int`, defaults to 12): heads per block; must divide `hidden_size`.
         mlp_dim (`int`, defaults to 3072): hidden width of each block's MLP.
         num_channels (`int`, defaults to 3): input image channels.
-        image_size (`int`, defaults to 1024): the input size (pixels) the position tables were made
-            for. Global-attention blocks hold `2 * image_size / patch_size - 1` relative positions.
-            Any input whose sides are multiples of `patch_size` works: tables are resized linearly.
+        image_size (`int`, defaults to 1024): the input size (pixels) the position tables are made for
+            (global blocks hold `2 * image_size / patch_size - 1` relative positions). Inputs of any
+            multiple of `patch_size` work: the tables are resized linearly.
         patch_size (`int`, defaults to 16): side of the square patches (pixels).
-        window_size (`int`, defaults to 14): side of the attention windows (patches) of the blocks not
-            in `global_attn_indexes`; 0 makes every block global. Grids that are not a multiple of it
-            are zero-padded, as in SAM.
+        window_size (`int`, defaults to 14): attention window side (patches) of the blocks not in
+            `global_attn_indexes`, grids zero-padded to a multiple as in SAM; 0 makes every block global.
         global_attn_indexes (`list[int]`, defaults to `[2, 5, 8, 11]`): blocks attending globally.
         qkv_bias (`bool`, defaults to `True`): bias of the query/key/value projection.
-        use_abs_pos (`bool`, defaults to `False`): learned absolute position embedding of shape
+        use_abs_pos (`bool`, defaults to `False`): learned absolute position embedding
             `(1, image_size / patch_size, image_size / patch_size, hidden_size)`, resized bicubically
             for other inputs. SAM has one; LVM-Med's released ViT does not.
         use_rel_pos (`bool`, defaults to `True`): decomposed relative position bias (MViTv2, SAM).
-        use_neck (`bool`, defaults to `False`): SAM's neck (conv 1x1, LayerNorm2d, conv 3x3,
-            LayerNorm2d) mapping the last map to `output_channels`. Its output is the model's
-            `neck_embeddings` (SAM's image embeddings); `last_hidden_state`, `pooler_output`, the
-            classification head and the backbone always use the map before the neck.
+        use_neck (`bool`, defaults to `False`): SAM's neck (conv 1x1, LayerNorm, conv 3x3, LayerNorm) to
+            `output_channels`, giving `neck_embeddings`; everything else uses the map before the neck.
         output_channels (`int`, defaults to 256): channels of the neck.
         layer_norm_eps (`float`, defaults to 1e-6): epsilon of every LayerNorm.
         hidden_act (`str`, defaults to `"gelu"`): MLP activation (exact GELU as in SAM).
@@ -76,10 +73,7 @@ class LvmMedViTConfig(LvmMedBaseConfig):
     layer_norm_eps: float = 1e-6
     hidden_act: str = "gelu"
     initializer_range: float = 0.02
-
-    def __post_init__(self, **kwargs):
-        self.global_attn_indexes = [int(i) for i in self.global_attn_indexes]
-        super().__post_init__(**kwargs)
+    _int_list_fields = (*LvmMedBaseConfig._int_list_fields, "global_attn_indexes")
 
     def _validate_architecture(self) -> None:
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_dim", "patch_size"):
