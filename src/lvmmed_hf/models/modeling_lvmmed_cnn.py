@@ -179,13 +179,9 @@ def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
     if config.num_labels <= 0:
         return nn.Identity()
     layers: list[nn.Module] = []
-    in_features = config.feature_dim
+    in_features, dropout = config.feature_dim, config.classifier_dropout
     for hidden in config.classifier_hidden_sizes:
-        layers += [
-            nn.Linear(in_features, hidden),
-            _activation(config.hidden_act),
-            nn.Dropout(config.classifier_dropout),
-        ]
+        layers += [nn.Linear(in_features, hidden), _activation(config.hidden_act), nn.Dropout(dropout)]
         in_features = hidden
     head = nn.Linear(in_features, config.num_labels)
     return nn.Sequential(*layers, head) if layers else head

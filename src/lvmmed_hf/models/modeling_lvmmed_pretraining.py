@@ -21,12 +21,9 @@ from .modeling_lvmmed_vit import LvmMedViTModel, LvmMedViTPreTrainedModel
 
 @dataclass
 class LvmMedPretrainingOutput(ModelOutput):
-    """Output of the pretraining heads.
-
-    loss: scalar mean Hamming loss per graph. matching_accuracy: fraction of nodes the solver matched
-    to their own image. num_graphs: graphs in the batch. solver_seconds: wall time of the forward
-    solve (the backward solve is timed by ``model.graph_matching.timer``). embeddings_s/_t: ``(B, d)``
-    projections z of the two views.
+    """Output of the pretraining heads: the mean Hamming loss per graph, the fraction of nodes matched
+    to their own image, the number of graphs, the forward solve's wall time (the backward solve is
+    timed by ``model.graph_matching.timer``) and the ``(B, d)`` projections z of the two views.
     """
 
     loss: torch.FloatTensor | None = None

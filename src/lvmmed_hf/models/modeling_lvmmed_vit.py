@@ -27,19 +27,13 @@ from .configuration_lvmmed_vit import LvmMedViTConfig
 
 @dataclass
 class LvmMedViTModelOutput(BaseModelOutputWithPooling):
-    """Outputs of [`LvmMedViTModel`].
+    """Outputs of [`LvmMedViTModel`], all maps channels-first `(B, C, H/p, W/p)`.
 
-    Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(B, hidden_size, H/p, W/p)`): the last block's
-            map, before the neck (LVM-Med's classification protocol).
-        pooler_output (`torch.FloatTensor` of shape `(B, hidden_size)`): its mean over positions.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the patch embedding (plus absolute
-            positions) then every block's output, each `(B, hidden_size, H/p, W/p)`.
-        attentions (`tuple(torch.FloatTensor)`, *optional*): per block, the attention weights
-            `(B * windows, heads, tokens, tokens)` (eager attention only).
-        neck_embeddings (`torch.FloatTensor` of shape `(B, output_channels, H/p, W/p)`, *optional*): the
-            neck's output (SAM's image embeddings, read by its prompt encoder and mask decoder); None
-            without a neck. Also readable as `image_embeddings`.
+    `last_hidden_state`: the last block's map before the neck (LVM-Med's classification protocol);
+    `pooler_output` `(B, hidden_size)`: its mean over positions; `hidden_states`: the patch embedding
+    (plus absolute positions) then every block's output; `attentions` (eager only): per block
+    `(B * windows, heads, tokens, tokens)`; `neck_embeddings` (also `image_embeddings`): the neck's
+    `output_channels` map that SAM's prompt encoder and mask decoder read, None without a neck.
     """
 
     neck_embeddings: torch.FloatTensor | None = None
