@@ -1,42 +1,19 @@
 """The intensity convention of lvmmed-hf, implemented once: stored pixels -> floats in [0, 1].
 
-Every path that turns a stored image into model input goes through this module: the
-pretraining collator and views (on the CPU or on the training device), the saved
-:class:`~lvmmed_hf.models.image_processing_lvmmed.LvmMedImageProcessor`, the linear probes and
-the downstream recipes (through the processor). The convention, per dtype of the stored value
-(``do_rescale=True``, no window):
+The pretraining collator and views, the saved image processor, the linear probes and the
+downstream recipes all read images through this module. With ``do_rescale=True`` and no window:
+uint8 -> ``x * rescale_factor`` (1/255); uint16 -> ``x / 65535``; bool -> 0 or 1; floats all in
+[0, 1] unchanged; floats all in [0, 255] -> ``x * rescale_factor`` with a warning (as transformers
+rescales floats); other floats, signed or 32-bit integers (e.g. Hounsfield units) -> ``ValueError``;
+NaN / inf are always refused. No per-image min-max: a prepared corpus stores CT windowed and MR
+percentile-scaled to the full 16-bit range, so ``x / 65535`` keeps intensities comparable.
+``window_center`` / ``window_width`` (input units, e.g. HU) replace the rescaling:
+``clip((x - (center - width / 2)) / width, 0, 1)``. ``do_rescale=False`` keeps the values.
 
-========================  ==========================================================
-stored dtype              value in [0, 1]
-========================  ==========================================================
-``uint8``                 ``x * rescale_factor`` (default 1/255, transformers' factor)
-``uint16``                ``x / 65535``
-``bool``                  ``0`` or ``1``
-float, all in [0, 1]      ``x`` unchanged (already scaled: transformers' ``is_scaled_image``)
-float, all in [0, 255]    ``x * rescale_factor``, with a warning (8-bit scale, as transformers
-                          rescales floats)
-other floats              ``ValueError``: window them, or scale them to [0, 1] yourself
-signed / 32-bit integers  ``ValueError`` (e.g. Hounsfield units): give a window
-NaN / inf                 ``ValueError``, whatever the options
-========================  ==========================================================
-
-The stored value is used as it is: no per-image min-max. A prepared corpus stores CT windowed
-and MR percentile-scaled to the full 16-bit range, so ``x / 65535`` gives back the window's
-position of every pixel and two images windowed alike keep comparable intensities.
-
-``window_center`` / ``window_width`` (in the input's units, e.g. HU) replace the rescaling:
-``clip((x - (center - width / 2)) / width, 0, 1)`` for any dtype. ``do_rescale=False`` passes
-the values through unchanged (as transformers does); NaN and inf are still refused.
-
-Layouts follow transformers: ``(H, W)`` is grayscale; a 3-D array's channel axis is inferred
-with :func:`transformers.image_utils.infer_channel_dimension_format` (1 or 3 channels; when both
-ends could be channels, as in ``(1, W, 3)`` or ``(3, W, 3)``, transformers warns and takes the
-first axis) unless ``input_data_format`` says which.
-
-Inside the pretraining collator images travel as 16-bit codes ``round(65535 * value)``
-(:func:`unit_to_codes`): exact for 8-bit (``257 * x``) and 16-bit stored values, and half the
-bytes of float32 on the way to the device; :func:`to_unit_range` reads the codes back as
-``x / 65535`` on any device.
+Layouts follow transformers: ``(H, W)`` is grayscale; a 3-D array's channel axis is
+``input_data_format`` or inferred by ``infer_channel_dimension_format`` (1 or 3 channels).
+In the pretraining collator images travel as 16-bit codes ``round(65535 * value)``
+(:func:`unit_to_codes`): exact for 8- and 16-bit stored values, half the bytes of float32.
 """
 
 from __future__ import annotations
@@ -46,12 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from transformers.image_utils import ChannelDimension, infer_channel_dimension_format
-
-try:  # Pillow is a dependency of the package
-    from PIL import Image
-except ImportError:  # pragma: no cover
-    Image = None
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +39,14 @@ _PIL_TO_GRAY = {"1", "LA", "La"}
 _warned: set[str] = set()
 
 
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        logger.warning(message)
-
-
 def image_to_array(image: Any) -> np.ndarray:
-    """A PIL image, NumPy array or torch tensor -> NumPy array with its stored dtype.
+    """A PIL image, NumPy array or torch tensor -> NumPy array with its stored dtype (native byte order).
 
-    PIL: 16-bit modes stay uint16 (native byte order), ``"I"`` images holding 16-bit values
-    become uint16, ``"F"`` float32; 1-bit and gray + alpha become ``"L"``; palette, alpha, CMYK,
-    YCbCr and other colour modes become RGB. Tensors are detached and copied to the CPU
+    PIL: 16-bit modes and ``"I"`` images holding 16-bit values become uint16, ``"F"`` float32; 1-bit
+    and gray + alpha become ``"L"``, other colour modes RGB. Tensors are copied to the CPU
     (bfloat16 / float16 as float32).
     """
-    if Image is not None and isinstance(image, Image.Image):
+    if isinstance(image, Image.Image):
         if image.mode in _PIL_TO_GRAY:
             image = image.convert("L")
         elif image.mode not in _PIL_ARRAY_MODES:
@@ -103,43 +69,6 @@ def image_to_array(image: Any) -> np.ndarray:
         )
     if array.dtype.byteorder not in ("=", "|"):  # e.g. PIL "I;16B": big-endian uint16
         array = array.astype(array.dtype.newbyteorder("="))
-    return array
-
-
-def to_channels_first(
-    array: np.ndarray, input_data_format: str | ChannelDimension | None = None
-) -> np.ndarray:
-    """``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` with C in {1, 3} -> ``(C, H, W)``.
-
-    The layout of a 3-D array is ``input_data_format`` when given, else transformers'
-    :func:`~transformers.image_utils.infer_channel_dimension_format` (which warns and takes the
-    channels first when both ends are 1 or 3, e.g. ``(1, W, 3)`` or ``(3, W, 3)``).
-    """
-    if array.ndim == 2:
-        return array[None]
-    if array.ndim != 3:
-        raise ValueError(
-            f"each image must have shape (H, W), (H, W, C) or (C, H, W); got an array of shape {array.shape}"
-        )
-    if input_data_format is not None:
-        layout = ChannelDimension(input_data_format)
-        if layout not in (ChannelDimension.FIRST, ChannelDimension.LAST):
-            raise ValueError(f"input_data_format must be 'channels_first' or 'channels_last', got {layout}")
-    else:
-        try:
-            layout = infer_channel_dimension_format(array, num_channels=(1, 3))
-        except ValueError:
-            layout = None
-    shape = tuple(array.shape)
-    if layout == ChannelDimension.LAST:
-        array = np.moveaxis(array, -1, 0)
-    if layout is None or array.shape[0] not in (1, 3):
-        hint = " (drop the alpha channel of RGBA arrays)" if 4 in (shape[0], shape[-1]) else ""
-        raise ValueError(
-            f"image of shape {shape} has neither 1 nor 3 channels in its "
-            f"{'first' if layout == ChannelDimension.FIRST else 'last' if layout else 'first or last'} "
-            "axis: expected grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)" + hint
-        )
     return array
 
 
@@ -206,12 +135,13 @@ def to_unit_range(
         if low >= 0.0 and high <= 1.0:
             return values
         if low >= 0.0 and high <= 255.0:
-            _warn_once(
-                "float255",
-                f"a float image with values in [{low:g}, {high:g}] (outside [0, 1]) is read on the 8-bit "
-                f"scale and multiplied by rescale_factor={factor:g}, as transformers rescales floats; pass "
-                "floats in [0, 1], or do_rescale=False to keep the values as they are",
-            )
+            if "float255" not in _warned:
+                _warned.add("float255")
+                logger.warning(
+                    f"a float image with values in [{low:g}, {high:g}] (outside [0, 1]) is read on the "
+                    f"8-bit scale and multiplied by rescale_factor={factor:g}, as transformers rescales "
+                    "floats; pass floats in [0, 1], or do_rescale=False to keep the values as they are"
+                )
             return values * factor
         raise ValueError(
             f"float image with values in [{low:g}, {high:g}] is neither in [0, 1] nor on the 8-bit scale "
@@ -230,35 +160,55 @@ def to_unit_range(
 def image_to_channels_first(
     image: Any, input_data_format: str | ChannelDimension | None = None
 ) -> np.ndarray:
-    """:func:`image_to_array` then :func:`to_channels_first`. A PIL image is always
-    channels-last (as transformers treats it), so a 1- or 3-pixel-high RGB image is not misread
-    as channels-first."""
+    """A stored image -> ``(C, H, W)`` NumPy array, C in {1, 3}, with its stored dtype.
+
+    ``(H, W)`` is grayscale. A PIL image is channels-last (as transformers treats it, so a 1- or
+    3-pixel-high RGB image is not misread); another 3-D array's layout is ``input_data_format``,
+    else transformers' inference (which warns and takes the channels first when both ends are 1
+    or 3, e.g. ``(1, W, 3)``).
+    """
     array = image_to_array(image)
-    if Image is not None and isinstance(image, Image.Image) and array.ndim == 3:
+    if isinstance(image, Image.Image) and array.ndim == 3:
         input_data_format = ChannelDimension.LAST
-    array = to_channels_first(array, input_data_format)
+    if array.ndim == 2:
+        array = array[None]
+    elif array.ndim != 3:
+        raise ValueError(
+            f"each image must have shape (H, W), (H, W, C) or (C, H, W); got an array of shape {array.shape}"
+        )
+    else:
+        if input_data_format is not None:
+            layout = ChannelDimension(input_data_format)
+            if layout not in (ChannelDimension.FIRST, ChannelDimension.LAST):
+                raise ValueError(
+                    f"input_data_format must be 'channels_first' or 'channels_last', got {layout}"
+                )
+        else:
+            try:
+                layout = infer_channel_dimension_format(array, num_channels=(1, 3))
+            except ValueError:
+                layout = None
+        shape = tuple(array.shape)
+        if layout == ChannelDimension.LAST:
+            array = np.moveaxis(array, -1, 0)
+        if layout is None or array.shape[0] not in (1, 3):
+            hint = " (drop the alpha channel of RGBA arrays)" if 4 in (shape[0], shape[-1]) else ""
+            axis = "first" if layout == ChannelDimension.FIRST else "last" if layout else "first or last"
+            raise ValueError(
+                f"image of shape {shape} has neither 1 nor 3 channels in its {axis} axis: expected "
+                "grayscale (H, W), (H, W, 1), (1, H, W) or RGB (H, W, 3), (3, H, W)" + hint
+            )
     if array.size == 0:
         raise ValueError(f"image of shape {tuple(array.shape)} is empty")
     return array
 
 
 def load_unit_image(
-    image: Any,
-    *,
-    input_data_format: str | ChannelDimension | None = None,
-    do_rescale: bool = True,
-    rescale_factor: float | None = None,
-    window_center: float | None = None,
-    window_width: float | None = None,
+    image: Any, *, input_data_format: str | ChannelDimension | None = None, **options: Any
 ) -> torch.Tensor:
-    """One stored image (PIL / NumPy / torch) -> float32 ``(1 or 3, H, W)`` in [0, 1]."""
-    return to_unit_range(
-        image_to_channels_first(image, input_data_format),
-        do_rescale=do_rescale,
-        rescale_factor=rescale_factor,
-        window_center=window_center,
-        window_width=window_width,
-    )
+    """One stored image (PIL / NumPy / torch) -> float32 ``(1 or 3, H, W)`` in [0, 1]; ``options``
+    are those of :func:`to_unit_range` (``do_rescale``, ``rescale_factor``, the window)."""
+    return to_unit_range(image_to_channels_first(image, input_data_format), **options)
 
 
 def unit_to_codes(unit: torch.Tensor) -> torch.Tensor:
@@ -281,7 +231,6 @@ __all__ = [
     "UINT8_SCALE",
     "UINT16_MAX",
     "image_to_array",
-    "to_channels_first",
     "image_to_channels_first",
     "to_unit_range",
     "load_unit_image",

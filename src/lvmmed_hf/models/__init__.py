@@ -6,9 +6,11 @@ from transformers import (
     AutoImageProcessor,
     AutoModel,
     AutoModelForImageClassification,
+    AutoModelForPreTraining,
 )
 
 from .configuration_lvmmed_cnn import LvmMedCnnConfig
+from .configuration_lvmmed_vit import LvmMedViTConfig
 from .image_processing_lvmmed import LvmMedImageProcessor
 from .modeling_lvmmed_cnn import (
     LvmMedCnnBackbone,
@@ -16,59 +18,44 @@ from .modeling_lvmmed_cnn import (
     LvmMedCnnModel,
     LvmMedCnnPreTrainedModel,
 )
-
-# exist_ok: re-importing (e.g. importlib.reload in tests or notebooks) must not fail.
-AutoConfig.register(LvmMedCnnConfig.model_type, LvmMedCnnConfig, exist_ok=True)
-AutoModel.register(LvmMedCnnConfig, LvmMedCnnModel, exist_ok=True)
-AutoModelForImageClassification.register(LvmMedCnnConfig, LvmMedCnnForImageClassification, exist_ok=True)
-AutoBackbone.register(LvmMedCnnConfig, LvmMedCnnBackbone, exist_ok=True)
-AutoImageProcessor.register(
-    LvmMedCnnConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True
+from .modeling_lvmmed_pretraining import (
+    LvmMedCnnForPretraining,
+    LvmMedPretrainingOutput,
+    LvmMedViTForPretraining,
 )
-
-__all__ = [
-    "LvmMedCnnBackbone",
-    "LvmMedCnnConfig",
-    "LvmMedCnnForImageClassification",
-    "LvmMedCnnModel",
-    "LvmMedCnnPreTrainedModel",
-    "LvmMedImageProcessor",
-]
-
-# ViT family (SAM ViT-B image encoder).
-from .configuration_lvmmed_vit import LvmMedViTConfig  # noqa: E402
-from .modeling_lvmmed_vit import (  # noqa: E402
+from .modeling_lvmmed_vit import (
     LvmMedViTBackbone,
     LvmMedViTForImageClassification,
     LvmMedViTModel,
     LvmMedViTPreTrainedModel,
 )
 
-AutoConfig.register(LvmMedViTConfig.model_type, LvmMedViTConfig, exist_ok=True)
+# exist_ok: re-importing (e.g. importlib.reload in tests or notebooks) must not fail.
+for _config in (LvmMedCnnConfig, LvmMedViTConfig):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoImageProcessor.register(_config, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True)
+AutoModel.register(LvmMedCnnConfig, LvmMedCnnModel, exist_ok=True)
 AutoModel.register(LvmMedViTConfig, LvmMedViTModel, exist_ok=True)
+AutoModelForImageClassification.register(LvmMedCnnConfig, LvmMedCnnForImageClassification, exist_ok=True)
 AutoModelForImageClassification.register(LvmMedViTConfig, LvmMedViTForImageClassification, exist_ok=True)
+AutoBackbone.register(LvmMedCnnConfig, LvmMedCnnBackbone, exist_ok=True)
 AutoBackbone.register(LvmMedViTConfig, LvmMedViTBackbone, exist_ok=True)
-AutoImageProcessor.register(
-    LvmMedViTConfig, image_processor_classes={"pil": LvmMedImageProcessor}, exist_ok=True
-)
+AutoModelForPreTraining.register(LvmMedCnnConfig, LvmMedCnnForPretraining, exist_ok=True)
+AutoModelForPreTraining.register(LvmMedViTConfig, LvmMedViTForPretraining, exist_ok=True)
 
-__all__ += [
+__all__ = [
+    "LvmMedCnnBackbone",
+    "LvmMedCnnConfig",
+    "LvmMedCnnForImageClassification",
+    "LvmMedCnnForPretraining",
+    "LvmMedCnnModel",
+    "LvmMedCnnPreTrainedModel",
+    "LvmMedImageProcessor",
+    "LvmMedPretrainingOutput",
     "LvmMedViTBackbone",
     "LvmMedViTConfig",
     "LvmMedViTForImageClassification",
+    "LvmMedViTForPretraining",
     "LvmMedViTModel",
     "LvmMedViTPreTrainedModel",
 ]
-
-# Graph-matching pretraining heads (backbone under `lvmmed` + projector + GCN + loss).
-from transformers import AutoModelForPreTraining  # noqa: E402
-
-from .modeling_lvmmed_pretraining import (  # noqa: E402
-    LvmMedCnnForPretraining,
-    LvmMedPretrainingOutput,
-    LvmMedViTForPretraining,
-)
-
-AutoModelForPreTraining.register(LvmMedCnnConfig, LvmMedCnnForPretraining, exist_ok=True)
-AutoModelForPreTraining.register(LvmMedViTConfig, LvmMedViTForPretraining, exist_ok=True)
-__all__ += ["LvmMedCnnForPretraining", "LvmMedViTForPretraining", "LvmMedPretrainingOutput"]

@@ -1,26 +1,14 @@
 """Image processor for the LVM-Med backbones: medical intensities in, ImageNet-normalised tensors out.
 
-Pipeline per image (all arithmetic in float32 torch, never through 8-bit PIL conversions):
-
-1. read PIL / NumPy / torch input of shape (H, W), (H, W, C) or (C, H, W) with C in {1, 3}; the
-   channel axis is inferred as transformers' ``infer_channel_dimension_format`` does, or given by
-   ``input_data_format``;
-2. intensities to [0, 1] by the package's one convention (:mod:`lvmmed_hf.intensity`, the same
-   code the pretraining views run): uint8 times ``rescale_factor`` (1/255), uint16 / 65535, floats
-   in [0, 1] as they are, floats in [0, 255] times ``rescale_factor`` (with a warning); a CT window
-   ``clip((x - (center - width / 2)) / width, 0, 1)`` when ``window_center`` and ``window_width``
-   are given; signed integers (Hounsfield units) without a window, other floats, NaN and inf are
-   refused with a ``ValueError``;
-3. grayscale repeated to 3 channels;
-4. bilinear, antialiased resize to ``size`` (default 224 x 224), optional centre crop;
-5. ``(x - mean) / std`` with ImageNet statistics, as the LVM-Med downstream code does.
-
-No torchvision is needed: the class is registered as the ``"pil"`` backend of ``AutoImageProcessor``.
+Per image, in float32 torch (never through 8-bit PIL conversions): intensities to [0, 1] by
+:mod:`lvmmed_hf.intensity` (dtype rescaling or a CT window), grayscale repeated to 3 channels,
+antialiased bilinear resize to ``size`` (224 x 224), optional centre crop, ImageNet
+normalisation as in LVM-Med's downstream code. Registered as the ``"pil"`` backend of
+``AutoImageProcessor``, so no torchvision is needed.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,8 +21,6 @@ from transformers.processing_utils import ImagesKwargs
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..intensity import load_unit_image
-
-logger = logging.getLogger(__name__)
 
 
 class LvmMedImageProcessorKwargs(ImagesKwargs, total=False):
@@ -59,8 +45,7 @@ class LvmMedImageProcessor(PilBackend):
         resample: accepted for API compatibility; resizing is always bilinear with antialiasing.
         do_center_crop (`bool`, defaults to `False`), crop_size (`dict[str, int]`): optional centre crop.
         do_rescale (`bool`, defaults to `True`): map stored intensities to [0, 1] by the package's
-            convention (`lvmmed_hf.intensity`): uint8 times `rescale_factor`, uint16 / 65535, floats in
-            [0, 1] unchanged, floats in [0, 255] times `rescale_factor` (warned). `False` keeps the values.
+            convention (`lvmmed_hf.intensity`); `False` keeps the values.
         rescale_factor (`float`, defaults to 1/255): scale of 8-bit inputs (uint8 and 8-bit-scale floats).
         input_data_format (`str`, *optional*): `"channels_first"` or `"channels_last"` for 3-D arrays;
             inferred as transformers does when not given.
@@ -88,11 +73,7 @@ class LvmMedImageProcessor(PilBackend):
     window_width = None
 
     def _prepare_images_structure(self, images, expected_ndims: int = 3) -> list:
-        """Flatten the input into a list of single images.
-
-        A 2-D array is one grayscale image and a 3-D array one image (never a batch); a 4-D
-        array or tensor is a batch. Lists and tuples are flattened.
-        """
+        """Flatten lists and 4-D batches into single images (a 2-D or 3-D array is one image)."""
         if isinstance(images, (list, tuple)):
             flat = []
             for item in images:
@@ -101,16 +82,6 @@ class LvmMedImageProcessor(PilBackend):
         if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
             return list(images)
         return [images]
-
-    def _validate_preprocess_kwargs(self, window_center=None, window_width=None, **kwargs) -> None:
-        super()._validate_preprocess_kwargs(**kwargs)
-        if (window_center is None) != (window_width is None):
-            raise ValueError(
-                f"window_center and window_width must be given together, got window_center={window_center} "
-                f"and window_width={window_width}"
-            )
-        if window_width is not None and not window_width > 0:
-            raise ValueError(f"window_width must be positive, got {window_width}")
 
     def process_image(
         self,
@@ -173,21 +144,16 @@ class LvmMedImageProcessor(PilBackend):
                 pixels = (pixels - mean) / std
             processed.append(pixels.contiguous())
 
+        if return_tensors not in ("pt", "np", None):
+            raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
         shapes = sorted({tuple(p.shape) for p in processed})
-        if return_tensors in ("pt", "np") and len(shapes) > 1:
+        if return_tensors and len(shapes) > 1:
             raise ValueError(
                 f"cannot stack images of different sizes {shapes} into one "
                 "tensor: set do_resize=True with a fixed size, or return_tensors=None"
             )
-        if return_tensors == "pt":
-            data = torch.stack(processed)
-        elif return_tensors == "np":
-            data = torch.stack(processed).numpy()
-        elif return_tensors is None:
-            data = [p.numpy() for p in processed]
-        else:
-            raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
-        return BatchFeature(data={"pixel_values": data})
+        data = torch.stack(processed) if return_tensors else [p.numpy() for p in processed]
+        return BatchFeature(data={"pixel_values": data.numpy() if return_tensors == "np" else data})
 
 
 def _center_crop(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:

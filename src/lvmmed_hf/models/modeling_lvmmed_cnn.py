@@ -1,14 +1,9 @@
 """LVM-Med convolutional backbones: torchvision-layout ResNets as transformers models.
 
-The module tree mirrors torchvision's ``resnet`` exactly (``conv1``, ``bn1``, ``layer1.0.conv1``,
-``layer1.0.downsample.0``), so the authors' ``lvmmed_resnet.torch`` state dict maps 1:1 onto
-``LvmMedCnnModel`` (prefix ``lvmmed.`` inside the heads; the classification head is ``classifier``,
-as in the ViT family and transformers, and checkpoints saved with the former name ``fc`` still
-load). Bottleneck blocks put their stride on the 3x3 convolution (torchvision's "ResNet v1.5"), as
-transformers' ``ResNetModel`` does with its default ``downsample_in_bottleneck=False``.
-
-This file imports only torch, transformers and its configuration, so it can be shipped as remote
-code (``register_for_auto_class``) in one flat directory.
+The module tree mirrors torchvision's ``resnet`` (``conv1``, ``bn1``, ``layer1.0.conv1``,
+``layer1.0.downsample.0``), so the authors' ``lvmmed_resnet.torch`` maps 1:1 onto
+``LvmMedCnnModel`` (prefix ``lvmmed.`` inside the heads). This file imports only torch,
+transformers and its configuration, so it can be shipped as remote code.
 """
 
 from __future__ import annotations
@@ -28,78 +23,55 @@ from transformers.modeling_outputs import (
     ImageClassifierOutputWithNoAttention,
 )
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import logging
 
 from .configuration_lvmmed_cnn import LvmMedCnnConfig
 
-logger = logging.get_logger(__name__)
-
 
 def _activation(name: str) -> nn.Module:
-    # In-place ReLU (as torchvision) saves one feature-map allocation per activation; every place it
-    # is applied holds a fresh BatchNorm or sum output that no other consumer reads afterwards.
-    if name == "relu":
-        return nn.ReLU(inplace=True)
-    return ACT2FN[name]
+    # In-place ReLU (as torchvision) saves one allocation per activation; each input it is applied
+    # to is a fresh BatchNorm or sum output that nothing else reads afterwards.
+    return nn.ReLU(inplace=True) if name == "relu" else ACT2FN[name]
 
 
-def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
+    padding = kernel_size // 2
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
 
 
-def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+class LvmMedCnnBlock(GradientCheckpointingLayer):
+    """Residual block: ``"basic"`` (3x3, 3x3; ResNet-18/34) or ``"bottleneck"`` (1x1 reduce, 3x3 with
+    the stride, 1x1 expand by 4; ResNet-50+), each convolution followed by its BatchNorm."""
 
-
-def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
-    """Projection shortcut (``downsample.0`` conv, ``downsample.1`` BatchNorm), only where shapes change."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(_conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
-
-
-class LvmMedCnnBasicBlock(GradientCheckpointingLayer):
-    """Two 3x3 convolutions with a residual connection (ResNet-18/34)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, config: LvmMedCnnConfig):
         super().__init__()
-        self.conv1 = _conv3x3(in_channels, out_channels, stride)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = _conv3x3(out_channels, out_channels)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu = _activation(hidden_act)
-        self.downsample = _downsample(in_channels, out_channels, stride)
+        if config.layer_type == "bottleneck":
+            width = out_channels // 4
+            convs = [
+                _conv(in_channels, width, 1),
+                _conv(width, width, 3, stride),
+                _conv(width, out_channels, 1),
+            ]
+        else:
+            convs = [_conv(in_channels, out_channels, 3, stride), _conv(out_channels, out_channels, 3)]
+        self.num_convs = len(convs)
+        for index, conv in enumerate(convs, start=1):
+            self.add_module(f"conv{index}", conv)
+            self.add_module(f"bn{index}", nn.BatchNorm2d(conv.out_channels))
+        self.relu = _activation(config.hidden_act)
+        # Projection shortcut (``downsample.0`` conv, ``downsample.1`` BatchNorm) where shapes change.
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                _conv(in_channels, out_channels, 1, stride), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
-        out = self.relu(self.bn1(self.conv1(hidden_states)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
-
-
-class LvmMedCnnBottleneck(GradientCheckpointingLayer):
-    """1x1 reduce, 3x3 (carries the stride), 1x1 expand by 4, with a residual connection (ResNet-50+)."""
-
-    expansion = 4
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, hidden_act: str = "relu"):
-        super().__init__()
-        width = out_channels // self.expansion
-        self.conv1 = _conv1x1(in_channels, width)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = _conv3x3(width, width, stride)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = _conv1x1(width, out_channels)
-        self.bn3 = nn.BatchNorm2d(out_channels)
-        self.relu = _activation(hidden_act)
-        self.downsample = _downsample(in_channels, out_channels, stride)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        identity = hidden_states if self.downsample is None else self.downsample(hidden_states)
-        out = self.relu(self.bn1(self.conv1(hidden_states)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = hidden_states
+        for index in range(1, self.num_convs + 1):
+            out = getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(out))
+            if index < self.num_convs:
+                out = self.relu(out)
         out += identity
         return self.relu(out)
 
@@ -113,7 +85,7 @@ class LvmMedCnnPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
-    _no_split_modules = ["LvmMedCnnBasicBlock", "LvmMedCnnBottleneck"]
+    _no_split_modules = ["LvmMedCnnBlock"]
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Conv2d):
@@ -138,11 +110,7 @@ class LvmMedCnnPreTrainedModel(PreTrainedModel):
 
 
 class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
-    """The bare network: stem (``conv1``, ``bn1``, ``maxpool``) and stages ``layer1``... ``layerN``.
-
-    ``forward`` returns the last feature map (B, C, H/32, W/32), its global average (B, C) and, on
-    request, ``hidden_states`` = (stem output after max-pool, output of every stage).
-    """
+    """The bare network: stem (``conv1``, ``bn1``, ``maxpool``) and stages ``layer1``... ``layerN``."""
 
     def __init__(self, config: LvmMedCnnConfig):
         super().__init__(config)
@@ -152,53 +120,34 @@ class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
         self.bn1 = nn.BatchNorm2d(config.embedding_size)
         self.relu = _activation(config.hidden_act)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-
-        block = LvmMedCnnBottleneck if config.layer_type == "bottleneck" else LvmMedCnnBasicBlock
         in_channels = config.embedding_size
-        self.stage_module_names: list[str] = []
         for index, (depth, out_channels) in enumerate(zip(config.depths, config.hidden_sizes)):
-            stride = 1 if index == 0 else 2
-            blocks = [block(in_channels, out_channels, stride, config.hidden_act)]
-            blocks += [block(out_channels, out_channels, 1, config.hidden_act) for _ in range(depth - 1)]
-            name = f"layer{index + 1}"
-            self.add_module(name, nn.Sequential(*blocks))
-            self.stage_module_names.append(name)
+            blocks = [LvmMedCnnBlock(in_channels, out_channels, 1 if index == 0 else 2, config)]
+            blocks += [LvmMedCnnBlock(out_channels, out_channels, 1, config) for _ in range(depth - 1)]
+            self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))
             in_channels = out_channels
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-
         self.post_init()
 
-    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+    def forward_features(
+        self, pixel_values: torch.Tensor, num_stages: int | None = None, keep_all: bool = True
+    ) -> list[torch.Tensor]:
+        """Stem output (after max-pool) then each stage's output, stopping after ``num_stages`` stages
+        (default: all). With ``keep_all=False`` only the last map is returned (a list of one)."""
         if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
             raise ValueError(
                 f"pixel_values must have shape (batch, {self.config.num_channels}, height, width), "
                 f"got {tuple(pixel_values.shape)}"
             )
-
-    def stem(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, num_channels, H, W) -> (B, embedding_size, H/4, W/4)."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(pixel_values))))
-
-    def stages(self) -> list[nn.Sequential]:
-        """The residual stages in order (``layer1``, ``layer2``, ...)."""
-        return [getattr(self, name) for name in self.stage_module_names]
-
-    def forward_features(
-        self, pixel_values: torch.Tensor, num_stages: int | None = None, keep_all: bool = True
-    ) -> list[torch.Tensor]:
-        """Stem output then each stage's output, stopping after ``num_stages`` stages (default: all).
-
-        With ``keep_all=False`` only the last map is returned (a list of one), so earlier maps can be
-        freed as soon as they are consumed.
-        """
-        self._check_pixel_values(pixel_values)
-        hidden_state = self.stem(pixel_values)
-        maps = [hidden_state] if keep_all else []
-        for stage in self.stages()[:num_stages]:
-            hidden_state = stage(hidden_state)
+        hidden_state = self.maxpool(self.relu(self.bn1(self.conv1(pixel_values))))
+        maps = [hidden_state]
+        for index in range(len(self.config.depths) if num_stages is None else num_stages):
+            hidden_state = getattr(self, f"layer{index + 1}")(hidden_state)
             if keep_all:
                 maps.append(hidden_state)
-        return maps if keep_all else [hidden_state]
+            else:
+                maps = [hidden_state]
+        return maps
 
     def forward(
         self,
@@ -210,57 +159,40 @@ class LvmMedCnnModel(LvmMedCnnPreTrainedModel):
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, num_channels, height, width)`): normalised images.
 
-        Returns `last_hidden_state` (B, C, h, w), `pooler_output` (B, C) and, if asked,
-        `hidden_states` (len(depths) + 1 maps).
+        Returns `last_hidden_state` (B, C, H/32, W/32), `pooler_output` (B, C) and, if asked,
+        `hidden_states` (stem output after max-pool, then every stage's output).
         """
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-
         maps = self.forward_features(pixel_values, keep_all=bool(output_hidden_states))
-        last_hidden_state = maps[-1]
-        pooled = torch.flatten(self.avgpool(last_hidden_state), 1)
-        hidden_states = tuple(maps) if output_hidden_states else None
-
-        if not return_dict:
-            return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
-        return BaseModelOutputWithPoolingAndNoAttention(
-            last_hidden_state=last_hidden_state, pooler_output=pooled, hidden_states=hidden_states
+        output = BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=maps[-1],
+            pooler_output=torch.flatten(self.avgpool(maps[-1]), 1),
+            hidden_states=tuple(maps) if output_hidden_states else None,
         )
+        return output if return_dict else output.to_tuple()
 
 
 def _classification_head(config: LvmMedCnnConfig) -> nn.Module:
-    """Linear (``classifier.weight``) or an MLP ``classifier.0``, ``classifier.3``, ... over the pooled
-    features."""
+    """Linear (``classifier.weight``) or MLP (``classifier.0``, ``classifier.3``, ...) on pooled features."""
     if config.num_labels <= 0:
         return nn.Identity()
-    if not config.classifier_hidden_sizes:
-        return nn.Linear(config.feature_dim, config.num_labels)
     layers: list[nn.Module] = []
-    in_features = config.feature_dim
+    in_features, dropout = config.feature_dim, config.classifier_dropout
     for hidden in config.classifier_hidden_sizes:
-        layers += [
-            nn.Linear(in_features, hidden),
-            _activation(config.hidden_act),
-            nn.Dropout(config.classifier_dropout),
-        ]
+        layers += [nn.Linear(in_features, hidden), _activation(config.hidden_act), nn.Dropout(dropout)]
         in_features = hidden
-    layers.append(nn.Linear(in_features, config.num_labels))
-    return nn.Sequential(*layers)
-
-
-#: The head was called ``fc`` (torchvision's name) before it took the family-wide name ``classifier``.
-_LEGACY_HEAD = {r"^fc\.": "classifier."}
+    head = nn.Linear(in_features, config.num_labels)
+    return nn.Sequential(*layers, head) if layers else head
 
 
 class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
-    """The backbone under ``lvmmed`` with dropout and a linear or MLP head ``classifier`` on the pooled
-    features.
+    """The backbone under ``lvmmed``, dropout and a linear or MLP head ``classifier`` on the pooled features.
 
     With ``config.freeze_backbone`` (linear evaluation) the backbone parameters do not require
-    gradients and the backbone stays in eval mode (BatchNorm uses and keeps its running statistics)
-    even when the model is put in training mode.
+    gradients and the backbone stays in eval mode (BatchNorm keeps its running statistics) even
+    when the model is put in training mode. Checkpoints whose head is named ``fc`` still load.
     """
 
     def __init__(self, config: LvmMedCnnConfig):
@@ -288,8 +220,7 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        # Head checkpoints saved before the rename hold ``fc.*``: read them as ``classifier.*``.
-        kwargs["key_mapping"] = {**_LEGACY_HEAD, **(kwargs.get("key_mapping") or {})}
+        kwargs["key_mapping"] = {r"^fc\.": "classifier.", **(kwargs.get("key_mapping") or {})}
         model = super().from_pretrained(*args, **kwargs)
         # Loading replaces the parameter objects (requires_grad back to True): freeze them again.
         if model.config.freeze_backbone:
@@ -318,17 +249,11 @@ class LvmMedCnnForImageClassification(LvmMedCnnPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.lvmmed(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))
-
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(labels, logits, self.config)
-
-        if not return_dict:
-            output = tuple(v for v in (logits, outputs.hidden_states) if v is not None)
-            return (loss,) + output if loss is not None else output
-        return ImageClassifierOutputWithNoAttention(
+        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        output = ImageClassifierOutputWithNoAttention(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states
         )
+        return output if return_dict else output.to_tuple()
 
 
 def _rename_legacy_head(module, state_dict, prefix, *args) -> None:
@@ -360,24 +285,18 @@ class LvmMedCnnBackbone(BackboneMixin, LvmMedCnnPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> BackboneOutput | tuple:
-        r"""
-        Returns `feature_maps`: one (B, C_i, H_i, W_i) map per entry of `config.out_features`.
-        """
+        """Returns `feature_maps`: one (B, C_i, H_i, W_i) map per entry of `config.out_features`."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         indices = [index % len(self.stage_names) for index in self.out_indices]
         # maps[0] is the stem, so the deepest requested map index equals the number of stages to run.
-        num_stages = None if output_hidden_states else max(indices)
-        maps = self.lvmmed.forward_features(pixel_values, num_stages=num_stages)
-        feature_maps = tuple(maps[index] for index in indices)
-        hidden_states = tuple(maps) if output_hidden_states else None
-
-        if not return_dict:
-            output = (feature_maps,)
-            return output + (hidden_states,) if hidden_states is not None else output
-        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states, attentions=None)
+        maps = self.lvmmed.forward_features(pixel_values, None if output_hidden_states else max(indices))
+        output = BackboneOutput(
+            feature_maps=tuple(maps[index] for index in indices),
+            hidden_states=tuple(maps) if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = [

@@ -1,19 +1,9 @@
 """LVM-Med graph-matching pretraining heads: backbone + projector + GCN + graph-matching loss.
 
-``LvmMedCnnForPretraining`` / ``LvmMedViTForPretraining`` keep the backbone under ``lvmmed`` (the
-families' ``base_model_prefix``), so a pretraining checkpoint loads into ``LvmMedCnnModel`` /
-``LvmMedViTModel`` (and ``AutoModel``) with ``from_pretrained`` and the heads are dropped.
-
-Extra config attributes (any ``LvmMedCnnConfig`` / ``LvmMedViTConfig`` accepts them as keyword
-arguments and saves them in ``config.json``):
-
-- ``projection_dim`` (int, 128): size of z = h(avgpool(y)) (paper: 128).
-- ``projector_hidden_sizes`` (list[int], []): empty = one Linear (our default; the paper gives only
-  the 2048x128 / 768x128 shape); e.g. ``[2048]`` = MLP with BatchNorm and ReLU.
-- ``graph_matching`` (dict): the fields of :class:`~lvmmed_hf.graph_matching.GraphMatchingLossConfig`
-  (graph size, k, alpha, lambda, Gumbel, ablation switches, solver, GCN width), exactly as that
-  dataclass declares them (``dataclasses.asdict``); missing fields take the dataclass defaults.
-  The model reads them once (:func:`graph_matching_config`) and never rewrites them.
+The backbone sits under ``lvmmed`` (the families' ``base_model_prefix``), so a pretraining
+checkpoint loads into ``LvmMedCnnModel`` / ``LvmMedViTModel`` (and ``AutoModel``) without the heads.
+The heads' options are the config fields ``projection_dim``, ``projector_hidden_sizes`` and
+``graph_matching`` (see :class:`~lvmmed_hf.models.configuration_lvmmed_base.LvmMedBaseConfig`).
 """
 
 from __future__ import annotations
@@ -31,12 +21,9 @@ from .modeling_lvmmed_vit import LvmMedViTModel, LvmMedViTPreTrainedModel
 
 @dataclass
 class LvmMedPretrainingOutput(ModelOutput):
-    """Output of the pretraining heads.
-
-    loss: scalar mean Hamming loss per graph. matching_accuracy: fraction of nodes the solver matched
-    to their own image. num_graphs: graphs in the batch. solver_seconds: wall time of the forward
-    solve (the backward solve is timed by ``model.graph_matching.timer``). embeddings_s/_t: ``(B, d)``
-    projections z of the two views.
+    """Output of the pretraining heads: the mean Hamming loss per graph, the fraction of nodes matched
+    to their own image, the number of graphs, the forward solve's wall time (the backward solve is
+    timed by ``model.graph_matching.timer``) and the ``(B, d)`` projections z of the two views.
     """
 
     loss: torch.FloatTensor | None = None
@@ -48,43 +35,34 @@ class LvmMedPretrainingOutput(ModelOutput):
 
 
 def graph_matching_config(config) -> GraphMatchingLossConfig:
-    """The loss options stored on a model config (``config.graph_matching``), as the dataclass.
-
-    ``embedding_dim`` is the projector's output size: it always equals ``config.projection_dim``
-    (a stored value that disagrees is refused).
-    """
-    options = dict(getattr(config, "graph_matching", None) or {})
-    projection_dim = int(getattr(config, "projection_dim", 128))
-    stored = options.pop("embedding_dim", projection_dim)
-    if stored is not None and int(stored) != projection_dim:
-        raise ValueError(
-            f"graph_matching.embedding_dim={stored} differs from projection_dim={projection_dim}: "
-            "the loss runs on the projected embeddings, so both must be equal"
-        )
-    return GraphMatchingLossConfig.from_dict({**options, "embedding_dim": projection_dim})
+    """``config.graph_matching`` as the dataclass, its ``embedding_dim`` = ``config.projection_dim``
+    (a stored value that disagrees is refused). The config is read, never rewritten."""
+    config.check_graph_matching()
+    options = {**(config.graph_matching or {}), "embedding_dim": int(config.projection_dim)}
+    return GraphMatchingLossConfig.from_dict(options)
 
 
 def build_projector(in_dim: int, config) -> nn.Module:
     """``h``: Linear ``in_dim -> projection_dim`` or an MLP (Linear-BN-ReLU blocks, then Linear)."""
-    out_dim = int(getattr(config, "projection_dim", 128))
-    hidden = [int(h) for h in (getattr(config, "projector_hidden_sizes", None) or [])]
-    if not hidden:
-        return nn.Linear(in_dim, out_dim)
     layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
+    for width in config.projector_hidden_sizes or []:
+        layers += [nn.Linear(in_dim, int(width)), nn.BatchNorm1d(int(width)), nn.ReLU(inplace=True)]
+        in_dim = int(width)
+    projection = nn.Linear(in_dim, int(config.projection_dim))
+    return nn.Sequential(*layers, projection) if layers else projection
 
 
 class _GraphMatchingPretrainingMixin:
-    """forward shared by both families: one backbone pass over both views, then the loss."""
+    """Heads and forward shared by both families: one backbone pass over both views, then the loss."""
 
-    def _init_heads(self, config) -> None:
-        gm = graph_matching_config(config)
+    main_input_name = "pixel_values_s"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.lvmmed = self._backbone_class(config)
         self.projector = build_projector(config.feature_dim, config)
-        self.graph_matching = GraphMatchingLoss(gm)
+        self.graph_matching = GraphMatchingLoss(graph_matching_config(config))
+        self.post_init()
 
     def forward(
         self,
@@ -132,25 +110,13 @@ class _GraphMatchingPretrainingMixin:
 class LvmMedCnnForPretraining(_GraphMatchingPretrainingMixin, LvmMedCnnPreTrainedModel):
     """LVM-Med graph-matching pretraining of the convolutional family (ResNet-50 in the paper)."""
 
-    main_input_name = "pixel_values_s"
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.lvmmed = LvmMedCnnModel(config)
-        self._init_heads(config)
-        self.post_init()
+    _backbone_class = LvmMedCnnModel
 
 
 class LvmMedViTForPretraining(_GraphMatchingPretrainingMixin, LvmMedViTPreTrainedModel):
     """LVM-Med graph-matching pretraining of the ViT family (SAM ViT-B image encoder)."""
 
-    main_input_name = "pixel_values_s"
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.lvmmed = LvmMedViTModel(config)
-        self._init_heads(config)
-        self.post_init()
+    _backbone_class = LvmMedViTModel
 
 
 __all__ = [

@@ -2,19 +2,10 @@
 
 The module tree mirrors SAM's ``ImageEncoderViT`` (``patch_embed.proj``, ``pos_embed``,
 ``blocks.N.{norm1,attn.qkv,attn.proj,attn.rel_pos_h,attn.rel_pos_w,norm2,mlp.lin1,mlp.lin2}``,
-``neck.0`` ... ``neck.3``), so the state dict LVM-Med released (``lvmmed_vit.pth``) loads 1:1 into
-[`LvmMedViTModel`] and, under the ``lvmmed.`` prefix, into the heads.
-
-Tokens travel channels-last, ``(batch, grid_h, grid_w, hidden_size)``, as in SAM; every public
-output is channels-first ``(batch, channels, grid_h, grid_w)`` like a CNN feature map.
-
-Two protocols, one model: ``last_hidden_state`` / ``pooler_output`` are the 768-channel map before
-the neck (LVM-Med's classification code pools there), and ``neck_embeddings`` is the neck's
-``(B, 256, H/16, W/16)`` output (what SAM's prompt encoder and mask decoder read), present when the
-checkpoint has a neck.
-
-This file imports only torch, transformers and its configuration, so that it can be shipped as
-remote code next to a checkpoint.
+``neck.0`` ... ``neck.3``), so LVM-Med's ``lvmmed_vit.pth`` loads 1:1 into [`LvmMedViTModel`] and,
+under ``lvmmed.``, into the heads. Tokens travel channels-last ``(B, h, w, C)`` as in SAM; every
+public output is channels-first ``(B, C, h, w)``. This file imports only torch, transformers and
+its configuration, so it can be shipped as remote code.
 """
 
 from __future__ import annotations
@@ -25,33 +16,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
-from transformers.activations import ACT2FN
 from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
-from transformers.utils import logging
+from transformers.models.sam.modeling_sam import SamLayerNorm, SamMLPBlock
 
 from .configuration_lvmmed_vit import LvmMedViTConfig
-
-logger = logging.get_logger(__name__)
 
 
 @dataclass
 class LvmMedViTModelOutput(BaseModelOutputWithPooling):
-    """Outputs of [`LvmMedViTModel`].
+    """Outputs of [`LvmMedViTModel`], all maps channels-first `(B, C, H/p, W/p)`.
 
-    Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(B, hidden_size, H/p, W/p)`): the last block's
-            map, before the neck (LVM-Med's classification protocol).
-        pooler_output (`torch.FloatTensor` of shape `(B, hidden_size)`): its mean over positions.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the patch embedding then every
-            block's output, each `(B, hidden_size, H/p, W/p)`.
-        attentions (`tuple(torch.FloatTensor)`, *optional*): per block, the attention weights
-            `(B * windows, heads, tokens, tokens)` (eager attention only).
-        neck_embeddings (`torch.FloatTensor` of shape `(B, output_channels, H/p, W/p)`, *optional*): the
-            neck's output (SAM's image embeddings, the box-prompted segmentation protocol); None
-            when the model has no neck. Also readable as `image_embeddings`.
+    `last_hidden_state`: the last block's map before the neck (LVM-Med's classification protocol);
+    `pooler_output` `(B, hidden_size)`: its mean over positions; `hidden_states`: the patch embedding
+    (plus absolute positions) then every block's output; `attentions` (eager only): per block
+    `(B * windows, heads, tokens, tokens)`; `neck_embeddings` (also `image_embeddings`): the neck's
+    `output_channels` map that SAM's prompt encoder and mask decoder read, None without a neck.
     """
 
     neck_embeddings: torch.FloatTensor | None = None
@@ -62,35 +44,18 @@ class LvmMedViTModelOutput(BaseModelOutputWithPooling):
         return self.neck_embeddings
 
 
-# ----------------------------------------------------------------------------------------------
-# Position helpers
-
-
 def resize_rel_pos(rel_pos: torch.Tensor, length: int) -> torch.Tensor:
-    """Linearly resample a relative-position table ``(L, head_dim)`` to ``(length, head_dim)``.
-
-    Identity when the length already matches; otherwise SAM's rule (1-D linear interpolation,
-    ``align_corners=False``) over the relative offsets.
-    """
+    """Resample a relative-position table ``(L, head_dim)`` to ``(length, head_dim)`` (SAM's rule:
+    1-D linear, ``align_corners=False``); the table itself when the length already matches."""
     if rel_pos.shape[0] == length:
         return rel_pos
-    resized = F.interpolate(rel_pos.t().unsqueeze(0), size=length, mode="linear")
-    return resized.squeeze(0).t()
+    return F.interpolate(rel_pos.t().unsqueeze(0), size=length, mode="linear").squeeze(0).t()
 
 
-def relative_position_table(rel_pos: torch.Tensor, q_size: int, k_size: int) -> torch.Tensor:
-    """Embedding of every (query, key) offset along one axis: ``(q_size, k_size, head_dim)``.
-
-    Offsets of axes of different lengths are scaled to the longer one, as in SAM / MViTv2.
-    """
-    length = 2 * max(q_size, k_size) - 1
-    table = resize_rel_pos(rel_pos, length)
-    q_scale = max(k_size / q_size, 1.0)
-    k_scale = max(q_size / k_size, 1.0)
-    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * q_scale
-    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * k_scale
-    index = (q_coords - k_coords + (k_size - 1) * k_scale).long()
-    return table[index]
+def relative_position_table(rel_pos: torch.Tensor, size: int) -> torch.Tensor:
+    """Embedding of every (query, key) offset along an axis of ``size`` positions: ``(size, size, d)``."""
+    coords = torch.arange(size, device=rel_pos.device)
+    return resize_rel_pos(rel_pos, 2 * size - 1)[coords[:, None] - coords[None, :] + size - 1]
 
 
 def resize_abs_pos(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -102,11 +67,8 @@ def resize_abs_pos(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tens
 
 
 def window_partition(hidden_states: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Split ``(B, H, W, C)`` into ``(B * nW, window_size, window_size, C)`` windows.
-
-    The grid is zero-padded at the bottom/right to a multiple of the window (SAM's rule). Returns the
-    windows and the padded grid size.
-    """
+    """``(B, H, W, C)`` -> windows ``(B * nW, ws, ws, C)`` and the padded grid size; the grid is
+    zero-padded at the bottom/right to a multiple of the window (SAM's rule)."""
     batch, height, width, channels = hidden_states.shape
     pad_h = (window_size - height % window_size) % window_size
     pad_w = (window_size - width % window_size) % window_size
@@ -125,18 +87,13 @@ def window_unpartition(
 ) -> torch.Tensor:
     """Inverse of [`window_partition`]: ``(B * nW, ws, ws, C)`` back to ``(B, H, W, C)``, padding cut."""
     padded_h, padded_w = padded_size
-    height, width = size
     n_h, n_w = padded_h // window_size, padded_w // window_size
     batch = windows.shape[0] // (n_h * n_w)
     hidden_states = windows.view(batch, n_h, n_w, window_size, window_size, -1)
     hidden_states = hidden_states.permute(0, 1, 3, 2, 4, 5).reshape(batch, padded_h, padded_w, -1)
-    if padded_h != height or padded_w != width:
-        hidden_states = hidden_states[:, :height, :width, :]
+    if (padded_h, padded_w) != tuple(size):
+        hidden_states = hidden_states[:, : size[0], : size[1], :]
     return hidden_states
-
-
-# ----------------------------------------------------------------------------------------------
-# Building blocks (names follow SAM's ImageEncoderViT)
 
 
 class LvmMedViTPatchEmbed(nn.Module):
@@ -152,36 +109,9 @@ class LvmMedViTPatchEmbed(nn.Module):
         return self.proj(pixel_values).permute(0, 2, 3, 1)
 
 
-class LvmMedViTLayerNorm2d(nn.Module):
-    """LayerNorm over the channels of a ``(B, C, H, W)`` map (SAM's ``LayerNorm2d``)."""
-
-    def __init__(self, num_channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = F.layer_norm(
-            hidden_states.permute(0, 2, 3, 1), self.weight.shape, self.weight, self.bias, self.eps
-        )
-        return hidden_states.permute(0, 3, 1, 2)
-
-
-class LvmMedViTMLP(nn.Module):
-    def __init__(self, config: LvmMedViTConfig):
-        super().__init__()
-        self.lin1 = nn.Linear(config.hidden_size, config.mlp_dim)
-        self.lin2 = nn.Linear(config.mlp_dim, config.hidden_size)
-        self.act = ACT2FN[config.hidden_act]
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(hidden_states)))
-
-
-# Largest relative-position bias (elements) materialised at once without autograd, per device
-# type. Bands are only needed by global blocks on large grids (a 1024-px image: 0.8 GB of fp32 bias
-# per global block); smaller bands cost many small kernel calls, which measured slower on CPU.
+# Largest relative-position bias (elements) materialised at once without autograd, per device type.
+# Only global blocks on large grids need bands (a 1024-px image: 0.8 GB of fp32 bias per global
+# block); smaller bands cost many small kernel calls, which measured slower on CPU.
 _BIAS_CHUNK_ELEMENTS = {"cpu": 2**24, "default": 2**26}
 
 
@@ -195,20 +125,21 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention written out: ``softmax(q k^T * scaling + mask) v``, softmax in float32 as in SAM.
-
-    transformers' attention-interface signature: ``query``/``key``/``value`` ``(B, heads, N, d)``,
-    ``attention_mask`` an additive ``(B, heads, N, N)`` bias or None. Returns the output
-    ``(B, N, heads, d)`` and the weights ``(B, heads, N, N)``.
-    """
+    """``softmax(q k^T * scaling + mask) v`` with transformers' attention-interface signature:
+    ``(B, heads, N, d)`` inputs, an additive ``(B, heads, N, N)`` mask; returns the output
+    ``(B, N, heads, d)`` and the weights. Softmax in at least float32, as in SAM."""
     scores = torch.matmul(query * scaling, key.transpose(-2, -1))
     if attention_mask is not None:
         scores = scores + attention_mask
-    # At least float32 (as SAM), never below the input's precision.
     weights = F.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
     weights = weights.to(query.dtype)
     probs = F.dropout(weights, p=dropout, training=module.training)
     return torch.matmul(probs, value).transpose(1, 2), weights
+
+
+def _dense_bias(rel_h: torch.Tensor, rel_w: torch.Tensor) -> torch.Tensor:
+    """Factors ``(B, heads, r, w, h_k)``, ``(B, heads, r, w, w_k)`` -> bias ``(B, heads, r*w, h_k*w_k)``."""
+    return (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).flatten(-2).flatten(2, 3)
 
 
 class LvmMedViTAttention(nn.Module):
@@ -217,9 +148,8 @@ class LvmMedViTAttention(nn.Module):
     The bias ``q_i . R_h[h(i) - h(j)] + q_i . R_w[w(i) - w(j)]`` (unscaled query, as in SAM) is
     added to the scaled scores. ``config._attn_implementation`` picks the kernel at every call:
     ``"sdpa"`` (default) hands the bias to ``scaled_dot_product_attention`` as an additive float
-    ``attn_mask`` (without autograd one band of query rows at a time, at most
-    `_BIAS_CHUNK_ELEMENTS`); ``"eager"`` computes the weights explicitly and can return them
-    (`output_attentions`), as transformers' eager ``SamVisionAttention``.
+    mask (without autograd in bands of query rows of at most `_BIAS_CHUNK_ELEMENTS`); ``"eager"``
+    computes the weights explicitly and can return them (`output_attentions`).
     """
 
     def __init__(self, config: LvmMedViTConfig, span: int):
@@ -239,14 +169,10 @@ class LvmMedViTAttention(nn.Module):
     def decomposed_rel_pos(
         self, query: torch.Tensor, height: int, width: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two factors of the bias for queries ``(B, heads, N, head_dim)`` on an (h, w) grid.
-
-        Returns ``rel_h`` ``(B, heads, h, w, h_k)`` = q . R_h[h - h_k] and ``rel_w``
-        ``(B, heads, h, w, w_k)`` = q . R_w[w - w_k]; the bias of query (h, w) and key (h_k, w_k) is
-        their sum.
-        """
-        table_h = relative_position_table(self.rel_pos_h, height, height).to(query.dtype)  # (h, h_k, d)
-        table_w = relative_position_table(self.rel_pos_w, width, width).to(query.dtype)  # (w, w_k, d)
+        """For queries ``(B, heads, N, head_dim)`` on an (h, w) grid: ``rel_h`` ``(B, heads, h, w, h_k)``
+        = q . R_h[h - h_k] and ``rel_w`` ``(B, heads, h, w, w_k)`` = q . R_w[w - w_k]."""
+        table_h = relative_position_table(self.rel_pos_h, height).to(query.dtype)
+        table_w = relative_position_table(self.rel_pos_w, width).to(query.dtype)
         grid_query = query.reshape(query.shape[0], self.num_heads, height, width, self.head_dim)
         # Contiguous, so that the broadcast sum built from them is contiguous too (the einsum outputs
         # are strided and a sum follows its inputs' layout): flattening it to (N, N) is then free.
@@ -270,35 +196,33 @@ class LvmMedViTAttention(nn.Module):
         qkv = self.qkv(hidden_states).view(batch, height * width, 3, self.num_heads, self.head_dim)
         # Strided views, no copy: SDPA reads them as they are.
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        rel = self.decomposed_rel_pos(query, height, width) if self.use_rel_pos else None
         weights = None
         if implementation == "sdpa":
-            attn = self._sdpa(query, key, value, height, width).transpose(1, 2)
+            attn = self._sdpa(query, key, value, rel).transpose(1, 2)
         else:
-            bias = None
-            if self.use_rel_pos:
-                rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
-                bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view(
-                    batch, self.num_heads, height * width, height * width
-                )
-            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
-                implementation, eager_attention_forward
-            )
-            attn, weights = attention_interface(self, query, key, value, bias, scaling=self.scaling)
+            interface = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+            bias = _dense_bias(*rel) if rel is not None else None
+            attn, weights = interface(self, query, key, value, bias, scaling=self.scaling)
         attn = attn.reshape(batch, height, width, channels)
         return self.proj(attn), (weights if output_attentions else None)
 
     def _sdpa(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, height: int, width: int
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        rel: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
         """``scaled_dot_product_attention`` with the relative-position bias: ``(B, heads, N, d)``."""
-        if not self.use_rel_pos:
+        if rel is None:
             return F.scaled_dot_product_attention(query, key, value)
-        batch = query.shape[0]
-        rel_h, rel_w = self.decomposed_rel_pos(query, height, width)
-        # Without autograd, queries go in bands of grid rows so that the dense bias of a band,
-        # (B, heads, rows * w, N), stays under a fixed size: softmax is per query, so the result
-        # is that of one N x N pass, but a 1024-px global block no longer allocates a 0.8 GB bias
-        # per image. With autograd every band's bias would be kept for backward anyway: one pass.
+        rel_h, rel_w = rel
+        batch, _, height, width, _ = rel_h.shape
+        # Without autograd, queries go in bands of grid rows so that the dense bias of a band stays
+        # under a fixed size: softmax is per query, so the result is that of one N x N pass, but a
+        # 1024-px global block no longer allocates a 0.8 GB bias per image. With autograd every
+        # band's bias would be kept for backward anyway: one pass.
         rows_per_band = height
         if not (torch.is_grad_enabled() and query.requires_grad):
             budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
@@ -306,8 +230,7 @@ class LvmMedViTAttention(nn.Module):
         bands = []
         for row in range(0, height, rows_per_band):
             stop = min(row + rows_per_band, height)
-            bias = rel_h[:, :, row:stop].unsqueeze(-1) + rel_w[:, :, row:stop].unsqueeze(-2)
-            bias = bias.view(batch, self.num_heads, (stop - row) * width, height * width)
+            bias = _dense_bias(rel_h[:, :, row:stop], rel_w[:, :, row:stop])
             band_query = query[:, :, row * width : stop * width]
             bands.append(F.scaled_dot_product_attention(band_query, key, value, attn_mask=bias))
         return bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
@@ -323,7 +246,7 @@ class LvmMedViTBlock(GradientCheckpointingLayer):
         self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attn = LvmMedViTAttention(config, span)
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = LvmMedViTMLP(config)
+        self.mlp = SamMLPBlock(config)
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
@@ -344,10 +267,6 @@ class LvmMedViTBlock(GradientCheckpointingLayer):
         return hidden_states + self.mlp(self.norm2(hidden_states)), weights
 
 
-# ----------------------------------------------------------------------------------------------
-# Models
-
-
 class LvmMedViTPreTrainedModel(PreTrainedModel):
     config: LvmMedViTConfig
     config_class = LvmMedViTConfig
@@ -355,6 +274,7 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["LvmMedViTBlock"]
+    _input_embed_layer = "patch_embed"  # get_input_embeddings(), also through the heads
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
@@ -364,7 +284,7 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, (nn.LayerNorm, LvmMedViTLayerNorm2d)):
+        elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
         elif isinstance(module, LvmMedViTAttention):
@@ -381,12 +301,8 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
 
 def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
-        shape = (
-            tuple(pixel_values.shape)
-            if isinstance(pixel_values, torch.Tensor)
-            else type(pixel_values).__name__
-        )
-        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {shape}")
+        got = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
+        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {got}")
     channels, height, width = pixel_values.shape[1:]
     if channels != config.num_channels:
         raise ValueError(
@@ -400,15 +316,10 @@ def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> 
 
 
 class LvmMedViTModel(LvmMedViTPreTrainedModel):
-    """SAM's ViT image encoder.
+    """SAM's ViT image encoder; returns a [`LvmMedViTModelOutput`].
 
-    Outputs ([`LvmMedViTModelOutput`]): `last_hidden_state` ``(B, hidden_size, H/p, W/p)``, the last
-    block's map before the neck; `pooler_output` ``(B, hidden_size)`` its mean over positions (the
-    features LVM-Med's classification code uses); `neck_embeddings` ``(B, output_channels, H/p, W/p)``
-    when the model has a neck (SAM's image embeddings, the box-prompted segmentation protocol);
-    with `output_hidden_states` the ``num_hidden_layers + 1`` maps ``(B, hidden_size, H/p, W/p)``
-    (patch embedding plus absolute positions, then each block's output); with `output_attentions`
-    (eager attention only) each block's attention weights.
+    `pooler_output` (the mean of the map before the neck) is what LVM-Med's classification code
+    uses; `neck_embeddings` (present with a neck) is what SAM's box-prompted segmentation reads.
     """
 
     def __init__(self, config: LvmMedViTConfig, add_neck: bool | None = None):
@@ -422,23 +333,16 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         self.blocks = nn.ModuleList(
             [LvmMedViTBlock(config, config.block_window_size(i)) for i in range(config.num_hidden_layers)]
         )
-        use_neck = config.use_neck if add_neck is None else add_neck
-        self.neck = (
-            nn.Sequential(
-                nn.Conv2d(config.hidden_size, config.output_channels, kernel_size=1, bias=False),
-                LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
-                nn.Conv2d(
-                    config.output_channels, config.output_channels, kernel_size=3, padding=1, bias=False
-                ),
-                LvmMedViTLayerNorm2d(config.output_channels, eps=config.layer_norm_eps),
+        self.neck = None
+        if config.use_neck if add_neck is None else add_neck:
+            channels, eps = config.output_channels, config.layer_norm_eps
+            self.neck = nn.Sequential(
+                nn.Conv2d(config.hidden_size, channels, kernel_size=1, bias=False),
+                SamLayerNorm(channels, eps=eps, data_format="channels_first"),
+                nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False),
+                SamLayerNorm(channels, eps=eps, data_format="channels_first"),
             )
-            if use_neck
-            else None
-        )
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.patch_embed
 
     def forward(
         self,
@@ -449,12 +353,10 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         **kwargs,
     ) -> tuple | LvmMedViTModelOutput:
         """`pixel_values`: ``(B, num_channels, H, W)``, H and W multiples of `patch_size`."""
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        output_attentions = (
-            output_attentions if output_attentions is not None else self.config.output_attentions
-        )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         _check_pixel_values(pixel_values, self.config)
 
@@ -462,7 +364,7 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         if self.pos_embed is not None:
             hidden_states = hidden_states + resize_abs_pos(self.pos_embed, tuple(hidden_states.shape[1:3]))
         all_hidden_states = (hidden_states.permute(0, 3, 1, 2),) if output_hidden_states else None
-        all_attentions: tuple[torch.Tensor, ...] | None = () if output_attentions else None
+        all_attentions = () if output_attentions else None
         for block in self.blocks:
             hidden_states, weights = block(hidden_states, output_attentions=bool(output_attentions))
             if output_hidden_states:
@@ -471,15 +373,12 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
                 all_attentions += (weights,)
 
         feature_map = hidden_states.permute(0, 3, 1, 2)
-        pooled = feature_map.mean(dim=(2, 3))
-        neck_embeddings = self.neck(feature_map) if self.neck is not None else None
-
         output = LvmMedViTModelOutput(
             last_hidden_state=feature_map,
-            pooler_output=pooled,
+            pooler_output=feature_map.mean(dim=(2, 3)),
             hidden_states=all_hidden_states,
             attentions=all_attentions,
-            neck_embeddings=neck_embeddings,
+            neck_embeddings=self.neck(feature_map) if self.neck is not None else None,
         )
         return output if return_dict else output.to_tuple()
 
@@ -493,14 +392,15 @@ def _classification_loss(config: LvmMedViTConfig, logits: torch.Tensor, labels: 
             config.problem_type = "single_label_classification"
         else:
             config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        if config.num_labels == 1:
-            return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-        return F.mse_loss(logits, labels.to(logits.dtype))
     if config.problem_type == "single_label_classification":
         return F.cross_entropy(logits.view(-1, config.num_labels), labels.view(-1))
+    labels = labels.to(logits.dtype)
+    if config.problem_type == "regression" and config.num_labels == 1:
+        return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1))
+    if config.problem_type == "regression":
+        return F.mse_loss(logits, labels)
     if config.problem_type == "multi_label_classification":
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        return F.binary_cross_entropy_with_logits(logits, labels)
     raise ValueError(
         f"problem_type must be 'regression', 'single_label_classification' or 'multi_label_classification', "
         f"got {config.problem_type!r}"
@@ -508,12 +408,11 @@ def _classification_loss(config: LvmMedViTConfig, logits: torch.Tensor, labels: 
 
 
 class LvmMedViTForImageClassification(LvmMedViTPreTrainedModel):
-    """Encoder + head on the globally pooled features, before the neck (LVM-Med's protocol).
+    """Encoder (without SAM's neck) + head on the pooled features before the neck (LVM-Med's protocol).
 
-    The encoder is built without SAM's neck (a checkpoint's neck weights are ignored on load). The
-    head is linear ("1-FCN") when `classifier_hidden_sizes` is empty, else an MLP
-    (Dropout, Linear, ReLU per hidden size, then Dropout, Linear): LVM-Med's "multi-FCN".
-    With `freeze_backbone` the encoder gets no gradients and runs without autograd.
+    The head is linear ("1-FCN") when `classifier_hidden_sizes` is empty, else an MLP (Dropout,
+    Linear, ReLU per hidden size, then Dropout, Linear): LVM-Med's "multi-FCN". With
+    `freeze_backbone` the encoder gets no gradients and runs without autograd.
     """
 
     # SAM's neck belongs to the segmentation protocol: a checkpoint's neck weights are not used here.
@@ -595,9 +494,6 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
         self.num_features = [config.hidden_size] * (config.num_hidden_layers + 1)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Module:
-        return self.lvmmed.patch_embed
-
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -608,20 +504,16 @@ class LvmMedViTBackbone(BackboneMixin, LvmMedViTPreTrainedModel):
     ) -> tuple | BackboneOutput:
         """Returns `feature_maps`, one ``(B, hidden_size, H/p, W/p)`` map per entry of `out_features`."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         outputs = self.lvmmed(
             pixel_values, output_hidden_states=True, output_attentions=output_attentions, return_dict=True
         )
-        feature_maps = tuple(
-            hidden
-            for stage, hidden in zip(self.stage_names, outputs.hidden_states)
-            if stage in self.out_features
-        )
-        hidden_states = outputs.hidden_states if output_hidden_states else None
+        maps = dict(zip(self.stage_names, outputs.hidden_states))
         output = BackboneOutput(
-            feature_maps=feature_maps, hidden_states=hidden_states, attentions=outputs.attentions
+            feature_maps=tuple(maps[stage] for stage in self.stage_names if stage in self.out_features),
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions,
         )
         return output if return_dict else output.to_tuple()
 

@@ -1,16 +1,15 @@
 """Architecture presets shared by pretraining and the downstream recipes: one table, one spelling.
 
-A preset is a family (``"cnn"`` or ``"vit"``) and the config keyword arguments of that family.
-Names are matched after normalising ``-`` to ``_`` and lower-casing, so ``tiny-cnn`` (the
-downstream recipes' historical spelling) and ``tiny_cnn`` (pretraining's) name the same preset.
+A preset is a family (``"cnn"`` or ``"vit"``) and that family's config keyword arguments. Names
+are matched after lower-casing and mapping ``-`` to ``_``, so ``tiny-cnn`` names ``tiny_cnn``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-#: name -> (family, config kwargs). "tiny_*" are the test configs of the model contract;
-#: "resnet50" and "vit_b" are the paper's backbones.
+#: name -> (family, config kwargs). "tiny_*" are the test configs; "resnet50" and "vit_b" the paper's.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet50": ("cnn", {}),
     "resnet18": ("cnn", dict(hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic")),
@@ -49,28 +48,22 @@ def is_preset(name: str) -> bool:
 
 
 def get_preset(name: str) -> tuple[str, dict[str, Any]]:
-    """``(family, config kwargs)`` of a preset (a copy: callers may change it).
-
-    Raises:
-        ValueError: unknown name, with the list of known presets.
-    """
+    """``(family, config kwargs)`` of a preset (a copy: callers may change it); ValueError if unknown."""
     key = normalize_preset_name(name)
     if key not in PRESETS:
         raise ValueError(
             f"unknown model preset {name!r}; expected one of {sorted(PRESETS)} ('-' and '_' are equivalent)"
         )
-    family, kwargs = PRESETS[key]
-    return family, {k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    return copy.deepcopy(PRESETS[key])
 
 
 def preset_config(name: str, **overrides: Any):
     """A fresh ``LvmMedCnnConfig`` / ``LvmMedViTConfig`` of the preset, with ``overrides`` applied."""
+    from .configuration_lvmmed_cnn import LvmMedCnnConfig
+    from .configuration_lvmmed_vit import LvmMedViTConfig
+
     family, kwargs = get_preset(name)
-    if family == "cnn":
-        from .configuration_lvmmed_cnn import LvmMedCnnConfig as config_cls
-    else:
-        from .configuration_lvmmed_vit import LvmMedViTConfig as config_cls
-    return config_cls(**{**kwargs, **overrides})
+    return (LvmMedCnnConfig if family == "cnn" else LvmMedViTConfig)(**{**kwargs, **overrides})
 
 
 __all__ = ["PRESETS", "get_preset", "is_preset", "normalize_preset_name", "preset_config"]
