@@ -21,15 +21,7 @@ from transformers.hf_argparser import HfArg
 
 from ..evaluation import metrics as M
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
-from .data import (
-    ensure_splits,
-    load_image_dataset,
-    pixel_values,
-    recipe_results,
-    save_run,
-    stack_batch,
-    train,
-)
+from .data import ensure_splits, load_image_dataset, pixel_values, recipe_results, save_run, train
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +114,8 @@ def build_classifier(args: ClassificationArguments, id2label: dict[int, str]):
 
 
 def run_classification(args: ClassificationArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train, evaluate on the test (or validation) split, save model + processor + results.json + card.
-
-    Returns the results object written to ``<output_dir>/results.json``.
-    """
+    """Train, evaluate on the test (or validation) split, save model, processor, results.json and
+    card; returns the results object."""
     ds = load_image_dataset(args.dataset_dir, args.dataset_config, args.image_folder)
     ds = ensure_splits(ds, args.validation_fraction, args.group_column, seed=training_args.seed)
     names = getattr(ds["train"].features[args.label_column], "names", None)
@@ -159,9 +149,7 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
         return classification_metrics(eval_pred.predictions, eval_pred.label_ids, len(id2label), args.ordinal)
 
     train_set = cap(ds["train"], args.max_train_samples).with_transform(transform)
-    trainer = train(
-        model, training_args, train_set, stack_batch, eval_dataset=val, compute_metrics=compute_metrics
-    )
+    trainer = train(model, training_args, train_set, eval_dataset=val, compute_metrics=compute_metrics)
     metrics = trainer.evaluate(test, metric_key_prefix="test")
     name = args.dataset_name or _dataset_name(args)
     head = f"multi-FCN {list(args.classifier_hidden_sizes)}" if args.classifier_hidden_sizes else "1-FCN"
@@ -176,8 +164,7 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
         {k.removeprefix("test_"): v for k, v in metrics.items() if k.removeprefix("test_") in _REPORTED},
         training_data=f"Fine-tuned on the train split of {name}.",
     )
-    save_run(trainer, processor, results, strict_json=False)
-    return results
+    return save_run(trainer, processor, results, strict_json=False)
 
 
 def _dataset_name(args: ClassificationArguments) -> str:

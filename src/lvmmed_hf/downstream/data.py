@@ -30,10 +30,7 @@ def load_image_dataset(
     dataset_config: str | None = None,
     image_folder: str | os.PathLike | None = None,
 ) -> DatasetDict:
-    """A prepared dataset folder (``load_dataset(dir, config)``) or an image folder, offline.
-
-    Exactly one of ``dataset_dir`` and ``image_folder`` must be given.
-    """
+    """Exactly one of a prepared dataset folder (``load_dataset(dir, config)``) and an image folder."""
     if (dataset_dir is None) == (image_folder is None):
         raise ValueError("give exactly one of dataset_dir (a prepared dataset folder) and image_folder")
     name, folder = ("dataset_dir", dataset_dir) if dataset_dir is not None else ("image_folder", image_folder)
@@ -115,7 +112,12 @@ def batches(
 
 
 def train(
-    model, training_args: TrainingArguments, train_dataset, collate: Callable, trainer_class=Trainer, **kwargs
+    model,
+    training_args: TrainingArguments,
+    train_dataset,
+    collate: Callable = stack_batch,
+    trainer_class=Trainer,
+    **kwargs,
 ) -> Trainer:
     """Train ``model`` with a ``trainer_class`` (the dataset's columns are kept for its transform)."""
     training_args.remove_unused_columns = False
@@ -134,9 +136,12 @@ def recipe_results(task: str, dataset: dict, protocol: str, metrics: dict, **ext
     }
 
 
-def save_run(trainer: Trainer, processor, results: dict[str, Any], strict_json: bool = True) -> None:
+def save_run(
+    trainer: Trainer, processor, results: dict[str, Any], strict_json: bool = True
+) -> dict[str, Any]:
     """Save the model and processor, then ``results.json`` (NaN written as null when
-    ``strict_json``) and, when there are metrics, the model card, to the output folder."""
+    ``strict_json``) and, when there are metrics, the model card, to the output folder; returns
+    ``results``."""
     from ..evaluation.model_card import write_model_card
 
     out_dir = Path(trainer.args.output_dir)
@@ -147,6 +152,7 @@ def save_run(trainer: Trainer, processor, results: dict[str, Any], strict_json: 
         (out_dir / "results.json").write_text(json.dumps(payload, indent=2, default=float))
         if results["results"][0]["metrics"]:
             write_model_card(out_dir, results=results)
+    return results
 
 
 def _finite(obj):

@@ -1,14 +1,8 @@
-"""The main job, end to end on the embedded real images (``lvmmed demo``).
-
-Prepare the embedded corpus (DICOM, NIfTI and 2D images shipped in installed packages); pretrain a
-small CNN with the graph-matching loss for a fixed number of CPU steps (same seed and thread count:
-the same report); save the backbone; linear-probe it and ``random_inits`` random initialisations
-(the exact start of pretraining, then fresh seeds) on the imaging modality, with grouped, nested
-cross-validation by study (:mod:`.linear_probe`); write ``report.md``, ``report.json`` and
-``learning_curve.png``. The defaults of :class:`DemoConfig` follow docs/pretraining.md for a
-few-minute CPU run from a random start (Gumbel scale 0.05 and residual message passing: the
-paper's 1.0 and plain GCN fail in a short run). Images below ``min_image_size`` px are left out;
-each study contributes at most ``max_per_group`` evenly spaced images to the probe.
+"""``lvmmed demo``: prepare the embedded corpus (DICOM, NIfTI and 2D images of installed packages),
+pretrain a small CNN with graph matching for a fixed number of CPU steps, linear-probe it and
+``random_inits`` random initialisations (the start of pretraining, then fresh seeds) on the imaging
+modality by grouped, nested cross-validation (:mod:`.linear_probe`), write the report. Same seed
+and thread count: the same report. :class:`DemoConfig`'s defaults follow docs/pretraining.md.
 """
 
 from __future__ import annotations
@@ -248,28 +242,25 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
-    t_start = time.monotonic()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     corpus = Path(cfg.corpus_dir or out / "embedded_corpus")
-    timings: dict[str, float] = {}
-
-    logger.info("[1/4] preparing the embedded corpus in %s", corpus)
-    t = time.monotonic()
-    prepare_embedded(corpus)
-    timings["prepare_s"] = time.monotonic() - t
-
-    logger.info("[2/4] graph-matching pretraining of %s for %d steps", cfg.model_preset, cfg.max_steps)
-    t = time.monotonic()
-    trainer, budget = _pretrain(cfg, corpus, out)
-    timings["pretrain_s"] = time.monotonic() - t
     backbone_dir = out / "pretraining" / "backbone"
-
+    logger.info("[1/4] preparing the embedded corpus in %s", corpus)
+    t_start = time.monotonic()
+    prepare_embedded(corpus)
+    t_prepared = time.monotonic()
+    logger.info("[2/4] graph-matching pretraining of %s for %d steps", cfg.model_preset, cfg.max_steps)
+    trainer, budget = _pretrain(cfg, corpus, out)
+    t_pretrained = time.monotonic()
     logger.info("[3/4] linear probes: pretrained vs random initialisations")
-    t = time.monotonic()
     probed = _probe_all(cfg, corpus, backbone_dir, budget.initial_state)
-    timings["probe_s"] = time.monotonic() - t  # features of every backbone + the probes
-    timings["probe_fit_s"] = probed["fit_seconds"]  # the scikit-learn probes alone
+    timings = {
+        "prepare_s": t_prepared - t_start,
+        "pretrain_s": t_pretrained - t_prepared,
+        "probe_s": time.monotonic() - t_pretrained,  # features of every backbone + the probes
+        "probe_fit_s": probed["fit_seconds"],  # the scikit-learn probes alone
+    }
 
     logger.info("[4/4] writing the report")
     history = [{k: r[k] for k in LOG_FIELDS if k in r} for r in trainer.state.log_history if "loss" in r]
@@ -295,22 +286,16 @@ def build_report(
     """The report of :func:`run_demo` (``report.json``) from the pretraining log and probe scores."""
     probes, labels, groups, names = (probed[k] for k in ("probes", "labels", "groups", "names"))
     random_keys = [k for k in probes if k.startswith("random_init_")]
-    random_summary = {
-        m: {
-            "mean": float(np.mean([probes[k][m] for k in random_keys])),
-            "std": float(np.std([probes[k][m] for k in random_keys])),
-            "values": [probes[k][m] for k in random_keys],
-        }
-        for m in METRICS
-    }
+    random_summary = {}
+    for m in METRICS:
+        values = [probes[k][m] for k in random_keys]
+        random_summary[m] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
     probes["random_init"] = probes["random_init_0"]
     kept = probes["pretrained"]["classes"]
     counts = {names[c]: int((labels == c).sum()) for c in kept}
     group_counts = {names[c]: len({g for g, lab in zip(groups, labels) if lab == c}) for c in kept}
     first, last = history[0] if history else {}, history[-1] if history else {}
-    diff = np.array(probes["pretrained"]["group_accuracy"]) - np.array(
-        probes["random_init"]["group_accuracy"]
-    )
+    diff = np.subtract(probes["pretrained"]["group_accuracy"], probes["random_init"]["group_accuracy"])
     config = {k: v for k, v in asdict(cfg).items() if k not in ("output_dir", "corpus_dir")}
     report = {
         "config": {**config, "num_threads": torch.get_num_threads()},

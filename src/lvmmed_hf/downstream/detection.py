@@ -1,12 +1,8 @@
-"""Object detection with the LVM-Med CNN as the backbone of a transformers DETR-family detector.
-
-The paper fine-tunes Faster R-CNN, which transformers lacks: the recipe uses DETR or Conditional
-DETR (faster to converge) with our CNN (last stage, stride 32) as ``backbone_config``. Evaluation:
-VOC mAP@0.5 over all queries, in normalised coordinates (IoU is invariant to the per-axis scaling
-of the square resize, so this equals mAP in original pixels).
-
-Data: a prepared dataset with an ``objects`` column ``{"bbox": [[x, y, w, h], ...], "category":
-[...]}`` (COCO boxes in pixels, the Hub's convention), or a COCO JSON file with an image folder.
+"""Object detection: the LVM-Med CNN (stride 32) as the backbone of DETR or Conditional DETR
+(transformers has no Faster R-CNN, the paper's detector). Evaluation: VOC mAP@0.5 over all queries,
+in normalised coordinates (equal to mAP in pixels: IoU is invariant to the per-axis resize).
+Data: an ``objects`` column ``{"bbox": [[x, y, w, h], ...], "category": [...]}`` (COCO boxes in
+pixels, the Hub's convention) or a COCO JSON file with an image folder.
 """
 
 from __future__ import annotations
@@ -140,13 +136,10 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float = 0.5) -> dict[str, Any]:
-    """VOC mAP@``iou_threshold`` of every query's best non-background class and score.
-
-    DETR: transformers' own ``post_process_object_detection`` (softmax, "no object" dropped).
-    Conditional DETR scores each class with a sigmoid; its processor keeps the top-k (query,
-    class) pairs, so here each query keeps its best class instead, as for DETR. Boxes stay in
-    normalised coordinates (module docstring).
-    """
+    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in
+    normalised coordinates. DETR: transformers' ``post_process_object_detection``; Conditional
+    DETR (sigmoid scores, whose processor keeps the top-k (query, class) pairs): the best class of
+    each query, as for DETR."""
     model.eval()
     device = next(model.parameters()).device
     is_detr = getattr(model.config, "model_type", None) == "detr"
@@ -236,5 +229,4 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
         {"map50": scores["map50"]} if scores["map50"] == scores["map50"] else {},
         ap50_per_class={names[k]: v for k, v in scores["ap50_per_class"].items()},
     )
-    save_run(trainer, processor, results)
-    return results
+    return save_run(trainer, processor, results)

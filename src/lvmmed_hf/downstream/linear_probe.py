@@ -57,12 +57,9 @@ def extract_features(
     desc: str = "features",
     pooling: str = "last",
 ) -> np.ndarray:
-    """Globally average-pooled features of a base model in eval mode, ``(N, D)``.
-
-    ``pooling="last"``: the last stage (``pooler_output``). ``pooling="stages"``: the pools of the
-    stem and of every stage, concatenated (early stages keep the intensity and texture statistics
-    that the last stage may have learnt to ignore).
-    """
+    """Globally average-pooled features ``(N, D)`` of a base model: ``pooling="last"``, the last
+    stage; ``"stages"``, the stem and every stage concatenated (early stages keep intensity and
+    texture statistics that the last stage may have learnt to ignore)."""
     if pooling not in ("last", "stages"):
         raise ValueError(f"pooling must be 'last' or 'stages', got {pooling!r}")
     model.eval()
@@ -97,12 +94,9 @@ def classes_with_two_groups(labels: Sequence[int], groups: Sequence[Any]) -> lis
 
 
 def grouped_folds(y: np.ndarray, groups: np.ndarray, n_folds: int) -> PredefinedSplit | None:
-    """Grouped, stratified, deterministic folds over the samples (None when nothing can be held out).
-
-    The groups of each class that owns at least two groups are dealt round-robin, in sorted order,
-    into at most ``n_folds`` folds; every other group is always on the training side (fold -1). So
-    no fold holds out all groups of a class.
-    """
+    """Grouped, stratified, deterministic folds (None when nothing can be held out): the groups of
+    each class owning two or more are dealt round-robin, sorted, into at most ``n_folds`` folds; the
+    other groups always train (fold -1). No fold holds out all groups of a class."""
     owners = _group_owners(y, groups)
     fold_of: dict[str, int] = {}
     for c in sorted(set(owners.values())):
@@ -122,20 +116,6 @@ def _neg_log_loss(estimator, x: np.ndarray, y: np.ndarray) -> float:
 def make_probe(c: float = 1.0) -> Pipeline:
     """Standardise, then a class-balanced multinomial logistic regression (``c``: inverse L2 strength)."""
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
-
-
-def _fit_fold(x, y, g, tr, te, grid, n_inner_folds, preds, chosen) -> None:
-    """One outer fold: choose C on the training groups (nested), fit, predict the held-out group."""
-    cv = grouped_folds(y[tr], g[tr], n_inner_folds) if len(grid) > 1 else None
-    if cv is None:
-        probe = make_probe(grid[0]).fit(x[tr], y[tr])
-        chosen.append(grid[0])
-    else:
-        # Ascending C: GridSearchCV keeps the first of tied scores, the strongest penalty.
-        search = GridSearchCV(make_probe(), {"logisticregression__C": grid}, scoring=_neg_log_loss, cv=cv)
-        probe = search.fit(x[tr], y[tr]).best_estimator_
-        chosen.append(float(search.best_params_["logisticregression__C"]))
-    preds[te] = probe.predict(x[te])
 
 
 def grouped_cv_probe_scores(
@@ -172,7 +152,18 @@ def grouped_cv_probe_scores(
     # One BLAS thread: tiny problems, no slowdown on a busy machine, the same result on any machine.
     with threadpool_limits(limits=1):
         for tr, te in tqdm(outer, desc="probe folds", unit="fold", leave=False, disable=not progress):
-            _fit_fold(x, y, g, tr, te, grid, n_inner_folds, preds, chosen)
+            # C chosen on the training groups only (nested), then fit and predict the held-out groups.
+            cv = grouped_folds(y[tr], g[tr], n_inner_folds) if len(grid) > 1 else None
+            if cv is None:
+                probe = make_probe(grid[0]).fit(x[tr], y[tr])
+                chosen.append(grid[0])
+            else:
+                # Ascending C: GridSearchCV keeps the first of tied scores, the strongest penalty.
+                param = {"logisticregression__C": grid}
+                search = GridSearchCV(make_probe(), param, scoring=_neg_log_loss, cv=cv).fit(x[tr], y[tr])
+                probe = search.best_estimator_
+                chosen.append(float(search.best_params_["logisticregression__C"]))
+            preds[te] = probe.predict(x[te])
     group_ids = sorted(set(g.tolist()))
     group_acc = [float(np.mean(preds[g == gid] == y[g == gid])) for gid in group_ids]
     return {

@@ -1,13 +1,9 @@
 """Box-prompted segmentation: the LVM-Med ViT as the image encoder of transformers' ``SamModel``.
 
-As MedSAM and the LVM-Med paper (Sec. 4.2): image and prompt encoders frozen, only the mask
-decoder trained, with one box per image from the ground-truth mask, jittered during training.
-The decoder reads the encoder's neck output (``output_channels``, 256): the released LVM-Med ViT
-carries the neck; a ViT without one gets SAM's neck as new convolutions, trained with the decoder.
-
-The result is a stock ``SamModel`` folder. Prompt encoder and mask decoder start from
-``sam_checkpoint`` (a local SAM folder, e.g. ``facebook/sam-vit-base``) when given, else at random.
-Images are resized to the encoder's square ``image_size`` (no SAM-style padding).
+As MedSAM and the paper (Sec. 4.2): only the mask decoder trains (plus SAM's neck, new, for a ViT
+without one), on one box per image from the mask, jittered in training. Prompt encoder and decoder
+start from ``sam_checkpoint`` (a local SAM folder) when given. Images are resized to the square
+``image_size`` (no SAM-style padding). The result is a stock ``SamModel`` folder.
 """
 
 from __future__ import annotations
@@ -242,5 +238,4 @@ def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, A
         {k: v for k, v in scores.items() if k in ("dice", "iou") and v == v},
         trainable=trainable,
     )
-    save_run(trainer, processor, results)
-    return results
+    return save_run(trainer, processor, results)

@@ -36,7 +36,7 @@ from .backbones import (
     load_backbone_weights,
     model_type_of,
 )
-from .data import batches, ensure_splits, pixel_values, recipe_results, save_run, stack_batch, train
+from .data import batches, ensure_splits, pixel_values, recipe_results, save_run, train
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +49,9 @@ def resize_logits(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class DiceCELoss(nn.Module):
-    """``ce_weight * CE + dice_weight * (1 - mean soft Dice)``.
-
-    Soft Dice per class over the batch: 2 sum(p * y) / (sum(p) + sum(y)), p the softmax
-    probabilities (B, C, H, W), y the one-hot target; classes absent from both prediction and target
-    contribute 1 (the ``smooth`` term), so an empty class neither helps nor hurts. Pixels equal to
-    ``ignore_index`` count in neither term.
-    """
+    """``ce_weight * CE + dice_weight * (1 - mean soft Dice)``; soft Dice per class over the batch,
+    2 sum(p y) / (sum(p) + sum(y)) on softmax probabilities (a class absent from prediction and
+    target scores 1 through ``smooth``); ``ignore_index`` pixels count in neither term."""
 
     def __init__(
         self, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int = 255, smooth: float = 1e-5
@@ -84,14 +80,9 @@ def _all_stages(config: PreTrainedConfig, stages: Sequence[int]) -> None:
 
 
 class LvmMedUNetConfig(PreTrainedConfig):
-    """U-Net over an LVM-Med CNN encoder.
-
-    Args:
-        backbone_config: an ``LvmMedCnnConfig`` (or its dict); default: ResNet-50.
-        decoder_channels: widths of the five up-sampling blocks (strides 16, 8, 4, 2, 1); default
-            256-128-64-32-16 for a 2048-channel encoder, scaled by its width otherwise.
-        num_labels: segmentation classes, background included.
-    """
+    """U-Net over an LVM-Med CNN encoder (``backbone_config``: an ``LvmMedCnnConfig`` or its dict,
+    default ResNet-50). ``decoder_channels``: widths of the five up-sampling blocks (strides 16 to 1),
+    default 256-128-64-32-16 scaled by the encoder's width / 2048. ``num_labels`` counts background."""
 
     model_type = "lvmmed_unet"
     sub_configs = {"backbone_config": AutoConfig}
@@ -136,11 +127,8 @@ class _ConvBlock(nn.Sequential):
 
 
 class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
-    """Encoder ``backbone`` (an ``LvmMedCnnBackbone``) + U-Net decoder + 1x1 classifier.
-
-    ``forward(pixel_values (B, 3, H, W), labels (B, H, W) optional)`` -> ``SemanticSegmenterOutput``
-    with ``logits`` (B, num_labels, H, W); H and W must be multiples of 32.
-    """
+    """An ``LvmMedCnnBackbone`` + U-Net decoder + 1x1 classifier: ``pixel_values`` (B, 3, H, W), H
+    and W multiples of 32 -> ``logits`` (B, num_labels, H, W) (+ Dice-CE ``loss`` given ``labels``)."""
 
     config_class = LvmMedUNetConfig
     base_model_prefix = "unet"
@@ -241,11 +229,8 @@ _SLICE_NAME = re.compile(r"^(?P<volume>.+?)[_-](?:slice)?(?P<slice>\d+)$")
 
 
 def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os.PathLike) -> Dataset:
-    """Pair ``image_dir/<name>.*`` with ``mask_dir/<name>.*`` (masks: class index per pixel).
-
-    When every stem reads ``<volume>_<slice number>`` the dataset gets ``volume_id`` and
-    ``slice_index`` columns, enabling 3D evaluation.
-    """
+    """Pair ``image_dir/<name>.*`` with ``mask_dir/<name>.*`` (masks: class index per pixel); when
+    every stem reads ``<volume>_<slice number>``, add ``volume_id`` and ``slice_index`` (3D evaluation)."""
     images = {p.stem: p for p in sorted(Path(image_dir).iterdir()) if p.is_file()}
     masks = {p.stem: p for p in sorted(Path(mask_dir).iterdir()) if p.is_file()}
     common = sorted(set(images) & set(masks))
@@ -329,17 +314,15 @@ def make_transform(processor, image_column: str, mask_column: str, size: int):
 
 
 class SegmentationTrainer(Trainer):
-    """Trainer with the Dice + CE loss on the model's logits (for models with their own loss, e.g.
-    UperNet's CE)."""
+    """Trainer with the Dice + CE loss on the model's logits (UperNet's own loss is CE only)."""
 
     def __init__(self, *args, seg_loss: DiceCELoss | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.seg_loss = seg_loss or DiceCELoss()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs["labels"]
         outputs = model(pixel_values=inputs["pixel_values"])
-        loss = self.seg_loss(outputs.logits, labels)
+        loss = self.seg_loss(outputs.logits, inputs["labels"])
         return (loss, outputs) if return_outputs else loss
 
 
@@ -367,11 +350,8 @@ def segmentation_scores(
     volume_ids: list | None = None,
     slice_indices: list | None = None,
 ) -> dict[str, Any]:
-    """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU.
-
-    ``mean_dice`` / ``mean_iou`` average the foreground classes 1..C-1 (background left out, as
-    medical segmentation papers report), NaN entries left out.
-    """
+    """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU; the means are over the
+    foreground classes 1..C-1 (as medical segmentation papers report), NaN entries left out."""
     fg = slice(1, None) if num_labels > 1 else slice(None)
     d2 = M.dice_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
     i2 = M.iou_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
@@ -405,19 +385,12 @@ def run_segmentation(args: SegmentationArguments, training_args: TrainingArgumen
         model.backbone.requires_grad_(False)
     transform = make_transform(processor, args.image_column, args.mask_column, args.image_size)
     loss = DiceCELoss(args.ce_weight, args.dice_weight, args.ignore_index)
-    trainer = train(
-        model,
-        training_args,
-        ds["train"].with_transform(transform),
-        stack_batch,
-        SegmentationTrainer,
-        seg_loss=loss,
-    )
+    train_set = ds["train"].with_transform(transform)
+    trainer = train(model, training_args, train_set, trainer_class=SegmentationTrainer, seg_loss=loss)
     test_name = args.test_split if args.test_split in ds else "validation"
     test = ds[test_name]
-    preds, refs = predict_label_maps(
-        model, test.with_transform(transform), training_args.per_device_eval_batch_size
-    )
+    batch_size = training_args.per_device_eval_batch_size
+    preds, refs = predict_label_maps(model, test.with_transform(transform), batch_size)
     volumes = {}
     if args.volume_column in test.column_names and args.slice_column in test.column_names:
         volumes = {"volume_ids": test[args.volume_column], "slice_indices": test[args.slice_column]}
@@ -429,5 +402,4 @@ def run_segmentation(args: SegmentationArguments, training_args: TrainingArgumen
         {k: v for k, v in scores.items() if isinstance(v, float) and not math.isnan(v)},
         details=scores,
     )
-    save_run(trainer, processor, results)
-    return results
+    return save_run(trainer, processor, results)
