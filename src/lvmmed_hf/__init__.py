@@ -1,10 +1,8 @@
 """LVM-Med in the Hugging Face ecosystem.
 
-Importing this package registers every LVM-Med class with the transformers Auto factories without
-importing torch or transformers itself: the model classes are imported, and registered, as soon as
-transformers is imported (at once if it already is) or one of them is used as
-``lvmmed_hf.<Class>``. So ``import lvmmed_hf`` then ``AutoModel.from_pretrained(...)`` works, and
-``lvmmed --help`` stays fast. Subpackages (data, graph_matching, training, evaluation) load on demand.
+``import lvmmed_hf`` registers the LVM-Med classes with the transformers Auto factories as soon as
+transformers is imported (at once if it already is), without importing torch or transformers
+itself, so ``lvmmed --help`` stays fast. Subpackages load on demand.
 """
 
 from __future__ import annotations

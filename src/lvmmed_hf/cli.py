@@ -63,10 +63,6 @@ def is_expected_error(err: BaseException) -> bool:
     return isinstance(err, _EXPECTED_ERRORS) or (isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS)
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lvmmed`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -91,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if args.debug or not is_expected_error(err):
             raise
-        sys.stderr.write(f"lvmmed {args.command}: error: {_one_line(err)}\n")
+        message = " ".join(str(err).split()) or type(err).__name__  # one line
+        sys.stderr.write(f"lvmmed {args.command}: error: {message}\n")
         return USER_ERROR_EXIT_CODE
 
 

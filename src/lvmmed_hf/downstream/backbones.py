@@ -11,6 +11,9 @@ from pathlib import Path
 from torch import nn
 from transformers import AutoConfig, PreTrainedConfig
 
+from ..models import LvmMedImageProcessor
+from ..models.conversion import read_backbone_weights
+
 # One preset table for the package (``tiny-cnn`` and ``tiny_cnn`` name the same preset).
 from ..models.presets import PRESETS, get_preset, is_preset
 
@@ -47,21 +50,17 @@ def model_type_of(name_or_path: str | os.PathLike) -> str:
 
 def image_processor_for(name_or_path: str | os.PathLike, image_size: int | None = None):
     """The saved image processor of a checkpoint folder, else LVM-Med's default (ImageNet mean/std)."""
-    import lvmmed_hf
-
     if is_checkpoint_dir(name_or_path) and (Path(name_or_path) / "preprocessor_config.json").is_file():
-        processor = lvmmed_hf.LvmMedImageProcessor.from_pretrained(name_or_path)
+        processor = LvmMedImageProcessor.from_pretrained(name_or_path)
         if image_size is not None:
             processor.size = {"height": image_size, "width": image_size}
         return processor
     size = image_size or 224
-    return lvmmed_hf.LvmMedImageProcessor(size={"height": size, "width": size})
+    return LvmMedImageProcessor(size={"height": size, "width": size})
 
 
 def load_backbone_weights(target: nn.Module, folder: str | os.PathLike) -> None:
     """Copy the ``lvmmed.*`` weights of a checkpoint folder into a backbone module (strict on the encoder)."""
-    from lvmmed_hf.models.conversion import read_backbone_weights
-
     own = target.state_dict()
     # The ViT backbone has no neck; the CNN backbone has no fc: those keys are expected to be unused.
     wanted = {f"lvmmed.{k}": v for k, v in read_backbone_weights(folder).items() if f"lvmmed.{k}" in own}

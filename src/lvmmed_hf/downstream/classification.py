@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import softmax
-from transformers import TrainingArguments
+from transformers import AutoModelForImageClassification, TrainingArguments
 from transformers.hf_argparser import HfArg
 
 from ..evaluation import metrics as M
@@ -32,35 +32,21 @@ class ClassificationArguments:
 
     backbone: str = HfArg(
         default="resnet50",
-        help="save_pretrained folder of an LVM-Med backbone/checkpoint, or a preset "
-        "(tiny-cnn, resnet50, tiny-vit, vit-b) for a random initialisation",
+        help="checkpoint folder, or a randomly initialised preset (tiny-cnn, resnet50, tiny-vit, vit-b)",
     )
     dataset_dir: str | None = HfArg(default=None, help="prepared dataset folder (load_dataset(dir, config))")
     dataset_config: str | None = HfArg(default=None, help="config name inside dataset_dir")
-    image_folder: str | None = HfArg(
-        default=None, help="image folder: <class>/<image> (or <split>/<class>/<image>)"
-    )
+    image_folder: str | None = HfArg(default=None, help="<class>/<image> or <split>/<class>/<image> folder")
     image_column: str = "image"
     label_column: str = "label"
-    group_column: str | None = HfArg(
-        default=None,
-        help="column whose values never straddle train/validation when splits are made (e.g. patient id)",
-    )
-    validation_fraction: float = HfArg(
-        default=0.2, help="held out from train when there is no validation split"
-    )
-    test_split: str | None = HfArg(
-        default="test", help="split evaluated at the end (falls back to validation)"
-    )
+    group_column: str | None = HfArg(default=None, help="groups kept whole in splits (e.g. patient id)")
+    validation_fraction: float = HfArg(default=0.2, help="held out from train if no validation split")
+    test_split: str | None = HfArg(default="test", help="split evaluated at the end (else validation)")
     image_size: int = HfArg(default=224, help="input side in pixels")
     freeze_backbone: bool = HfArg(default=False, help="linear evaluation: train the head only")
-    classifier_hidden_sizes: list[int] = HfArg(
-        default_factory=list, help="[] = 1-FCN; e.g. 512 256 = multi-FCN"
-    )
+    classifier_hidden_sizes: list[int] = HfArg(default_factory=list, help="[]: 1-FCN; 512 256: multi-FCN")
     classifier_dropout: float = 0.0
-    ordinal: bool = HfArg(
-        default=False, help="labels are ordered grades: also report quadratic weighted kappa"
-    )
+    ordinal: bool = HfArg(default=False, help="ordered grades: also report quadratic weighted kappa")
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     dataset_name: str | None = HfArg(default=None, help="name shown in results.json and the model card")
@@ -92,8 +78,6 @@ def classification_metrics(
 
 def build_classifier(args: ClassificationArguments, id2label: dict[int, str]):
     """An ``...ForImageClassification`` from a checkpoint folder (backbone weights kept) or a preset."""
-    from transformers import AutoModelForImageClassification
-
     head = dict(
         num_labels=len(id2label),
         id2label={int(k): v for k, v in id2label.items()},

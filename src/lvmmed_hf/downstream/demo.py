@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from ..data.embedded import load_embedded, prepare_embedded
 from .linear_probe import DEFAULT_C_GRID, extract_features, grouped_cv_probe_scores
 
 logger = logging.getLogger(__name__)
@@ -203,10 +204,6 @@ def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state:
     """Probe scores of the pretrained backbone and of ``cfg.random_inits`` random initialisations."""
     from transformers import AutoModel
 
-    import lvmmed_hf  # noqa: F401
-
-    from ..data.embedded import load_embedded
-
     pretrained = AutoModel.from_pretrained(backbone_dir)
     # The baseline: the start of pretraining, then fresh seeds: the spread of random features.
     models = {"pretrained": pretrained}
@@ -238,8 +235,6 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     Wall-clock timings go to ``timings.json`` and the log, so that the report is reproducible.
     """
-    from ..data.embedded import prepare_embedded
-
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     out = Path(cfg.output_dir)

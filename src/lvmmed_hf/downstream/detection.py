@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, load_dataset
 from datasets import Image as ImageFeature
 from transformers import (
     ConditionalDetrConfig,
@@ -189,8 +189,6 @@ class DetectionArguments:
 
 def run_detection(args: DetectionArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Train the detector, evaluate mAP@0.5 on the test (or validation) split, save model, results, card."""
-    from datasets import load_dataset
-
     if (args.dataset_dir is None) == (args.annotations_file is None):
         raise ValueError("give exactly one of dataset_dir and annotations_file (+ image_dir)")
     if args.dataset_dir is not None:

@@ -28,6 +28,8 @@ from transformers import (
 from transformers.hf_argparser import HfArg
 
 from ..evaluation import metrics as M
+from ..models.conversion import read_backbone_weights
+from ..models.conversion_vit import lvmmed_vit_to_hf_sam_config, lvmmed_vit_to_hf_sam_state_dict
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
 from .data import batches, pixel_values, recipe_results, save_run, stack_batch, train
 from .segmentation import SegmentationData, _load_segmentation_data, resize_logits, resized_mask
@@ -41,8 +43,6 @@ def build_sam_model(
     """A ``SamModel`` whose vision encoder holds the LVM-Med ViT ``backbone`` (folder or preset), and
     its trainable parameter prefixes (``mask_decoder.``, plus ``vision_encoder.neck.`` for a ViT
     without neck); everything else is frozen."""
-    from lvmmed_hf.models.conversion_vit import lvmmed_vit_to_hf_sam_config, lvmmed_vit_to_hf_sam_state_dict
-
     overrides = {"image_size": image_size} if image_size else {}
     vit_cfg = backbone_config(backbone, **overrides)
     if vit_cfg.model_type != "lvmmed_vit":
@@ -72,8 +72,6 @@ def build_sam_model(
     model = SamModel(config)
     has_neck = bool(vit_cfg.use_neck)
     if is_checkpoint_dir(backbone):
-        from lvmmed_hf.models.conversion import read_backbone_weights
-
         # A converted release keeps SAM's neck, whose output the mask decoder reads: it stays frozen.
         mapped = lvmmed_vit_to_hf_sam_state_dict(read_backbone_weights(backbone))
         has_neck = any(".neck." in k for k in mapped)
@@ -140,16 +138,10 @@ class SamBoxTrainer(Trainer):
 @dataclass
 class SamArguments(SegmentationData):
     backbone: str = HfArg(default="vit-b", help="LVM-Med ViT checkpoint folder or preset (tiny-vit, vit-b)")
-    sam_checkpoint: str | None = HfArg(
-        default=None, help="local SamModel folder to initialise prompt encoder + mask decoder"
-    )
-    target_label: int | None = HfArg(
-        default=None, help="segment this mask label (default: every non-zero label)"
-    )
+    sam_checkpoint: str | None = HfArg(default=None, help="SamModel folder: prompt encoder + mask decoder")
+    target_label: int | None = HfArg(default=None, help="segment this mask label (default: all non-zero)")
     image_size: int = HfArg(default=1024, help="encoder input side in pixels (SAM: 1024)")
-    box_jitter: int = HfArg(
-        default=20, help="max random box offset in pixels during training (MedSAM: 20 at 1024 px)"
-    )
+    box_jitter: int = HfArg(default=20, help="max random box offset in training (px; MedSAM: 20 at 1024)")
 
 
 def _target(mask: np.ndarray, target_label: int | None) -> np.ndarray:

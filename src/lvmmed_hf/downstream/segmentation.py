@@ -20,15 +20,25 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, load_dataset
 from datasets import Image as ImageFeature
 from PIL import Image
 from torch import nn
-from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel, Trainer, TrainingArguments
+from transformers import (
+    CONFIG_MAPPING,
+    AutoConfig,
+    PreTrainedConfig,
+    PreTrainedModel,
+    Trainer,
+    TrainingArguments,
+    UperNetConfig,
+    UperNetForSemanticSegmentation,
+)
 from transformers.hf_argparser import HfArg
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
 from ..evaluation import metrics as M
+from ..models import LvmMedCnnBackbone
 from .backbones import (
     backbone_config,
     image_processor_for,
@@ -88,10 +98,6 @@ class LvmMedUNetConfig(PreTrainedConfig):
     sub_configs = {"backbone_config": AutoConfig}
 
     def __init__(self, backbone_config=None, decoder_channels=None, **kwargs):
-        from transformers import CONFIG_MAPPING
-
-        import lvmmed_hf  # noqa: F401  (registers lvmmed_cnn)
-
         if backbone_config is None:
             backbone_config = CONFIG_MAPPING["lvmmed_cnn"]()
         elif isinstance(backbone_config, dict):
@@ -137,8 +143,6 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
 
     def __init__(self, config: LvmMedUNetConfig):
         super().__init__(config)
-        from lvmmed_hf import LvmMedCnnBackbone
-
         self.backbone = LvmMedCnnBackbone(config.backbone_config)
         skips = list(config.backbone_config.hidden_sizes)  # stage1..stage4 widths
         dec = config.decoder_channels
@@ -198,8 +202,6 @@ def build_segmentation_model(
     if architecture == "unet":
         model = LvmMedUNetForSemanticSegmentation(LvmMedUNetConfig(backbone_config=bcfg, **labels))
     elif architecture == "upernet":
-        from transformers import UperNetConfig, UperNetForSemanticSegmentation
-
         if bcfg.model_type == "lvmmed_cnn":
             _all_stages(bcfg, range(1, len(bcfg.depths) + 1))
             widths = list(bcfg.hidden_sizes)
@@ -282,8 +284,6 @@ class SegmentationArguments(SegmentationData):
 
 
 def _load_segmentation_data(args: SegmentationData, seed: int) -> DatasetDict:
-    from datasets import load_dataset
-
     if (args.dataset_dir is None) == (args.image_dir is None):
         raise ValueError("give exactly one of dataset_dir and image_dir (+ mask_dir)")
     if args.dataset_dir is not None:
