@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import TrainerCallback
+from transformers import AutoModel, TrainerCallback
 
 from ..data.embedded import load_embedded, prepare_embedded
 from .linear_probe import DEFAULT_C_GRID, extract_features, grouped_cv_probe_scores
@@ -202,8 +202,6 @@ def _pretrain(cfg: DemoConfig, corpus: Path, out: Path):
 
 def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state: dict) -> dict[str, Any]:
     """Probe scores of the pretrained backbone and of ``cfg.random_inits`` random initialisations."""
-    from transformers import AutoModel
-
     pretrained = AutoModel.from_pretrained(backbone_dir)
     # The baseline: the start of pretraining, then fresh seeds: the spread of random features.
     models = {"pretrained": pretrained}
