@@ -1,13 +1,8 @@
 """LVM-Med in the Hugging Face ecosystem.
 
-Importing this package makes every LVM-Med class known to the transformers Auto factories
-(``AutoConfig``, ``AutoModel``, ``AutoModelForImageClassification``, ``AutoBackbone``,
-``AutoImageProcessor``), without importing torch or transformers itself: the model classes are
-imported, and registered, as soon as transformers is imported (at once if it already is), or
-when one of them is first used as ``lvmmed_hf.<Class>``. So ``import lvmmed_hf`` followed by
-``AutoModel.from_pretrained(...)`` works, and ``lvmmed --help`` stays fast. The data layer
-(``lvmmed_hf.data``), the graph-matching loss (``lvmmed_hf.graph_matching``), training helpers
-(``lvmmed_hf.training``) and metrics (``lvmmed_hf.evaluation``) are imported on demand.
+``import lvmmed_hf`` registers the LVM-Med classes with the transformers Auto factories as soon as
+transformers is imported (at once if it already is), without importing torch or transformers
+itself, so ``lvmmed --help`` stays fast. Subpackages load on demand.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """The ``lvmmed`` command line: a thin dispatcher over library functions.
 
-Each sub-command lives in ``lvmmed_hf.commands.<name>`` and exposes ``register(subparsers)``,
-which adds its parser and sets ``func`` to a callable taking the parsed namespace and returning
-an exit code. Sub-command modules import torch, transformers and datasets inside their functions
-only, so ``lvmmed --help`` answers at once.
-
-As ``datasets-cli`` and ``accelerate``: an expected error (bad input, a missing or unwritable
-path, a full disk) is one line on stderr and exit code 2; ``--debug`` shows the traceback. Any
-other exception is a bug and keeps its traceback.
+Each ``lvmmed_hf.commands.<name>`` has ``register(subparsers)``, which adds its parser with ``func``
+(parsed namespace -> exit code); heavy libraries are imported inside functions only, so ``lvmmed
+--help`` answers at once. An expected error is one line on stderr and exit code 2 (``--debug``:
+the traceback); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,15 +16,17 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .errors import LvmMedUserError
 
-# Order is the order shown by ``lvmmed --help``.
+# In the order shown by ``lvmmed --help``.
 SUBCOMMANDS = ("convert", "prepare", "sources", "leakage", "card", "demo", "evaluate")
 
-# Exit code of an expected error (argparse uses 2 for a usage error as well).
-USER_ERROR_EXIT_CODE = 2
+USER_ERROR_EXIT_CODE = 2  # as argparse's usage errors
 
-# OSErrors that describe the user's paths or machine, not a bug.
-_EXPECTED_OS_ERRORS = (
+# Errors that describe the user's input, paths or machine, not a bug.
+_EXPECTED_ERRORS = (
+    LvmMedUserError,
+    ValueError,
     FileNotFoundError,
     FileExistsError,
     NotADirectoryError,
@@ -59,23 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 def is_expected_error(err: BaseException) -> bool:
     """Whether ``err`` is a user's error (shown as one line) rather than a bug (traceback).
 
-    Expected: ``lvmmed_hf.errors.LvmMedUserError`` and its subclasses, ``ValueError`` (the
-    library's convention for bad input, naming the input and what was expected), missing /
-    existing / wrong-kind / forbidden paths, and a full or read-only disk.
+    Expected: ``LvmMedUserError``, ``ValueError`` (the library's convention for bad input),
+    missing / existing / wrong-kind / forbidden paths, and a full or read-only disk.
     """
-    try:
-        from .errors import LvmMedUserError
-    except ImportError:  # an older tree without the errors module
-        LvmMedUserError = ()  # noqa: N806
-    if LvmMedUserError and isinstance(err, LvmMedUserError):
-        return True
-    if isinstance(err, (*_EXPECTED_OS_ERRORS, ValueError)):
-        return True
-    return isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    return isinstance(err, _EXPECTED_ERRORS) or (isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if args.debug or not is_expected_error(err):
             raise
-        sys.stderr.write(f"lvmmed {args.command}: error: {_one_line(err)}\n")
+        message = " ".join(str(err).split()) or type(err).__name__  # one line
+        sys.stderr.write(f"lvmmed {args.command}: error: {message}\n")
         return USER_ERROR_EXIT_CODE
 
 

@@ -1,19 +1,15 @@
-"""Exceptions for expected errors: problems with the user's input, not bugs.
+"""Exceptions for expected errors (the user's input, not bugs): ``lvmmed`` prints them as one line.
 
-``lvmmed`` prints an :class:`LvmMedUserError` as one line on stderr and exits with status 2
-(a traceback only on request); any other exception is a bug and keeps its traceback. Library code
-raises subclasses that also derive from the built-in exception a caller would naturally catch
-(``FileNotFoundError``, ``ValueError``, ...), so existing ``except`` clauses keep working.
+Subclasses also derive from the built-in exception a caller would naturally catch (``ValueError``,
+``OSError``), so existing ``except`` clauses keep working.
 """
 
 from __future__ import annotations
 
 
 class LvmMedUserError(Exception):
-    """An expected error: a missing folder, an unknown name, an invalid option, a full disk.
-
-    The message is one line naming the input and what was expected.
-    """
+    """An expected error (a missing folder, an unknown name, a full disk): the message names the
+    input and what was expected."""
 
 
 class InvalidOptionError(LvmMedUserError, ValueError):

@@ -1,7 +1,7 @@
-"""``lvmmed demo``: the main job end to end on the embedded real images.
+"""``lvmmed demo``: the main job end to end on the embedded real images (``lvmmed_hf.downstream.demo``).
 
-See ``lvmmed_hf.downstream.demo``; heavy imports happen inside ``_run`` so ``lvmmed --help`` stays
-fast. The defaults below mirror ``DemoConfig`` (checked by the tests).
+Heavy imports happen inside the functions, so ``lvmmed --help`` stays fast; the defaults below
+mirror ``DemoConfig`` (checked by the tests).
 """
 
 from __future__ import annotations
@@ -18,53 +18,50 @@ def register(subparsers) -> None:
         "and writes report.md, report.json, timings.json and learning_curve.png to --output-dir "
         "(about 10 minutes on an idle 2-core CPU). Same --seed and --num-threads: the same report.",
     )
-    parser.add_argument("--output-dir", default="demo_output")
-    parser.add_argument(
-        "--corpus-dir",
-        default=None,
-        help="where to prepare the corpus (default: <output-dir>/embedded_corpus)",
-    )
-    parser.add_argument("--max-steps", type=int, default=2000, help="pretraining steps (the budget)")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--output-dir", default="demo_output")
+    add("--corpus-dir", help="where to prepare the corpus (default: <output-dir>/embedded_corpus)")
+    add("--max-steps", type=int, default=2000, help="pretraining steps (the budget)")
+    add(
         "--max-minutes",
         type=float,
         default=90.0,
         help="wall-clock guard of pretraining: stop early (and say so in the report) past this",
     )
-    parser.add_argument(
+    add(
         "--num-threads",
         type=int,
         default=1,
         help="torch threads (default 1: the same report on any machine; 0 = torch's choice)",
     )
-    parser.add_argument(
+    add(
         "--model-preset",
         default="small_cnn",
         help="architecture preset of the pretraining (small_cnn, tiny_cnn, resnet18, ...)",
     )
-    parser.add_argument("--view-size", type=int, default=64, help="side of the pretraining views (px)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per step (multiple of 16)")
-    parser.add_argument(
+    add("--view-size", type=int, default=64, help="side of the pretraining views (px)")
+    add("--batch-size", type=int, default=32, help="images per step (multiple of 16)")
+    add(
         "--gumbel-scale",
         type=float,
         default=0.05,
         help="scale of the Gumbel noise of the blackbox estimator (paper: 1.0; authors' later code: 0.05)",
     )
-    parser.add_argument("--learning-rate", type=float, default=1e-2, help="Adam learning rate (constant)")
-    parser.add_argument(
+    add("--learning-rate", type=float, default=1e-2, help="Adam learning rate (constant)")
+    add(
         "--view-augmentation",
         choices=["medical", "paper"],
         default="medical",
         help="photometric augmentation of the pretraining views: 'medical' (no hue/saturation/grayscale, "
         "brightness/contrast 0.2, blur scaled to the view) or 'paper' (VICRegL's)",
     )
-    parser.add_argument(
+    add(
         "--random-inits",
         type=int,
         default=5,
         help="random initialisations probed as the baseline (the pretraining start + fresh seeds)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    add("--seed", type=int, default=0)
     parser.set_defaults(func=_run)
 
 
@@ -77,23 +74,12 @@ def config_from_args(args: argparse.Namespace):
         raise ValueError(f"--num-threads must be >= 0 (0: torch's choice), got {args.num_threads}")
     if args.max_minutes <= 0:
         raise ValueError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    from dataclasses import fields
+
     from lvmmed_hf.downstream.demo import DemoConfig
 
-    return DemoConfig(
-        output_dir=args.output_dir,
-        corpus_dir=args.corpus_dir,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        num_threads=args.num_threads or None,
-        model_preset=args.model_preset,
-        view_size=args.view_size,
-        batch_size=args.batch_size,
-        gumbel_scale=args.gumbel_scale,
-        learning_rate=args.learning_rate,
-        view_augmentation=args.view_augmentation,
-        random_inits=args.random_inits,
-        seed=args.seed,
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(DemoConfig) if hasattr(args, f.name)}
+    return DemoConfig(**{**given, "num_threads": args.num_threads or None})
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,31 +1,8 @@
-"""The main job, end to end on the embedded real images (``lvmmed demo``).
-
-1. Prepare the embedded corpus (DICOM, NIfTI and 2D medical images shipped in installed packages).
-2. Pretrain a small CNN with the graph-matching loss for a fixed number of steps on the CPU (a
-   wall-clock limit only guards against a machine far slower than expected; the report names it
-   when it fires). Same seed and thread count -> the same report.
-3. Save the backbone (``save_pretrained``) with its image processor and model card.
-4. Linear-probe the pretrained backbone and ``random_inits`` random initialisations of the same
-   network (the first is the exact start of pretraining, the others fresh seeds, so the spread of
-   random features is measured) on the imaging modality of each image, with grouped 5-fold
-   cross-validation: every study (``patient_id``: a DICOM StudyInstanceUID, a NIfTI volume, a 2D
-   image) is predicted by a probe trained on other studies only, so slices of one volume and codec
-   variants of one image never straddle train and test. Probe: scikit-learn's class-balanced
-   logistic regression on the pooled stem + every stage, standardised; the L2 strength is chosen
-   per outer fold by a grouped CV inside its training studies (nested), never by the held-out
-   studies.
-5. Write ``report.md``, ``report.json`` and ``learning_curve.png``.
-
-Choices for a few-minute CPU run from a random initialisation (all options of
-:class:`DemoConfig`), following the findings in docs/pretraining.md: the ``small_cnn`` preset
-(ResNet-style, widths 16-128), 64-px views with crop scale 0.5-1, 32 images per step (two 16-node
-graphs), Adam at a constant lr 1e-2, Gumbel scale 0.05 (the authors' later code; the paper's 1.0
-drowns the affinities in a short run) and residual message passing (the paper's plain GCN
-over-smooths from a random start), and views with the ``medical`` photometric augmentation
-(``ViewAugmentationConfig.medical``). Images whose shorter side is below 32 px (1-pixel-wide
-DICOM test slices) are left out of pretraining and of the probe; each group contributes at most
-``max_per_group`` evenly spaced
-images to the probe, so one 3D template does not outweigh the 2D images.
+"""``lvmmed demo``: prepare the embedded corpus (DICOM, NIfTI and 2D images of installed packages),
+pretrain a small CNN with graph matching for a fixed number of CPU steps, linear-probe it and
+``random_inits`` random initialisations (the start of pretraining, then fresh seeds) on the imaging
+modality by grouped, nested cross-validation (:mod:`.linear_probe`), write the report. Same seed
+and thread count: the same report. :class:`DemoConfig`'s defaults follow docs/pretraining.md.
 """
 
 from __future__ import annotations
@@ -42,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import TrainerCallback
+from transformers import AutoModel, TrainerCallback
 
+from ..data.embedded import load_embedded, prepare_embedded
 from .linear_probe import DEFAULT_C_GRID, extract_features, grouped_cv_probe_scores
 
 logger = logging.getLogger(__name__)
@@ -55,14 +33,12 @@ class DemoConfig:
 
     output_dir: str = "demo_output"
     corpus_dir: str | None = None  # default: <output_dir>/embedded_corpus
-    # The budget is a number of steps, so the result does not depend on the machine's load; about
-    # 10 min on an idle 2-core CPU with one thread.
-    # ``max_minutes`` only guards against a far slower machine.
+    # A step budget, so the result does not depend on the machine's load (about 10 min on an idle
+    # 2-core CPU); ``max_minutes`` only guards against a far slower machine.
     max_steps: int = 2000
     max_minutes: float = 90.0
-    # One torch thread by default: as fast as two for this small CNN (0.28 s/step either way on an
-    # idle 2-core CPU), the same report on machines with any core count, and no thread
-    # oversubscription slowing it tenfold when other jobs hold the cores. None: torch's choice.
+    # One thread: as fast as two for this CNN, the same report on any machine, and no
+    # oversubscription when other jobs hold the cores. None: torch's choice.
     num_threads: int | None = 1
     model_preset: str = "small_cnn"
     view_size: int = 64
@@ -71,9 +47,7 @@ class DemoConfig:
     gumbel_scale: float = 0.05
     gcn_residual: bool = True
     crop_scale_min: float = 0.5
-    # Views for grayscale medical images (module docstring): no hue / saturation jitter, no random
-    # grayscale, milder brightness / contrast, blur sigma scaled to the view size. "paper": VICRegL's.
-    view_augmentation: str = "medical"
+    view_augmentation: str = "medical"  # ViewAugmentationConfig.medical; "paper": VICRegL's
     probe_image_size: int = 64
     probe_pooling: str = "stages"
     # scikit-learn's C (inverse L2 strength), one chosen per outer fold by the inner grouped CV.
@@ -88,21 +62,15 @@ class DemoConfig:
 
 
 class StepBudgetCallback(TrainerCallback):
-    """A progress bar over the step budget that shows the latest loss and matching accuracy (the
-    Trainer's printed log dicts are replaced by it), a wall-clock guard, and a copy of the
-    backbone's weights at the start of training (the random initialisation of the baseline).
+    """A progress bar with the latest loss and matching accuracy, a wall-clock guard, and a copy of
+    the backbone's weights at the start of training (the baseline's random initialisation)."""
 
-    ``shows_progress`` tells ``run_pretraining`` to drop the Trainer's own progress printer.
-    """
-
-    shows_progress = True
+    shows_progress = True  # run_pretraining drops the Trainer's own progress printer
 
     def __init__(self, max_steps: int, max_seconds: float):
         self.max_steps, self.max_seconds = max_steps, max_seconds
-        self.start = 0.0
-        self.guard_fired = False
+        self.start, self.guard_fired, self.bar = 0.0, False, None
         self.initial_state: dict[str, torch.Tensor] | None = None
-        self.bar = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.start = time.monotonic()
@@ -137,12 +105,8 @@ class StepBudgetCallback(TrainerCallback):
 
 
 def verdict(pretrained: dict[str, float], random_summary: dict[str, dict[str, float]]) -> str:
-    """``beats`` / ``does_not_beat`` / ``inconclusive`` from the probe scores.
-
-    Against the spread of the random initialisations, not one draw: *beats* needs every metric of
-    ``METRICS`` above the random mean + 1 std, *does not beat* every metric below the random mean;
-    anything else is inconclusive. ``random_summary[m]`` holds ``mean`` and ``std``.
-    """
+    """``beats`` (every metric of ``METRICS`` above the random initialisations' mean + 1 std),
+    ``does_not_beat`` (every metric below their mean) or ``inconclusive``."""
     above = [pretrained[m] > random_summary[m]["mean"] + random_summary[m]["std"] for m in METRICS]
     below = [pretrained[m] < random_summary[m]["mean"] for m in METRICS]
     return "beats" if all(above) else ("does_not_beat" if all(below) else "inconclusive")
@@ -155,12 +119,10 @@ LOG_FIELDS = ("step", "loss", "matching_accuracy", "grad_norm", "learning_rate")
 
 def _probe_subset(ds, min_size: int, max_per_group: int):
     """Indices of images with shorter side >= min_size, at most max_per_group evenly spaced per group."""
-    sizes = [min(im.size) for im in ds["image"]]
-    groups = ds["patient_id"]
     by_group: dict[str, list[int]] = {}
-    for i, (s, g) in enumerate(zip(sizes, groups)):
-        if s >= min_size:
-            by_group.setdefault(g, []).append(i)
+    for i, (image, group) in enumerate(zip(ds["image"], ds["patient_id"])):
+        if min(image.size) >= min_size:
+            by_group.setdefault(group, []).append(i)
     keep = []
     for idx in by_group.values():
         if len(idx) > max_per_group:
@@ -235,22 +197,13 @@ def _pretrain(cfg: DemoConfig, corpus: Path, out: Path):
     trainer = run_pretraining(
         ModelArguments(model_preset=cfg.model_preset), data_args, gm_args, train_args, callbacks=[budget]
     )
-    if budget.initial_state is None:
-        raise RuntimeError("the pretraining start weights were not captured")
     return trainer, budget
 
 
 def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state: dict) -> dict[str, Any]:
     """Probe scores of the pretrained backbone and of ``cfg.random_inits`` random initialisations."""
-    from transformers import AutoModel
-
-    import lvmmed_hf  # noqa: F401
-
-    from ..data.embedded import load_embedded
-
     pretrained = AutoModel.from_pretrained(backbone_dir)
-    # The baseline: the exact start of pretraining plus fresh initialisations of the same network
-    # (seeds seed+1, ...), so the spread of random features is measured, not assumed.
+    # The baseline: the start of pretraining, then fresh seeds: the spread of random features.
     models = {"pretrained": pretrained}
     for i in range(max(1, cfg.random_inits)):
         torch.manual_seed(cfg.seed + i)
@@ -271,47 +224,36 @@ def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state:
             f, labels, groups, cfg.probe_c_grid, cfg.probe_folds, cfg.probe_inner_folds, progress=False
         )
         fit_seconds += time.monotonic() - t
-    return {
-        "probes": probes,
-        "labels": labels,
-        "groups": groups,
-        "names": ds.features["label"].names,
-        "fit_seconds": fit_seconds,
-    }
+    names = ds.features["label"].names
+    return dict(probes=probes, labels=labels, groups=groups, names=names, fit_seconds=fit_seconds)
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run the whole pipeline (module docstring); returns the report written to ``report.json``.
 
-    Wall-clock timings go to ``timings.json`` and the log, not into the report, so that two runs
-    with the same seed and thread count write identical reports.
+    Wall-clock timings go to ``timings.json`` and the log, so that the report is reproducible.
     """
-    from ..data.embedded import prepare_embedded
-
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
-    t_start = time.monotonic()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     corpus = Path(cfg.corpus_dir or out / "embedded_corpus")
-    timings: dict[str, float] = {}
-
-    logger.info("[1/4] preparing the embedded corpus in %s", corpus)
-    t = time.monotonic()
-    prepare_embedded(corpus)
-    timings["prepare_s"] = time.monotonic() - t
-
-    logger.info("[2/4] graph-matching pretraining of %s for %d steps", cfg.model_preset, cfg.max_steps)
-    t = time.monotonic()
-    trainer, budget = _pretrain(cfg, corpus, out)
-    timings["pretrain_s"] = time.monotonic() - t
     backbone_dir = out / "pretraining" / "backbone"
-
+    logger.info("[1/4] preparing the embedded corpus in %s", corpus)
+    t_start = time.monotonic()
+    prepare_embedded(corpus)
+    t_prepared = time.monotonic()
+    logger.info("[2/4] graph-matching pretraining of %s for %d steps", cfg.model_preset, cfg.max_steps)
+    trainer, budget = _pretrain(cfg, corpus, out)
+    t_pretrained = time.monotonic()
     logger.info("[3/4] linear probes: pretrained vs random initialisations")
-    t = time.monotonic()
     probed = _probe_all(cfg, corpus, backbone_dir, budget.initial_state)
-    timings["probe_s"] = time.monotonic() - t  # features of every backbone + the probes
-    timings["probe_fit_s"] = probed["fit_seconds"]  # the scikit-learn probes alone
+    timings = {
+        "prepare_s": t_prepared - t_start,
+        "pretrain_s": t_pretrained - t_prepared,
+        "probe_s": time.monotonic() - t_pretrained,  # features of every backbone + the probes
+        "probe_fit_s": probed["fit_seconds"],  # the scikit-learn probes alone
+    }
 
     logger.info("[4/4] writing the report")
     history = [{k: r[k] for k in LOG_FIELDS if k in r} for r in trainer.state.log_history if "loss" in r]
@@ -337,22 +279,16 @@ def build_report(
     """The report of :func:`run_demo` (``report.json``) from the pretraining log and probe scores."""
     probes, labels, groups, names = (probed[k] for k in ("probes", "labels", "groups", "names"))
     random_keys = [k for k in probes if k.startswith("random_init_")]
-    random_summary = {
-        m: {
-            "mean": float(np.mean([probes[k][m] for k in random_keys])),
-            "std": float(np.std([probes[k][m] for k in random_keys])),
-            "values": [probes[k][m] for k in random_keys],
-        }
-        for m in METRICS
-    }
+    random_summary = {}
+    for m in METRICS:
+        values = [probes[k][m] for k in random_keys]
+        random_summary[m] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
     probes["random_init"] = probes["random_init_0"]
     kept = probes["pretrained"]["classes"]
     counts = {names[c]: int((labels == c).sum()) for c in kept}
     group_counts = {names[c]: len({g for g, lab in zip(groups, labels) if lab == c}) for c in kept}
     first, last = history[0] if history else {}, history[-1] if history else {}
-    diff = np.array(probes["pretrained"]["group_accuracy"]) - np.array(
-        probes["random_init"]["group_accuracy"]
-    )
+    diff = np.subtract(probes["pretrained"]["group_accuracy"], probes["random_init"]["group_accuracy"])
     config = {k: v for k, v in asdict(cfg).items() if k not in ("output_dir", "corpus_dir")}
     report = {
         "config": {**config, "num_threads": torch.get_num_threads()},
@@ -397,34 +333,27 @@ def build_report(
 
 def _write_backbone_card(backbone_dir: Path, report: dict) -> None:
     from ..evaluation.model_card import write_model_card
+    from .data import recipe_results
 
-    results = {
-        "results": [
-            {
-                "task": "image-classification",
-                "dataset": {
-                    "name": "lvmmed-hf embedded corpus (imaging modality)",
-                    "type": "lvmmed-embedded",
-                    "split": "grouped held-out",
-                },
-                "protocol": "linear probe on frozen features, leave-one-study-out",
-                "metrics": {
-                    "accuracy": report["linear_probe"]["pretrained"]["accuracy"],
-                    "macro_f1": report["linear_probe"]["pretrained"]["macro_f1"],
-                },
-            }
-        ]
-    }
+    results = recipe_results(
+        "image-classification",
+        {
+            "name": "lvmmed-hf embedded corpus (imaging modality)",
+            "type": "lvmmed-embedded",
+            "split": "grouped held-out",
+        },
+        "linear probe on frozen features, leave-one-study-out",
+        {m: report["linear_probe"]["pretrained"][m] for m in ("accuracy", "macro_f1")},
+    )
     write_model_card(
         backbone_dir,
         results=results,
         license="other",
         derived_from_authors_weights=False,
         model_name="LVM-Med demo backbone (small CNN, embedded corpus)",
-        training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on the "
-        "lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates "
-        "of nilearn and "
-        "scikit-image's medical images. A demonstration checkpoint, not a useful backbone.",
+        training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on "
+        "the lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates "
+        "of nilearn and scikit-image's medical images. A demonstration checkpoint, not a useful backbone.",
     )
 
 

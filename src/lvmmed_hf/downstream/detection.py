@@ -1,15 +1,8 @@
-"""Object detection with the LVM-Med CNN as the backbone of a transformers DETR-family detector.
-
-The paper fine-tunes Faster R-CNN (VinDr-CXR, Kvasir); transformers has no Faster R-CNN, so the
-recipe uses its maintained end-to-end detectors, DETR or Conditional DETR (faster to converge),
-with ``backbone_config`` = our CNN (last stage, stride 32) and its weights copied from the
-checkpoint folder. Evaluation: PASCAL VOC mAP at IoU 0.5 (``evaluation.metrics``), over all
-queries of every image, computed in normalised coordinates (IoU is invariant to the per-axis
-scaling of the square resize, so this equals mAP in original pixels).
-
-Data: a prepared dataset with an ``objects`` column ``{"bbox": [[x, y, w, h], ...], "category":
-[...]}`` (COCO boxes in pixels, the Hub's object-detection convention), or a COCO JSON file
-(``annotations_file``) with an image folder.
+"""Object detection: the LVM-Med CNN (stride 32) as the backbone of DETR or Conditional DETR
+(transformers has no Faster R-CNN, the paper's detector). Evaluation: VOC mAP@0.5 over all queries,
+in normalised coordinates (equal to mAP in pixels: IoU is invariant to the per-axis resize).
+Data: an ``objects`` column ``{"bbox": [[x, y, w, h], ...], "category": [...]}`` (COCO boxes in
+pixels, the Hub's convention) or a COCO JSON file with an image folder.
 """
 
 from __future__ import annotations
@@ -17,26 +10,35 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, load_dataset
 from datasets import Image as ImageFeature
-from transformers import Trainer, TrainingArguments
+from transformers import (
+    ConditionalDetrConfig,
+    ConditionalDetrForObjectDetection,
+    DetrConfig,
+    DetrForObjectDetection,
+    TrainingArguments,
+)
+from transformers.hf_argparser import HfArg
 from transformers.image_transforms import center_to_corners_format, corners_to_center_format
 from transformers.models.detr.image_processing_pil_detr import DetrImageProcessorPil
 
 from ..evaluation import metrics as M
-from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
-from .data import ensure_splits
-from .segmentation import _finite, _load_backbone_weights
+from .backbones import backbone_config, image_processor_for, is_checkpoint_dir, load_backbone_weights
+from .data import batches, ensure_splits, pixel_values, recipe_results, save_run, train
 
 logger = logging.getLogger(__name__)
 
-DETECTORS = ("detr", "conditional_detr")
+DETECTORS = {
+    "detr": (DetrConfig, DetrForObjectDetection),
+    "conditional_detr": (ConditionalDetrConfig, ConditionalDetrForObjectDetection),
+}
 # Only its post-processing is used (no image is processed by it).
 _DETR_POSTPROCESSOR = DetrImageProcessorPil()
 
@@ -44,10 +46,8 @@ _DETR_POSTPROCESSOR = DetrImageProcessorPil()
 def coco_dataset(
     annotations_file: str | os.PathLike, image_dir: str | os.PathLike
 ) -> tuple[Dataset, list[str]]:
-    """A dataset with ``image`` and ``objects`` from a COCO JSON file; categories renumbered 0..C-1.
-
-    Returns the dataset and the category names in the new order.
-    """
+    """A dataset with ``image`` and ``objects`` from a COCO JSON file, and the category names
+    (categories renumbered 0..C-1 in the order of their ids)."""
     coco = json.loads(Path(annotations_file).read_text())
     for key in ("images", "annotations", "categories"):
         if key not in coco:
@@ -72,7 +72,7 @@ def build_detector(
 ):
     """A DETR-family detector whose backbone is the LVM-Med CNN ``backbone`` (folder: weights loaded)."""
     if detector not in DETECTORS:
-        raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+        raise ValueError(f"detector must be one of {tuple(DETECTORS)}, got {detector!r}")
     bcfg = backbone_config(backbone)
     if bcfg.model_type != "lvmmed_cnn":
         raise ValueError(
@@ -90,16 +90,10 @@ def build_detector(
         label2id={v: k for k, v in id2label.items()},
         **detector_kwargs,
     )
-    if detector == "detr":
-        from transformers import DetrConfig, DetrForObjectDetection
-
-        model = DetrForObjectDetection(DetrConfig(**common))
-    else:
-        from transformers import ConditionalDetrConfig, ConditionalDetrForObjectDetection
-
-        model = ConditionalDetrForObjectDetection(ConditionalDetrConfig(**common))
+    config_class, model_class = DETECTORS[detector]
+    model = model_class(config_class(**common))
     if is_checkpoint_dir(backbone):
-        _load_backbone_weights(model.model.backbone.model, backbone)
+        load_backbone_weights(model.model.backbone.model, backbone)
     return model
 
 
@@ -120,49 +114,38 @@ def make_detection_transform(processor, image_column: str = "image", objects_col
     """Batch transform: pixel values at the processor's size and DETR labels (normalised cx, cy, w, h)."""
 
     def transform(batch):
-        images = [
-            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]
+        labels = [
+            {
+                "class_labels": torch.tensor(obj["category"], dtype=torch.long),
+                "boxes": torch.from_numpy(coco_to_normalised_center(obj["bbox"], *im.size)),
+            }
+            for im, obj in zip(batch[image_column], batch[objects_column])
         ]
-        pixel_values = processor(images, return_tensors="pt")["pixel_values"]
-        labels = []
-        for im, obj in zip(images, batch[objects_column]):
-            boxes = coco_to_normalised_center(obj["bbox"], *im.size)
-            labels.append(
-                {
-                    "class_labels": torch.tensor(obj["category"], dtype=torch.long),
-                    "boxes": torch.from_numpy(boxes),
-                }
-            )
-        return {"pixel_values": list(pixel_values), "labels": labels}
+        return {"pixel_values": pixel_values(processor, batch[image_column]), "labels": labels}
 
     return transform
 
 
-def _collate(batch):
-    pixel_values = torch.stack([b["pixel_values"] for b in batch])
+def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    # No pixel_mask: the images are not padded, and the detectors default to an all-ones mask.
     return {
-        "pixel_values": pixel_values,
-        "pixel_mask": torch.ones(pixel_values.shape[0], *pixel_values.shape[-2:], dtype=torch.long),
+        "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
         "labels": [b["labels"] for b in batch],
     }
 
 
 @torch.no_grad()
 def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float = 0.5) -> dict[str, Any]:
-    """VOC mAP@``iou_threshold`` of every query's best non-background class and score.
-
-    DETR: transformers' own ``post_process_object_detection`` (softmax, "no object" dropped).
-    Conditional DETR scores each class with a sigmoid; its processor keeps the top-k (query,
-    class) pairs, so here each query keeps its best class instead, as for DETR. Boxes stay in
-    normalised coordinates (module docstring).
-    """
+    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in
+    normalised coordinates. DETR: transformers' ``post_process_object_detection``; Conditional
+    DETR (sigmoid scores, whose processor keeps the top-k (query, class) pairs): the best class of
+    each query, as for DETR."""
     model.eval()
     device = next(model.parameters()).device
     is_detr = getattr(model.config, "model_type", None) == "detr"
     preds, refs = [], []
-    for start in range(0, len(dataset), batch_size):
-        b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        out = model(pixel_values=b["pixel_values"].to(device), pixel_mask=b["pixel_mask"].to(device))
+    for b in batches(dataset, batch_size, _collate):
+        out = model(pixel_values=b["pixel_values"].to(device))
         out.logits, out.pred_boxes = out.logits.float().cpu(), out.pred_boxes.float().cpu()
         if is_detr:
             found = _DETR_POSTPROCESSOR.post_process_object_detection(out, threshold=-1.0)
@@ -172,48 +155,40 @@ def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float 
             found = [{"scores": s, "labels": la, "boxes": bx} for s, la, bx in zip(scores, labels, boxes)]
         for f, ref in zip(found, b["labels"]):
             preds.append({k: f[k].numpy() for k in ("boxes", "scores", "labels")})
-            refs.append(
-                {
-                    "boxes": center_to_corners_format(ref["boxes"]).numpy(),
-                    "labels": ref["class_labels"].numpy(),
-                }
-            )
+            boxes = center_to_corners_format(ref["boxes"]).numpy()
+            refs.append({"boxes": boxes, "labels": ref["class_labels"].numpy()})
     ap = M.average_precision_per_class(preds, refs, iou_threshold)
     return {"map50": float(np.mean(list(ap.values()))) if ap else float("nan"), "ap50_per_class": ap}
 
 
 @dataclass
 class DetectionArguments:
-    backbone: str = field(
-        default="resnet50", metadata={"help": "LVM-Med CNN checkpoint folder or preset (tiny-cnn, resnet50)"}
+    backbone: str = HfArg(
+        default="resnet50", help="LVM-Med CNN checkpoint folder or preset (tiny-cnn, resnet50)"
     )
-    detector: str = field(default="conditional_detr", metadata={"help": "detr or conditional_detr"})
-    dataset_dir: str | None = field(
-        default=None, metadata={"help": "prepared dataset with an objects column (COCO xywh boxes)"}
+    detector: str = HfArg(default="conditional_detr", help="detr or conditional_detr")
+    dataset_dir: str | None = HfArg(
+        default=None, help="prepared dataset with an objects column (COCO xywh boxes)"
     )
-    dataset_config: str | None = field(default=None)
-    annotations_file: str | None = field(default=None, metadata={"help": "COCO JSON (with image_dir)"})
-    image_dir: str | None = field(default=None)
-    image_column: str = field(default="image")
-    objects_column: str = field(default="objects")
-    image_size: int = field(default=512)
-    num_queries: int = field(default=100)
-    d_model: int = field(default=256)
-    encoder_layers: int = field(default=6)
-    decoder_layers: int = field(default=6)
-    attention_heads: int = field(default=8)
-    ffn_dim: int = field(default=2048)
-    validation_fraction: float = field(default=0.2)
-    test_split: str | None = field(default="test")
-    dataset_name: str | None = field(default=None)
+    dataset_config: str | None = None
+    annotations_file: str | None = HfArg(default=None, help="COCO JSON (with image_dir)")
+    image_dir: str | None = None
+    image_column: str = "image"
+    objects_column: str = "objects"
+    image_size: int = 512
+    num_queries: int = 100
+    d_model: int = 256
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    attention_heads: int = 8
+    ffn_dim: int = 2048
+    validation_fraction: float = 0.2
+    test_split: str | None = "test"
+    dataset_name: str | None = None
 
 
 def run_detection(args: DetectionArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Train the detector, evaluate mAP@0.5 on the test (or validation) split, save model, results, card."""
-    from datasets import load_dataset
-
-    from ..evaluation.model_card import write_model_card
-
     if (args.dataset_dir is None) == (args.annotations_file is None):
         raise ValueError("give exactly one of dataset_dir and annotations_file (+ image_dir)")
     if args.dataset_dir is not None:
@@ -231,50 +206,25 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
         ds = DatasetDict({"train": full})
     ds = ensure_splits(ds, args.validation_fraction, None, training_args.seed)
     id2label = dict(enumerate(names))
-    heads = dict(
-        num_queries=args.num_queries,
-        d_model=args.d_model,
-        encoder_layers=args.encoder_layers,
-        decoder_layers=args.decoder_layers,
-        encoder_attention_heads=args.attention_heads,
-        decoder_attention_heads=args.attention_heads,
-        encoder_ffn_dim=args.ffn_dim,
-        decoder_ffn_dim=args.ffn_dim,
-    )
-    model = build_detector(args.backbone, len(names), id2label, args.detector, **heads)
+    sizes = {k: getattr(args, k) for k in ("num_queries", "d_model", "encoder_layers", "decoder_layers")}
+    for side in ("encoder", "decoder"):
+        sizes.update({f"{side}_attention_heads": args.attention_heads, f"{side}_ffn_dim": args.ffn_dim})
+    model = build_detector(args.backbone, len(names), id2label, args.detector, **sizes)
     processor = image_processor_for(args.backbone, args.image_size)
     transform = make_detection_transform(processor, args.image_column, args.objects_column)
-    training_args.remove_unused_columns = False
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=ds["train"].with_transform(transform),
-        data_collator=_collate,
-    )
-    trainer.train()
+    trainer = train(model, training_args, ds["train"].with_transform(transform), _collate)
     test_name = args.test_split if args.test_split in ds else "validation"
     scores = evaluate_detector(
         model, ds[test_name].with_transform(transform), training_args.per_device_eval_batch_size
     )
-    out_dir = Path(training_args.output_dir)
-    trainer.save_model(out_dir)
-    processor.save_pretrained(out_dir)
-    results = {
-        "results": [
-            {
-                "task": "object-detection",
-                "dataset": {
-                    "name": args.dataset_name or Path(args.dataset_dir or args.annotations_file).stem,
-                    "split": test_name,
-                },
-                "protocol": f"{args.detector} with the LVM-Med backbone, VOC mAP@0.5",
-                "metrics": {"map50": scores["map50"]} if scores["map50"] == scores["map50"] else {},
-            }
-        ],
-        "ap50_per_class": {names[k]: v for k, v in scores["ap50_per_class"].items()},
-    }
-    if trainer.is_world_process_zero():
-        (out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
-        if results["results"][0]["metrics"]:
-            write_model_card(out_dir, results={"results": results["results"]})
-    return results
+    results = recipe_results(
+        "object-detection",
+        {
+            "name": args.dataset_name or Path(args.dataset_dir or args.annotations_file).stem,
+            "split": test_name,
+        },
+        f"{args.detector} with the LVM-Med backbone, VOC mAP@0.5",
+        {"map50": scores["map50"]} if scores["map50"] == scores["map50"] else {},
+        ap50_per_class={names[k]: v for k, v in scores["ap50_per_class"].items()},
+    )
+    return save_run(trainer, processor, results)

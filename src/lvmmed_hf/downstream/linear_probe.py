@@ -1,19 +1,15 @@
-"""Linear probing: frozen backbone features + scikit-learn's logistic regression, grouped splits.
-
-Used by ``lvmmed demo`` to compare a pretrained backbone with randomly initialised ones. The
-probe is scikit-learn's (``StandardScaler`` + ``LogisticRegression(class_weight="balanced")``,
-L-BFGS, deterministic), with the L2 strength chosen by a nested grouped cross-validation
-(``LeaveOneGroupOut`` outside, ``GridSearchCV`` over C inside), so every backbone is compared on
-exactly the same splits with exactly the same classifier.
+"""Linear probing (``lvmmed demo``): frozen backbone features, scikit-learn's ``StandardScaler`` +
+class-balanced ``LogisticRegression``, the L2 strength chosen by a nested grouped cross-validation.
 
 Splits are grouped: every image of one group (patient / study / source file) is on the same side,
 so slices of one volume never straddle train and test. A class with fewer than two groups cannot
-be tested (it is dropped, and reported).
+be tested (it is dropped, and reported). Deterministic: every backbone gets the same splits.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +19,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
@@ -36,10 +32,8 @@ logger = logging.getLogger(__name__)
 
 
 def images_to_pixel_values(images: Sequence[Any], size: int) -> torch.Tensor:
-    """Images (PIL of any mode incl. 16-bit, arrays) -> (B, 3, size, size), as the pretraining views
-    see them without augmentation and as the saved image processor does: intensities to [0, 1] by
-    the package's convention (:mod:`lvmmed_hf.intensity`: uint8 / 255, uint16 / 65535), whole
-    image resized (antialiased), ImageNet normalisation."""
+    """Images (PIL of any mode incl. 16-bit, arrays) -> (B, 3, size, size) as the image processor
+    makes them: [0, 1] by :mod:`lvmmed_hf.intensity`, antialiased resize, ImageNet normalisation."""
     out = []
     for image in images:
         x = load_unit_image(image)
@@ -63,13 +57,9 @@ def extract_features(
     desc: str = "features",
     pooling: str = "last",
 ) -> np.ndarray:
-    """Globally average-pooled features of a base model in eval mode, ``(N, D)``.
-
-    ``pooling="last"``: the last stage only (``pooler_output``, D = C). ``pooling="stages"``: the
-    average pool of the stem and of every stage's map, concatenated (D = sum of the widths; for a
-    CNN the usual multi-scale linear-probe features: early stages keep the intensity and texture
-    statistics that the last stage may have learnt to ignore).
-    """
+    """Globally average-pooled features ``(N, D)`` of a base model: ``pooling="last"``, the last
+    stage; ``"stages"``, the stem and every stage concatenated (early stages keep intensity and
+    texture statistics that the last stage may have learnt to ignore)."""
     if pooling not in ("last", "stages"):
         raise ValueError(f"pooling must be 'last' or 'stages', got {pooling!r}")
     model.eval()
@@ -91,34 +81,26 @@ def extract_features(
 DEFAULT_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
-def classes_with_two_groups(labels: Sequence[int], groups: Sequence[Any]) -> list[int]:
-    """Classes that own at least two groups (a group counts for its majority class).
+def _group_owners(labels: np.ndarray, groups: np.ndarray) -> dict[str, int]:
+    """The majority class of each group, in sorted group order."""
+    return {g: int(np.bincount(labels[groups == g]).argmax()) for g in sorted(set(groups.tolist()))}
 
-    A class seen in a single group can never be both trained and tested in a grouped split.
-    """
-    labels = np.asarray(labels)
-    groups = np.asarray([str(g) for g in groups])
-    owners: dict[int, int] = {}
-    for g in np.unique(groups):
-        owner = int(np.bincount(labels[groups == g]).argmax())
-        owners[owner] = owners.get(owner, 0) + 1
-    return sorted(c for c, n in owners.items() if n >= 2)
+
+def classes_with_two_groups(labels: Sequence[int], groups: Sequence[Any]) -> list[int]:
+    """Classes that own at least two groups (a group counts for its majority class): a class seen
+    in a single group can never be both trained and tested in a grouped split."""
+    owners = _group_owners(np.asarray(labels), np.asarray([str(g) for g in groups]))
+    return sorted(c for c, n in Counter(owners.values()).items() if n >= 2)
 
 
 def grouped_folds(y: np.ndarray, groups: np.ndarray, n_folds: int) -> PredefinedSplit | None:
-    """Grouped, stratified folds, deterministic: a ``PredefinedSplit`` over the samples.
-
-    The groups of each class that owns at least two groups (a group counts for its majority class)
-    are dealt round-robin, in sorted order, into at most ``n_folds`` folds; every other group stays
-    on the training side of every fold (fold -1). So no fold holds out all groups of a class, and a
-    class is never missing from a training side only because of the split. None when nothing can
-    be held out.
-    """
-    ids = sorted(set(groups.tolist()))
-    owner = {g: int(np.bincount(y[groups == g]).argmax()) for g in ids}
+    """Grouped, stratified, deterministic folds (None when nothing can be held out): the groups of
+    each class owning two or more are dealt round-robin, sorted, into at most ``n_folds`` folds; the
+    other groups always train (fold -1). No fold holds out all groups of a class."""
+    owners = _group_owners(y, groups)
     fold_of: dict[str, int] = {}
-    for c in sorted(set(owner.values())):
-        members = [g for g in ids if owner[g] == c]
+    for c in sorted(set(owners.values())):
+        members = [g for g, owner in owners.items() if owner == c]
         if len(members) >= 2:
             fold_of.update({g: j % n_folds for j, g in enumerate(members)})
     if not fold_of:
@@ -132,30 +114,8 @@ def _neg_log_loss(estimator, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def make_probe(c: float = 1.0) -> Pipeline:
-    """Standardise on the training features, then a class-balanced multinomial logistic regression.
-
-    ``c`` is scikit-learn's inverse L2 strength.
-    """
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("probe", LogisticRegression(C=c, class_weight="balanced", max_iter=2000)),
-        ]
-    )
-
-
-def _fit_fold(x, y, g, tr, te, grid, n_inner_folds, preds, chosen) -> None:
-    """One outer fold: choose C on the training groups (nested), fit, predict the held-out group."""
-    cv = grouped_folds(y[tr], g[tr], n_inner_folds) if len(grid) > 1 else None
-    if cv is None:
-        probe = make_probe(grid[0]).fit(x[tr], y[tr])
-        chosen.append(grid[0])
-    else:
-        # Ascending C: GridSearchCV keeps the first of tied scores, the strongest penalty.
-        search = GridSearchCV(make_probe(), {"probe__C": grid}, scoring=_neg_log_loss, cv=cv)
-        probe = search.fit(x[tr], y[tr]).best_estimator_
-        chosen.append(float(search.best_params_["probe__C"]))
-    preds[te] = probe.predict(x[te])
+    """Standardise, then a class-balanced multinomial logistic regression (``c``: inverse L2 strength)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
 
 
 def grouped_cv_probe_scores(
@@ -169,15 +129,12 @@ def grouped_cv_probe_scores(
 ) -> dict[str, Any]:
     """Grouped cross-validated probe: each group is predicted by a probe trained on other groups only.
 
-    Outer folds: :func:`grouped_folds` with ``n_folds`` (``n_folds`` >= the number of groups of
-    every class gives leave-one-group-out within each class). Only classes with at least two
-    groups are used (:func:`classes_with_two_groups`). ``c_grid``: one inverse L2 strength, or a grid;
-    with a grid, each outer fold picks its value by a grouped cross-validation with
-    ``n_inner_folds`` over its own training groups only (lowest held-out cross-entropy; ties go
-    to the stronger penalty, i.e. the smaller C), so a held-out group never influences its own
-    probe. Returns accuracy and macro-F1 over every held-out prediction,
-    the per-group accuracies (``group_accuracy``, in the order of ``group_ids``), the C chosen per
-    fold (``c_per_fold``), the predictions and the classes used. Deterministic: no random split.
+    Outer folds: :func:`grouped_folds`; only classes with two or more groups are used.
+    ``c_grid``: one inverse L2 strength, or a grid from which each outer fold picks its value by a
+    grouped ``n_inner_folds`` cross-validation on its own training groups (lowest held-out
+    cross-entropy; ties go to the smaller C). Returns accuracy, macro-F1 and ``study_accuracy``
+    over the held-out predictions, ``group_accuracy`` (in the order of ``group_ids``),
+    ``c_per_fold``, the predictions, references and classes used.
     """
     labels = np.asarray(labels)
     groups = np.asarray([str(g) for g in groups])
@@ -192,12 +149,21 @@ def grouped_cv_probe_scores(
     preds = np.full(len(y), -1)
     chosen: list[float] = []
     outer = list(grouped_folds(y, g, n_folds).split(x, y))
-    # One BLAS thread: the problems are tiny, and on a busy machine threads that wait for a core
-    # made each fit ten times slower; a single thread also makes the result independent of the
-    # machine's thread count.
+    # One BLAS thread: tiny problems, no slowdown on a busy machine, the same result on any machine.
     with threadpool_limits(limits=1):
         for tr, te in tqdm(outer, desc="probe folds", unit="fold", leave=False, disable=not progress):
-            _fit_fold(x, y, g, tr, te, grid, n_inner_folds, preds, chosen)
+            # C chosen on the training groups only (nested), then fit and predict the held-out groups.
+            cv = grouped_folds(y[tr], g[tr], n_inner_folds) if len(grid) > 1 else None
+            if cv is None:
+                probe = make_probe(grid[0]).fit(x[tr], y[tr])
+                chosen.append(grid[0])
+            else:
+                # Ascending C: GridSearchCV keeps the first of tied scores, the strongest penalty.
+                param = {"logisticregression__C": grid}
+                search = GridSearchCV(make_probe(), param, scoring=_neg_log_loss, cv=cv).fit(x[tr], y[tr])
+                probe = search.best_estimator_
+                chosen.append(float(search.best_params_["logisticregression__C"]))
+            preds[te] = probe.predict(x[te])
     group_ids = sorted(set(g.tolist()))
     group_acc = [float(np.mean(preds[g == gid] == y[g == gid])) for gid in group_ids]
     return {

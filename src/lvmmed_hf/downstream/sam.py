@@ -1,27 +1,16 @@
 """Box-prompted segmentation: the LVM-Med ViT as the image encoder of transformers' ``SamModel``.
 
-As MedSAM and the LVM-Med paper (Sec. 4.2, "prompt-based segmentation"): the image encoder and
-the prompt encoder are frozen, only the mask decoder is trained, with one box per image taken from
-the ground-truth mask and randomly jittered during training.
-
-Channel counts: SAM's prompt encoder and mask decoder work in ``output_channels`` (256) dimensions,
-produced by the encoder's neck (two convolutions + LayerNorms): the ViT's ``neck_embeddings``. The
-released LVM-Med ViT carries the neck, so with a converted release only the mask decoder trains.
-A ViT without a neck (768-channel output) gets SAM's neck as new convolutions mapping 768 to 256
-channels, trained with the mask decoder (freezing them at their random initialisation would
-cripple the decoder).
-
-The result is a stock ``SamModel`` folder (``SamModel.from_pretrained`` loads it without this
-package). The prompt encoder and mask decoder start from ``sam_checkpoint`` (a local SAM folder,
-e.g. a downloaded ``facebook/sam-vit-base``) when given, else from a random initialisation.
-Images are resized to the encoder's square ``image_size`` (no SAM-style padding).
+As MedSAM and the paper (Sec. 4.2): only the mask decoder trains (plus SAM's neck, new, for a ViT
+without one), on one box per image from the mask, jittered in training. Prompt encoder and decoder
+start from ``sam_checkpoint`` (a local SAM folder) when given. Images are resized to the square
+``image_size`` (no SAM-style padding). The result is a stock ``SamModel`` folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +25,14 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+from transformers.hf_argparser import HfArg
 
 from ..evaluation import metrics as M
+from ..models.conversion import read_backbone_weights
+from ..models.conversion_vit import lvmmed_vit_to_hf_sam_config, lvmmed_vit_to_hf_sam_state_dict
 from .backbones import backbone_config, image_processor_for, is_checkpoint_dir
-from .segmentation import _finite, _load_segmentation_data
+from .data import batches, pixel_values, recipe_results, save_run, stack_batch, train
+from .segmentation import SegmentationData, _load_segmentation_data, resize_logits, resized_mask
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +40,23 @@ logger = logging.getLogger(__name__)
 def build_sam_model(
     backbone: str, image_size: int | None = None, sam_checkpoint: str | None = None
 ) -> tuple[SamModel, list[str]]:
-    """A ``SamModel`` whose vision encoder holds the LVM-Med ViT ``backbone`` (folder or preset).
-
-    Returns the model and the names of its trainable parameter prefixes (``mask_decoder.``, plus
-    ``vision_encoder.neck.`` when the ViT had no neck). Everything else is frozen.
-    """
-    from lvmmed_hf.models.conversion_vit import lvmmed_vit_to_hf_sam_config, lvmmed_vit_to_hf_sam_state_dict
-
+    """A ``SamModel`` whose vision encoder holds the LVM-Med ViT ``backbone`` (folder or preset), and
+    its trainable parameter prefixes (``mask_decoder.``, plus ``vision_encoder.neck.`` for a ViT
+    without neck); everything else is frozen."""
     overrides = {"image_size": image_size} if image_size else {}
     vit_cfg = backbone_config(backbone, **overrides)
     if vit_cfg.model_type != "lvmmed_vit":
         raise ValueError(
             f"the SAM recipe needs an lvmmed_vit backbone, got {vit_cfg.model_type!r} ({backbone})"
         )
+    if vit_cfg.image_size % vit_cfg.patch_size:
+        raise ValueError(
+            f"image_size {vit_cfg.image_size} is not a multiple of patch_size {vit_cfg.patch_size}"
+        )
     vision = lvmmed_vit_to_hf_sam_config(vit_cfg)
     width = vit_cfg.output_channels
     # SAM's random-Fourier box/point encoding has width 2 * num_pos_feats = the decoder width.
     vision.num_pos_feats = width // 2
-    grid = vit_cfg.image_size // vit_cfg.patch_size
     config = SamConfig(
         vision_config=vision.to_dict(),
         prompt_encoder_config=SamPromptEncoderConfig(
@@ -80,12 +72,8 @@ def build_sam_model(
     model = SamModel(config)
     has_neck = bool(vit_cfg.use_neck)
     if is_checkpoint_dir(backbone):
-        from lvmmed_hf.models.conversion import read_backbone_weights
-
-        # The converted release keeps SAM's neck: its output (the ViT's `neck_embeddings`) is what
-        # the mask decoder reads, so the neck comes with the encoder and stays frozen.
-        encoder = read_backbone_weights(backbone)
-        mapped = lvmmed_vit_to_hf_sam_state_dict(encoder)
+        # A converted release keeps SAM's neck, whose output the mask decoder reads: it stays frozen.
+        mapped = lvmmed_vit_to_hf_sam_state_dict(read_backbone_weights(backbone))
         has_neck = any(".neck." in k for k in mapped)
         missing, unexpected = model.load_state_dict(mapped, strict=False)
         missing_encoder = [k for k in missing if k.startswith("vision_encoder.") and ".neck." not in k]
@@ -99,10 +87,6 @@ def build_sam_model(
         for part in ("prompt_encoder", "mask_decoder", "shared_image_embedding"):
             getattr(model, part).load_state_dict(getattr(ref, part).state_dict())
         logger.info("prompt encoder and mask decoder initialised from %s", sam_checkpoint)
-    if grid * vit_cfg.patch_size != vit_cfg.image_size:
-        raise ValueError(
-            f"image_size {vit_cfg.image_size} is not a multiple of patch_size {vit_cfg.patch_size}"
-        )
     trainable = ["mask_decoder."] + ([] if has_neck else ["vision_encoder.neck."])
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(tuple(trainable)))
@@ -117,9 +101,8 @@ def build_sam_model(
 def box_from_mask(
     mask: np.ndarray, jitter: int = 0, rng: np.random.Generator | None = None
 ) -> np.ndarray | None:
-    """Tight box ``(x_min, y_min, x_max, y_max)`` in pixels around ``mask > 0``, each coordinate moved
-    by a uniform random offset in [-jitter, jitter] (MedSAM uses up to 20 px at 1024 px), clipped to
-    the image. None for an empty mask."""
+    """Tight box ``(x_min, y_min, x_max, y_max)`` in pixels around ``mask > 0`` (None if empty), each
+    coordinate moved by a uniform random offset in [-jitter, jitter], clipped to the image."""
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         return None
@@ -135,9 +118,7 @@ def box_from_mask(
 
 def sam_mask_loss(pred_masks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """BCE + soft Dice (MedSAM's loss). pred_masks (B, 1, 1, h, w) logits; labels (B, H, W) in {0, 1}."""
-    logits = F.interpolate(pred_masks[:, 0], size=labels.shape[-2:], mode="bilinear", align_corners=False)[
-        :, 0
-    ]
+    logits = resize_logits(pred_masks[:, 0], labels.shape[-2:])[:, 0]
     target = labels.float()
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = logits.sigmoid()
@@ -155,64 +136,43 @@ class SamBoxTrainer(Trainer):
 
 
 @dataclass
-class SamArguments:
-    backbone: str = field(
-        default="vit-b", metadata={"help": "LVM-Med ViT checkpoint folder or preset (tiny-vit, vit-b)"}
-    )
-    sam_checkpoint: str | None = field(
-        default=None, metadata={"help": "local SamModel folder to initialise prompt encoder + mask decoder"}
-    )
-    dataset_dir: str | None = field(default=None)
-    dataset_config: str | None = field(default=None)
-    image_dir: str | None = field(default=None)
-    mask_dir: str | None = field(default=None)
-    image_column: str = field(default="image")
-    mask_column: str = field(default="mask")
-    volume_column: str = field(default="volume_id")
-    slice_column: str = field(default="slice_index")
-    target_label: int | None = field(
-        default=None, metadata={"help": "segment this mask label (default: every non-zero label)"}
-    )
-    image_size: int = field(default=1024, metadata={"help": "encoder input side in pixels (SAM: 1024)"})
-    box_jitter: int = field(
-        default=20,
-        metadata={"help": "max random box offset in pixels during training (MedSAM: 20 at 1024 px)"},
-    )
-    validation_fraction: float = field(default=0.2)
-    test_split: str | None = field(default="test")
-    dataset_name: str | None = field(default=None)
+class SamArguments(SegmentationData):
+    backbone: str = HfArg(default="vit-b", help="LVM-Med ViT checkpoint folder or preset (tiny-vit, vit-b)")
+    sam_checkpoint: str | None = HfArg(default=None, help="SamModel folder: prompt encoder + mask decoder")
+    target_label: int | None = HfArg(default=None, help="segment this mask label (default: all non-zero)")
+    image_size: int = HfArg(default=1024, help="encoder input side in pixels (SAM: 1024)")
+    box_jitter: int = HfArg(default=20, help="max random box offset in training (px; MedSAM: 20 at 1024)")
+
+
+def _target(mask: np.ndarray, target_label: int | None) -> np.ndarray:
+    return mask > 0 if target_label is None else mask == target_label
 
 
 def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0):
     """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at
     ``image_size``."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     size = args.image_size
 
     def transform(batch: dict[str, list]) -> dict[str, list]:
-        images = [
-            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im
-            for im in batch[args.image_column]
-        ]
-        pixel_values = processor(images, return_tensors="pt")["pixel_values"]
         boxes, labels = [], []
         for m in batch[args.mask_column]:
-            arr = np.asarray(m.resize((size, size), Image.NEAREST)).astype(np.int64)
-            binary = (arr == args.target_label) if args.target_label is not None else (arr > 0)
+            binary = _target(resized_mask(m, size), args.target_label)
             box = box_from_mask(binary, args.box_jitter if train else 0, rng)
             boxes.append(
                 torch.tensor(box if box is not None else [0.0, 0.0, size, size], dtype=torch.float32)[None]
             )
             labels.append(torch.from_numpy(binary.astype(np.float32)))
-        return {"pixel_values": list(pixel_values), "input_boxes": boxes, "labels": labels}
+        return {
+            "pixel_values": pixel_values(processor, batch[args.image_column]),
+            "input_boxes": boxes,
+            "labels": labels,
+        }
 
     return transform
 
 
-def _collate(batch):
-    return {k: torch.stack([b[k] for b in batch]) for k in ("pixel_values", "input_boxes", "labels")}
+_collate = partial(stack_batch, keys=("pixel_values", "input_boxes", "labels"))
 
 
 @torch.no_grad()
@@ -221,16 +181,13 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     model.eval()
     device = next(model.parameters()).device
     preds, refs = [], []
-    for start in range(0, len(dataset), batch_size):
-        b = _collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+    for b in batches(dataset, batch_size, _collate):
         out = model(
             pixel_values=b["pixel_values"].to(device),
             input_boxes=b["input_boxes"].to(device),
             multimask_output=False,
         )
-        logits = F.interpolate(
-            out.pred_masks[:, 0], size=b["labels"].shape[-2:], mode="bilinear", align_corners=False
-        )[:, 0]
+        logits = resize_logits(out.pred_masks[:, 0], b["labels"].shape[-2:])[:, 0]
         preds.append((logits > 0).cpu().numpy().astype(np.int64))
         refs.append((b["labels"].numpy() > 0.5).astype(np.int64))
     if not preds:
@@ -251,50 +208,26 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a
     SamModel folder."""
-    from ..evaluation.model_card import write_model_card
-
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe
     model, trainable = build_sam_model(args.backbone, args.image_size, args.sam_checkpoint)
     processor = image_processor_for(args.backbone, args.image_size)
 
     def non_empty(batch):
         # Images without the target have no box prompt: they cannot train the decoder.
-        arrays = [np.asarray(m) for m in batch[args.mask_column]]
-        return [
-            bool((a > 0).any() if args.target_label is None else (a == args.target_label).any())
-            for a in arrays
-        ]
+        return [bool(_target(np.asarray(m), args.target_label).any()) for m in batch[args.mask_column]]
 
-    train = (
-        ds["train"]
-        .filter(non_empty, batched=True)
-        .with_transform(make_sam_transform(processor, args, True, training_args.seed))
-    )
+    train_set = ds["train"].filter(non_empty, batched=True)
+    train_set = train_set.with_transform(make_sam_transform(processor, args, True, training_args.seed))
+    trainer = train(model, training_args, train_set, _collate, SamBoxTrainer)
     test_name = args.test_split if args.test_split in ds else "validation"
     test = ds[test_name].with_transform(make_sam_transform(processor, args, False))
-    training_args.remove_unused_columns = False
-    trainer = SamBoxTrainer(model=model, args=training_args, train_dataset=train, data_collator=_collate)
-    trainer.train()
     scores = evaluate_sam(model, test, training_args.per_device_eval_batch_size)
-    out_dir = Path(training_args.output_dir)
-    trainer.save_model(out_dir)
-    processor.save_pretrained(out_dir)
-    results = {
-        "results": [
-            {
-                "task": "mask-generation",
-                "dataset": {
-                    "name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name,
-                    "split": test_name,
-                },
-                "protocol": "box-prompted SAM, mask decoder trained"
-                + ("" if trainable == ["mask_decoder."] else " (+ new neck)"),
-                "metrics": {k: v for k, v in scores.items() if k in ("dice", "iou") and v == v},
-            }
-        ],
-        "trainable": trainable,
-    }
-    if trainer.is_world_process_zero():
-        (out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
-        write_model_card(out_dir, results={"results": results["results"]})
-    return results
+    results = recipe_results(
+        "mask-generation",
+        {"name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name, "split": test_name},
+        "box-prompted SAM, mask decoder trained"
+        + ("" if trainable == ["mask_decoder."] else " (+ new neck)"),
+        {k: v for k, v in scores.items() if k in ("dice", "iou") and v == v},
+        trainable=trainable,
+    )
+    return save_run(trainer, processor, results)

@@ -1,72 +1,78 @@
 """Semantic segmentation with LVM-Med backbones: the paper's U-Net (R50 encoder) and transformers' UperNet.
 
-- ``architecture="unet"``: :class:`LvmMedUNetForSemanticSegmentation`, the LVM-Med CNN as the
-  encoder of a U-Net decoder (five up-sampling blocks, skips from the stages at strides 16, 8 and
-  4, decoder widths 256-128-64-32-16, as the segmentation_models_pytorch U-Net the authors used).
-- ``architecture="upernet"``: transformers' ``UperNetForSemanticSegmentation`` with our CNN or ViT
-  as ``backbone_config`` (the backbone weights are copied in from the checkpoint folder).
-
-Loss: cross-entropy + soft Dice (:class:`DiceCELoss`). Evaluation: Dice/IoU per class on the 2D
-slices and, when the data has volume ids and slice indices, on 3D volumes rebuilt by stacking the
-slice predictions of each volume (the paper's 3D protocol). Metrics are computed at the network's
-input resolution (``image_size``).
+``unet``: the LVM-Med CNN as the encoder of the segmentation_models_pytorch U-Net the authors used;
+``upernet``: transformers' UperNet with our CNN or ViT as ``backbone_config``. Loss: CE + soft
+Dice. Evaluation: Dice/IoU per class on the 2D slices and, given volume ids and slice indices, on
+3D volumes stacked from the slice predictions (the paper's 3D protocol), at ``image_size``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, load_dataset
 from datasets import Image as ImageFeature
+from PIL import Image
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel, Trainer, TrainingArguments
+from transformers import (
+    CONFIG_MAPPING,
+    AutoConfig,
+    PreTrainedConfig,
+    PreTrainedModel,
+    Trainer,
+    TrainingArguments,
+    UperNetConfig,
+    UperNetForSemanticSegmentation,
+)
+from transformers.hf_argparser import HfArg
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
 from ..evaluation import metrics as M
-from .backbones import backbone_config, image_processor_for, is_checkpoint_dir, model_type_of
-from .data import ensure_splits
+from ..models import LvmMedCnnBackbone
+from .backbones import (
+    backbone_config,
+    image_processor_for,
+    is_checkpoint_dir,
+    load_backbone_weights,
+    model_type_of,
+)
+from .data import batches, ensure_splits, pixel_values, recipe_results, save_run, train
 
 logger = logging.getLogger(__name__)
 
 
-# ----------------------------------------------------------------------------- loss
+def resize_logits(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of (B, C, h, w) logits to ``size`` (H, W) when they differ."""
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
 class DiceCELoss(nn.Module):
-    """``ce_weight * CE + dice_weight * (1 - mean soft Dice)``.
-
-    Soft Dice per class over the batch: 2 sum(p * y) / (sum(p) + sum(y)), p the softmax
-    probabilities (B, C, H, W), y the one-hot target; classes absent from both prediction and target
-    contribute 1 (the ``smooth`` term), so an empty class neither helps nor hurts. Pixels equal to
-    ``ignore_index`` count in neither term.
-    """
+    """``ce_weight * CE + dice_weight * (1 - mean soft Dice)``; soft Dice per class over the batch,
+    2 sum(p y) / (sum(p) + sum(y)) on softmax probabilities (a class absent from prediction and
+    target scores 1 through ``smooth``); ``ignore_index`` pixels count in neither term."""
 
     def __init__(
         self, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int = 255, smooth: float = 1e-5
     ):
         super().__init__()
-        self.ce_weight, self.dice_weight, self.ignore_index, self.smooth = (
-            ce_weight,
-            dice_weight,
-            ignore_index,
-            smooth,
-        )
+        self.ce_weight, self.dice_weight = ce_weight, dice_weight
+        self.ignore_index, self.smooth = ignore_index, smooth
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """logits (B, C, H, W); labels (B, H, W) int64."""
-        if logits.shape[-2:] != labels.shape[-2:]:
-            logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        logits = resize_logits(logits, labels.shape[-2:])
         ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
         valid = (labels != self.ignore_index).unsqueeze(1)
         target = F.one_hot(labels.clamp(0, logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2).float()
@@ -79,27 +85,19 @@ class DiceCELoss(nn.Module):
         return self.ce_weight * ce + self.dice_weight * (1 - dice.mean())
 
 
-# ----------------------------------------------------------------------------- U-Net
+def _all_stages(config: PreTrainedConfig, stages: Sequence[int]) -> None:
+    config.set_output_features_output_indices(out_features=[f"stage{i}" for i in stages], out_indices=None)
 
 
 class LvmMedUNetConfig(PreTrainedConfig):
-    """U-Net over an LVM-Med CNN encoder.
-
-    Args:
-        backbone_config: an ``LvmMedCnnConfig`` (or its dict); default: ResNet-50.
-        decoder_channels: widths of the five up-sampling blocks (strides 16, 8, 4, 2, 1); default
-            256-128-64-32-16 for a 2048-channel encoder, scaled by its width otherwise.
-        num_labels: segmentation classes, background included.
-    """
+    """U-Net over an LVM-Med CNN encoder (``backbone_config``: an ``LvmMedCnnConfig`` or its dict,
+    default ResNet-50). ``decoder_channels``: widths of the five up-sampling blocks (strides 16 to 1),
+    default 256-128-64-32-16 scaled by the encoder's width / 2048. ``num_labels`` counts background."""
 
     model_type = "lvmmed_unet"
     sub_configs = {"backbone_config": AutoConfig}
 
     def __init__(self, backbone_config=None, decoder_channels=None, **kwargs):
-        from transformers import CONFIG_MAPPING
-
-        import lvmmed_hf  # noqa: F401  (registers lvmmed_cnn)
-
         if backbone_config is None:
             backbone_config = CONFIG_MAPPING["lvmmed_cnn"]()
         elif isinstance(backbone_config, dict):
@@ -108,9 +106,7 @@ class LvmMedUNetConfig(PreTrainedConfig):
             raise ValueError(
                 f"LvmMedUNet needs an lvmmed_cnn backbone_config, got {backbone_config.model_type!r}"
             )
-        backbone_config.set_output_features_output_indices(
-            out_features=[f"stage{i}" for i in range(1, len(backbone_config.depths) + 1)], out_indices=None
-        )
+        _all_stages(backbone_config, range(1, len(backbone_config.depths) + 1))
         self.backbone_config = backbone_config
         if decoder_channels is None:
             # The paper's widths for a 2048-channel R50, scaled down for narrower encoders.
@@ -137,11 +133,8 @@ class _ConvBlock(nn.Sequential):
 
 
 class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
-    """Encoder ``backbone`` (an ``LvmMedCnnBackbone``) + U-Net decoder + 1x1 classifier.
-
-    ``forward(pixel_values (B, 3, H, W), labels (B, H, W) optional)`` -> ``SemanticSegmenterOutput``
-    with ``logits`` (B, num_labels, H, W); H and W must be multiples of 32.
-    """
+    """An ``LvmMedCnnBackbone`` + U-Net decoder + 1x1 classifier: ``pixel_values`` (B, 3, H, W), H
+    and W multiples of 32 -> ``logits`` (B, num_labels, H, W) (+ Dice-CE ``loss`` given ``labels``)."""
 
     config_class = LvmMedUNetConfig
     base_model_prefix = "unet"
@@ -150,8 +143,6 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
 
     def __init__(self, config: LvmMedUNetConfig):
         super().__init__(config)
-        from lvmmed_hf import LvmMedCnnBackbone
-
         self.backbone = LvmMedCnnBackbone(config.backbone_config)
         skips = list(config.backbone_config.hidden_sizes)  # stage1..stage4 widths
         dec = config.decoder_channels
@@ -168,12 +159,7 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-            if module.running_mean is not None:
-                module.running_mean.zero_()
-                module.running_var.fill_(1.0)
-                module.num_batches_tracked.zero_()
+            module.reset_parameters()  # weight 1, bias 0, running statistics reset
 
     def forward(
         self,
@@ -201,9 +187,6 @@ class LvmMedUNetForSemanticSegmentation(PreTrainedModel):
 AutoConfig.register(LvmMedUNetConfig.model_type, LvmMedUNetConfig, exist_ok=True)
 
 
-# ----------------------------------------------------------------------------- model building
-
-
 def build_segmentation_model(
     architecture: str,
     backbone: str,
@@ -219,20 +202,13 @@ def build_segmentation_model(
     if architecture == "unet":
         model = LvmMedUNetForSemanticSegmentation(LvmMedUNetConfig(backbone_config=bcfg, **labels))
     elif architecture == "upernet":
-        from transformers import UperNetConfig, UperNetForSemanticSegmentation
-
         if bcfg.model_type == "lvmmed_cnn":
-            bcfg.set_output_features_output_indices(
-                out_features=[f"stage{i}" for i in range(1, len(bcfg.depths) + 1)], out_indices=None
-            )
+            _all_stages(bcfg, range(1, len(bcfg.depths) + 1))
             widths = list(bcfg.hidden_sizes)
         else:
             # Four evenly spaced blocks of the ViT, the usual ViT-UperNet choice.
-            n = bcfg.num_hidden_layers
-            picks = sorted({max(1, round(n * k / 4)) for k in range(1, 5)})
-            bcfg.set_output_features_output_indices(
-                out_features=[f"stage{i}" for i in picks], out_indices=None
-            )
+            picks = sorted({max(1, round(bcfg.num_hidden_layers * k / 4)) for k in range(1, 5)})
+            _all_stages(bcfg, picks)
             widths = [bcfg.hidden_size] * len(picks)
         hidden = max(16, min(512, widths[-1] // 4))
         cfg = UperNetConfig(
@@ -247,37 +223,16 @@ def build_segmentation_model(
     else:
         raise ValueError(f"architecture must be 'unet' or 'upernet', got {architecture!r}")
     if is_checkpoint_dir(backbone):
-        _load_backbone_weights(model.backbone, backbone)
+        load_backbone_weights(model.backbone, backbone)
     return model
-
-
-def _load_backbone_weights(target: nn.Module, folder: str | os.PathLike) -> None:
-    """Copy the ``lvmmed.*`` weights of a checkpoint folder into a backbone module (strict on the encoder)."""
-    from lvmmed_hf.models.conversion import read_backbone_weights
-
-    encoder = {"lvmmed." + k: v for k, v in read_backbone_weights(folder).items()}
-    own = target.state_dict()
-    wanted = {k: v for k, v in encoder.items() if k in own}
-    # The ViT backbone has no neck; the CNN backbone has no fc: those keys are expected to be unused.
-    missing = [k for k in own if k not in wanted]
-    if missing:
-        raise ValueError(f"{folder}: backbone weights missing for {len(missing)} keys, e.g. {missing[:5]}")
-    target.load_state_dict(wanted, strict=True)
-    logger.info("loaded %d backbone tensors from %s", len(wanted), folder)
-
-
-# ----------------------------------------------------------------------------- data
 
 
 _SLICE_NAME = re.compile(r"^(?P<volume>.+?)[_-](?:slice)?(?P<slice>\d+)$")
 
 
 def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os.PathLike) -> Dataset:
-    """Pair ``image_dir/<name>.*`` with ``mask_dir/<name>.*`` (masks: class index per pixel).
-
-    When every stem reads ``<volume>_<slice number>`` the dataset gets ``volume_id`` and
-    ``slice_index`` columns, enabling 3D evaluation.
-    """
+    """Pair ``image_dir/<name>.*`` with ``mask_dir/<name>.*`` (masks: class index per pixel); when
+    every stem reads ``<volume>_<slice number>``, add ``volume_id`` and ``slice_index`` (3D evaluation)."""
     images = {p.stem: p for p in sorted(Path(image_dir).iterdir()) if p.is_file()}
     masks = {p.stem: p for p in sorted(Path(mask_dir).iterdir()) if p.is_file()}
     common = sorted(set(images) & set(masks))
@@ -298,42 +253,37 @@ def segmentation_folder_dataset(image_dir: str | os.PathLike, mask_dir: str | os
 
 
 @dataclass
-class SegmentationArguments:
-    architecture: str = field(
-        default="unet", metadata={"help": "unet (paper, CNN backbones) or upernet (CNN or ViT)"}
-    )
-    backbone: str = field(
-        default="resnet50",
-        metadata={"help": "checkpoint folder or preset (tiny-cnn, resnet50, tiny-vit, vit-b)"},
-    )
-    dataset_dir: str | None = field(default=None, metadata={"help": "prepared dataset folder"})
-    dataset_config: str | None = field(default=None)
-    image_dir: str | None = field(
-        default=None, metadata={"help": "folder of images (paired with mask_dir by file name)"}
-    )
-    mask_dir: str | None = field(default=None)
-    image_column: str = field(default="image")
-    mask_column: str = field(default="mask")
-    volume_column: str = field(
-        default="volume_id", metadata={"help": "volume id column (3D evaluation when present)"}
-    )
-    slice_column: str = field(default="slice_index")
-    num_labels: int = field(default=2, metadata={"help": "classes including background"})
-    image_size: int = field(
-        default=224, metadata={"help": "input side in pixels (multiple of 32 for the U-Net)"}
-    )
-    validation_fraction: float = field(default=0.2)
-    test_split: str | None = field(default="test")
-    freeze_backbone: bool = field(default=False)
-    ce_weight: float = field(default=1.0)
-    dice_weight: float = field(default=1.0)
-    ignore_index: int = field(default=255)
-    dataset_name: str | None = field(default=None)
+class SegmentationData:
+    """Where the images and label masks are (shared with the SAM recipe)."""
+
+    dataset_dir: str | None = HfArg(default=None, help="prepared dataset folder")
+    dataset_config: str | None = None
+    image_dir: str | None = HfArg(default=None, help="folder of images (paired with mask_dir by file name)")
+    mask_dir: str | None = None
+    image_column: str = "image"
+    mask_column: str = "mask"
+    volume_column: str = HfArg(default="volume_id", help="volume id column (3D evaluation when present)")
+    slice_column: str = "slice_index"
+    validation_fraction: float = 0.2
+    test_split: str | None = "test"
+    dataset_name: str | None = None
 
 
-def _load_segmentation_data(args: SegmentationArguments, seed: int) -> DatasetDict:
-    from datasets import load_dataset
+@dataclass
+class SegmentationArguments(SegmentationData):
+    architecture: str = HfArg(default="unet", help="unet (paper, CNN backbones) or upernet (CNN or ViT)")
+    backbone: str = HfArg(
+        default="resnet50", help="checkpoint folder or preset (tiny-cnn, resnet50, tiny-vit, vit-b)"
+    )
+    num_labels: int = HfArg(default=2, help="classes including background")
+    image_size: int = HfArg(default=224, help="input side in pixels (multiple of 32 for the U-Net)")
+    freeze_backbone: bool = False
+    ce_weight: float = 1.0
+    dice_weight: float = 1.0
+    ignore_index: int = 255
 
+
+def _load_segmentation_data(args: SegmentationData, seed: int) -> DatasetDict:
     if (args.dataset_dir is None) == (args.image_dir is None):
         raise ValueError("give exactly one of dataset_dir and image_dir (+ mask_dir)")
     if args.dataset_dir is not None:
@@ -347,47 +297,32 @@ def _load_segmentation_data(args: SegmentationArguments, seed: int) -> DatasetDi
     return ensure_splits(ds, args.validation_fraction, group, seed)
 
 
+def resized_mask(mask: Image.Image, size: int) -> np.ndarray:
+    """A label mask resized (nearest) to ``size`` x ``size``, as int64."""
+    return np.asarray(mask.resize((size, size), Image.NEAREST)).astype(np.int64)
+
+
 def make_transform(processor, image_column: str, mask_column: str, size: int):
     """Batch transform: images through the processor, masks resized (nearest) to ``size``."""
-    from PIL import Image
 
     def transform(batch: dict[str, list]) -> dict[str, list]:
-        images = [
-            im.convert("RGB") if im.mode in ("P", "RGBA", "LA", "CMYK") else im for im in batch[image_column]
-        ]
-        pixel_values = processor(images, return_tensors="pt")["pixel_values"]
-        labels = [
-            torch.from_numpy(np.asarray(m.resize((size, size), Image.NEAREST)).astype(np.int64).copy())
-            for m in batch[mask_column]
-        ]
-        out = {"pixel_values": list(pixel_values), "labels": labels}
-        for key in batch:
-            if key not in (image_column, mask_column):
-                out[key] = batch[key]
-        return out
+        out = {k: v for k, v in batch.items() if k not in (image_column, mask_column)}
+        labels = [torch.from_numpy(resized_mask(m, size)) for m in batch[mask_column]]
+        return {"pixel_values": pixel_values(processor, batch[image_column]), "labels": labels, **out}
 
     return transform
 
 
-def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return {
-        "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
-        "labels": torch.stack([b["labels"] for b in batch]),
-    }
-
-
 class SegmentationTrainer(Trainer):
-    """Trainer with the Dice + CE loss on the model's logits (for models with their own loss, e.g.
-    UperNet's CE)."""
+    """Trainer with the Dice + CE loss on the model's logits (UperNet's own loss is CE only)."""
 
     def __init__(self, *args, seg_loss: DiceCELoss | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.seg_loss = seg_loss or DiceCELoss()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs["labels"]
         outputs = model(pixel_values=inputs["pixel_values"])
-        loss = self.seg_loss(outputs.logits, labels)
+        loss = self.seg_loss(outputs.logits, inputs["labels"])
         return (loss, outputs) if return_outputs else loss
 
 
@@ -399,14 +334,9 @@ def predict_label_maps(
     model.eval()
     device = next(model.parameters()).device
     preds, refs = [], []
-    for start in tqdm(range(0, len(dataset), batch_size), desc="segmenting", leave=False):
-        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        batch = _collate(rows)
+    for batch in batches(dataset, batch_size, desc="segmenting"):
         logits = model(pixel_values=batch["pixel_values"].to(device)).logits
-        if logits.shape[-2:] != batch["labels"].shape[-2:]:
-            logits = F.interpolate(
-                logits, size=batch["labels"].shape[-2:], mode="bilinear", align_corners=False
-            )
+        logits = resize_logits(logits, batch["labels"].shape[-2:])
         preds.extend(logits.argmax(1).cpu().numpy())
         refs.extend(batch["labels"].numpy())
     return preds, refs
@@ -420,11 +350,8 @@ def segmentation_scores(
     volume_ids: list | None = None,
     slice_indices: list | None = None,
 ) -> dict[str, Any]:
-    """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU.
-
-    ``mean_dice`` / ``mean_iou`` average the foreground classes 1..C-1 (background left out, as
-    medical segmentation papers report), NaN entries left out.
-    """
+    """2D (per-slice) and, given volume ids, 3D (per-volume) Dice/IoU; the means are over the
+    foreground classes 1..C-1 (as medical segmentation papers report), NaN entries left out."""
     fg = slice(1, None) if num_labels > 1 else slice(None)
     d2 = M.dice_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
     i2 = M.iou_per_class(np.stack(preds), np.stack(refs), num_labels, ignore_index=ignore_index)
@@ -450,73 +377,29 @@ def segmentation_scores(
 
 def run_segmentation(args: SegmentationArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Train, evaluate (2D and 3D when volumes are known), save model, processor, results.json, card."""
-    from ..evaluation.model_card import write_model_card
-
     ds = _load_segmentation_data(args, training_args.seed)
     processor = image_processor_for(args.backbone, args.image_size)
     overrides = {"image_size": args.image_size} if model_type_of(args.backbone) == "lvmmed_vit" else {}
     model = build_segmentation_model(args.architecture, args.backbone, args.num_labels, **overrides)
     if args.freeze_backbone:
-        for p in model.backbone.parameters():
-            p.requires_grad_(False)
+        model.backbone.requires_grad_(False)
     transform = make_transform(processor, args.image_column, args.mask_column, args.image_size)
-    train = ds["train"].with_transform(transform)
+    loss = DiceCELoss(args.ce_weight, args.dice_weight, args.ignore_index)
+    train_set = ds["train"].with_transform(transform)
+    trainer = train(model, training_args, train_set, trainer_class=SegmentationTrainer, seg_loss=loss)
     test_name = args.test_split if args.test_split in ds else "validation"
-    training_args.remove_unused_columns = False
-    trainer = SegmentationTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train,
-        data_collator=_collate,
-        seg_loss=DiceCELoss(args.ce_weight, args.dice_weight, args.ignore_index),
-    )
-    trainer.train()
     test = ds[test_name]
-    preds, refs = predict_label_maps(
-        model, test.with_transform(transform), training_args.per_device_eval_batch_size
+    batch_size = training_args.per_device_eval_batch_size
+    preds, refs = predict_label_maps(model, test.with_transform(transform), batch_size)
+    volumes = {}
+    if args.volume_column in test.column_names and args.slice_column in test.column_names:
+        volumes = {"volume_ids": test[args.volume_column], "slice_indices": test[args.slice_column]}
+    scores = segmentation_scores(preds, refs, args.num_labels, args.ignore_index, **volumes)
+    results = recipe_results(
+        "image-segmentation",
+        {"name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name, "split": test_name},
+        f"{args.architecture}, Dice+CE" + (", frozen backbone" if args.freeze_backbone else ", fine-tuned"),
+        {k: v for k, v in scores.items() if isinstance(v, float) and not math.isnan(v)},
+        details=scores,
     )
-    has_vol = args.volume_column in test.column_names and args.slice_column in test.column_names
-    scores = segmentation_scores(
-        preds,
-        refs,
-        args.num_labels,
-        args.ignore_index,
-        test[args.volume_column] if has_vol else None,
-        test[args.slice_column] if has_vol else None,
-    )
-    out_dir = Path(training_args.output_dir)
-    trainer.save_model(out_dir)
-    processor.save_pretrained(out_dir)
-    scalar = {k: v for k, v in scores.items() if isinstance(v, float) and not math.isnan(v)}
-    results = {
-        "results": [
-            {
-                "task": "image-segmentation",
-                "dataset": {
-                    "name": args.dataset_name or Path(args.dataset_dir or args.image_dir).name,
-                    "split": test_name,
-                },
-                "protocol": f"{args.architecture}, Dice+CE"
-                + (", frozen backbone" if args.freeze_backbone else ", fine-tuned"),
-                "metrics": scalar,
-            }
-        ],
-        "details": scores,
-    }
-    if trainer.is_world_process_zero():
-        (out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
-        write_model_card(out_dir, results={"results": results["results"]})
-    return results
-
-
-def _finite(obj):
-    """NaN -> None, so results.json is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return None if math.isnan(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+    return save_run(trainer, processor, results)
