@@ -132,10 +132,8 @@ def _saved_report(source_dir: Path) -> SourceReport:
 
 
 def _options_of(builder: LvmMedSourceBuilder) -> dict[str, Any]:
-    out = {}
-    for name in OPTION_NAMES:
-        v = getattr(builder.config, name)
-        out[name] = list(v) if isinstance(v, tuple) else v
+    values = {name: getattr(builder.config, name) for name in OPTION_NAMES}
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
     if out["file_list"]:
         p = Path(out["file_list"])
         out["file_list_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
@@ -168,8 +166,7 @@ def _make_builder(
 
 def _record_name(record: Record, data_dir: Path) -> str:
     """A readable name of a record for the resume check: its file, or its series folder."""
-    first = record.paths[0] if len(record.paths) == 1 else record.paths[0].parent
-    name = safe_text(_relpath(first, data_dir))
+    name = safe_text(_relpath(record.location, data_dir))
     if "start" in record.reader_options:
         name += f"@{record.reader_options['start']}"
     return name if len(record.paths) == 1 else f"{name}/ ({len(record.paths)} files)"
@@ -180,11 +177,8 @@ def _changed_records_message(names_file: Path, new: list[str]) -> str:
     old_set, new_set = set(old), set(new)
     added = [n for n in new if n not in old_set]
     gone = [n for n in old if n not in new_set]
-    parts = []
-    if added:
-        parts.append(f"{len(added)} new record(s), first: {', '.join(added[:3])}")
-    if gone:
-        parts.append(f"{len(gone)} record(s) gone, first: {', '.join(gone[:3])}")
+    changes = ((added, "new record(s)"), (gone, "record(s) gone"))
+    parts = [f"{len(names)} {what}, first: {', '.join(names[:3])}" for names, what in changes if names]
     return "; ".join(parts) or "the records changed (same names, other ids, labels or extras)"
 
 
@@ -454,14 +448,9 @@ def _prepare_locked(
             "num_bytes": sum((source_dir / s["file"]).stat().st_size for s in shards),
         },
     )
-    logger.info(
-        "%s: %d files read, %d examples written, skipped %s (report: %s)",
-        name,
-        report.files_read,
-        report.examples_written,
-        dict(report.skipped) or "nothing",
-        source_dir / REPORT_NAME,
-    )
+    message = "%s: %d files read, %d examples written, skipped %s (report: %s)"
+    skipped = dict(report.skipped) or "nothing"
+    logger.info(message, name, report.files_read, report.examples_written, skipped, source_dir / REPORT_NAME)
     _write_json_atomic(complete, {**base, "num_examples": report.examples_written})
     return report
 
@@ -497,17 +486,10 @@ def prepare(
     out = _output_folder(out_dir)
     reports: dict[str, SourceReport] = {}
     errors: dict[str, BaseException] = {}
+    common = {"num_proc": num_proc, "overwrite": overwrite, "scripts_dirs": scripts_dirs}
     for name, data_dir in sources.items():
         try:
-            reports[name] = prepare_source(
-                name,
-                data_dir,
-                out,
-                num_proc=num_proc,
-                overwrite=overwrite,
-                scripts_dirs=scripts_dirs,
-                **per_source[name],
-            )
+            reports[name] = prepare_source(name, data_dir, out, **common, **per_source[name])
         except Exception as e:  # one failing source never stops the others
             errors[name] = e
             logger.error("%s failed: %s", name, _one_line(e), exc_info=not isinstance(e, LvmMedUserError))
@@ -542,14 +524,10 @@ def _write_card_locked(out: Path) -> Path:
     # source gets a new cache entry instead of silently loading the old Arrow cache.
     dataset_info = []
     for n, i in infos.items():
-        size = i["num_bytes"]
-        split = {"name": "train", "num_bytes": size, "num_examples": i["report"]["examples_written"]}
+        size, feats = i["num_bytes"], Features.from_dict(i["features"])
+        splits = [{"name": "train", "num_bytes": size, "num_examples": i["report"]["examples_written"]}]
         info = DatasetInfo(
-            features=Features.from_dict(i["features"]),
-            splits=[split],
-            config_name=n,
-            download_size=size,
-            dataset_size=size,
+            features=feats, splits=splits, config_name=n, download_size=size, dataset_size=size
         )
         dataset_info.append(info._to_yaml_dict())
     card_data = DatasetCardData(

@@ -151,7 +151,6 @@ _SUFFIXES = {
     "image": (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"),
     "dicom": (".dcm", ".dicom", ".dic", ".ima"),
 }
-_IMAGE_SUFFIXES = _SUFFIXES["image"]
 
 
 def guess_reader(path: str | os.PathLike) -> str:
@@ -266,6 +265,16 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
             return f.read(4) == b"DICM"
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def bombs_raise():
+    """Pillow's decompression-bomb warning (between ``MAX_IMAGE_PIXELS`` and twice that) as an error."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 @contextlib.contextmanager
@@ -642,8 +651,7 @@ def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
         iop, ipp = _iop_ipp(orient)[0], _iop_ipp(position)[1]
         if iop is None or ipp is None:
             return None
-        measures = first(g, "PixelMeasuresSequence")
-        spacing = _pixel_spacing(measures) if measures is not None else (1.0, 1.0)
+        spacing = _pixel_spacing(first(g, "PixelMeasuresSequence"))  # (1, 1) without one
         img, kind = _dicom_gray(ds, arr[i], frame_index=i)
         out.append(_Instance(str(path), f"{path}#{i}", iop, ipp, img, kind, i, spacing, _frame_attrs(g)))
     return out
@@ -754,8 +762,9 @@ def read_dicom_series(
     uids = [s[0] for s in slices]
     majority = max(set(uids), key=uids.count)
     items = [inst for uid, _, inst in slices if uid == majority]
-    others = [inst.path for uid, _, inst in slices if uid != majority]
-    skipped += [(p, "another series in the same folder") for p in others]
+    skipped += [
+        (inst.path, "another series in the same folder") for uid, _, inst in slices if uid != majority
+    ]
     modality = next(m for uid, m, _ in slices if uid == majority)
     parts = _assemble_series(items, modality, skipped)
     return _combine_parts(parts, [it.path for it in items], {"skipped": skipped})
@@ -804,22 +813,15 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         arr, gray_nd = np.squeeze(arr, axis=3), gray_nd - 1
     if gray_nd != 3 and (color or gray_nd != 4):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+    aff = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
+    if not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
         raise UnreadableImageError(path, "header affine is singular or not finite")
     nifti = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image))
     known = nifti and (int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0)
     meta = {"orientation_known": bool(known), "four_d": gray_nd == 4}
     kind, files = "display" if color else "unknown", (str(path),)
     return ImageData(
-        arr,
-        "volume",
-        affine=affine,
-        modality=modality,
-        files=files,
-        meta=meta,
-        color=color,
-        intensity_kind=kind,
+        arr, "volume", affine=aff, modality=modality, files=files, meta=meta, color=color, intensity_kind=kind
     )
 
 
@@ -957,20 +959,18 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         return _read_tiff(path)
     try:
         data = path.read_bytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                fmt, mode = im.format, im.mode
-                if mode in ("1", "LA", "La"):
-                    im = im.convert("L")
-                elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
-                    im = im.convert("RGB")  # palette, alpha, CMYK, ...
-                arr = np.asarray(im)
-                if mode == "I":
-                    arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
-                elif mode in ("I;16", "I;16B", "I;16L", "F"):
-                    arr = arr.astype(np.float32 if mode == "F" else np.uint16)
+        with bombs_raise(), Image.open(io.BytesIO(data)) as im:
+            im.load()
+            fmt, mode = im.format, im.mode
+            if mode in ("1", "LA", "La"):
+                im = im.convert("L")
+            elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
+                im = im.convert("RGB")  # palette, alpha, CMYK, ...
+            arr = np.asarray(im)
+            if mode == "I":
+                arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
+            elif mode in ("I;16", "I;16B", "I;16L", "F"):
+                arr = arr.astype(np.float32 if mode == "F" else np.uint16)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
