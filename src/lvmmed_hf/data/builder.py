@@ -29,7 +29,7 @@ import PIL.Image
 
 from ..errors import InvalidOptionError, LvmMedUserError
 from .readers import ImageData, NotAnImageError, UnreadableImageError, bombs_raise, read_image_data
-from .volumes import SliceOptions, iter_slice_results, slice_source_file
+from .volumes import EMPTY_SLICE, SliceOptions, iter_slice_results, slice_source_file
 
 logger = logging.getLogger(__name__)
 # When a builder is created, ``datasets`` swaps ``Path``, ``open`` and ``os.path.*`` for URL-aware
@@ -49,10 +49,8 @@ DIMENSIONALITIES = ("2d", "3d")
 SPLIT_RULES = ("official_train", "random_20pct_by_volume")
 LIST_MATCH_MODES = ("path", "stem", "id", "dir")
 
-# Skip reasons counted in reports.
+# Skip reasons counted in reports, with volumes.EMPTY_SLICE and DEGENERATE_SLICE.
 UNREADABLE = "unreadable"
-EMPTY_SLICE = "empty_slice"
-DEGENERATE_SLICE = "degenerate_slice"  # thinner than the minimum side or too elongated (volumes.py)
 NOT_IN_LIST = "not_in_list"
 NOT_AN_IMAGE = "not_an_image"
 NOT_IN_SPLIT = "not_in_split"

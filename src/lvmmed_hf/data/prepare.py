@@ -77,10 +77,8 @@ class PrepareError(LvmMedUserError, RuntimeError):
 
 
 class PrepareFailedError(PrepareError):
-    """Some sources of a multi-source :func:`prepare` failed; the others are complete.
-
-    ``reports`` holds the completed sources' reports, ``errors`` the exception of each failed one.
-    """
+    """Some sources of a multi-source :func:`prepare` failed; the others are complete. ``reports``:
+    the completed sources' reports; ``errors``: the exception of each failed one."""
 
     def __init__(self, reports: dict[str, SourceReport], errors: dict[str, BaseException]):
         self.reports, self.errors = reports, errors
@@ -370,13 +368,8 @@ def _prepare_locked(
         return _saved_report(source_dir)
     state.mkdir(parents=True, exist_ok=True)
     # what plan.json and COMPLETE record about this run
-    base = {
-        "source": name,
-        "format": FORMAT_VERSION,
-        "options": opts,
-        "options_fingerprint": opts_fp,
-        "records_fingerprint": rec_fp,
-    }
+    base = {"source": name, "format": FORMAT_VERSION, "options": opts, "options_fingerprint": opts_fp}
+    base["records_fingerprint"] = rec_fp
     plan_path = state / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
     if plan is not None and any(
@@ -418,11 +411,9 @@ def _prepare_locked(
                 bar.update(1)
         else:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            context, workers = multiprocessing.get_context(method), min(num_proc, len(tasks))
             with ProcessPoolExecutor(
-                max_workers=min(num_proc, len(tasks)),
-                mp_context=multiprocessing.get_context(method),
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
+                workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
             ) as pool:
                 for fut in as_completed([pool.submit(_run_task, t) for t in tasks]):
                     fut.result()

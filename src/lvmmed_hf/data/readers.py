@@ -171,11 +171,8 @@ def guess_reader(path: str | os.PathLike) -> str:
 def read_image_data(
     paths: str | os.PathLike | Sequence[str | os.PathLike], reader: str = "auto", **options: Any
 ) -> ImageData:
-    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader.
-
-    Any failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it); a wrong
-    ``reader`` name or file count is a ``ValueError``.
-    """
+    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader. Any
+    failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it)."""
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise UnreadableImageError("<no files>", "empty list of files")
@@ -949,8 +946,7 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit, multi-page and multi-series through tifffile).
 
     Grayscale keeps its dtype; RGB, palette, alpha and CMYK become 8-bit RGB; an 8-bit L/RGB or 16-bit
-    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS`` it is refused as a
-    decompression bomb (also below twice the limit, where PIL only warns and decodes it all).
+    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS``: a decompression bomb.
     """
     from PIL import Image, UnidentifiedImageError
 
