@@ -1027,8 +1027,7 @@ def _read_tiff(path: Path) -> ImageData:
             raise UnreadableImageError(path, "TIFF holds no image series")
         for i, series in enumerate(tif.series):
             shape, axes = tuple(int(n) for n in series.shape), series.axes
-            h = shape[axes.index("Y")] if "Y" in axes else 0
-            w = shape[axes.index("X")] if "X" in axes else 0
+            h, w = (shape[axes.index(a)] if a in axes else 0 for a in "YX")
             if h * w > limit:
                 raise UnreadableImageError(
                     path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
