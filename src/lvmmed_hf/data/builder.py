@@ -16,7 +16,6 @@ import re
 import stat
 import struct
 import sys
-import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,8 +28,8 @@ import numpy as np
 import PIL.Image
 
 from ..errors import InvalidOptionError, LvmMedUserError
-from .readers import ImageData, NotAnImageError, UnreadableImageError, read_image_data
-from .volumes import SliceOptions, iter_slice_results, slice_source_file
+from .readers import ImageData, NotAnImageError, UnreadableImageError, bombs_raise, read_image_data
+from .volumes import EMPTY_SLICE, SliceOptions, iter_slice_results, slice_source_file
 
 logger = logging.getLogger(__name__)
 # When a builder is created, ``datasets`` swaps ``Path``, ``open`` and ``os.path.*`` for URL-aware
@@ -50,10 +49,8 @@ DIMENSIONALITIES = ("2d", "3d")
 SPLIT_RULES = ("official_train", "random_20pct_by_volume")
 LIST_MATCH_MODES = ("path", "stem", "id", "dir")
 
-# Skip reasons counted in reports.
+# Skip reasons counted in reports, with volumes.EMPTY_SLICE and DEGENERATE_SLICE.
 UNREADABLE = "unreadable"
-EMPTY_SLICE = "empty_slice"
-DEGENERATE_SLICE = "degenerate_slice"  # thinner than the minimum side or too elongated (volumes.py)
 NOT_IN_LIST = "not_in_list"
 NOT_AN_IMAGE = "not_an_image"
 NOT_IN_SPLIT = "not_in_split"
@@ -238,7 +235,6 @@ class LvmMedSourceConfig(datasets.BuilderConfig):
 
 
 def _require(ok: bool, name: str, rule: str, value: Any) -> None:
-    """Raise "<name> must be <rule>, got <value>" (:class:`InvalidOptionError`) unless ``ok``."""
     if not ok:
         raise InvalidOptionError(f"{name} must be {rule}, got {value!r}")
 
@@ -522,9 +518,7 @@ class LvmMedSourceBuilder(datasets.GeneratorBasedBuilder):
         if record is None:
             return
         try:
-            with warnings.catch_warnings():
-                # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes it all
-                warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+            with bombs_raise():  # Pillow only warns below twice MAX_IMAGE_PIXELS, then decodes it all
                 data = self.read_record(record)
         except Exception as e:  # one bad input never costs the rest: any decoder failure is a skip
             if isinstance(e, UnreadableImageError):

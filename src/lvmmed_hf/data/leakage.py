@@ -10,14 +10,12 @@ skipped and listed in the report. ``lvmmed leakage`` exits with 1 on an overlap,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import stat
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from tqdm.auto import tqdm
 from ..errors import LvmMedUserError
 from .builder import _is_bomb, safe_text
 from .prepare import completed_sources
-from .readers import read_image_data
+from .readers import bombs_raise, read_image_data
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +68,6 @@ def pixel_hash(image: Any) -> str:
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def _bombs_raise() -> Iterator[None]:
-    """Pillow's decompression-bomb warning as an error: the image is skipped as ``too_large``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
-
-
 def _skip(skipped: list[dict[str, str]] | None, path: str, exc: BaseException) -> None:
     reason = "too_large" if _is_bomb(exc) else "unreadable"
     message = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
@@ -110,7 +100,7 @@ def iter_prepared_hashes(
                 for img, path, idx in zip(d["image"], d["original_path"], d["slice_index"]):
                     where = path if idx is None or idx < 0 else f"{path}#{idx}"
                     try:
-                        with _bombs_raise(), Image.open(io.BytesIO(img["bytes"])) as im:
+                        with bombs_raise(), Image.open(io.BytesIO(img["bytes"])) as im:
                             im.load()
                             h = pixel_hash(im)
                     except Exception as e:  # a bad stored image never stops the check
@@ -142,7 +132,7 @@ def iter_folder_hashes(
         try:
             if not stat.S_ISREG(os.stat(p).st_mode):
                 raise ValueError("not a regular file (FIFO, socket or device)")
-            with _bombs_raise():
+            with bombs_raise():
                 data = read_image_data(p)
         except Exception as e:  # one bad file never stops the check
             _skip(skipped, rel, e)
@@ -200,10 +190,8 @@ def check_leakage(
         report.corpus_images += 1
         index.setdefault(h, []).append({"source": src, "original_path": path})
     if downstream_source:
-        items = (
-            (h, f"{s}:{p}")
-            for h, s, p in iter_prepared_hashes(downstream, [downstream_source], report.skipped)
-        )
+        prepared = iter_prepared_hashes(downstream, [downstream_source], report.skipped)
+        items = ((h, f"{s}:{p}") for h, s, p in prepared)
     else:
         items = iter_folder_hashes(downstream, report.skipped)
     for h, name in tqdm(items, desc="hash downstream", unit="img"):

@@ -77,10 +77,8 @@ class PrepareError(LvmMedUserError, RuntimeError):
 
 
 class PrepareFailedError(PrepareError):
-    """Some sources of a multi-source :func:`prepare` failed; the others are complete.
-
-    ``reports`` holds the completed sources' reports, ``errors`` the exception of each failed one.
-    """
+    """Some sources of a multi-source :func:`prepare` failed; the others are complete. ``reports``:
+    the completed sources' reports; ``errors``: the exception of each failed one."""
 
     def __init__(self, reports: dict[str, SourceReport], errors: dict[str, BaseException]):
         self.reports, self.errors = reports, errors
@@ -132,10 +130,8 @@ def _saved_report(source_dir: Path) -> SourceReport:
 
 
 def _options_of(builder: LvmMedSourceBuilder) -> dict[str, Any]:
-    out = {}
-    for name in OPTION_NAMES:
-        v = getattr(builder.config, name)
-        out[name] = list(v) if isinstance(v, tuple) else v
+    values = {name: getattr(builder.config, name) for name in OPTION_NAMES}
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
     if out["file_list"]:
         p = Path(out["file_list"])
         out["file_list_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
@@ -168,8 +164,7 @@ def _make_builder(
 
 def _record_name(record: Record, data_dir: Path) -> str:
     """A readable name of a record for the resume check: its file, or its series folder."""
-    first = record.paths[0] if len(record.paths) == 1 else record.paths[0].parent
-    name = safe_text(_relpath(first, data_dir))
+    name = safe_text(_relpath(record.location, data_dir))
     if "start" in record.reader_options:
         name += f"@{record.reader_options['start']}"
     return name if len(record.paths) == 1 else f"{name}/ ({len(record.paths)} files)"
@@ -180,11 +175,8 @@ def _changed_records_message(names_file: Path, new: list[str]) -> str:
     old_set, new_set = set(old), set(new)
     added = [n for n in new if n not in old_set]
     gone = [n for n in old if n not in new_set]
-    parts = []
-    if added:
-        parts.append(f"{len(added)} new record(s), first: {', '.join(added[:3])}")
-    if gone:
-        parts.append(f"{len(gone)} record(s) gone, first: {', '.join(gone[:3])}")
+    changes = ((added, "new record(s)"), (gone, "record(s) gone"))
+    parts = [f"{len(names)} {what}, first: {', '.join(names[:3])}" for names, what in changes if names]
     return "; ".join(parts) or "the records changed (same names, other ids, labels or extras)"
 
 
@@ -376,13 +368,8 @@ def _prepare_locked(
         return _saved_report(source_dir)
     state.mkdir(parents=True, exist_ok=True)
     # what plan.json and COMPLETE record about this run
-    base = {
-        "source": name,
-        "format": FORMAT_VERSION,
-        "options": opts,
-        "options_fingerprint": opts_fp,
-        "records_fingerprint": rec_fp,
-    }
+    base = {"source": name, "format": FORMAT_VERSION, "options": opts, "options_fingerprint": opts_fp}
+    base["records_fingerprint"] = rec_fp
     plan_path = state / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.exists() else None
     if plan is not None and any(
@@ -424,11 +411,9 @@ def _prepare_locked(
                 bar.update(1)
         else:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            context, workers = multiprocessing.get_context(method), min(num_proc, len(tasks))
             with ProcessPoolExecutor(
-                max_workers=min(num_proc, len(tasks)),
-                mp_context=multiprocessing.get_context(method),
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
+                workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
             ) as pool:
                 for fut in as_completed([pool.submit(_run_task, t) for t in tasks]):
                     fut.result()
@@ -454,14 +439,9 @@ def _prepare_locked(
             "num_bytes": sum((source_dir / s["file"]).stat().st_size for s in shards),
         },
     )
-    logger.info(
-        "%s: %d files read, %d examples written, skipped %s (report: %s)",
-        name,
-        report.files_read,
-        report.examples_written,
-        dict(report.skipped) or "nothing",
-        source_dir / REPORT_NAME,
-    )
+    message = "%s: %d files read, %d examples written, skipped %s (report: %s)"
+    skipped = dict(report.skipped) or "nothing"
+    logger.info(message, name, report.files_read, report.examples_written, skipped, source_dir / REPORT_NAME)
     _write_json_atomic(complete, {**base, "num_examples": report.examples_written})
     return report
 
@@ -497,17 +477,10 @@ def prepare(
     out = _output_folder(out_dir)
     reports: dict[str, SourceReport] = {}
     errors: dict[str, BaseException] = {}
+    common = {"num_proc": num_proc, "overwrite": overwrite, "scripts_dirs": scripts_dirs}
     for name, data_dir in sources.items():
         try:
-            reports[name] = prepare_source(
-                name,
-                data_dir,
-                out,
-                num_proc=num_proc,
-                overwrite=overwrite,
-                scripts_dirs=scripts_dirs,
-                **per_source[name],
-            )
+            reports[name] = prepare_source(name, data_dir, out, **common, **per_source[name])
         except Exception as e:  # one failing source never stops the others
             errors[name] = e
             logger.error("%s failed: %s", name, _one_line(e), exc_info=not isinstance(e, LvmMedUserError))
@@ -542,14 +515,10 @@ def _write_card_locked(out: Path) -> Path:
     # source gets a new cache entry instead of silently loading the old Arrow cache.
     dataset_info = []
     for n, i in infos.items():
-        size = i["num_bytes"]
-        split = {"name": "train", "num_bytes": size, "num_examples": i["report"]["examples_written"]}
+        size, feats = i["num_bytes"], Features.from_dict(i["features"])
+        splits = [{"name": "train", "num_bytes": size, "num_examples": i["report"]["examples_written"]}]
         info = DatasetInfo(
-            features=Features.from_dict(i["features"]),
-            splits=[split],
-            config_name=n,
-            download_size=size,
-            dataset_size=size,
+            features=feats, splits=splits, config_name=n, download_size=size, dataset_size=size
         )
         dataset_info.append(info._to_yaml_dict())
     card_data = DatasetCardData(

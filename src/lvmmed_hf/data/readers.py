@@ -151,7 +151,6 @@ _SUFFIXES = {
     "image": (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"),
     "dicom": (".dcm", ".dicom", ".dic", ".ima"),
 }
-_IMAGE_SUFFIXES = _SUFFIXES["image"]
 
 
 def guess_reader(path: str | os.PathLike) -> str:
@@ -172,11 +171,8 @@ def guess_reader(path: str | os.PathLike) -> str:
 def read_image_data(
     paths: str | os.PathLike | Sequence[str | os.PathLike], reader: str = "auto", **options: Any
 ) -> ImageData:
-    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader.
-
-    Any failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it); a wrong
-    ``reader`` name or file count is a ``ValueError``.
-    """
+    """Read one file, a DICOM series folder or a list of DICOM slice files with the named reader. Any
+    failure of a file is an :class:`UnreadableImageError` naming it (a builder skips it)."""
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise UnreadableImageError("<no files>", "empty list of files")
@@ -266,6 +262,16 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
             return f.read(4) == b"DICM"
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def bombs_raise():
+    """Pillow's decompression-bomb warning (between ``MAX_IMAGE_PIXELS`` and twice that) as an error."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 @contextlib.contextmanager
@@ -642,8 +648,7 @@ def _enhanced_frames(ds, arr: np.ndarray, path: Path) -> list[_Instance] | None:
         iop, ipp = _iop_ipp(orient)[0], _iop_ipp(position)[1]
         if iop is None or ipp is None:
             return None
-        measures = first(g, "PixelMeasuresSequence")
-        spacing = _pixel_spacing(measures) if measures is not None else (1.0, 1.0)
+        spacing = _pixel_spacing(first(g, "PixelMeasuresSequence"))  # (1, 1) without one
         img, kind = _dicom_gray(ds, arr[i], frame_index=i)
         out.append(_Instance(str(path), f"{path}#{i}", iop, ipp, img, kind, i, spacing, _frame_attrs(g)))
     return out
@@ -754,8 +759,9 @@ def read_dicom_series(
     uids = [s[0] for s in slices]
     majority = max(set(uids), key=uids.count)
     items = [inst for uid, _, inst in slices if uid == majority]
-    others = [inst.path for uid, _, inst in slices if uid != majority]
-    skipped += [(p, "another series in the same folder") for p in others]
+    skipped += [
+        (inst.path, "another series in the same folder") for uid, _, inst in slices if uid != majority
+    ]
     modality = next(m for uid, m, _ in slices if uid == majority)
     parts = _assemble_series(items, modality, skipped)
     return _combine_parts(parts, [it.path for it in items], {"skipped": skipped})
@@ -804,22 +810,15 @@ def read_nifti(path: str | os.PathLike, *, modality: str | None = None, **_: Any
         arr, gray_nd = np.squeeze(arr, axis=3), gray_nd - 1
     if gray_nd != 3 and (color or gray_nd != 4):
         raise UnreadableImageError(path, f"expected a 3D or 4D image, got shape {arr.shape}")
-    affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+    aff = _RAS_TO_LPS @ np.asarray(img.affine, dtype=float)
+    if not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
         raise UnreadableImageError(path, "header affine is singular or not finite")
     nifti = isinstance(img, (nib.Nifti1Image, nib.Nifti2Image))
     known = nifti and (int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0)
     meta = {"orientation_known": bool(known), "four_d": gray_nd == 4}
     kind, files = "display" if color else "unknown", (str(path),)
     return ImageData(
-        arr,
-        "volume",
-        affine=affine,
-        modality=modality,
-        files=files,
-        meta=meta,
-        color=color,
-        intensity_kind=kind,
+        arr, "volume", affine=aff, modality=modality, files=files, meta=meta, color=color, intensity_kind=kind
     )
 
 
@@ -947,8 +946,7 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
     """PNG (8/16-bit), JPEG, BMP, GIF or TIFF (16-bit, multi-page and multi-series through tifffile).
 
     Grayscale keeps its dtype; RGB, palette, alpha and CMYK become 8-bit RGB; an 8-bit L/RGB or 16-bit
-    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS`` it is refused as a
-    decompression bomb (also below twice the limit, where PIL only warns and decodes it all).
+    gray PNG/JPEG keeps its bytes in ``encoded``. Beyond PIL's ``MAX_IMAGE_PIXELS``: a decompression bomb.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -957,20 +955,18 @@ def read_image(path: str | os.PathLike, **_: Any) -> ImageData:
         return _read_tiff(path)
     try:
         data = path.read_bytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                fmt, mode = im.format, im.mode
-                if mode in ("1", "LA", "La"):
-                    im = im.convert("L")
-                elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
-                    im = im.convert("RGB")  # palette, alpha, CMYK, ...
-                arr = np.asarray(im)
-                if mode == "I":
-                    arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
-                elif mode in ("I;16", "I;16B", "I;16L", "F"):
-                    arr = arr.astype(np.float32 if mode == "F" else np.uint16)
+        with bombs_raise(), Image.open(io.BytesIO(data)) as im:
+            im.load()
+            fmt, mode = im.format, im.mode
+            if mode in ("1", "LA", "La"):
+                im = im.convert("L")
+            elif mode not in ("L", "RGB", "I", "F", "I;16", "I;16B", "I;16L"):
+                im = im.convert("RGB")  # palette, alpha, CMYK, ...
+            arr = np.asarray(im)
+            if mode == "I":
+                arr = arr.astype(np.uint16 if arr.min() >= 0 and arr.max() < 65536 else np.int32)
+            elif mode in ("I;16", "I;16B", "I;16L", "F"):
+                arr = arr.astype(np.float32 if mode == "F" else np.uint16)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImageError(path, f"decompression bomb refused ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
@@ -1031,8 +1027,7 @@ def _read_tiff(path: Path) -> ImageData:
             raise UnreadableImageError(path, "TIFF holds no image series")
         for i, series in enumerate(tif.series):
             shape, axes = tuple(int(n) for n in series.shape), series.axes
-            h = shape[axes.index("Y")] if "Y" in axes else 0
-            w = shape[axes.index("X")] if "X" in axes else 0
+            h, w = (shape[axes.index(a)] if a in axes else 0 for a in "YX")
             if h * w > limit:
                 raise UnreadableImageError(
                     path, f"series {i}: {h}x{w} px exceeds the decompression-bomb limit ({limit} px)"
