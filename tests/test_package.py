@@ -75,6 +75,31 @@ def test_import_after_transformers_registers_at_once():
     assert out.returncode == 0, out.stderr[-3000:]
 
 
+@pytest.mark.slow
+def test_every_module_the_registrations_import_can_be_imported_first():
+    # Importing transformers runs the Auto registrations (``import lvmmed_hf.models``). A module that
+    # the registrations import, and that imports transformers at its top, would find itself
+    # half-initialised when imported first in a fresh process (``import lvmmed_hf.intensity`` did).
+    listing = _run(
+        "-c",
+        "import sys, lvmmed_hf.models\nprint(sorted(m for m in sys.modules if m.startswith('lvmmed_hf.')))",
+    )
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    modules = eval(listing.stdout.strip().splitlines()[-1])
+    assert "lvmmed_hf.intensity" in modules and "lvmmed_hf.models.modeling_lvmmed_vit" in modules
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", f"import {name}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in modules
+    }
+    failures = {name: proc.communicate(timeout=600)[1][-500:] for name, proc in procs.items()}
+    assert not {name: err for name, err in failures.items() if procs[name].returncode}
+
+
 def test_lazy_names_match_the_models_module():
     import lvmmed_hf.models
 

@@ -19,12 +19,14 @@ In the pretraining collator images travel as 16-bit codes ``round(65535 * value)
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers.image_utils import ChannelDimension, infer_channel_dimension_format
+
+if TYPE_CHECKING:
+    from transformers.image_utils import ChannelDimension
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +169,10 @@ def image_to_channels_first(
     else transformers' inference (which warns and takes the channels first when both ends are 1
     or 3, e.g. ``(1, W, 3)``).
     """
+    # Imported here: importing transformers runs lvmmed_hf's Auto registrations, which import this
+    # module; at module level that would make ``import lvmmed_hf.intensity`` circular.
+    from transformers.image_utils import ChannelDimension, infer_channel_dimension_format
+
     array = image_to_array(image)
     if isinstance(image, Image.Image) and array.ndim == 3:
         input_data_format = ChannelDimension.LAST
