@@ -99,12 +99,8 @@ def _find(data_dir: Path, name: str) -> Path:
 
 
 def fgadr(data_dir: Path, valid_rate: float = 0.2, n_train: int = 1500, **_) -> DatasetDict:
-    """FGADR-Seg-Set: ``Original_Images/*.png`` and ``DR_Seg_Grading_Label.csv`` (name, grade).
-
-    The authors' split (fgadr_pkl_file.pkl): images sorted by name, the first 1,500 train, the rest
-    test; their split script writes ``Training/<grade>/`` and ``Testing/<grade>/`` and the validation
-    part is drawn from the ImageFolder order of ``Training``.
-    """
+    """FGADR-Seg-Set: ``Original_Images/*.png`` and ``DR_Seg_Grading_Label.csv`` (name, grade); the
+    authors' split: by name, the first 1,500 train, the rest test, validation from ``Training/<grade>/``."""
     csv_path = _find(data_dir, "DR_Seg_Grading_Label.csv")
     images_dir = _find(data_dir, "Original_Images")
     grades: dict[str, str] = {}
@@ -135,9 +131,8 @@ def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
 
 
 def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
-    """``items`` split at random (seeded) into train / validation / test by the (validation, test)
-    fractions, at least one item on each held-out side of a non-zero fraction; each side keeps the
-    input order."""
+    """Seeded random train / validation / test split by the (validation, test) fractions (at least one
+    item on a side of non-zero fraction), each side in input order."""
     order = np.random.default_rng(seed).permutation(len(items))
     n_val, n_test = (max(1, int(round(f * len(items)))) if f else 0 for f in fractions)
     idx = {
@@ -148,10 +143,8 @@ def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, lis
     return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
 
 
-def _split_pairs(
-    pairs: list[tuple], split_file: str | None, seed: int, fractions: tuple[float, float] = (0.16, 0.2)
-) -> dict[str, list]:
-    """Split (name, image, mask) rows by the authors' name lists, or seeded (validation, test) fractions."""
+def _split_pairs(pairs: list[tuple], split_file: str | None, seed: int) -> dict[str, list]:
+    """Split (name, ...) rows by the authors' name lists, else seeded 64/16/20."""
     if split_file:
         lists = read_split_file(split_file)
         out = {k: [p for p in pairs if p[0] in v] for k, v in lists.items()}
@@ -159,7 +152,7 @@ def _split_pairs(
         if missing:
             logger.warning("%d names of %s are not in the data folder", missing, split_file)
         return out
-    return _seeded_split(pairs, seed, fractions)
+    return _seeded_split(pairs, seed, (0.16, 0.2))
 
 
 def _seg_dict(parts: dict[str, list], binarize: bool) -> DatasetDict:
