@@ -203,11 +203,8 @@ _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
 
 
 def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
-    """BUSI (``Dataset_BUSI_with_GT/{benign,malignant}/<class> (<n>).png`` + ``_mask[_k].png``).
-
-    A lesion's several masks are merged (their union), the ``normal`` class is left out: the authors'
-    ``BUID_split.py`` does both.
-    """
+    """BUSI ``Dataset_BUSI_with_GT/{benign,malignant}/<class> (<n>).png`` + ``_mask[_k].png``; as the
+    authors' ``BUID_split.py``, a lesion's masks are merged (their union) and ``normal`` is left out."""
     root = data_dir / "Dataset_BUSI_with_GT" if (data_dir / "Dataset_BUSI_with_GT").is_dir() else data_dir
     pairs = []
     for cls in ("benign", "malignant"):
@@ -262,10 +259,8 @@ def _read_jsrt_img(path: Path) -> np.ndarray:
 
 
 def jsrt(data_dir: Path, **_) -> DatasetDict:
-    """JSRT images (``*.IMG``) with the SCR masks: label 1 lungs, 2 heart, 3 clavicles.
-
-    Split: the SCR folds by image number, odd train / even test; validation = every fifth training image.
-    """
+    """JSRT images (``*.IMG``) with the SCR masks (1 lungs, 2 heart, 3 clavicles); the SCR folds: odd
+    image numbers train, even test; validation = every fifth training image."""
     images = sorted(data_dir.rglob("*.IMG"))
     if not images:
         raise FileNotFoundError(f"{data_dir}: no JSRT .IMG files found")

@@ -327,12 +327,10 @@ def _random_swaps(perm: torch.Tensor, swaps: int, generator: torch.Generator | N
 @dataclasses.dataclass(eq=False)
 class QuadraticSolver:
     """Batched approximate solver of Eq. 4 on the device: multi-start, iterated pairwise-swap search.
-    Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)``; any sign
-    of affinities, unlike RRWM / spectral matching) and the unary affinities, projected by
-    ``projection`` (``"greedy"`` or ``"exact"``), plus ``restarts`` random permutations; then
-    :func:`two_opt` from all, and ``rounds`` of searching ``kick``-swap disturbed copies of the best.
-    Random draws use a generator seeded with ``seed`` at every call (a deterministic function of the
-    input: backward solve, resumed runs). Quality and speed: docs/pretraining.md."""
+    Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)``, any sign of
+    affinities) and the unary affinities, projected by ``projection`` (``"greedy"`` or ``"exact"``),
+    plus ``restarts`` random permutations; :func:`two_opt` from all, then ``rounds`` of searching
+    ``kick``-swap disturbed copies of the best. Draws are seeded with ``seed`` at every call."""
 
     betas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     inner_iterations: int = 4
