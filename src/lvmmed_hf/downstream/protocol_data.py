@@ -306,9 +306,7 @@ def _axial_slices(path: Path) -> np.ndarray:
 
 def balanced_slices(has_fg: list[bool], seed: int) -> list[int]:
     """Every slice with foreground, plus as many drawn at random (with replacement) from those without.
-
-    The authors' ``SegmentationDataset_train``: ``np.random.choice(len(non_label), size=len(have_label))``.
-    """
+    The authors' ``SegmentationDataset_train``: ``np.random.choice(len(non_label), size=len(have_label))``."""
     fg = [i for i, f in enumerate(has_fg) if f]
     bg = [i for i, f in enumerate(has_fg) if not f]
     if not bg:
@@ -348,9 +346,7 @@ def _volumes_dict(parts: dict[str, list], seed: int, labels: dict[int, int] | No
 
 def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
     """BraTS 2018 training data: ``{HGG,LGG}/<case>/<case>_flair.nii.gz`` + ``<case>_seg.nii.gz``.
-
-    FLAIR only (the paper fuses no modalities); whole tumour = every label > 0.
-    """
+    FLAIR only (the paper fuses no modalities); whole tumour = every label > 0."""
     cases = []
     for grade in ("HGG", "LGG"):
         for case in sorted(data_dir.rglob(grade)):
@@ -399,10 +395,8 @@ mmwhs_mri = partial(_mmwhs, prefix="mr")
 
 def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUNMC", "BIDMC", "HK"), **_):
     """Multi-site prostate MRI: ``<site>/Case<nn>.nii.gz`` + ``Case<nn>_segmentation.nii.gz`` (any case).
-
     ``train`` / ``validation`` / ``test`` come from ``train_site`` (80/20 by case, 10% of the training
-    cases for validation); ``test_<site>`` holds every case of each other site.
-    """
+    cases for validation); ``test_<site>`` holds every case of each other site."""
 
     def cases(site: str) -> list[tuple[str, Path, Path]]:
         d = _need_dir(data_dir / site, f"{site}/Case<nn>.nii.gz with Case<nn>_segmentation.nii.gz")

@@ -64,11 +64,9 @@ class Protocol:
 
     def gpu_hours(self, family: str | None = None) -> float:
         """Estimated A100 hours for all runs (an estimate from throughput assumptions, not a measurement).
-
         Assumed training throughput in images/s on one A100 (forward + backward, mixed precision):
         ResNet-50 U-Net/classifier 900 at 224 px scaled by (224/size)^2; ViT-B 350 at 224 px scaled
-        likewise; box-prompted SAM with a frozen 1024-px encoder 40. Evaluation adds 10%.
-        """
+        likewise; box-prompted SAM with a frozen 1024-px encoder 40. Evaluation adds 10%."""
         family = family or self.families[0]
         h = self.settings[family]
         base = 900.0 if family == "cnn" else 350.0

@@ -93,11 +93,9 @@ def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
 
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
-
     ``references``: (N,) integer labels. ``scores``: binary, (N,) scores of label 1 or (N, 2); else
     (N, C), column c for class ``labels[c]`` (default ``range(C)``), not necessarily summing to one:
-    the unweighted mean of the one-vs-rest AUCs.
-    """
+    the unweighted mean of the one-vs-rest AUCs."""
     r = _labels_1d(references, "references")
     s = _as_numpy(scores, "scores").astype(np.float64)
     _same_length(r, s, "references", "scores")
@@ -200,12 +198,10 @@ def dice_scores(
     ignore_index: int | None = None,
 ) -> np.ndarray:
     """Dice 2|P&R| / (|P| + |R|) per sample and class: (N, C) floats.
-
     ``predictions``, ``references``: integer label maps (H, W), (N, H, W) or (N, D, H, W), labels in
     [0, ``num_classes``) (background 0 is scored too). ``ignore_empty`` (MONAI's default): NaN where a
     sample's reference lacks the class; else both empty = 1, empty reference with a prediction = 0.
-    ``ignore_index``: a reference label whose pixels are left out (e.g. 255).
-    """
+    ``ignore_index``: a reference label whose pixels are left out (e.g. 255)."""
     return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "dice")
 
 
@@ -374,12 +370,10 @@ def average_precision_per_class(
     iou_threshold: float = 0.5,
 ) -> dict[int, float]:
     """VOC all-point AP, ``{class: AP}`` for every class with a reference box.
-
     ``predictions``: per image ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,); ``references``: per
     image ``boxes`` (R, 4), ``labels`` (R,); boxes ``(x_min, y_min, x_max, y_max)``, continuous pixels.
     Detections of all images by score, each matched to the reference box of highest IoU in its image:
-    a true positive if that IoU is strictly above the threshold and the box is still unmatched.
-    """
+    a true positive if that IoU is strictly above the threshold and the box is still unmatched."""
     if len(predictions) != len(references):
         raise ValueError(
             f"predictions ({len(predictions)} images) and references ({len(references)}) differ in length"
