@@ -1,11 +1,8 @@
-"""Reading each protocol's dataset from its public layout into train / validation / test splits.
+"""Each protocol's dataset read from its public layout (``Protocol.download``) into a ``DatasetDict``.
 
-Every function takes the folder a user downloaded (the layouts are named in
-:mod:`lvmmed_hf.downstream.protocols`, ``Protocol.download``) and returns a ``DatasetDict`` in the
-recipes' schema: ``image`` + ``label`` (classification), ``image`` + ``mask`` (+ ``volume_id``,
-``slice_index`` for volumes; segmentation, box-prompted SAM) or ``image`` + ``objects`` (COCO
-``[x, y, w, h]`` boxes in pixels; detection). Missing folders raise ``FileNotFoundError`` naming what
-was expected; files that do not pair up are counted in the log, never silently mixed.
+Schemas: ``image`` + ``label`` (classification), ``image`` + ``mask`` (+ ``volume_id``, ``slice_index``
+for volumes) or ``image`` + ``objects`` (COCO ``[x, y, w, h]`` pixel boxes). Missing folders raise
+``FileNotFoundError`` naming what was expected; files that do not pair up are left out.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -51,11 +48,8 @@ _VOLUME_FEATURES = Features({**_SEG_FEATURES, "volume_id": Value("string"), "sli
 
 
 def authors_validation_split(n: int, valid_rate: float, seed: int = 42) -> tuple[list[int], list[int]]:
-    """(train, validation) indices as the authors' classification code draws them.
-
-    ``sklearn.model_selection.train_test_split(list(range(n)), test_size=valid_rate, random_state=42)``
-    over the ImageFolder order of the training folder.
-    """
+    """(train, validation) indices as the authors' classification code draws them (scikit-learn's
+    ``train_test_split(list(range(n)), test_size=valid_rate, random_state=42)``)."""
     from sklearn.model_selection import train_test_split
 
     train, val = train_test_split(list(range(n)), test_size=valid_rate, random_state=seed)
@@ -105,12 +99,8 @@ def _find(data_dir: Path, name: str) -> Path:
 
 
 def fgadr(data_dir: Path, valid_rate: float = 0.2, n_train: int = 1500, **_) -> DatasetDict:
-    """FGADR-Seg-Set: ``Original_Images/*.png`` and ``DR_Seg_Grading_Label.csv`` (name, grade).
-
-    The authors' split (fgadr_pkl_file.pkl): images sorted by name, the first 1,500 train, the rest
-    test; their split script writes ``Training/<grade>/`` and ``Testing/<grade>/`` and the validation
-    part is drawn from the ImageFolder order of ``Training``.
-    """
+    """FGADR-Seg-Set: ``Original_Images/*.png`` and ``DR_Seg_Grading_Label.csv`` (name, grade); the
+    authors' split: by name, the first 1,500 train, the rest test, validation from ``Training/<grade>/``."""
     csv_path = _find(data_dir, "DR_Seg_Grading_Label.csv")
     images_dir = _find(data_dir, "Original_Images")
     grades: dict[str, str] = {}
@@ -141,9 +131,8 @@ def read_split_file(path: str | os.PathLike) -> dict[str, set[str]]:
 
 
 def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, list]:
-    """``items`` split at random (seeded) into train / validation / test by the (validation, test)
-    fractions, at least one item on each held-out side of a non-zero fraction; each side keeps the
-    input order."""
+    """Seeded random train / validation / test split by the (validation, test) fractions (at least one
+    item on a side of non-zero fraction), each side in input order."""
     order = np.random.default_rng(seed).permutation(len(items))
     n_val, n_test = (max(1, int(round(f * len(items)))) if f else 0 for f in fractions)
     idx = {
@@ -154,10 +143,8 @@ def _seeded_split(items: list, seed: int, fractions=(0.1, 0.2)) -> dict[str, lis
     return {k: [items[i] for i in sorted(v)] for k, v in idx.items()}
 
 
-def _split_pairs(
-    pairs: list[tuple], split_file: str | None, seed: int, fractions: tuple[float, float] = (0.16, 0.2)
-) -> dict[str, list]:
-    """Split (name, image, mask) rows by the authors' name lists, or seeded (validation, test) fractions."""
+def _split_pairs(pairs: list[tuple], split_file: str | None, seed: int) -> dict[str, list]:
+    """Split (name, ...) rows by the authors' name lists, else seeded 64/16/20."""
     if split_file:
         lists = read_split_file(split_file)
         out = {k: [p for p in pairs if p[0] in v] for k, v in lists.items()}
@@ -165,32 +152,26 @@ def _split_pairs(
         if missing:
             logger.warning("%d names of %s are not in the data folder", missing, split_file)
         return out
-    return _seeded_split(pairs, seed, fractions)
+    return _seeded_split(pairs, seed, (0.16, 0.2))
 
 
-def _seg_dataset(rows: list, binarize: Callable[[np.ndarray], np.ndarray] | None) -> Dataset:
-    images, masks = [], []
-    for _, img, mask in rows:
-        images.append(_png_bytes(img) if isinstance(img, np.ndarray) else str(img))
-        m = mask if isinstance(mask, np.ndarray) else np.asarray(Image.open(mask).convert("L"))
-        masks.append(_png_bytes((binarize(m) if binarize else m).astype(np.uint8)))
-    return Dataset.from_dict({"image": images, "mask": masks}, features=_SEG_FEATURES)
-
-
-def _binary(mask: np.ndarray) -> np.ndarray:
-    """An 8-bit mask (JPEG, GIF, PNG) thresholded at 127."""
-    return (mask > 127).astype(np.uint8)
-
-
-def _nonzero(label: np.ndarray) -> np.ndarray:
-    """Every label > 0 as foreground."""
-    return (label > 0).astype(np.uint8)
+def _seg_dict(parts: dict[str, list], binarize: bool) -> DatasetDict:
+    """Splits of (name, image, mask) rows; ``binarize``: 8-bit masks (JPEG, GIF, PNG) thresholded at 127."""
+    out = {}
+    for split, rows in parts.items():
+        images, masks = [], []
+        for _, img, mask in rows:
+            images.append(_png_bytes(img) if isinstance(img, np.ndarray) else str(img))
+            m = mask if isinstance(mask, np.ndarray) else np.asarray(Image.open(mask).convert("L"))
+            masks.append(_png_bytes((m > 127 if binarize else m).astype(np.uint8)))
+        out[split] = Dataset.from_dict({"image": images, "mask": masks}, features=_SEG_FEATURES)
+    return DatasetDict(out)
 
 
 def isic2018(data_dir: Path, **_) -> DatasetDict:
     """ISIC 2018 Task 1: ``ISIC2018_Task1-2_<Split>_Input/ISIC_*.jpg`` and
     ``ISIC2018_Task1_<Split>_GroundTruth/ISIC_*_segmentation.png``."""
-    out = {}
+    parts = {}
     for ours, theirs in (("train", "Training"), ("validation", "Validation"), ("test", "Test")):
         img_dir = data_dir / f"ISIC2018_Task1-2_{theirs}_Input"
         gt_dir = data_dir / f"ISIC2018_Task1_{theirs}_GroundTruth"
@@ -201,10 +182,10 @@ def isic2018(data_dir: Path, **_) -> DatasetDict:
         rows = [
             (p.name, p, gt_dir / f"{p.stem}_segmentation.png") for p in sorted(img_dir.glob("ISIC_*.jpg"))
         ]
-        out[ours] = _seg_dataset([r for r in rows if r[2].is_file()], _binary)
-    if "test" not in out:
+        parts[ours] = [r for r in rows if r[2].is_file()]
+    if "test" not in parts:
         raise FileNotFoundError(f"{data_dir}: expected ISIC2018_Task1-2_Test_Input and its ground truth")
-    return DatasetDict(out)
+    return _seg_dict(parts, binarize=True)
 
 
 def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
@@ -215,19 +196,15 @@ def kvasir_seg(data_dir: Path, split_file: str | None = None, seed: int = 0, **_
     pairs = [
         (p.name, p, mask_dir / p.name) for p in sorted(img_dir.glob("*.jpg")) if (mask_dir / p.name).is_file()
     ]
-    parts = _split_pairs(pairs, split_file, seed)
-    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
+    return _seg_dict(_split_pairs(pairs, split_file, seed), binarize=True)
 
 
 _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
 
 
 def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> DatasetDict:
-    """BUSI (``Dataset_BUSI_with_GT/{benign,malignant}/<class> (<n>).png`` + ``_mask[_k].png``).
-
-    A lesion's several masks are merged (their union), the ``normal`` class is left out: the authors'
-    ``BUID_split.py`` does both.
-    """
+    """BUSI ``Dataset_BUSI_with_GT/{benign,malignant}/<class> (<n>).png`` + ``_mask[_k].png``; as the
+    authors' ``BUID_split.py``, a lesion's masks are merged (their union) and ``normal`` is left out."""
     root = data_dir / "Dataset_BUSI_with_GT" if (data_dir / "Dataset_BUSI_with_GT").is_dir() else data_dir
     pairs = []
     for cls in ("benign", "malignant"):
@@ -243,7 +220,7 @@ def buid(data_dir: Path, split_file: str | None = None, seed: int = 0, **_) -> D
                 continue
             union = np.any([np.asarray(Image.open(part).convert("L")) > 127 for part in parts], axis=0)
             pairs.append((img.name, img, union.astype(np.uint8)))
-    return DatasetDict({k: _seg_dataset(v, None) for k, v in _split_pairs(pairs, split_file, seed).items()})
+    return _seg_dict(_split_pairs(pairs, split_file, seed), binarize=False)
 
 
 def drive(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
@@ -262,7 +239,7 @@ def drive(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
     # Validation: a seeded 20% of the training images (drawn as _seeded_split draws a test side).
     held_out = _seeded_split(out["training"], seed, fractions=(0, 0.2))
     parts = {"train": held_out["train"], "validation": held_out["test"], "test": out["test"]}
-    return DatasetDict({k: _seg_dataset(v, _binary) for k, v in parts.items()})
+    return _seg_dict(parts, binarize=True)
 
 
 _SCR_ORGANS = (("left lung", 1), ("right lung", 1), ("heart", 2), ("left clavicle", 3), ("right clavicle", 3))
@@ -282,10 +259,8 @@ def _read_jsrt_img(path: Path) -> np.ndarray:
 
 
 def jsrt(data_dir: Path, **_) -> DatasetDict:
-    """JSRT images (``*.IMG``) with the SCR masks: label 1 lungs, 2 heart, 3 clavicles.
-
-    Split: the SCR folds by image number, odd train / even test; validation = every fifth training image.
-    """
+    """JSRT images (``*.IMG``) with the SCR masks (1 lungs, 2 heart, 3 clavicles); the SCR folds: odd
+    image numbers train, even test; validation = every fifth training image."""
     images = sorted(data_dir.rglob("*.IMG"))
     if not images:
         raise FileNotFoundError(f"{data_dir}: no JSRT .IMG files found")
@@ -306,7 +281,7 @@ def jsrt(data_dir: Path, **_) -> DatasetDict:
     odd = [r for r in rows if number[r[0]] % 2 == 1]
     even = [r for r in rows if number[r[0]] % 2 == 0]
     parts = {"train": [r for i, r in enumerate(odd) if i % 5], "validation": odd[::5], "test": even}
-    return DatasetDict({k: _seg_dataset(v, None) for k, v in parts.items()})
+    return _seg_dict(parts, binarize=False)
 
 
 # ------------------------------------------------------------------------------ volumes (3-D)
@@ -331,9 +306,7 @@ def _axial_slices(path: Path) -> np.ndarray:
 
 def balanced_slices(has_fg: list[bool], seed: int) -> list[int]:
     """Every slice with foreground, plus as many drawn at random (with replacement) from those without.
-
-    The authors' ``SegmentationDataset_train``: ``np.random.choice(len(non_label), size=len(have_label))``.
-    """
+    The authors' ``SegmentationDataset_train``: ``np.random.choice(len(non_label), size=len(have_label))``."""
     fg = [i for i, f in enumerate(has_fg) if f]
     bg = [i for i, f in enumerate(has_fg) if not f]
     if not bg:
@@ -342,42 +315,38 @@ def balanced_slices(has_fg: list[bool], seed: int) -> list[int]:
     return sorted([bg[i] for i in picks] + fg)
 
 
-def _volume_split_dataset(
-    volumes: Iterable[tuple[str, Path, Path]],
-    label_map: Callable[[np.ndarray], np.ndarray],
-    balanced: bool,
-    seed: int,
-) -> Dataset:
-    images, masks, vids, sidx = [], [], [], []
-    for vid, img_path, lab_path in volumes:
-        img, lab = _axial_slices(img_path), _axial_slices(lab_path)
-        if img.shape != lab.shape:
-            raise ValueError(f"{img_path} {img.shape} and {lab_path} {lab.shape} differ in shape")
-        lab = label_map(np.asarray(lab))
-        keep = range(len(img))
-        if balanced:
-            keep = balanced_slices([bool((s > 0).any()) for s in lab], seed)
-        for z in keep:
-            images.append(_png_bytes(_to_uint8(img[z])))
-            masks.append(_png_bytes(lab[z].astype(np.uint8)))
-            vids.append(vid)
-            sidx.append(int(z))
-    return Dataset.from_dict(
-        {"image": images, "mask": masks, "volume_id": vids, "slice_index": sidx}, features=_VOLUME_FEATURES
-    )
-
-
-def _volumes_dict(parts: dict[str, list], label_map, seed: int) -> DatasetDict:
-    return DatasetDict(
-        {k: _volume_split_dataset(v, label_map, balanced=(k == "train"), seed=seed) for k, v in parts.items()}
-    )
+def _volumes_dict(parts: dict[str, list], seed: int, labels: dict[int, int] | None = None) -> DatasetDict:
+    """Splits of (volume id, image, label) volumes as axial slices, the ``train`` split's balanced;
+    ``labels`` maps label values to classes (default: every label > 0 is foreground)."""
+    out = {}
+    for split, volumes in parts.items():
+        rows: dict[str, list] = {"image": [], "mask": [], "volume_id": [], "slice_index": []}
+        for vid, img_path, lab_path in volumes:
+            img, lab = _axial_slices(img_path), np.asarray(_axial_slices(lab_path))
+            if img.shape != lab.shape:
+                raise ValueError(f"{img_path} {img.shape} and {lab_path} {lab.shape} differ in shape")
+            if labels is None:
+                lab = lab > 0
+            else:
+                classes = np.zeros(lab.shape, np.uint8)
+                for value, idx in labels.items():
+                    classes[lab == value] = idx
+                lab = classes
+            keep = range(len(img))
+            if split == "train":
+                keep = balanced_slices([bool((s > 0).any()) for s in lab], seed)
+            for z in keep:
+                rows["image"].append(_png_bytes(_to_uint8(img[z])))
+                rows["mask"].append(_png_bytes(lab[z].astype(np.uint8)))
+                rows["volume_id"].append(vid)
+                rows["slice_index"].append(int(z))
+        out[split] = Dataset.from_dict(rows, features=_VOLUME_FEATURES)
+    return DatasetDict(out)
 
 
 def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
     """BraTS 2018 training data: ``{HGG,LGG}/<case>/<case>_flair.nii.gz`` + ``<case>_seg.nii.gz``.
-
-    FLAIR only (the paper fuses no modalities); whole tumour = every label > 0.
-    """
+    FLAIR only (the paper fuses no modalities); whole tumour = every label > 0."""
     cases = []
     for grade in ("HGG", "LGG"):
         for case in sorted(data_dir.rglob(grade)):
@@ -389,18 +358,11 @@ def brats2018(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
         raise FileNotFoundError(
             f"{data_dir}: expected {{HGG,LGG}}/<case>/<case>_flair.nii.gz and _seg.nii.gz"
         )
-    return _volumes_dict(_seeded_split(cases, seed), _nonzero, seed)
+    return _volumes_dict(_seeded_split(cases, seed), seed)
 
 
 #: MM-WHS label values (challenge documentation) -> class index 1..7.
 MMWHS_LABELS = {205: 1, 420: 2, 500: 3, 550: 4, 600: 5, 820: 6, 850: 7}
-
-
-def _mmwhs_labels(lab: np.ndarray) -> np.ndarray:
-    out = np.zeros(lab.shape, np.uint8)
-    for value, idx in MMWHS_LABELS.items():
-        out[lab == value] = idx
-    return out
 
 
 def _mmwhs(data_dir: Path, prefix: str, seed: int = 0, **_) -> DatasetDict:
@@ -424,7 +386,7 @@ def _mmwhs(data_dir: Path, prefix: str, seed: int = 0, **_) -> DatasetDict:
         raise FileNotFoundError(f"{data_dir}: no MM-WHS {prefix} volume of the train or test side found")
     if not parts["validation"]:
         parts.pop("validation")
-    return _volumes_dict(parts, _mmwhs_labels, seed)
+    return _volumes_dict(parts, seed, MMWHS_LABELS)
 
 
 mmwhs_ct = partial(_mmwhs, prefix="ct")
@@ -433,10 +395,8 @@ mmwhs_mri = partial(_mmwhs, prefix="mr")
 
 def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUNMC", "BIDMC", "HK"), **_):
     """Multi-site prostate MRI: ``<site>/Case<nn>.nii.gz`` + ``Case<nn>_segmentation.nii.gz`` (any case).
-
     ``train`` / ``validation`` / ``test`` come from ``train_site`` (80/20 by case, 10% of the training
-    cases for validation); ``test_<site>`` holds every case of each other site.
-    """
+    cases for validation); ``test_<site>`` holds every case of each other site."""
 
     def cases(site: str) -> list[tuple[str, Path, Path]]:
         d = _need_dir(data_dir / site, f"{site}/Case<nn>.nii.gz with Case<nn>_segmentation.nii.gz")
@@ -452,10 +412,8 @@ def prostate(data_dir: Path, seed: int = 0, train_site: str = "BMC", sites=("RUN
             raise FileNotFoundError(f"{d}: no Case<nn>.nii.gz with its _segmentation file")
         return out
 
-    out = _volumes_dict(_seeded_split(cases(train_site), seed, fractions=(0.1, 0.2)), _nonzero, seed)
-    for site in sites:
-        out[f"test_{site}"] = _volume_split_dataset(cases(site), _nonzero, balanced=False, seed=seed)
-    return out
+    parts = _seeded_split(cases(train_site), seed, fractions=(0.1, 0.2))
+    return _volumes_dict({**parts, **{f"test_{site}": cases(site) for site in sites}}, seed)
 
 
 # ---------------------------------------------------------------------------------- detection
@@ -474,22 +432,12 @@ def _detection_dict(parts: dict[str, list], names: list[str]) -> DatasetDict:
     )
 
 
-VINDR_CLASSES = (
-    "Aortic enlargement",
-    "Atelectasis",
-    "Calcification",
-    "Cardiomegaly",
-    "Consolidation",
-    "ILD",
-    "Infiltration",
-    "Lung Opacity",
-    "Nodule/Mass",
-    "Other lesion",
-    "Pleural effusion",
-    "Pleural thickening",
-    "Pneumothorax",
-    "Pulmonary fibrosis",
-)  # class_id 0..13 of VinDr-CXR's train.csv; 14 = "No finding"
+#: class_id 0..13 of VinDr-CXR's train.csv; 14 = "No finding"
+VINDR_CLASSES = tuple(
+    "Aortic enlargement, Atelectasis, Calcification, Cardiomegaly, Consolidation, ILD, Infiltration, "
+    "Lung Opacity, Nodule/Mass, Other lesion, Pleural effusion, Pleural thickening, Pneumothorax, "
+    "Pulmonary fibrosis".split(", ")
+)
 
 
 def vindr_cxr(data_dir: Path, seed: int = 0, **_) -> DatasetDict:
@@ -562,9 +510,8 @@ def load_protocol_data(protocol, data_dir: str | os.PathLike, **options) -> Data
     """The protocol's splits read from ``data_dir`` (its public layout)."""
     data_dir = Path(data_dir)
     _need_dir(data_dir, f"the {protocol.dataset} download ({protocol.download})")
-    kwargs = dict(options)
-    if protocol.task == "classification":
-        kwargs.setdefault("valid_rate", protocol.validation_fraction)
-    if protocol.task == "multisite":
-        kwargs.setdefault("sites", protocol.sites)
-    return LAYOUTS[protocol.layout](data_dir, **kwargs)
+    defaults = {
+        "classification": {"valid_rate": protocol.validation_fraction},
+        "multisite": {"sites": protocol.sites},
+    }
+    return LAYOUTS[protocol.layout](data_dir, **{**defaults.get(protocol.task, {}), **options})

@@ -1,16 +1,13 @@
-"""The paper's downstream experiments as named, declarative protocols.
+"""The paper's downstream experiments (Nguyen et al., NeurIPS 2023) as named, declarative protocols.
 
-One :class:`Protocol` per experiment of Nguyen et al. (NeurIPS 2023): dataset and public layout,
-split rule, preprocessing, head, optimiser settings per backbone family, number of runs, metric and
-the paper's figures (LVM-Med R50, LVM-Med SAM's ViT-B and the strongest other method of the same
-table). Each figure and setting names its source (a table of the paper or the authors' yaml); where
-neither publishes a fact, ``split_rule`` / ``notes`` state our rule. docs/protocols.md lists the
-sources. Figures are percentages (mean and standard deviation over the paper's runs).
+Each figure (percent: mean and std over the paper's runs) and setting names its source, a table of
+the paper or the authors' yaml; where neither publishes a fact, ``split_rule`` / ``notes`` state our
+rule. docs/protocols.md lists the sources.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 __all__ = ["PROTOCOLS", "Hyper", "PaperFigure", "Protocol", "get_protocol", "protocol_table"]
 
@@ -59,7 +56,7 @@ class Protocol:
     sites: tuple[str, ...] = ()  # multisite: test sites besides the training site's held-out part
     train_images: int = 0  # training images (or slices) per run, for the GPU-time estimate
     notes: str = ""
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -67,20 +64,14 @@ class Protocol:
 
     def gpu_hours(self, family: str | None = None) -> float:
         """Estimated A100 hours for all runs (an estimate from throughput assumptions, not a measurement).
-
         Assumed training throughput in images/s on one A100 (forward + backward, mixed precision):
         ResNet-50 U-Net/classifier 900 at 224 px scaled by (224/size)^2; ViT-B 350 at 224 px scaled
-        likewise; box-prompted SAM with a frozen 1024-px encoder 40. Evaluation adds 10%.
-        """
+        likewise; box-prompted SAM with a frozen 1024-px encoder 40. Evaluation adds 10%."""
         family = family or self.families[0]
         h = self.settings[family]
-        if self.task == "sam":
-            rate = 40.0
-        else:
-            base = 900.0 if family == "cnn" else 350.0
-            rate = base * (224.0 / h.image_size) ** 2
-        seconds = self.runs * h.epochs * max(self.train_images, 1) / rate * 1.1
-        return seconds / 3600.0
+        base = 900.0 if family == "cnn" else 350.0
+        rate = 40.0 if self.task == "sam" else base * (224.0 / h.image_size) ** 2
+        return self.runs * h.epochs * max(self.train_images, 1) / rate * 1.1 / 3600.0
 
 
 _R50, _VIT = "LVM-Med (R50)", "LVM-Med (SAM's ViT)"
@@ -198,12 +189,8 @@ def _segmentation_pair(
     sam: Hyper,
     **facts,
 ) -> list[Protocol]:
-    """``<key>-seg`` (U-Net / UperNet, Table 2 or 3) and ``<key>-sam`` (box-prompted SAM, Table 2 or 11).
-
-    ``paper``: (R50, ViT, strongest other) of the fine-tuned table; ``prompted``: (LVM-Med ViT,
-    SAM / MedSAM) of the box-prompted one; ``facts``: dataset, layout (default ``key``), num_labels,
-    split_rule, download, train_images.
-    """
+    """``<key>-seg`` (U-Net / UperNet, Table 2 or 3) and ``<key>-sam`` (box-prompted SAM, Table 2 or 11)
+    from ``paper`` (R50, ViT, strongest other) and ``prompted`` (LVM-Med ViT, SAM / MedSAM) figures."""
     facts.setdefault("layout", key)
     seg = Protocol(
         name=f"{key}-seg",

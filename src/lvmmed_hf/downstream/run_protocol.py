@@ -1,10 +1,9 @@
-"""Run a paper protocol end to end: read the data, train and test N times, compare with the paper.
+"""Run a paper protocol end to end (``lvmmed evaluate``): read the data, train and test N times.
 
-:func:`run_protocol` (``lvmmed evaluate``) writes ``<output>/data/`` (the splits as Parquet, shared by
-the runs), ``<output>/run-<k>/`` (each run's model and the recipe's ``results.json``),
-``<output>/results.{json,md}`` (mean ± population std over the runs, the paper's figure for the
-backbone family and the difference), and adds ``model-index`` entries to the backbone's model card.
-Under ``accelerate launch`` each recipe's Trainer distributes.
+Writes ``<output>/data/`` (the splits as Parquet), ``<output>/run-<k>/`` (each run's model and
+``results.json``), ``<output>/results.{json,md}`` (mean ± population std over the runs, the paper's
+figure and the difference) and ``model-index`` entries in the backbone's model card. Under
+``accelerate launch`` each recipe's Trainer distributes.
 """
 
 from __future__ import annotations
@@ -103,12 +102,9 @@ def _family(backbone: str) -> str:
 
 
 def _save_splits(ds, folder: Path) -> Path:
-    """Parquet shards + a card whose ``configs`` names every split, so ``load_dataset(folder)`` reads them.
-
-    The shard names carry a token of the splits' fingerprints: ``datasets`` caches a local folder by
-    its name, config and *relative* data-file patterns, so two output folders both called ``data``
-    (or one folder rewritten with other data) would otherwise load each other's cached copy.
-    """
+    """Parquet shards + a card naming every split, for ``load_dataset(folder)``. The shard names carry
+    a token of the splits' fingerprints: ``datasets`` caches a local folder by its name, config and
+    relative file patterns, so two ``data`` folders would otherwise load each other's cached copy."""
     import hashlib
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -271,10 +267,8 @@ def run_protocol(
 ) -> ProtocolResult:
     """Run ``protocol`` with ``backbone`` (a checkpoint folder or a preset) on the data in ``data_dir``.
 
-    ``overrides``: ``epochs``, ``max_steps``, ``batch_size``, ``image_size``, ``learning_rate``,
-    ``sam_checkpoint``, ``use_cpu``, detector sizes (``num_queries``, ``d_model``, ...): for quick
-    checks; a run with overrides is not the paper's protocol and the results say so.
-    """
+    ``overrides`` (``epochs``, ``max_steps``, ``batch_size``, ``image_size``, ``learning_rate``,
+    ``sam_checkpoint``, ``use_cpu``, detector sizes): quick checks, not the paper's protocol."""
     from .protocol_data import load_protocol_data
 
     p = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)

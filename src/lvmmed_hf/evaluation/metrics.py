@@ -1,10 +1,8 @@
-"""Evaluation metrics of the LVM-Med downstream protocols, as plain functions.
+"""Evaluation metrics of the LVM-Med downstream protocols: array-likes in, floats or arrays out.
 
-Inputs are array-likes (lists, NumPy arrays, CPU torch tensors); outputs Python floats or NumPy
-arrays. Classification metrics are scikit-learn's behind input checks that name the wrong argument.
-Dice/IoU (MONAI's empty-mask rule, 3D volumes from slices) and PASCAL VOC mAP (the devkit's matching
-and all-point AP, not pycocotools' COCO variant) are written here: no installed library has them with
-these conventions, which docs/downstream.md ("Metrics") states.
+Classification metrics are scikit-learn's behind input checks that name the wrong argument. Dice/IoU
+(MONAI's empty-mask rule, 3D volumes from slices) and PASCAL VOC mAP (devkit matching, all-point AP)
+are written here: no installed library has these conventions (docs/downstream.md, "Metrics").
 """
 
 from __future__ import annotations
@@ -70,8 +68,6 @@ def _label_pair(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarr
 
 
 # ----------------------------------------------------------------------------- classification
-
-
 def accuracy(predictions: Any, references: Any) -> float:
     """Fraction of predictions equal to the reference labels. Inputs: (N,) labels."""
     p, r = _label_pair(predictions, references)
@@ -79,11 +75,8 @@ def accuracy(predictions: Any, references: Any) -> float:
 
 
 def macro_f1(predictions: Any, references: Any, labels: Sequence[Any] | None = None) -> float:
-    """Unweighted mean of the per-class F1 scores (scikit-learn's ``f1_score(average="macro")``).
-
-    Classes are ``labels`` if given, else every label seen in predictions or references. A class
-    with no true positive and nothing predicted or present gets F1 = 0 (``zero_division=0``).
-    """
+    """Unweighted mean of the per-class F1 scores (scikit-learn's ``f1_score(average="macro")``) over
+    ``labels`` (default: every label seen); a class never predicted nor present gets F1 = 0."""
     p, r = _label_pair(predictions, references)
     labels = None if labels is None else list(labels)
     return float(f1_score(r, p, labels=labels, average="macro", zero_division=0))
@@ -100,11 +93,9 @@ def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
 
 def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
-
     ``references``: (N,) integer labels. ``scores``: binary, (N,) scores of label 1 or (N, 2); else
     (N, C), column c for class ``labels[c]`` (default ``range(C)``), not necessarily summing to one:
-    the unweighted mean of the one-vs-rest AUCs.
-    """
+    the unweighted mean of the one-vs-rest AUCs."""
     r = _labels_1d(references, "references")
     s = _as_numpy(scores, "scores").astype(np.float64)
     _same_length(r, s, "references", "scores")
@@ -131,13 +122,9 @@ def roc_auc(references: Any, scores: Any, labels: Sequence[int] | None = None) -
 
 
 def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int | None = None) -> float:
-    """Cohen's kappa with quadratic weights (ordinal grades, e.g. retinopathy 0-4), by scikit-learn's
-    ``cohen_kappa_score(weights="quadratic")``.
-
-    Labels must be integers in [0, K) (K = ``num_classes``, default the largest label + 1; grades
-    nobody used do not change kappa). Returns 1.0 when both raters give one and the same grade to
-    every sample (no disagreement possible), where the formula is 0/0.
-    """
+    """Cohen's kappa with quadratic weights (scikit-learn's ``cohen_kappa_score``) of integer grades in
+    [0, ``num_classes``) (default: the largest label + 1). 1.0 when both raters give every sample one
+    and the same grade (the formula's 0/0)."""
     p, r = (x.astype(np.int64) for x in _label_pair(predictions, references))
     lo = min(p.min(), r.min())
     if lo < 0:
@@ -151,8 +138,6 @@ def quadratic_weighted_kappa(predictions: Any, references: Any, num_classes: int
 
 
 # ----------------------------------------------------------------------------- segmentation
-
-
 def _label_maps(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray]:
     p, r = _as_numpy(predictions, "predictions"), _as_numpy(references, "references")
     if p.shape != r.shape:
@@ -169,32 +154,6 @@ def _label_maps(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarr
     return p.astype(np.int64), r.astype(np.int64)
 
 
-def _overlap_counts(p: np.ndarray, r: np.ndarray, num_classes: int) -> tuple[np.ndarray, ...]:
-    """Per sample and class: |P & R|, |P|, |R|. Shapes (N, C)."""
-    n = p.shape[0]
-    pf, rf = p.reshape(n, -1), r.reshape(n, -1)
-    inter = np.zeros((n, num_classes))
-    psum = np.zeros((n, num_classes))
-    rsum = np.zeros((n, num_classes))
-    for c in range(num_classes):
-        pc, rc = pf == c, rf == c
-        inter[:, c] = np.sum(pc & rc, axis=1)
-        psum[:, c] = pc.sum(1)
-        rsum[:, c] = rc.sum(1)
-    return inter, psum, rsum
-
-
-def _check_num_classes(p: np.ndarray, r: np.ndarray, num_classes: int, ignore_index: int | None) -> None:
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    for arr, name in ((p, "predictions"), (r, "references")):
-        vals = arr if ignore_index is None else arr[arr != ignore_index]
-        if vals.size and (vals.min() < 0 or vals.max() >= num_classes):
-            raise ValueError(
-                f"{name} hold labels outside [0, {num_classes}): min {vals.min()}, max {vals.max()}"
-            )
-
-
 def _scores(
     predictions: Any,
     references: Any,
@@ -204,13 +163,26 @@ def _scores(
     kind: str,
 ) -> np.ndarray:
     p, r = _label_maps(predictions, references)
-    _check_num_classes(p, r, num_classes, ignore_index)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    for arr, name in ((p, "predictions"), (r, "references")):
+        vals = arr if ignore_index is None else arr[arr != ignore_index]
+        if vals.size and (vals.min() < 0 or vals.max() >= num_classes):
+            raise ValueError(
+                f"{name} hold labels outside [0, {num_classes}): min {vals.min()}, max {vals.max()}"
+            )
     if ignore_index is not None:
         # Ignored pixels count for neither prediction nor reference.
         keep = r != ignore_index
         p = np.where(keep, p, -1)
         r = np.where(keep, r, -1)
-    inter, psum, rsum = _overlap_counts(p, r, num_classes)
+    # per sample and class: |P & R|, |P|, |R|, (N, C)
+    pf, rf = p.reshape(p.shape[0], -1), r.reshape(r.shape[0], -1)
+    counts = []
+    for c in range(num_classes):
+        pc, rc = pf == c, rf == c
+        counts.append((np.sum(pc & rc, axis=1), pc.sum(1), rc.sum(1)))
+    inter, psum, rsum = (np.stack(per_class, 1).astype(np.float64) for per_class in zip(*counts))
     denom = psum + rsum if kind == "dice" else psum + rsum - inter
     num = 2.0 * inter if kind == "dice" else inter
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -226,12 +198,10 @@ def dice_scores(
     ignore_index: int | None = None,
 ) -> np.ndarray:
     """Dice 2|P&R| / (|P| + |R|) per sample and class: (N, C) floats.
-
     ``predictions``, ``references``: integer label maps (H, W), (N, H, W) or (N, D, H, W), labels in
     [0, ``num_classes``) (background 0 is scored too). ``ignore_empty`` (MONAI's default): NaN where a
     sample's reference lacks the class; else both empty = 1, empty reference with a prediction = 0.
-    ``ignore_index``: a reference label whose pixels are left out (e.g. 255).
-    """
+    ``ignore_index``: a reference label whose pixels are left out (e.g. 255)."""
     return _scores(predictions, references, num_classes, ignore_empty, ignore_index, "dice")
 
 
@@ -261,8 +231,7 @@ def dice_per_class(
     ignore_empty: bool = True,
     ignore_index: int | None = None,
 ) -> np.ndarray:
-    """Mean over samples of :func:`dice_scores`, NaN samples left out. Returns (C,); NaN for a class
-    whose reference is empty in every sample (under ``ignore_empty``)."""
+    """Mean over samples of :func:`dice_scores` without NaN: (C,), NaN where no sample has the class."""
     return _nanmean(dice_scores(predictions, references, num_classes, ignore_empty, ignore_index), axis=0)
 
 
@@ -283,11 +252,8 @@ def assemble_volumes(
     volume_ids: Sequence[Any],
     slice_indices: Sequence[int],
 ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
-    """Stack N (H, W) slice label maps into ``{volume_id: (pred (D, H, W), ref (D, H, W))}``.
-
-    ``volume_ids`` and ``slice_indices`` (N,) place each slice; slices are ordered by index. A repeated
-    (volume, slice) pair or slices of different shapes in one volume raise ``ValueError``.
-    """
+    """Stack N (H, W) slice label maps into ``{volume_id: (pred (D, H, W), ref (D, H, W))}``, slices
+    ordered by index; a repeated (volume, slice) pair or mixed slice shapes raise ``ValueError``."""
     n = len(predictions)
     if not (len(references) == len(volume_ids) == len(slice_indices) == n):
         raise ValueError(
@@ -321,11 +287,8 @@ def volume_dice_iou(
     ignore_empty: bool = True,
     ignore_index: int | None = None,
 ) -> dict[str, Any]:
-    """3D Dice and IoU: slices stacked per volume (:func:`assemble_volumes`), scored per volume.
-
-    Returns ``{"volume_ids": [...], "dice": (V, C), "iou": (V, C), "dice_per_class": (C,),
-    "iou_per_class": (C,)}``; per-class values are means over volumes with NaN left out.
-    """
+    """3D Dice and IoU per volume of stacked slices: ``{"volume_ids", "dice": (V, C), "iou": (V, C),
+    "dice_per_class": (C,), "iou_per_class": (C,)}`` (per class: NaN-free means over volumes)."""
     vols = assemble_volumes(predictions, references, volume_ids, slice_indices)
     args = (num_classes, ignore_empty, ignore_index)
     dice = np.stack([dice_scores(pv[None], rv[None], *args)[0] for pv, rv in vols.values()])
@@ -340,8 +303,6 @@ def volume_dice_iou(
 
 
 # ----------------------------------------------------------------------------- detection
-
-
 def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
     """Pairwise IoU of (A, 4) and (B, 4) boxes ``(x_min, y_min, x_max, y_max)``. Returns (A, B)."""
     a = _as_numpy(boxes_a, "boxes").astype(np.float64).reshape(-1, 4)
@@ -409,12 +370,10 @@ def average_precision_per_class(
     iou_threshold: float = 0.5,
 ) -> dict[int, float]:
     """VOC all-point AP, ``{class: AP}`` for every class with a reference box.
-
     ``predictions``: per image ``boxes`` (P, 4), ``scores`` (P,), ``labels`` (P,); ``references``: per
     image ``boxes`` (R, 4), ``labels`` (R,); boxes ``(x_min, y_min, x_max, y_max)``, continuous pixels.
     Detections of all images by score, each matched to the reference box of highest IoU in its image:
-    a true positive if that IoU is strictly above the threshold and the box is still unmatched.
-    """
+    a true positive if that IoU is strictly above the threshold and the box is still unmatched."""
     if len(predictions) != len(references):
         raise ValueError(
             f"predictions ({len(predictions)} images) and references ({len(references)}) differ in length"
@@ -453,21 +412,14 @@ def mean_average_precision(
     references: Sequence[Mapping[str, Any]],
     iou_threshold: float = 0.5,
 ) -> float:
-    """Mean over classes with reference boxes of :func:`average_precision_per_class`.
-
-    NaN when no image has a reference box.
-    """
+    """Mean over classes with reference boxes of :func:`average_precision_per_class` (NaN: none)."""
     ap = average_precision_per_class(predictions, references, iou_threshold)
     return float(np.mean(list(ap.values()))) if ap else math.nan
 
 
 # ----------------------------------------------------------------------------- evaluate modules
-
-
 def metric_paths() -> dict[str, str]:
-    """Local folders of the package's ``evaluate`` modules, ``{name: path}``.
-
-    ``evaluate.load(metric_paths()["dice"])`` loads offline; never load these by Hub name.
-    """
+    """Local folders of the package's ``evaluate`` modules, ``{name: path}``: ``evaluate.load(path)``
+    loads offline (never load these by Hub name)."""
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "evaluate_modules")
     return {name: os.path.join(root, name) for name in METRIC_NAMES}

@@ -327,12 +327,10 @@ def _random_swaps(perm: torch.Tensor, swaps: int, generator: torch.Generator | N
 @dataclasses.dataclass(eq=False)
 class QuadraticSolver:
     """Batched approximate solver of Eq. 4 on the device: multi-start, iterated pairwise-swap search.
-    Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)``; any sign
-    of affinities, unlike RRWM / spectral matching) and the unary affinities, projected by
-    ``projection`` (``"greedy"`` or ``"exact"``), plus ``restarts`` random permutations; then
-    :func:`two_opt` from all, and ``rounds`` of searching ``kick``-swap disturbed copies of the best.
-    Random draws use a generator seeded with ``seed`` at every call (a deterministic function of the
-    input: backward solve, resumed runs). Quality and speed: docs/pretraining.md."""
+    Starts: graduated assignment (Gold & Rangarajan, 1996: ``x <- Sinkhorn(beta * K x)``, any sign of
+    affinities) and the unary affinities, projected by ``projection`` (``"greedy"`` or ``"exact"``),
+    plus ``restarts`` random permutations; :func:`two_opt` from all, then ``rounds`` of searching
+    ``kick``-swap disturbed copies of the best. Draws are seeded with ``seed`` at every call."""
 
     betas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     inner_iterations: int = 4
@@ -359,11 +357,6 @@ class QuadraticSolver:
             raise ValueError(f"local_search_iterations must be >= 0 or None, got {iterations}")
         self.betas = tuple(self.betas)
 
-    def _generator(self, device: torch.device) -> torch.Generator | None:
-        if device.type == "meta":  # shape-only tensors (tests of the sync-free path): no generator
-            return None
-        return torch.Generator(device=device).manual_seed(self.seed)
-
     @torch.no_grad()
     def __call__(self, cv, ce, edges_s, edges_t) -> torch.Tensor:
         _check_costs(cv, ce, self.check_inputs)
@@ -382,7 +375,9 @@ class QuadraticSolver:
             greedy_assignment if self.projection == "greedy" else partial(linear_assignment, backend=backend)
         )
         starts_perm = torch.stack([project(x), project(work)], 1)
-        generator = self._generator(cv.device) if (self.restarts or self.rounds) else None
+        generator = None  # also on "meta" (shape-only tensors: tests of the sync-free path)
+        if (self.restarts or self.rounds) and cv.device.type != "meta":
+            generator = torch.Generator(device=cv.device).manual_seed(self.seed)
         if self.restarts:
             noise = torch.rand(num_graphs, self.restarts, n, device=cv.device, generator=generator)
             starts_perm = torch.cat([starts_perm, noise.argsort(-1)], 1)
@@ -497,25 +492,22 @@ def complete_partial_matching(mask, scores) -> np.ndarray:
     return out
 
 
-def _import_lpmp_gm_solver():
-    """LPMP's ``gm_solver`` from ``lpmp_py`` (older LPMP, as BB-GM) or ``lpmp_gm`` (LPMP today)."""
-    for package in ("lpmp_py", "lpmp_gm"):
-        with contextlib.suppress(ImportError):
-            return importlib.import_module(f"{package}.raw_solvers").gm_solver
-    raise ImportError(
-        "solver 'lpmp' needs LPMP's Python bindings (package lpmp_py or lpmp_gm), which are not on a "
-        "package registry: build them from https://github.com/LPMP/LPMP, or use solver='quadratic'"
-    )
-
-
 class LpmpSolver:
     """The paper's solver: LPMP's dual decomposition (Swoboda et al., CVPR 2017) through its Python
     bindings (built from source), graph by graph on the host with the negated affinities as costs;
     vertices it leaves unmatched are completed by :func:`complete_partial_matching`."""
 
     def __init__(self, solver_params: dict | None = None) -> None:
-        self._gm_solver = _import_lpmp_gm_solver()
         self.solver_params = solver_params or dict(_LPMP_DEFAULT_PARAMS)
+        # gm_solver from lpmp_py (older LPMP, as BB-GM) or lpmp_gm (LPMP today)
+        for package in ("lpmp_py", "lpmp_gm"):
+            with contextlib.suppress(ImportError):
+                self._gm_solver = importlib.import_module(f"{package}.raw_solvers").gm_solver
+                return
+        raise ImportError(
+            "solver 'lpmp' needs LPMP's Python bindings (package lpmp_py or lpmp_gm), which are not on a "
+            "package registry: build them from https://github.com/LPMP/LPMP, or use solver='quadratic'"
+        )
 
     @staticmethod
     def to_permutation(result, scores) -> np.ndarray:

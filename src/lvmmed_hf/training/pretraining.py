@@ -112,8 +112,7 @@ class PretrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         # No labels: the loss comes from the model output (evaluate() takes the loss path too).
-        if self.label_names is None:
-            self.label_names = []
+        self.label_names = self.label_names or []
         super().__post_init__()
 
 
@@ -285,8 +284,7 @@ def load_training_data(data_args: DataArguments, training_args: TrainingArgument
 
 def check_dataset_size(num_images: int, training_args: TrainingArguments) -> None:
     """Refuse a training set smaller than one global batch (it would train 0 steps)."""
-    per_device = training_args.per_device_train_batch_size
-    world = training_args.world_size
+    per_device, world = training_args.per_device_train_batch_size, training_args.world_size
     accumulation = training_args.gradient_accumulation_steps
     needed = per_device * world * accumulation
     if num_images < needed:
@@ -391,9 +389,8 @@ def run_pretraining(
     training_args: PretrainingArguments,
     callbacks: list | None = None,
 ) -> GraphMatchingTrainer:
-    """Pretrain, then write ``<output_dir>`` (the pretraining model) and ``<output_dir>/backbone``
-    (the bare backbone and an ``LvmMedImageProcessor``, for ``AutoModel.from_pretrained``).
-    Every process must call this: the final save gathers the weights from all ranks (FSDP, ZeRO-3)."""
+    """Pretrain, then write the model to ``output_dir`` and the backbone (with its image processor) to
+    ``output_dir/backbone``. Every process must call this: the final save gathers from all ranks."""
     validate_arguments(model_args, data_args, gm_args, training_args)
     resume = resolve_resume(training_args)
     if not data_args.shuffle:
