@@ -381,7 +381,7 @@ def test_unreadable_files_are_called_what_they_are(tmp_path):
         load_checkpoint(bad_safetensors)
     with pytest.raises(ConversionError, match="does not exist"):
         load_checkpoint(tmp_path / "absent.torch")
-    assert cli_main(["convert", str(random_bytes), str(tmp_path / "bad_out")]) != 0
+    assert cli_main(["convert", str(random_bytes), str(tmp_path / "bad_out")]) == 2  # one-line error
     assert not (tmp_path / "bad_out").exists()
 
 
@@ -758,3 +758,14 @@ def test_converted_card_is_titled_after_the_output_folder_not_the_staging_folder
     card = (out / "README.md").read_text()
     assert "(lvmmed-vit-b-converted)" in card
     assert "lvmmed-convert-" not in card
+
+
+def test_cli_refused_conversion_is_one_line_and_exit_code_2(tmp_path, capsys):
+    # Issue 12: expected errors are one line on stderr with exit code 2, for every command.
+    state = _tiny_r50_state()
+    state["layer1.0.downsample.0.bias"] = torch.zeros(1)  # a key no ResNet has: partial load refused
+    ckpt = _save(tmp_path, state, "extra_key.torch")
+    assert cli_main(["convert", str(ckpt), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "layer1.0.downsample.0.bias" in err[0] and "--allow-partial" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -54,14 +54,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lvmmed_hf.models.conversion import ConversionError, convert_checkpoint
+    from lvmmed_hf.models.conversion import convert_checkpoint
 
-    try:
-        report = convert_checkpoint(
-            args.checkpoint, args.output_dir, **{name: getattr(args, name) for name in _OPTIONS}
-        )
-    except ConversionError as err:
-        logger.error("%s", err)
-        return 1
+    # A ConversionError (bad checkpoint, refused partial load) is an expected error: the CLI prints
+    # it as one line and exits with code 2, like every other command.
+    report = convert_checkpoint(
+        args.checkpoint, args.output_dir, **{name: getattr(args, name) for name in _OPTIONS}
+    )
     logger.info("Conversion report: %s", json.dumps(report.to_dict()))
     return 0
