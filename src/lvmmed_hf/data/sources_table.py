@@ -27,13 +27,11 @@ COLUMNS = tuple("Source|Modality|Organ|Dim|Split|Licence|Get it|Layout|LVM-Med l
 
 
 def _cell(value: Any) -> str:
-    """One Markdown table cell: single line, pipes escaped."""
     text = " ".join(str(value if value is not None else "").split())
     return text.replace("|", "\\|") or "-"
 
 
 def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    """The lines of a Markdown table: header, separator, one line per row."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
 

@@ -35,9 +35,8 @@ def _find(data_dir: Path, candidates: Sequence[str], want_dir: bool) -> Path | N
 def find_dir(data_dir: Path, candidates: Sequence[str]) -> Path | None:
     """The first existing folder among ``data_dir/<candidate>`` (glob patterns allowed), else None.
 
-    Archives often add a top folder (``OCT2017/train`` vs ``train``); builders list the accepted
-    spellings instead of asking users to move folders. Candidates are tried in order, the matches
-    of a pattern sorted, so the choice is deterministic.
+    Candidates (accepted spellings, e.g. ``OCT2017/train`` and ``train``) are tried in order, the
+    matches of a pattern sorted, so the choice is deterministic.
     """
     return _find(data_dir, candidates, want_dir=True)
 

@@ -1,17 +1,11 @@
-"""TCIA collections as the NBIA Data Retriever writes them: patients, studies, series, slice files.
-
-Layouts ("Directory Type"): descriptive, which LVM-Med's lists name,
-``[manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-<5 UID digits>/
-<SeriesNumber>-<SeriesDescription>-<5 UID digits>/<a>-<n>.dcm``, and classic,
+"""TCIA collections as the NBIA Data Retriever writes them, in its "descriptive" directory type
+(which LVM-Med's lists name), ``[manifest-<ms>/]<Collection>/<PatientID>/<StudyDate>-<StudyDescription>-
+<5 UID digits>/<SeriesNumber>-<SeriesDescription>-<5 UID digits>/<a>-<n>.dcm``, or its "classic" one,
 ``<Collection>/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/<sop>.dcm``.
 
-Every DICOM file under a patient folder (a folder fully matching ``patient_pattern``; other folders
-beside them are reported as ``unmatched_folder``) is grouped by folder; a folder whose first and
-last files disagree on SeriesInstanceUID, or that is not a ``<study>/<series>`` folder, is regrouped
-by every file's header. Series that are not images, localizers (unless a file list is given) or of
-another modality are skipped with their reason; the rest become one record per series. List
-entries are matched on patient, the UID digits of the folder names and the file name
-(:func:`list_key`), so other retriever versions and the classic layout match too.
+One record per image series of the source's modalities; other series (not images, localizers unless
+a file list is given, other modalities) are skipped with their reason. List entries match on patient,
+the folders' UID digits and the file name (:func:`list_key`), so any retriever version matches.
 """
 
 from __future__ import annotations
@@ -19,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -182,7 +176,8 @@ def collection_root(data_dir: Path, collection_names: Sequence[str], max_depth: 
 
 
 def scan_series(patient_dir: Path, patient_id: str | None = None) -> list[TciaSeries]:
-    """Every DICOM series under one patient folder, sorted by folder (see the module docstring)."""
+    """Every DICOM series under one patient folder, sorted by folder; a folder whose first and last files
+    disagree on SeriesInstanceUID, or that is not a ``<study>/<series>`` folder, is regrouped by header."""
     patient_id = patient_id or patient_dir.name
     by_folder: dict[Path, list[Path]] = {}
     for f in list_dicom_files(patient_dir):
@@ -220,8 +215,7 @@ _UID = re.compile(r"\d+(?:\.\d+)+")
 def folder_key(name: str) -> str:
     """The last 5 digits of the UID in a study/series folder name: the ``-<5 digits>`` ending of a
     descriptive name (``...MCAPRODETW-05711``) or the end of a classic UID name; else the name."""
-    m = _DESCRIPTIVE_SUFFIX.search(name)
-    if m:
+    if m := _DESCRIPTIVE_SUFFIX.search(name):
         return m.group(1)
     if _UID.fullmatch(name):
         return name.replace(".", "")[-5:]
@@ -284,7 +278,6 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
         return found
 
     def _skip_reason(self, s: TciaSeries) -> tuple[str, str] | None:
-        """``(reason, message)`` when series ``s`` is left out, else None."""
         if not s.header:
             return UNREADABLE, "not a readable DICOM file"
         if s.is_non_image:
@@ -295,16 +288,6 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
         if s.is_localizer and self.skip_localizers and not self.config.file_list:
             return LOCALIZER, f"localizer/scout series {s.description!r}"
         return None
-
-    def iter_tcia_series(self, data_dir: Path) -> Iterator[TciaSeries]:
-        """Image series of the source's modalities; the others are counted in the report and left out."""
-        for pdir in self.patient_dirs(data_dir):
-            for s in scan_series(pdir):
-                skip = self._skip_reason(s)
-                if skip is None:
-                    yield s
-                else:
-                    self._skip(skip[0], _relpath(s.folder, data_dir), skip[1], len(s.files))
 
     def list_keys(self, record: Record, path: Path, data_dir: Path) -> set[str]:
         # plus the UID-digit key, which matches any retriever version and the classic type
@@ -317,12 +300,16 @@ class TciaCollectionBuilder(LvmMedSourceBuilder):
 
     def iter_records(self, data_dir: Path) -> Iterable[Record]:
         """One record per series; a single-file series uses the one-file reader (2D or multi-frame)."""
-        for s in self.iter_tcia_series(data_dir):
-            vol = _relpath(s.folder, data_dir)
-            yield Record(
-                paths=s.files,
-                patient_id=s.patient_id,
-                volume_id=f"{vol}#{s.series_uid}" if s.regrouped else vol,
-                reader="dicom_series" if len(s.files) > 1 else "dicom",
-                modality=DICOM_MODALITY_NAMES.get(s.modality, s.modality),
-            )
+        for pdir in self.patient_dirs(data_dir):
+            for s in scan_series(pdir):
+                vol = _relpath(s.folder, data_dir)
+                if skip := self._skip_reason(s):
+                    self._skip(skip[0], vol, skip[1], len(s.files))
+                    continue
+                yield Record(
+                    paths=s.files,
+                    patient_id=s.patient_id,
+                    volume_id=f"{vol}#{s.series_uid}" if s.regrouped else vol,
+                    reader="dicom_series" if len(s.files) > 1 else "dicom",
+                    modality=DICOM_MODALITY_NAMES.get(s.modality, s.modality),
+                )

@@ -176,9 +176,7 @@ class MsdTaskBuilder(MaskedSourceBuilder):
         for cand in (data_dir / self.task, data_dir):
             if (cand / "imagesTr").is_dir():
                 return cand
-        if data_dir.name == self.task:
-            return data_dir
-        return None
+        return data_dir if data_dir.name == self.task else None
 
     def training_cases(self, task_dir: Path) -> list[tuple[Path, Path | None]]:
         """(image, label or None) of the training cases, from dataset.json or imagesTr."""
@@ -226,8 +224,7 @@ class MsdTaskBuilder(MaskedSourceBuilder):
         return mine
 
     def list_entry_key(self, entry: str) -> str:
-        prefix = self.task + "/"
-        return entry[len(prefix) :] if entry.startswith(prefix) else entry
+        return entry.removeprefix(self.task + "/")
 
     def list_exclusion_reason(self, entry: str) -> str | None:
         """``msd_task_header`` for the ``TaskXX_Name`` lines of LVM-Med's MSD list, ``other_msd_task``
@@ -331,8 +328,7 @@ class AdniBuilder(LvmMedSourceBuilder):
 
     def list_entry_key(self, entry: str) -> str:
         name = entry.rsplit("/", 1)[-1]
-        parsed = _adni_name(name)
-        if parsed:
+        if parsed := _adni_name(name):
             return parsed[0]
         m = ADNI_IMAGE_ID.match(strip_suffixes(name))
         return f"I{m.group(1)}" if m else strip_suffixes(name)
