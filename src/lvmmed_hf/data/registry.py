@@ -1,10 +1,6 @@
-"""Finding source builders by name (search order in docs/data.md, "How builders are found").
-
-Script folders first (``extra_dirs`` / ``--scripts-dir``, ``$LVMMED_DATASET_SCRIPTS``, the repository's
-``dataset_scripts/``, a wheel's ``<prefix>/share/lvmmed_hf/dataset_scripts/``), then the
-``lvmmed_hf.sources`` entry points (plug-ins and the embedded corpus). The first definition of a
-name wins; a script that fails to import is logged and skipped.
-"""
+"""Finding source builders by name: dataset script folders, then the ``lvmmed_hf.sources`` entry
+points (search order in docs/data.md, "How builders are found"). The first definition of a name
+wins; a script that fails to import is logged and skipped."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""The table of pretraining sources (docs/sources.md), rendered from the builders' ``facts()``.
-
-``lvmmed sources --markdown`` prints or writes it; ``--check`` tells whether a written copy is stale.
-"""
+"""The table of pretraining sources (docs/sources.md), rendered from the builders' ``facts()`` by
+``lvmmed sources --markdown`` (``--check`` tells whether a written copy is stale)."""
 
 from __future__ import annotations
 

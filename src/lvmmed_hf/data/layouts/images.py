@@ -1,8 +1,6 @@
 """Parsing shared by the 2D image sources: class folders, CSV label tables, prefixed list names.
-
-Only files are found and small label tables read here (pixels: :mod:`lvmmed_hf.data.readers`).
-Output is sorted; a missing required part of a layout raises :class:`LayoutError`.
-"""
+Pixels are read by :mod:`lvmmed_hf.data.readers`, not here; output is sorted and a missing required
+part of a layout raises :class:`LayoutError`."""
 
 from __future__ import annotations
 
@@ -134,11 +132,9 @@ def strip_list_prefix(entry: str, pattern: str | re.Pattern) -> str:
 
 
 def with_file_bytes(example: dict, keys: Iterable[str]) -> dict:
-    """Replace file paths under ``keys`` of an example by ``{"bytes", "path": None}`` for an Image feature.
-
-    Records keep only the path of a side file (a mask); its bytes are read when the example is
-    written, so the Parquet output does not depend on the raw folder. None stays None.
-    """
+    """Replace file paths under ``keys`` of an example by ``{"bytes", "path": None}`` for an Image feature
+    (None stays None): a side file's (a mask's) bytes are read when the example is written, so the
+    Parquet output does not depend on the raw folder."""
     for k in keys:
         v = example.get(k)
         if isinstance(v, (str, Path)):

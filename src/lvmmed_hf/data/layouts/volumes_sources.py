@@ -1,10 +1,5 @@
-"""Parsing shared by the 3D volume sources (NIfTI / Analyze / MetaImage / slice stacks).
-
-:class:`MaskedSourceBuilder` stores a per-slice ``mask`` feature from a label file named in
-``Record.extras[MASK_PATH]``; :class:`MsdTaskBuilder` (Medical Segmentation Decathlon tasks),
-:class:`AdniBuilder` (LVM-Med's flat ADNI export and ADNI's own tree) and :class:`MmwhsBuilder`
-(MM-WHS 2017) are the layouts several sources share.
-"""
+"""Parsing shared by the 3D volume sources: NIfTI files, per-slice masks from label volumes, and
+the layouts several sources share (Medical Segmentation Decathlon tasks, ADNI, MM-WHS 2017)."""
 
 from __future__ import annotations
 
@@ -119,8 +114,7 @@ class MaskedSourceBuilder(LvmMedSourceBuilder):
     def read_record(self, record: Record) -> ImageData:
         data = super().read_record(record)
         self._pending_masks = None
-        mask_path = record.extras.get(MASK_PATH)
-        if mask_path:
+        if mask_path := record.extras.get(MASK_PATH):
             try:
                 mask = read_image_data(Path(mask_path), self.mask_reader)
                 self._pending_masks = mask_slices(data, mask)
