@@ -1,10 +1,6 @@
-"""The corpus mixture: prepared sources interleaved with sampling weights, split by node.
-
-LVM-Med balanced modalities by oversampling the minority datasets (paper, Sec. 4): here a sampling
-distribution over sources for ``datasets.interleave_datasets``, deterministic for a seed (see
-docs/data.md). Note: ``datasets`` sleeps 5 s (``datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN``)
-each time a streamed Parquet iterator is closed early, so restarting short streams is slow.
-"""
+"""The corpus mixture: prepared sources interleaved with sampling weights, split by node. LVM-Med
+balanced modalities by oversampling the minority datasets (paper, Sec. 4); here a sampling
+distribution over sources for ``datasets.interleave_datasets``, deterministic for a seed (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -77,8 +73,7 @@ def mixture_weights(
     if not names:
         raise ValueError("no sources to mix")
     if isinstance(weights, Mapping):
-        unknown = set(weights) - set(names)
-        if unknown:
+        if unknown := set(weights) - set(names):
             raise ValueError(f"weights name unknown sources {sorted(unknown)}; sources: {names}")
         raw = {n: float(weights.get(n, 0.0)) for n in names}
     elif weights in ("uniform", "size"):

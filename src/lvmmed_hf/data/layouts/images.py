@@ -31,11 +31,8 @@ def _find(data_dir: Path, candidates: Sequence[str], want_dir: bool) -> Path | N
 
 
 def find_dir(data_dir: Path, candidates: Sequence[str]) -> Path | None:
-    """The first existing folder among ``data_dir/<candidate>`` (glob patterns allowed), else None.
-
-    Candidates (accepted spellings, e.g. ``OCT2017/train`` and ``train``) are tried in order, the
-    matches of a pattern sorted, so the choice is deterministic.
-    """
+    """The first existing folder among ``data_dir/<candidate>`` (glob patterns allowed), else None;
+    candidates (accepted spellings: ``OCT2017/train``, ``train``) in order, a pattern's matches sorted."""
     return _find(data_dir, candidates, want_dir=True)
 
 
@@ -96,8 +93,7 @@ def read_csv_rows(
         delimiter = max(",;\t", key=first.count)
     reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if missing:
+    if missing := [c for c in required if c not in header]:
         raise LayoutError(f"label table {str(path)!r} lacks column(s) {missing}; it has {header}")
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
 
