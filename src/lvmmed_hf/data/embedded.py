@@ -68,7 +68,8 @@ class EmbeddedPydicom(_EmbeddedBuilder):
 
 
 def _pydicom_records(data_dir: Path) -> Iterator[Record]:
-    headers: list[tuple[Path, Any]] = []
+    # Series folders: several files of one SeriesInstanceUID with positions in one directory.
+    by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
     for f in _pydicom_files():
         if not f.resolve().is_relative_to(data_dir.resolve()):
             continue
@@ -77,11 +78,7 @@ def _pydicom_records(data_dir: Path) -> Iterator[Record]:
         except readers.UnreadableImageError:
             continue  # JSON, dumps, READMEs among the test files
         if _modality_code(ds) not in ("", "OT"):  # not DICOMDIRs, synthetic secondary-capture patterns
-            headers.append((f, ds))
-    # Series folders: several files of one SeriesInstanceUID with positions in one directory.
-    by_series: dict[tuple[Path, str], list[tuple[Path, Any]]] = {}
-    for f, ds in headers:
-        by_series.setdefault((f.parent, str(getattr(ds, "SeriesInstanceUID", ""))), []).append((f, ds))
+            by_series.setdefault((f.parent, str(getattr(ds, "SeriesInstanceUID", ""))), []).append((f, ds))
     for (folder, uid), items in sorted(by_series.items(), key=lambda kv: str(kv[0])):
         study = str(getattr(items[0][1], "StudyInstanceUID", "") or items[0][0].stem)
         if uid and len(items) > 1 and _is_series([ds for _, ds in items]):
