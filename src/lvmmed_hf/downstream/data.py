@@ -40,11 +40,8 @@ def load_image_dataset(
         ds = load_dataset(str(dataset_dir), dataset_config)
     else:
         ds = load_dataset("imagefolder", data_dir=str(image_folder))
-    if not isinstance(ds, DatasetDict) or "train" not in ds:
-        raise ValueError(
-            "expected a dataset with a 'train' split, got splits "
-            f"{list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
-        )
+    if "train" not in ds:
+        raise ValueError(f"expected a dataset with a 'train' split, got splits {list(ds)}")
     return ds
 
 
@@ -139,9 +136,8 @@ def recipe_results(task: str, dataset: dict, protocol: str, metrics: dict, **ext
 def save_run(
     trainer: Trainer, processor, results: dict[str, Any], strict_json: bool = True
 ) -> dict[str, Any]:
-    """Save the model and processor, then ``results.json`` (NaN written as null when
-    ``strict_json``) and, when there are metrics, the model card, to the output folder; returns
-    ``results``."""
+    """Save the model, processor, ``results.json`` (NaN written as null when ``strict_json``) and,
+    when there are metrics, the model card to the output folder; returns ``results``."""
     from ..evaluation.model_card import write_model_card
 
     out_dir = Path(trainer.args.output_dir)

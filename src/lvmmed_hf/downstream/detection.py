@@ -136,10 +136,8 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float = 0.5) -> dict[str, Any]:
-    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in
-    normalised coordinates. DETR: transformers' ``post_process_object_detection``; Conditional
-    DETR (sigmoid scores, whose processor keeps the top-k (query, class) pairs): the best class of
-    each query, as for DETR."""
+    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in normalised
+    coordinates (Conditional DETR's processor would keep the top-k (query, class) pairs instead)."""
     model.eval()
     device = next(model.parameters()).device
     is_detr = getattr(model.config, "model_type", None) == "detr"

@@ -1,5 +1,4 @@
 """Box-prompted segmentation: the LVM-Med ViT as the image encoder of transformers' ``SamModel``.
-
 As MedSAM and the paper (Sec. 4.2): only the mask decoder trains (plus SAM's neck, new, for a ViT
 without one), on one box per image from the mask, jittered in training. Prompt encoder and decoder
 start from ``sam_checkpoint`` (a local SAM folder) when given. Images are resized to the square
@@ -193,8 +192,6 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     if not preds:
         return {"dice": float("nan"), "iou": float("nan"), "num_images": 0}
     pred, ref = np.concatenate(preds), np.concatenate(refs)
-    # Foreground (class 1) per image; an empty reference is NaN and left out (MONAI's convention,
-    # see evaluation.metrics).
     dice = M.dice_scores(pred, ref, num_classes=2)[:, 1]
     iou = M.iou_scores(pred, ref, num_classes=2)[:, 1]
     scored = ~np.isnan(dice)

@@ -1,5 +1,4 @@
 """Semantic segmentation with LVM-Med backbones: the paper's U-Net (R50 encoder) and transformers' UperNet.
-
 ``unet``: the LVM-Med CNN as the encoder of the segmentation_models_pytorch U-Net the authors used;
 ``upernet``: transformers' UperNet with our CNN or ViT as ``backbone_config``. Loss: CE + soft
 Dice. Evaluation: Dice/IoU per class on the 2D slices and, given volume ids and slice indices, on
