@@ -85,8 +85,7 @@ def ensure_splits(
 
 
 def pixel_values(processor, images: Sequence[Any]) -> list[torch.Tensor]:
-    """The processor's pixel values, one tensor per image, colour images with a palette / alpha /
-    CMYK converted to RGB first."""
+    """The processor's pixel values, one tensor per image (palette / alpha / CMYK images as RGB)."""
     images = [im.convert("RGB") if getattr(im, "mode", "L") in _TO_RGB_MODES else im for im in images]
     return list(processor(images, return_tensors="pt")["pixel_values"])
 
@@ -101,8 +100,7 @@ def stack_batch(
 def batches(
     dataset, batch_size: int, collate: Callable = stack_batch, desc: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Collated batches of ``dataset`` (anything with a length and integer indexing), in order; a
-    progress bar when ``desc`` is given."""
+    """Collated batches of ``dataset`` (a length and integer indexing), in order; a bar given ``desc``."""
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc=desc, leave=False, disable=desc is None):
         yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])

@@ -411,10 +411,8 @@ def render_report_md(r: dict) -> str:
         ("pretrained", "graph-matching pretrained"),
         ("random_init", "random initialisation (same weights before pretraining)"),
     ):
-        v = lp[name]
-        lines.append(
-            f"| {label} | {_fmt(v['accuracy'])} | {_fmt(v['study_accuracy'])} | {_fmt(v['macro_f1'])} |"
-        )
+        row = " | ".join(_fmt(lp[name][m]) for m in METRICS)
+        lines.append(f"| {label} | {row} |")
     spread = " | ".join(f"{_fmt(rs[m]['mean'])} ± {_fmt(rs[m]['std'])}" for m in METRICS)
     lines += [
         f"| random initialisations, mean ± std over {rs['n']} seeds | {spread} |",

@@ -197,9 +197,9 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
         if names is None:
             n = 1 + max(max(o["category"], default=-1) for o in ds["train"][args.objects_column])
             names = [str(i) for i in range(n)]
+    elif args.image_dir is None:
+        raise ValueError("annotations_file needs image_dir")
     else:
-        if args.image_dir is None:
-            raise ValueError("annotations_file needs image_dir")
         full, names = coco_dataset(args.annotations_file, args.image_dir)
         ds = DatasetDict({"train": full})
     ds = ensure_splits(ds, args.validation_fraction, None, training_args.seed)

@@ -148,8 +148,7 @@ def _target(mask: np.ndarray, target_label: int | None) -> np.ndarray:
 
 
 def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0):
-    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at
-    ``image_size``."""
+    """Batch transform: pixel values, a box per image (jittered if ``train``), 0/1 mask at ``image_size``."""
     rng = np.random.default_rng(seed)
     size = args.image_size
 
@@ -203,8 +202,7 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
 
 
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a
-    SamModel folder."""
+    """Train SAM's mask decoder on box prompts, evaluate Dice with exact boxes, save a SamModel folder."""
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe
     model, trainable = build_sam_model(args.backbone, args.image_size, args.sam_checkpoint)
     processor = image_processor_for(args.backbone, args.image_size)

@@ -287,9 +287,9 @@ def _load_segmentation_data(args: SegmentationData, seed: int) -> DatasetDict:
         raise ValueError("give exactly one of dataset_dir and image_dir (+ mask_dir)")
     if args.dataset_dir is not None:
         ds = load_dataset(args.dataset_dir, args.dataset_config)
+    elif args.mask_dir is None:
+        raise ValueError("image_dir needs mask_dir")
     else:
-        if args.mask_dir is None:
-            raise ValueError("image_dir needs mask_dir")
         ds = DatasetDict({"train": segmentation_folder_dataset(args.image_dir, args.mask_dir)})
     group = args.volume_column if args.volume_column in ds["train"].column_names else None
     # Slices of one volume stay on one side of the split.
