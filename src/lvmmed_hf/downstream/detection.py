@@ -39,8 +39,6 @@ DETECTORS = {
     "detr": (DetrConfig, DetrForObjectDetection),
     "conditional_detr": (ConditionalDetrConfig, ConditionalDetrForObjectDetection),
 }
-# Only its post-processing is used (no image is processed by it).
-_DETR_POSTPROCESSOR = DetrImageProcessorPil()
 
 
 def coco_dataset(
@@ -146,7 +144,7 @@ def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float 
         out = model(pixel_values=b["pixel_values"].to(device))
         out.logits, out.pred_boxes = out.logits.float().cpu(), out.pred_boxes.float().cpu()
         if is_detr:
-            found = _DETR_POSTPROCESSOR.post_process_object_detection(out, threshold=-1.0)
+            found = DetrImageProcessorPil().post_process_object_detection(out, threshold=-1.0)
         else:
             scores, labels = out.logits.sigmoid().max(-1)
             boxes = center_to_corners_format(out.pred_boxes)

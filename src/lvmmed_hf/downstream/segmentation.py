@@ -193,8 +193,7 @@ def build_segmentation_model(
     id2label: dict[int, str] | None = None,
     **backbone_overrides,
 ) -> PreTrainedModel:
-    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded;
-    preset: random)."""
+    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: weights loaded; preset: random)."""
     id2label = id2label or {i: str(i) for i in range(num_labels)}
     labels = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     bcfg = backbone_config(backbone, **backbone_overrides)
