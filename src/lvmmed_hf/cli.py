@@ -1,9 +1,7 @@
-"""The ``lvmmed`` command line: a thin dispatcher over library functions.
-
-Each ``lvmmed_hf.commands.<name>`` has ``register(subparsers)``, which adds its parser with ``func``
-(parsed namespace -> exit code); heavy libraries are imported inside functions only, so ``lvmmed
---help`` answers at once. An expected error is one line on stderr and exit code 2 (``--debug``:
-the traceback); any other exception is a bug and keeps its traceback.
+"""The ``lvmmed`` command line: each ``lvmmed_hf.commands.<name>`` has ``register(subparsers)``,
+which adds its parser with ``func`` (parsed namespace -> exit code); heavy libraries are imported
+inside functions only, so ``lvmmed --help`` answers at once. An expected error is one line on stderr
+and exit code 2 (``--debug``: the traceback); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ _EXPECTED_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lvmmed`` parser with every sub-command of :data:`SUBCOMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="lvmmed", description="LVM-Med tools for the Hugging Face ecosystem"
     )
@@ -55,11 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def is_expected_error(err: BaseException) -> bool:
-    """Whether ``err`` is a user's error (shown as one line) rather than a bug (traceback).
-
-    Expected: ``LvmMedUserError``, ``ValueError`` (the library's convention for bad input),
-    missing / existing / wrong-kind / forbidden paths, and a full or read-only disk.
-    """
+    """Whether ``err`` is a user's error (shown as one line) rather than a bug (traceback)."""
     return isinstance(err, _EXPECTED_ERRORS) or (isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS)
 
 

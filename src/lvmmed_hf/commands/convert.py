@@ -56,8 +56,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from lvmmed_hf.models.conversion import convert_checkpoint
 
-    # A ConversionError (bad checkpoint, refused partial load) is an expected error: the CLI prints
-    # it as one line and exits with code 2, like every other command.
     report = convert_checkpoint(
         args.checkpoint, args.output_dir, **{name: getattr(args, name) for name in _OPTIONS}
     )

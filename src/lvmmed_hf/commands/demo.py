@@ -1,8 +1,4 @@
-"""``lvmmed demo``: the main job end to end on the embedded real images (``lvmmed_hf.downstream.demo``).
-
-Heavy imports happen inside the functions, so ``lvmmed --help`` stays fast; the defaults below
-mirror ``DemoConfig`` (checked by the tests).
-"""
+"""``lvmmed demo`` (``lvmmed_hf.downstream.demo``); the defaults below mirror ``DemoConfig`` (tested)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-
-logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:

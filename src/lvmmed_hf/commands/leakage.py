@@ -30,7 +30,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: no overlap, 1: overlap, 2: error (expected ones as one line, others with their traceback)."""
     from lvmmed_hf.data.leakage import check_leakage
     from lvmmed_hf.errors import LvmMedUserError
 

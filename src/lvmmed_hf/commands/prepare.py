@@ -61,7 +61,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate every option, then prepare; expected errors are ``LvmMedUserError`` (one line)."""
     from lvmmed_hf.data.builder import validate_options
     from lvmmed_hf.data.embedded import prepare_embedded
     from lvmmed_hf.data.prepare import prepare

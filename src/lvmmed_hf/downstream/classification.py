@@ -1,9 +1,7 @@
 """Image classification with an LVM-Med backbone: linear evaluation or fine-tuning, 1-FCN or multi-FCN.
-
 The paper's protocols (Sec. 4, Tables 2-3): "linear evaluation" trains only the head on frozen
 features (``freeze_backbone=True``, BatchNorm statistics fixed); "fine-tuning" trains all weights.
 The head is one linear layer (``classifier_hidden_sizes=[]``) or an MLP (e.g. ``[512, 256]``).
-Data: a prepared dataset folder or an image folder (``class_name/*.png``).
 """
 
 from __future__ import annotations
@@ -98,8 +96,7 @@ def build_classifier(args: ClassificationArguments, id2label: dict[int, str]):
 
 
 def run_classification(args: ClassificationArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train, evaluate on the test (or validation) split, save model, processor, results.json and
-    card; returns the results object."""
+    """Train, evaluate on the test (or validation) split, save the run (:func:`.data.save_run`)."""
     ds = load_image_dataset(args.dataset_dir, args.dataset_config, args.image_folder)
     ds = ensure_splits(ds, args.validation_fraction, args.group_column, seed=training_args.seed)
     names = getattr(ds["train"].features[args.label_column], "names", None)
@@ -135,7 +132,8 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
     train_set = cap(ds["train"], args.max_train_samples).with_transform(transform)
     trainer = train(model, training_args, train_set, eval_dataset=val, compute_metrics=compute_metrics)
     metrics = trainer.evaluate(test, metric_key_prefix="test")
-    name = args.dataset_name or _dataset_name(args)
+    config = f"/{args.dataset_config}" if args.dataset_config else ""
+    name = args.dataset_name or Path(args.dataset_dir or args.image_folder or "dataset").name + config
     head = f"multi-FCN {list(args.classifier_hidden_sizes)}" if args.classifier_hidden_sizes else "1-FCN"
     results = recipe_results(
         "image-classification",
@@ -149,9 +147,3 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
         training_data=f"Fine-tuned on the train split of {name}.",
     )
     return save_run(trainer, processor, results, strict_json=False)
-
-
-def _dataset_name(args: ClassificationArguments) -> str:
-    return Path(args.dataset_dir or args.image_folder or "dataset").name + (
-        f"/{args.dataset_config}" if args.dataset_config else ""
-    )

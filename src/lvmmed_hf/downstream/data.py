@@ -40,11 +40,8 @@ def load_image_dataset(
         ds = load_dataset(str(dataset_dir), dataset_config)
     else:
         ds = load_dataset("imagefolder", data_dir=str(image_folder))
-    if not isinstance(ds, DatasetDict) or "train" not in ds:
-        raise ValueError(
-            "expected a dataset with a 'train' split, got splits "
-            f"{list(ds) if isinstance(ds, DatasetDict) else type(ds)}"
-        )
+    if "train" not in ds:
+        raise ValueError(f"expected a dataset with a 'train' split, got splits {list(ds)}")
     return ds
 
 
@@ -88,8 +85,7 @@ def ensure_splits(
 
 
 def pixel_values(processor, images: Sequence[Any]) -> list[torch.Tensor]:
-    """The processor's pixel values, one tensor per image, colour images with a palette / alpha /
-    CMYK converted to RGB first."""
+    """The processor's pixel values, one tensor per image (palette / alpha / CMYK images as RGB)."""
     images = [im.convert("RGB") if getattr(im, "mode", "L") in _TO_RGB_MODES else im for im in images]
     return list(processor(images, return_tensors="pt")["pixel_values"])
 
@@ -104,8 +100,7 @@ def stack_batch(
 def batches(
     dataset, batch_size: int, collate: Callable = stack_batch, desc: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Collated batches of ``dataset`` (anything with a length and integer indexing), in order; a
-    progress bar when ``desc`` is given."""
+    """Collated batches of ``dataset`` (a length and integer indexing), in order; a bar given ``desc``."""
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc=desc, leave=False, disable=desc is None):
         yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
@@ -139,9 +134,8 @@ def recipe_results(task: str, dataset: dict, protocol: str, metrics: dict, **ext
 def save_run(
     trainer: Trainer, processor, results: dict[str, Any], strict_json: bool = True
 ) -> dict[str, Any]:
-    """Save the model and processor, then ``results.json`` (NaN written as null when
-    ``strict_json``) and, when there are metrics, the model card, to the output folder; returns
-    ``results``."""
+    """Save the model, processor, ``results.json`` (NaN written as null when ``strict_json``) and,
+    when there are metrics, the model card to the output folder; returns ``results``."""
     from ..evaluation.model_card import write_model_card
 
     out_dir = Path(trainer.args.output_dir)

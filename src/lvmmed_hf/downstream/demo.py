@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, TrainerCallback
 
 from ..data.embedded import load_embedded, prepare_embedded
+from ..evaluation.model_card import write_model_card
+from .data import recipe_results
 from .linear_probe import DEFAULT_C_GRID, extract_features, grouped_cv_probe_scores
 
 logger = logging.getLogger(__name__)
@@ -159,15 +161,9 @@ def plot_learning_curve(log_history: list[dict], path: Path) -> None:
 
 def _pretrain(cfg: DemoConfig, corpus: Path, out: Path):
     """Graph-matching pretraining for ``cfg.max_steps`` steps; returns (trainer, budget callback)."""
-    from ..training.pretraining import (
-        DataArguments,
-        GraphMatchingArguments,
-        ModelArguments,
-        PretrainingArguments,
-        run_pretraining,
-    )
+    from ..training import pretraining
 
-    data_args = DataArguments(
+    data_args = pretraining.DataArguments(
         embedded=True,
         embedded_dir=str(corpus),
         view_size=cfg.view_size,
@@ -176,7 +172,7 @@ def _pretrain(cfg: DemoConfig, corpus: Path, out: Path):
         crop_scale_min=cfg.crop_scale_min,
         view_augmentation=cfg.view_augmentation,
     )
-    train_args = PretrainingArguments(
+    train_args = pretraining.PretrainingArguments(
         output_dir=str(out / "pretraining"),
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
@@ -193,17 +189,15 @@ def _pretrain(cfg: DemoConfig, corpus: Path, out: Path):
         report_to="none",
     )
     budget = StepBudgetCallback(cfg.max_steps, cfg.max_minutes * 60)
-    gm_args = GraphMatchingArguments(gumbel_scale=cfg.gumbel_scale, gcn_residual=cfg.gcn_residual)
-    trainer = run_pretraining(
-        ModelArguments(model_preset=cfg.model_preset), data_args, gm_args, train_args, callbacks=[budget]
-    )
+    gm_args = pretraining.GraphMatchingArguments(gumbel_scale=cfg.gumbel_scale, gcn_residual=cfg.gcn_residual)
+    model_args = pretraining.ModelArguments(model_preset=cfg.model_preset)
+    trainer = pretraining.run_pretraining(model_args, data_args, gm_args, train_args, callbacks=[budget])
     return trainer, budget
 
 
 def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state: dict) -> dict[str, Any]:
     """Probe scores of the pretrained backbone and of ``cfg.random_inits`` random initialisations."""
     pretrained = AutoModel.from_pretrained(backbone_dir)
-    # The baseline: the start of pretraining, then fresh seeds: the spread of random features.
     models = {"pretrained": pretrained}
     for i in range(max(1, cfg.random_inits)):
         torch.manual_seed(cfg.seed + i)
@@ -229,10 +223,8 @@ def _probe_all(cfg: DemoConfig, corpus: Path, backbone_dir: Path, initial_state:
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
-    """Run the whole pipeline (module docstring); returns the report written to ``report.json``.
-
-    Wall-clock timings go to ``timings.json`` and the log, so that the report is reproducible.
-    """
+    """Run the whole pipeline (module docstring); returns the report written to ``report.json``
+    (wall-clock timings go to ``timings.json`` and the log, so that the report is reproducible)."""
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     out = Path(cfg.output_dir)
@@ -261,7 +253,26 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     report = build_report(cfg, history, trainer.state.global_step, budget.guard_fired, probed)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (out / "report.md").write_text(render_report_md(report))
-    _write_backbone_card(backbone_dir, report)
+    results = recipe_results(
+        "image-classification",
+        {
+            "name": "lvmmed-hf embedded corpus (imaging modality)",
+            "type": "lvmmed-embedded",
+            "split": "grouped held-out",
+        },
+        "linear probe on frozen features, leave-one-study-out",
+        {m: report["linear_probe"]["pretrained"][m] for m in ("accuracy", "macro_f1")},
+    )
+    write_model_card(
+        backbone_dir,
+        results=results,
+        license="other",
+        derived_from_authors_weights=False,
+        model_name="LVM-Med demo backbone (small CNN, embedded corpus)",
+        training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on "
+        "the lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates "
+        "of nilearn and scikit-image's medical images. A demonstration checkpoint, not a useful backbone.",
+    )
     timings["total_s"] = time.monotonic() - t_start
     (out / "timings.json").write_text(json.dumps(timings, indent=2))
     logger.info(
@@ -331,41 +342,10 @@ def build_report(
     return report
 
 
-def _write_backbone_card(backbone_dir: Path, report: dict) -> None:
-    from ..evaluation.model_card import write_model_card
-    from .data import recipe_results
-
-    results = recipe_results(
-        "image-classification",
-        {
-            "name": "lvmmed-hf embedded corpus (imaging modality)",
-            "type": "lvmmed-embedded",
-            "split": "grouped held-out",
-        },
-        "linear probe on frozen features, leave-one-study-out",
-        {m: report["linear_probe"]["pretrained"][m] for m in ("accuracy", "macro_f1")},
-    )
-    write_model_card(
-        backbone_dir,
-        results=results,
-        license="other",
-        derived_from_authors_weights=False,
-        model_name="LVM-Med demo backbone (small CNN, embedded corpus)",
-        training_data="A few minutes of LVM-Med graph-matching pretraining from random initialisation on "
-        "the lvmmed-hf embedded corpus: DICOM test images of pydicom/pydicom-data, the MNI152 templates "
-        "of nilearn and scikit-image's medical images. A demonstration checkpoint, not a useful backbone.",
-    )
-
-
 def _fmt(x: float | None, pct: bool = True) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
-
-
-def _choices(probe: dict) -> str:
-    vals = probe.get("c_per_fold", [])
-    return ", ".join(f"C = {c:g} in {vals.count(c)} folds" for c in sorted(set(vals))) or "n/a"
 
 
 VERDICT_TEXT = {
@@ -390,6 +370,8 @@ def render_report_md(r: dict) -> str:
         if pt["stopped_by"] == "step budget"
         else f"the **{pt['stopped_by']}**, before the step budget: this run is not comparable"
     )
+    vals = lp["pretrained"].get("c_per_fold", [])
+    c_choices = ", ".join(f"C = {c:g} in {vals.count(c)} folds" for c in sorted(set(vals))) or "n/a"
     features = (
         "pooled stem + every stage, concatenated" if cfg["probe_pooling"] == "stages" else "pooled last stage"
     )
@@ -429,10 +411,8 @@ def render_report_md(r: dict) -> str:
         ("pretrained", "graph-matching pretrained"),
         ("random_init", "random initialisation (same weights before pretraining)"),
     ):
-        v = lp[name]
-        lines.append(
-            f"| {label} | {_fmt(v['accuracy'])} | {_fmt(v['study_accuracy'])} | {_fmt(v['macro_f1'])} |"
-        )
+        row = " | ".join(_fmt(lp[name][m]) for m in METRICS)
+        lines.append(f"| {label} | {row} |")
     spread = " | ".join(f"{_fmt(rs[m]['mean'])} ± {_fmt(rs[m]['std'])}" for m in METRICS)
     lines += [
         f"| random initialisations, mean ± std over {rs['n']} seeds | {spread} |",
@@ -440,7 +420,7 @@ def render_report_md(r: dict) -> str:
         f"Probe features: {features}, standardised on the training studies. C (inverse L2 strength) "
         f"chosen per outer fold from {list(cfg['probe_c_grid'])} by an inner grouped "
         f"{cfg['probe_inner_folds']}-fold cross-validation on that fold's training studies only "
-        f"(pretrained: {_choices(lp['pretrained'])}). Verdict rule: *beats* needs all three metrics "
+        f"(pretrained: {c_choices}). Verdict rule: *beats* needs all three metrics "
         "above the random mean + 1 std, *does not beat* all three below the random mean.",
         "",
         "## Caveats",

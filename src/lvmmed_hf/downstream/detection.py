@@ -39,8 +39,6 @@ DETECTORS = {
     "detr": (DetrConfig, DetrForObjectDetection),
     "conditional_detr": (ConditionalDetrConfig, ConditionalDetrForObjectDetection),
 }
-# Only its post-processing is used (no image is processed by it).
-_DETR_POSTPROCESSOR = DetrImageProcessorPil()
 
 
 def coco_dataset(
@@ -136,10 +134,8 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float = 0.5) -> dict[str, Any]:
-    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in
-    normalised coordinates. DETR: transformers' ``post_process_object_detection``; Conditional
-    DETR (sigmoid scores, whose processor keeps the top-k (query, class) pairs): the best class of
-    each query, as for DETR."""
+    """VOC mAP@``iou_threshold`` of every query's best non-background class and score, in normalised
+    coordinates (Conditional DETR's processor would keep the top-k (query, class) pairs instead)."""
     model.eval()
     device = next(model.parameters()).device
     is_detr = getattr(model.config, "model_type", None) == "detr"
@@ -148,7 +144,7 @@ def evaluate_detector(model, dataset, batch_size: int = 4, iou_threshold: float 
         out = model(pixel_values=b["pixel_values"].to(device))
         out.logits, out.pred_boxes = out.logits.float().cpu(), out.pred_boxes.float().cpu()
         if is_detr:
-            found = _DETR_POSTPROCESSOR.post_process_object_detection(out, threshold=-1.0)
+            found = DetrImageProcessorPil().post_process_object_detection(out, threshold=-1.0)
         else:
             scores, labels = out.logits.sigmoid().max(-1)
             boxes = center_to_corners_format(out.pred_boxes)
@@ -199,9 +195,9 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
         if names is None:
             n = 1 + max(max(o["category"], default=-1) for o in ds["train"][args.objects_column])
             names = [str(i) for i in range(n)]
+    elif args.image_dir is None:
+        raise ValueError("annotations_file needs image_dir")
     else:
-        if args.image_dir is None:
-            raise ValueError("annotations_file needs image_dir")
         full, names = coco_dataset(args.annotations_file, args.image_dir)
         ds = DatasetDict({"train": full})
     ds = ensure_splits(ds, args.validation_fraction, None, training_args.seed)

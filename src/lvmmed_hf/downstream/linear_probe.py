@@ -1,6 +1,5 @@
 """Linear probing (``lvmmed demo``): frozen backbone features, scikit-learn's ``StandardScaler`` +
 class-balanced ``LogisticRegression``, the L2 strength chosen by a nested grouped cross-validation.
-
 Splits are grouped: every image of one group (patient / study / source file) is on the same side,
 so slices of one volume never straddle train and test. A class with fewer than two groups cannot
 be tested (it is dropped, and reported). Deterministic: every backbone gets the same splits.
@@ -127,15 +126,10 @@ def grouped_cv_probe_scores(
     n_inner_folds: int = 3,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Grouped cross-validated probe: each group is predicted by a probe trained on other groups only.
-
-    Outer folds: :func:`grouped_folds`; only classes with two or more groups are used.
-    ``c_grid``: one inverse L2 strength, or a grid from which each outer fold picks its value by a
-    grouped ``n_inner_folds`` cross-validation on its own training groups (lowest held-out
-    cross-entropy; ties go to the smaller C). Returns accuracy, macro-F1 and ``study_accuracy``
-    over the held-out predictions, ``group_accuracy`` (in the order of ``group_ids``),
-    ``c_per_fold``, the predictions, references and classes used.
-    """
+    """Grouped cross-validated probe: each group is predicted by a probe trained on other groups only
+    (outer folds: :func:`grouped_folds`, classes with two or more groups). ``c_grid``: one inverse L2
+    strength, or a grid from which each outer fold picks its value by a grouped ``n_inner_folds``
+    cross-validation on its own training groups (lowest held-out cross-entropy; ties: smaller C)."""
     labels = np.asarray(labels)
     groups = np.asarray([str(g) for g in groups])
     kept = classes_with_two_groups(labels, groups)
@@ -152,7 +146,6 @@ def grouped_cv_probe_scores(
     # One BLAS thread: tiny problems, no slowdown on a busy machine, the same result on any machine.
     with threadpool_limits(limits=1):
         for tr, te in tqdm(outer, desc="probe folds", unit="fold", leave=False, disable=not progress):
-            # C chosen on the training groups only (nested), then fit and predict the held-out groups.
             cv = grouped_folds(y[tr], g[tr], n_inner_folds) if len(grid) > 1 else None
             if cv is None:
                 probe = make_probe(grid[0]).fit(x[tr], y[tr])

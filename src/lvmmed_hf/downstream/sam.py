@@ -1,5 +1,4 @@
 """Box-prompted segmentation: the LVM-Med ViT as the image encoder of transformers' ``SamModel``.
-
 As MedSAM and the paper (Sec. 4.2): only the mask decoder trains (plus SAM's neck, new, for a ViT
 without one), on one box per image from the mask, jittered in training. Prompt encoder and decoder
 start from ``sam_checkpoint`` (a local SAM folder) when given. Images are resized to the square
@@ -149,8 +148,7 @@ def _target(mask: np.ndarray, target_label: int | None) -> np.ndarray:
 
 
 def make_sam_transform(processor, args: SamArguments, train: bool, seed: int = 0):
-    """Batch transform: pixel values, a (jittered when ``train``) box per image, binary mask at
-    ``image_size``."""
+    """Batch transform: pixel values, a box per image (jittered if ``train``), 0/1 mask at ``image_size``."""
     rng = np.random.default_rng(seed)
     size = args.image_size
 
@@ -193,8 +191,6 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
     if not preds:
         return {"dice": float("nan"), "iou": float("nan"), "num_images": 0}
     pred, ref = np.concatenate(preds), np.concatenate(refs)
-    # Foreground (class 1) per image; an empty reference is NaN and left out (MONAI's convention,
-    # see evaluation.metrics).
     dice = M.dice_scores(pred, ref, num_classes=2)[:, 1]
     iou = M.iou_scores(pred, ref, num_classes=2)[:, 1]
     scored = ~np.isnan(dice)
@@ -206,8 +202,7 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
 
 
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
-    """Train SAM's mask decoder on box prompts; evaluate Dice with un-jittered boxes; save a
-    SamModel folder."""
+    """Train SAM's mask decoder on box prompts, evaluate Dice with exact boxes, save a SamModel folder."""
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe
     model, trainable = build_sam_model(args.backbone, args.image_size, args.sam_checkpoint)
     processor = image_processor_for(args.backbone, args.image_size)

@@ -1,5 +1,4 @@
 """Semantic segmentation with LVM-Med backbones: the paper's U-Net (R50 encoder) and transformers' UperNet.
-
 ``unet``: the LVM-Med CNN as the encoder of the segmentation_models_pytorch U-Net the authors used;
 ``upernet``: transformers' UperNet with our CNN or ViT as ``backbone_config``. Loss: CE + soft
 Dice. Evaluation: Dice/IoU per class on the 2D slices and, given volume ids and slice indices, on
@@ -194,8 +193,7 @@ def build_segmentation_model(
     id2label: dict[int, str] | None = None,
     **backbone_overrides,
 ) -> PreTrainedModel:
-    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: its weights are loaded;
-    preset: random)."""
+    """A U-Net or UperNet with the LVM-Med backbone ``backbone`` (folder: weights loaded; preset: random)."""
     id2label = id2label or {i: str(i) for i in range(num_labels)}
     labels = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     bcfg = backbone_config(backbone, **backbone_overrides)
@@ -288,9 +286,9 @@ def _load_segmentation_data(args: SegmentationData, seed: int) -> DatasetDict:
         raise ValueError("give exactly one of dataset_dir and image_dir (+ mask_dir)")
     if args.dataset_dir is not None:
         ds = load_dataset(args.dataset_dir, args.dataset_config)
+    elif args.mask_dir is None:
+        raise ValueError("image_dir needs mask_dir")
     else:
-        if args.mask_dir is None:
-            raise ValueError("image_dir needs mask_dir")
         ds = DatasetDict({"train": segmentation_folder_dataset(args.image_dir, args.mask_dir)})
     group = args.volume_column if args.volume_column in ds["train"].column_names else None
     # Slices of one volume stay on one side of the split.
