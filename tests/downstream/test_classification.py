@@ -156,3 +156,20 @@ def test_prepared_dataset_dir_with_config(tmp_path, tiny_training_args):
     assert entry["dataset"]["config"] == "toy" and entry["dataset"]["split"] == "validation"
     model = AutoModelForImageClassification.from_pretrained(tmp_path / "out")
     assert model.config.id2label == {0: "empty", 1: "square"}
+
+
+def test_same_seed_same_run(image_folder, tmp_path, tiny_training_args):
+    # The new head is initialised from the run's seed, not from whatever the global random state
+    # was when the recipe started: two runs in one process with one seed train the same weights.
+    from safetensors.torch import load_file
+
+    args = ClassificationArguments(
+        backbone="tiny-cnn", image_folder=str(image_folder), image_size=32, classifier_hidden_sizes=[16]
+    )
+    runs = []
+    for name in ("first", "second"):
+        torch.manual_seed(len(name))  # a different global state before each run
+        run_classification(args, tiny_training_args(tmp_path / name, **CLASSIFICATION_STEPS))
+        runs.append(load_file(str(tmp_path / name / "model.safetensors")))
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

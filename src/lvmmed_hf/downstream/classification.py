@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import softmax
-from transformers import AutoModelForImageClassification, TrainingArguments
+from transformers import AutoModelForImageClassification, TrainingArguments, set_seed
 from transformers.hf_argparser import HfArg
 
 from ..evaluation import metrics as M
@@ -120,6 +120,7 @@ def run_classification(args: ClassificationArguments, training_args: TrainingArg
     test_name = args.test_split if args.test_split in ds else "validation"
     val = cap(ds["validation"], args.max_eval_samples).with_transform(transform)
     test = cap(ds[test_name], args.max_eval_samples).with_transform(transform)
+    set_seed(training_args.seed)  # the new head's initialisation: same seed, same run
     model = build_classifier(args, id2label)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(

@@ -24,6 +24,7 @@ from transformers import (
     DetrConfig,
     DetrForObjectDetection,
     TrainingArguments,
+    set_seed,
 )
 from transformers.hf_argparser import HfArg
 from transformers.image_transforms import center_to_corners_format, corners_to_center_format
@@ -205,6 +206,7 @@ def run_detection(args: DetectionArguments, training_args: TrainingArguments) ->
     sizes = {k: getattr(args, k) for k in ("num_queries", "d_model", "encoder_layers", "decoder_layers")}
     for side in ("encoder", "decoder"):
         sizes.update({f"{side}_attention_heads": args.attention_heads, f"{side}_ffn_dim": args.ffn_dim})
+    set_seed(training_args.seed)  # the detector's initialisation: same seed, same run
     model = build_detector(args.backbone, len(names), id2label, args.detector, **sizes)
     processor = image_processor_for(args.backbone, args.image_size)
     transform = make_detection_transform(processor, args.image_column, args.objects_column)

@@ -23,6 +23,7 @@ from transformers import (
     SamPromptEncoderConfig,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 from transformers.hf_argparser import HfArg
 
@@ -204,6 +205,7 @@ def evaluate_sam(model: SamModel, dataset, batch_size: int = 4) -> dict[str, flo
 def run_sam(args: SamArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Train SAM's mask decoder on box prompts, evaluate Dice with exact boxes, save a SamModel folder."""
     ds = _load_segmentation_data(args, training_args.seed)  # same data layouts as the segmentation recipe
+    set_seed(training_args.seed)  # the mask decoder's initialisation: same seed, same run
     model, trainable = build_sam_model(args.backbone, args.image_size, args.sam_checkpoint)
     processor = image_processor_for(args.backbone, args.image_size)
 

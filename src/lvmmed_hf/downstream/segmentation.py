@@ -32,6 +32,7 @@ from transformers import (
     TrainingArguments,
     UperNetConfig,
     UperNetForSemanticSegmentation,
+    set_seed,
 )
 from transformers.hf_argparser import HfArg
 from transformers.modeling_outputs import SemanticSegmenterOutput
@@ -378,6 +379,7 @@ def run_segmentation(args: SegmentationArguments, training_args: TrainingArgumen
     ds = _load_segmentation_data(args, training_args.seed)
     processor = image_processor_for(args.backbone, args.image_size)
     overrides = {"image_size": args.image_size} if model_type_of(args.backbone) == "lvmmed_vit" else {}
+    set_seed(training_args.seed)  # the decoder's initialisation: same seed, same run
     model = build_segmentation_model(args.architecture, args.backbone, args.num_labels, **overrides)
     if args.freeze_backbone:
         model.backbone.requires_grad_(False)
