@@ -518,7 +518,7 @@ def convert_checkpoint(
             model.save_pretrained(staging)
             processor.save_pretrained(staging)
         elif export == "stock":
-            export_to_stock(model, staging, image_size=image_size)
+            to_stock_model(model, image_size=image_size).save_pretrained(staging)
             if isinstance(model, LvmMedViTModel):
                 processor = default_image_processor(image_size or model.config.image_size)
             stock_image_processor(processor).save_pretrained(staging)
@@ -591,14 +591,6 @@ def to_stock_model(model: LvmMedCnnModel | LvmMedViTModel, image_size: int | Non
     stock = SamVisionModel(lvmmed_vit_to_hf_sam_config(model.config))
     stock.load_state_dict(lvmmed_vit_to_hf_sam_state_dict(model.state_dict()), strict=True)
     return stock.eval()
-
-
-def export_to_stock(
-    model: LvmMedCnnModel | LvmMedViTModel, output_dir: str | os.PathLike, image_size: int | None = None
-) -> Path:
-    """Save ``to_stock_model(model)`` with ``save_pretrained`` (no lvmmed_hf needed to load it)."""
-    to_stock_model(model, image_size=image_size).save_pretrained(output_dir)
-    return Path(output_dir)
 
 
 #: torchvision / timm builder names of the torchvision ResNet family: (block type, depths) -> name.
@@ -753,7 +745,6 @@ __all__ = [
     "convert_state_dict",
     "detect_family",
     "export_resnet_state_dict",
-    "export_to_stock",
     "infer_cnn_config",
     "infer_vit_config",
     "load_checkpoint",
