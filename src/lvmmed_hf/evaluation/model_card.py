@@ -138,10 +138,6 @@ def detect_export(config: dict) -> str:
     return "stock"
 
 
-def _is_vit(config: dict) -> bool:
-    return config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
-
-
 def _pipeline_tag(config: dict) -> str:
     archs = " ".join(config.get("architectures") or [])
     return next((tag for part, tag in _PIPELINE_TAGS if part in archs), "image-feature-extraction")
@@ -185,7 +181,8 @@ def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
     pieces of ``templates/card_pieces.md``."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    export, vit, size = detect_export(config), _is_vit(config), _input_size(folder, config)
+    export, size = detect_export(config), _input_size(folder, config)
+    vit = config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
     pieces = _pieces()
     patch, native = config.get("patch_size", 16), config.get("image_size", 1024)
     values = {

@@ -123,7 +123,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path} is not a PyTorch checkpoint: it is neither a torch.save archive (zip), nor a "
             f"pickle, nor a safetensors file (first bytes {head[:8]!r})."
         )
-    return _unwrap_state_dict(obj, path)
+    # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
+    for _ in range(3):
+        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
+            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), obj)
+    if not _is_tensor_dict(obj):
+        raise ConversionError(
+            f"{path} does not hold a state dict (a mapping of parameter names to tensors); "
+            f"found {type(obj).__name__}."
+        )
+    return {str(k): v for k, v in obj.items()}
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -158,19 +167,6 @@ def _is_tensor_dict(obj: object) -> bool:
     return (
         isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
     )
-
-
-def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
-    for _ in range(3):
-        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
-            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), obj)
-    if not _is_tensor_dict(obj):
-        raise ConversionError(
-            f"{path} does not hold a state dict (a mapping of parameter names to tensors); "
-            f"found {type(obj).__name__}."
-        )
-    return {str(k): v for k, v in obj.items()}
 
 
 def strip_wrapper_prefixes(
