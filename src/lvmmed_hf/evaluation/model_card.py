@@ -1,24 +1,8 @@
 """Model cards for LVM-Med checkpoints: Hub metadata + intended use, data, licence, usage, results.
 
 One writer for every folder the package produces (converted releases, trained checkpoints): a
-``huggingface_hub.ModelCard`` whose metadata holds the results as ``EvalResult`` entries, rendered from
-package data: ``templates/model_card.md`` (``model_cards/template.md`` links to it) and the named
-texts of ``templates/card_pieces.md``.
-
-Accepted results layouts (``load_results``):
-
-- ours (the ``results.json`` the recipes in ``downstream/`` write)::
-
-    {"results": [{"task": "image-classification",
-                  "dataset": {"name": "Brain tumour MRI", "type": "brain-tumor-mri", "split": "test"},
-                  "protocol": "linear evaluation, 1-FCN",
-                  "metrics": {"accuracy": 0.91, "macro_f1": 0.90}}],
-     "training_data": "optional free text", "base_model": "optional id"}
-
-  (a single result object or a bare list of them is accepted too);
-- a flat ``Trainer`` ``eval_results.json`` (``{"eval_accuracy": 0.9, "eval_loss": ...}``): the
-  ``eval_`` prefix is dropped, bookkeeping keys (loss, runtime, ...) are left out, and task and
-  dataset come from the arguments.
+``huggingface_hub.ModelCard`` with the results as ``EvalResult`` metadata, rendered from
+``templates/model_card.md`` (``model_cards/template.md`` links to it) and ``templates/card_pieces.md``.
 """
 
 from __future__ import annotations
@@ -85,7 +69,14 @@ def load_results(
     dataset_name: str | None = None,
     split: str = "test",
 ) -> dict[str, Any]:
-    """Normalise a results file or object to ``{"results": [...], ...}`` (module docstring)."""
+    """Normalise a results file or object to ``{"results": [...], ...}``.
+
+    Accepted: ours, the ``results.json`` of the ``downstream/`` recipes (``{"results": [{"task",
+    "dataset": {"name", "type", "split"}, "protocol", "metrics": {"accuracy": 0.91}}],
+    "training_data", "base_model"}``; also one result object or a bare list of them), or a flat
+    ``Trainer`` ``eval_results.json``: ``eval_`` prefix dropped, bookkeeping keys (loss, runtime,
+    ...) left out, task and dataset from the arguments.
+    """
     if results is None:
         return {"results": []}
     if isinstance(results, (str, os.PathLike)):
@@ -147,10 +138,6 @@ def detect_export(config: dict) -> str:
     return "stock"
 
 
-def _is_vit(config: dict) -> bool:
-    return config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
-
-
 def _pipeline_tag(config: dict) -> str:
     archs = " ".join(config.get("architectures") or [])
     return next((tag for part, tag in _PIPELINE_TAGS if part in archs), "image-feature-extraction")
@@ -194,7 +181,8 @@ def usage_snippet(folder: str | os.PathLike, repo_id: str | None = None) -> str:
     pieces of ``templates/card_pieces.md``."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    export, vit, size = detect_export(config), _is_vit(config), _input_size(folder, config)
+    export, size = detect_export(config), _input_size(folder, config)
+    vit = config.get("model_type") in ("lvmmed_vit", "sam_vision_model") or "patch_size" in config
     pieces = _pieces()
     patch, native = config.get("patch_size", 16), config.get("image_size", 1024)
     values = {
@@ -307,7 +295,7 @@ def build_model_card(
 ) -> ModelCard:
     """The card of a folder holding ``config.json`` as a ``huggingface_hub.ModelCard``.
 
-    `results`: file or object (module docstring). `license`: Hub licence id, by default the authors'
+    `results`: file or object (:func:`load_results`). `license`: Hub licence id, by default the authors'
     CC BY-NC-SA 4.0 for weights derived from their release (`derived_from_authors_weights`, detected
     from ``conversion_report.json`` or a ``base_model``), else ``other``.
     """

@@ -123,7 +123,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path} is not a PyTorch checkpoint: it is neither a torch.save archive (zip), nor a "
             f"pickle, nor a safetensors file (first bytes {head[:8]!r})."
         )
-    return _unwrap_state_dict(obj, path)
+    # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
+    for _ in range(3):
+        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
+            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), obj)
+    if not _is_tensor_dict(obj):
+        raise ConversionError(
+            f"{path} does not hold a state dict (a mapping of parameter names to tensors); "
+            f"found {type(obj).__name__}."
+        )
+    return {str(k): v for k, v in obj.items()}
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -158,19 +167,6 @@ def _is_tensor_dict(obj: object) -> bool:
     return (
         isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
     )
-
-
-def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
-    for _ in range(3):
-        if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
-            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), obj)
-    if not _is_tensor_dict(obj):
-        raise ConversionError(
-            f"{path} does not hold a state dict (a mapping of parameter names to tensors); "
-            f"found {type(obj).__name__}."
-        )
-    return {str(k): v for k, v in obj.items()}
 
 
 def strip_wrapper_prefixes(
@@ -518,7 +514,7 @@ def convert_checkpoint(
             model.save_pretrained(staging)
             processor.save_pretrained(staging)
         elif export == "stock":
-            export_to_stock(model, staging, image_size=image_size)
+            to_stock_model(model, image_size=image_size).save_pretrained(staging)
             if isinstance(model, LvmMedViTModel):
                 processor = default_image_processor(image_size or model.config.image_size)
             stock_image_processor(processor).save_pretrained(staging)
@@ -591,14 +587,6 @@ def to_stock_model(model: LvmMedCnnModel | LvmMedViTModel, image_size: int | Non
     stock = SamVisionModel(lvmmed_vit_to_hf_sam_config(model.config))
     stock.load_state_dict(lvmmed_vit_to_hf_sam_state_dict(model.state_dict()), strict=True)
     return stock.eval()
-
-
-def export_to_stock(
-    model: LvmMedCnnModel | LvmMedViTModel, output_dir: str | os.PathLike, image_size: int | None = None
-) -> Path:
-    """Save ``to_stock_model(model)`` with ``save_pretrained`` (no lvmmed_hf needed to load it)."""
-    to_stock_model(model, image_size=image_size).save_pretrained(output_dir)
-    return Path(output_dir)
 
 
 #: torchvision / timm builder names of the torchvision ResNet family: (block type, depths) -> name.
@@ -753,7 +741,6 @@ __all__ = [
     "convert_state_dict",
     "detect_family",
     "export_resnet_state_dict",
-    "export_to_stock",
     "infer_cnn_config",
     "infer_vit_config",
     "load_checkpoint",

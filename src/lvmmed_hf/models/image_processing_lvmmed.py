@@ -102,9 +102,7 @@ class LvmMedImageProcessor(PilBackend):
             window_center=window_center,
             window_width=window_width,
         )
-        if pixels.shape[0] == 1:
-            pixels = pixels.expand(3, -1, -1)
-        return pixels
+        return pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels
 
     @staticmethod
     def _output_size(height: int, width: int, size: SizeDict) -> tuple[int, int]:

@@ -42,16 +42,6 @@ def graph_matching_config(config) -> GraphMatchingLossConfig:
     return GraphMatchingLossConfig.from_dict(options)
 
 
-def build_projector(in_dim: int, config) -> nn.Module:
-    """``h``: Linear ``in_dim -> projection_dim`` or an MLP (Linear-BN-ReLU blocks, then Linear)."""
-    layers: list[nn.Module] = []
-    for width in config.projector_hidden_sizes or []:
-        layers += [nn.Linear(in_dim, int(width)), nn.BatchNorm1d(int(width)), nn.ReLU(inplace=True)]
-        in_dim = int(width)
-    projection = nn.Linear(in_dim, int(config.projection_dim))
-    return nn.Sequential(*layers, projection) if layers else projection
-
-
 class _GraphMatchingPretrainingMixin:
     """Heads and forward shared by both families: one backbone pass over both views, then the loss."""
 
@@ -60,7 +50,14 @@ class _GraphMatchingPretrainingMixin:
     def __init__(self, config):
         super().__init__(config)
         self.lvmmed = self._backbone_class(config)
-        self.projector = build_projector(config.feature_dim, config)
+        # h: Linear feature_dim -> projection_dim, or an MLP (Linear-BN-ReLU blocks, then Linear).
+        layers: list[nn.Module] = []
+        in_dim = config.feature_dim
+        for width in config.projector_hidden_sizes or []:
+            layers += [nn.Linear(in_dim, int(width)), nn.BatchNorm1d(int(width)), nn.ReLU(inplace=True)]
+            in_dim = int(width)
+        projection = nn.Linear(in_dim, int(config.projection_dim))
+        self.projector = nn.Sequential(*layers, projection) if layers else projection
         self.graph_matching = GraphMatchingLoss(graph_matching_config(config))
         self.post_init()
 
@@ -123,6 +120,5 @@ __all__ = [
     "LvmMedCnnForPretraining",
     "LvmMedViTForPretraining",
     "LvmMedPretrainingOutput",
-    "build_projector",
     "graph_matching_config",
 ]

@@ -91,9 +91,7 @@ def window_unpartition(
     batch = windows.shape[0] // (n_h * n_w)
     hidden_states = windows.view(batch, n_h, n_w, window_size, window_size, -1)
     hidden_states = hidden_states.permute(0, 1, 3, 2, 4, 5).reshape(batch, padded_h, padded_w, -1)
-    if (padded_h, padded_w) != tuple(size):
-        hidden_states = hidden_states[:, : size[0], : size[1], :]
-    return hidden_states
+    return hidden_states[:, : size[0], : size[1], :]
 
 
 class LvmMedViTPatchEmbed(nn.Module):
@@ -219,10 +217,8 @@ class LvmMedViTAttention(nn.Module):
             return F.scaled_dot_product_attention(query, key, value)
         rel_h, rel_w = rel
         batch, _, height, width, _ = rel_h.shape
-        # Without autograd, queries go in bands of grid rows so that the dense bias of a band stays
-        # under a fixed size: softmax is per query, so the result is that of one N x N pass, but a
-        # 1024-px global block no longer allocates a 0.8 GB bias per image. With autograd every
-        # band's bias would be kept for backward anyway: one pass.
+        # Softmax is per query, so bands of query rows give the result of one N x N pass. With
+        # autograd every band's bias would be kept for backward anyway: one pass.
         rows_per_band = height
         if not (torch.is_grad_enabled() and query.requires_grad):
             budget = _BIAS_CHUNK_ELEMENTS.get(query.device.type, _BIAS_CHUNK_ELEMENTS["default"])
@@ -299,22 +295,6 @@ class LvmMedViTPreTrainedModel(PreTrainedModel):
             super()._init_weights(module)
 
 
-def _check_pixel_values(pixel_values: torch.Tensor, config: LvmMedViTConfig) -> None:
-    if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
-        got = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
-        raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {got}")
-    channels, height, width = pixel_values.shape[1:]
-    if channels != config.num_channels:
-        raise ValueError(
-            f"pixel_values has {channels} channels but the model expects num_channels={config.num_channels}"
-        )
-    if height % config.patch_size or width % config.patch_size or height == 0 or width == 0:
-        raise ValueError(
-            f"pixel_values spatial size {height}x{width} must be a non-zero multiple of "
-            f"patch_size={config.patch_size} on both sides"
-        )
-
-
 class LvmMedViTModel(LvmMedViTPreTrainedModel):
     """SAM's ViT image encoder; returns a [`LvmMedViTModelOutput`].
 
@@ -358,7 +338,21 @@ class LvmMedViTModel(LvmMedViTPreTrainedModel):
         if output_attentions is None:
             output_attentions = self.config.output_attentions
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        _check_pixel_values(pixel_values, self.config)
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
+            got = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
+            raise ValueError(f"pixel_values must be a (batch, channels, height, width) tensor, got {got}")
+        channels, height, width = pixel_values.shape[1:]
+        patch = self.config.patch_size
+        if channels != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values has {channels} channels but the model expects "
+                f"num_channels={self.config.num_channels}"
+            )
+        if height % patch or width % patch or height == 0 or width == 0:
+            raise ValueError(
+                f"pixel_values spatial size {height}x{width} must be a non-zero multiple of "
+                f"patch_size={patch} on both sides"
+            )
 
         hidden_states = self.patch_embed(pixel_values)
         if self.pos_embed is not None:
