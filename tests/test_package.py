@@ -103,7 +103,8 @@ def test_every_module_the_registrations_import_can_be_imported_first():
 def test_lazy_names_match_the_models_module():
     import lvmmed_hf.models
 
-    assert set(lvmmed_hf._MODEL_NAMES) == set(lvmmed_hf.models.__all__)
+    defined = {name for name in vars(lvmmed_hf.models) if name.startswith("LvmMed")}
+    assert set(lvmmed_hf._MODEL_NAMES) == defined == set(lvmmed_hf.models.__all__)
     assert lvmmed_hf.LvmMedCnnModel is lvmmed_hf.models.LvmMedCnnModel
     with pytest.raises(AttributeError, match="no attribute 'NotAModel'"):
         _ = lvmmed_hf.NotAModel
